@@ -1,0 +1,71 @@
+//! Stan JSON data: loading, and the in-memory form every later stage reads.
+//!
+//! A value is a rectangular array of numbers, stored flat in JSON (row-major) order with its
+//! dimensions, so `matrix[2,3]` data `[[1,2,3],[4,5,6]]` is dims `[2,3]`, values `[1,2,3,4,5,6]`.
+//! `"NaN"`, `"inf"`, `"-inf"` (and `"Infinity"`, `"-Infinity"`) are accepted as numbers.
+//! Validation against a program's data block lives in [`crate::check`].
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// One variable's value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DataValue {
+    /// Sizes, outermost first; empty for a scalar.
+    pub dims: Vec<usize>,
+    /// Elements in row-major (JSON) order.
+    pub values: Vec<f64>,
+    /// True when every element was written as an integer literal.
+    pub all_int: bool,
+}
+
+impl DataValue {
+    pub fn scalar(x: f64, is_int: bool) -> DataValue {
+        DataValue {
+            dims: vec![],
+            values: vec![x],
+            all_int: is_int,
+        }
+    }
+}
+
+/// A data set: variable name -> value.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Data {
+    pub vars: BTreeMap<String, DataValue>,
+}
+
+/// Why a data file could not be read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DataError {
+    #[error("cannot read data file {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("data is not valid JSON: {0}")]
+    Json(String),
+    #[error("data variable `{name}`: {message}")]
+    Value { name: String, message: String },
+}
+
+impl Data {
+    pub fn get(&self, name: &str) -> Option<&DataValue> {
+        self.vars.get(name)
+    }
+
+    /// Parse Stan JSON text.
+    pub fn from_json_str(text: &str) -> Result<Data, DataError> {
+        crate::data_json::parse(text)
+    }
+
+    /// Read and parse a Stan JSON file.
+    pub fn from_path(path: &Path) -> Result<Data, DataError> {
+        let text = std::fs::read_to_string(path).map_err(|source| DataError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Data::from_json_str(&text)
+    }
+}

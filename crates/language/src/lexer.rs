@@ -1,0 +1,1 @@
+//! Tokens of the Stan subset, with byte spans.
