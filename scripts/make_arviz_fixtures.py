@@ -232,5 +232,45 @@ def main():
               f"{sum(1 for k in rest['loo']['pareto_k'] if k is None or k == 'inf' or k > 0.7)}")
 
 
+def cmdstan_reference():
+    """ArviZ's own reading of the committed CmdStan CSV fixture (two chains)."""
+    folder = os.path.join(OUT_DIR, "cmdstan")
+    files = [os.path.join(folder, f"chain-{c}.csv") for c in (1, 2)]
+    idata = az.from_cmdstan(posterior=files, log_likelihood="log_lik")
+    rhat = az.rhat(idata, method="rank")
+    ess_bulk = az.ess(idata, method="bulk")
+    ess_tail = az.ess(idata, method="tail")
+    mcse = az.mcse(idata, method="mean")
+    loo = az.loo(idata, pointwise=True)
+    params = {}
+    for var in idata.posterior.data_vars:
+        values = idata.posterior[var].values  # (chain, draw, *shape)
+        for index in np.ndindex(values.shape[2:]):
+            name = var if not index else f"{var}[{','.join(str(i + 1) for i in index)}]"
+            sel = (slice(None), slice(None)) + index
+            params[name] = {
+                "mean": clean(values[sel].mean()),
+                "rhat": clean(rhat[var].values[index]),
+                "ess_bulk": clean(ess_bulk[var].values[index]),
+                "ess_tail": clean(ess_tail[var].values[index]),
+                "mcse_mean": clean(mcse[var].values[index]),
+            }
+    out = {
+        "arviz_version": az.__version__,
+        "parameters": params,
+        "divergences": int(idata.sample_stats.diverging.values.sum()),
+        "bfmi": clean(az.bfmi(idata)),
+        "loo": {
+            "elpd_loo": clean(loo.elpd_loo),
+            "se": clean(loo.se),
+            "p_loo": clean(loo.p_loo),
+            "pareto_k": clean(loo.pareto_k.values),
+        },
+    }
+    with open(os.path.join(folder, "arviz_expected.json"), "w") as f:
+        json.dump(out, f, indent=1)
+
+
 if __name__ == "__main__":
     main()
+    cmdstan_reference()
