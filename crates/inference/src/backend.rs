@@ -76,6 +76,13 @@ struct Adapter<M> {
     abort: Rc<RefCell<Option<Abort>>>,
 }
 
+/// `nuts-rs` refuses a point where any gradient component is exactly zero whenever it
+/// (re)initialises its step size, at the start and again after the first metric update (a
+/// symmetric model at its centre, an init radius of 0, a parameter the density ignores); Stan
+/// accepts such points. Exact zeros are reported as this value instead: far too small to change
+/// the momentum (its effect is below f64 rounding), but non-zero for the check.
+const GRADIENT_ZERO_STANDIN: f64 = 1e-200;
+
 impl<M> Adapter<M> {
     fn fail(&self, abort: Abort, message: String) -> AdapterError {
         *self.abort.borrow_mut() = Some(abort);
@@ -114,7 +121,12 @@ impl<M: LogDensity> CpuLogpFunc for Adapter<M> {
             }
         }
         match self.model.logp(position, gradient) {
-            Ok(value) if value.is_finite() && gradient.iter().all(|g| g.is_finite()) => Ok(value),
+            Ok(value) if value.is_finite() && gradient.iter().all(|g| g.is_finite()) => {
+                for g in gradient.iter_mut().filter(|g| **g == 0.0) {
+                    *g = GRADIENT_ZERO_STANDIN;
+                }
+                Ok(value)
+            }
             Ok(value) => Err(AdapterError {
                 message: format!("non-finite log density ({value}) or gradient"),
                 recoverable: true,
@@ -198,7 +210,11 @@ impl<M: LogDensity> NutsDriver<M> {
         match self.abort.borrow_mut().take() {
             Some(Abort::Deadline) => BackendError::Deadline,
             Some(Abort::Fatal(model_message)) => BackendError::ModelFatal(model_message),
-            None => BackendError::Internal(message),
+            // `nuts-rs` formats some inner errors with `{:?}`, which drags in a backtrace.
+            None => BackendError::Internal(match message.split_once("\n\nStack backtrace") {
+                Some((head, _)) => head.to_string(),
+                None => message,
+            }),
         }
     }
 

@@ -205,3 +205,63 @@ pub fn write_cmdstan_csv<W: Write>(
     }
     out.flush()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stan_names_become_cmdstan_columns_and_back() {
+        let cases = [
+            ("mu", "mu"),
+            ("theta[1]", "theta.1"),
+            ("L[2,1]", "L.2.1"),
+            ("L[2, 1]", "L.2.1"),
+            ("log_lik[10]", "log_lik.10"),
+            ("a[1,2,3]", "a.1.2.3"),
+        ];
+        for (stan, column) in cases {
+            assert_eq!(cmdstan_column_name(stan), column);
+            assert_eq!(stan_name_from_cmdstan(column), stan.replace(' ', ""));
+        }
+        assert_eq!(stan_name_from_cmdstan("lp__"), "lp__");
+    }
+
+    #[test]
+    fn numbers_round_trip_and_stay_readable() {
+        let values = [
+            0.0,
+            -0.0,
+            1.0,
+            -2.5,
+            0.1,
+            1.0 / 3.0,
+            1e-5,
+            9.99e-6,
+            1e-300,
+            5e-324,
+            1e16,
+            123456789.125,
+            f64::MAX,
+            -f64::MIN_POSITIVE,
+        ];
+        for v in values {
+            let text = format_f64(v);
+            assert_eq!(
+                text.parse::<f64>().unwrap().to_bits(),
+                v.to_bits(),
+                "{v} -> {text}"
+            );
+            assert!(text.len() <= 24, "{text}");
+        }
+        assert_eq!(format_f64(1.0), "1");
+        assert_eq!(format_f64(0.25), "0.25");
+        assert_eq!(format_f64(1e-7), "1e-7");
+        assert_eq!(format_f64(-1.5e20), "-1.5e20");
+        assert!(format_f64(f64::NAN).parse::<f64>().unwrap().is_nan());
+        assert_eq!(
+            format_f64(f64::NEG_INFINITY).parse::<f64>().unwrap(),
+            f64::NEG_INFINITY
+        );
+    }
+}
