@@ -27,6 +27,35 @@ impl DataValue {
             all_int: is_int,
         }
     }
+
+    /// A rectangular array; `values` in row-major order.
+    pub fn array(dims: Vec<usize>, values: Vec<f64>, all_int: bool) -> DataValue {
+        DataValue {
+            dims,
+            values,
+            all_int,
+        }
+    }
+
+    pub fn is_scalar(&self) -> bool {
+        self.dims.is_empty()
+    }
+
+    /// The value of a scalar (or of a one-element array).
+    pub fn as_scalar(&self) -> Option<f64> {
+        (self.values.len() == 1).then(|| self.values[0])
+    }
+
+    /// The smallest and largest element, ignoring NaN; `None` when there is no non-NaN element.
+    pub fn min_max(&self) -> Option<(f64, f64)> {
+        let mut it = self.values.iter().copied().filter(|x| !x.is_nan());
+        let first = it.next()?;
+        Some(it.fold((first, first), |(lo, hi), x| (lo.min(x), hi.max(x))))
+    }
+
+    pub fn has_nan(&self) -> bool {
+        self.values.iter().any(|x| x.is_nan())
+    }
 }
 
 /// A data set: variable name -> value.
@@ -58,6 +87,12 @@ impl Data {
     /// Parse Stan JSON text.
     pub fn from_json_str(text: &str) -> Result<Data, DataError> {
         crate::data_json::parse(text)
+    }
+
+    /// Stan JSON text (one variable per line; ints without a decimal point; non-finite numbers as
+    /// `"NaN"`, `"inf"`, `"-inf"`). Reading it back with [`Data::from_json_str`] gives `self`.
+    pub fn to_json_string(&self) -> String {
+        crate::data_json::write(self)
     }
 
     /// Read and parse a Stan JSON file.

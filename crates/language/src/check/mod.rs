@@ -1,4 +1,11 @@
 //! The six validity predicates over a parsed program (and over prefixes), plus data validation.
+//!
+//! Submodules: [`catalog`] (distributions and functions), [`types`] (the checker's types),
+//! [`intervals`] (support analysis).
+
+pub mod catalog;
+pub mod intervals;
+pub mod types;
 
 use crate::data::Data;
 use crate::diagnostic::Diagnostic;

@@ -1,0 +1,10 @@
+data {
+  int N
+  vector[N] y;
+}
+parameters {
+  real mu
+}
+model {
+  y ~ normal(mu, 1)
+}
