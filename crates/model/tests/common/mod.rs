@@ -228,7 +228,16 @@ pub fn guarded<T>(f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
     }
 }
 
+/// Compile a test program. A program our parser rejects is reported as such, apart from
+/// model-crate failures.
 pub fn compile(src: &str, data: &Data) -> Result<Model, String> {
+    let parsed = refinestat_language::parse(src);
+    if let Some(first) = parsed.errors.first() {
+        return Err(format!(
+            "test program does not parse ({} at {:?})\n--- program ---\n{src}",
+            first.message, first.span
+        ));
+    }
     Model::from_source(src, data).map_err(|e| format!("compile error: {e}\n--- program ---\n{src}"))
 }
 
