@@ -98,17 +98,31 @@ fn sampling(case: &DistCase) -> String {
 }
 
 /// `~` with propto = true may drop only parameter-free terms: its gradient equals the full
-/// gradient, and differences of its value between two points equal those of the full density.
+/// gradient, differences of its value between two points equal those of the full density, and
+/// `log_density` agrees with the value `log_density_gradient` returns.
 fn check_propto(full: &mut Model, case: &DistCase, data: &Data, x: &[f64]) -> Result<(), String> {
     let (data_decls, param_decls) = split_decls(&case.decls, &case.params);
     let src = program(&data_decls, &param_decls, &format!("  {}", sampling(case)));
     let mut propto = compile(&src, data)?;
+    let y: Vec<f64> = x
+        .iter()
+        .enumerate()
+        .map(|(i, v)| v + 0.05 * (1.0 + i as f64).sin())
+        .collect();
     let mut g_full = vec![0.0; x.len()];
     let mut g_propto = vec![0.0; x.len()];
-    full.log_density_gradient(x, FULL_JACOBIAN, &mut g_full)
+    let mut scratch = vec![0.0; x.len()];
+    let lp_full_x = full
+        .log_density_gradient(x, FULL_JACOBIAN, &mut g_full)
         .map_err(|e| format!("{e}"))?;
-    propto
+    let lp_full_y = full
+        .log_density_gradient(&y, FULL_JACOBIAN, &mut scratch)
+        .map_err(|e| format!("{e}"))?;
+    let lp_propto_x = propto
         .log_density_gradient(x, PROPTO_JACOBIAN, &mut g_propto)
+        .map_err(|e| format!("propto gradient: {e}\n{src}"))?;
+    let lp_propto_y = propto
+        .log_density_gradient(&y, PROPTO_JACOBIAN, &mut scratch)
         .map_err(|e| format!("propto gradient: {e}\n{src}"))?;
     for i in 0..x.len() {
         if !close(g_propto[i], g_full[i], 1e-9, 1e-12) {
@@ -118,19 +132,20 @@ fn check_propto(full: &mut Model, case: &DistCase, data: &Data, x: &[f64]) -> Re
             ));
         }
     }
-    let y: Vec<f64> = x
-        .iter()
-        .enumerate()
-        .map(|(i, v)| v + 0.05 * (1.0 + i as f64).sin())
-        .collect();
-    let eval = |m: &Model, p: &[f64], o| m.log_density(p, o).map_err(|e| format!("{e}"));
-    let d_full = eval(full, &y, FULL_JACOBIAN)? - eval(full, x, FULL_JACOBIAN)?;
-    let d_propto = eval(&propto, &y, PROPTO_JACOBIAN)? - eval(&propto, x, PROPTO_JACOBIAN)?;
-    let scale = eval(full, x, FULL_JACOBIAN)?.abs().max(1.0);
+    let (d_full, d_propto) = (lp_full_y - lp_full_x, lp_propto_y - lp_propto_x);
+    let scale = lp_full_x.abs().max(lp_full_y.abs()).max(1.0);
     if (d_full - d_propto).abs() > 1e-9 * scale {
         return Err(format!(
             "propto dropped a parameter-dependent term: lp(y) - lp(x) is {d_propto} with \
-             propto, {d_full} without\n{src}"
+             propto, {d_full} without (values from log_density_gradient)\n{src}"
+        ));
+    }
+    let plain = propto
+        .log_density(x, PROPTO_JACOBIAN)
+        .map_err(|e| format!("propto log_density: {e}\n{src}"))?;
+    if !close(plain, lp_propto_x, 1e-12, 1e-12) {
+        return Err(format!(
+            "with propto, log_density gives {plain} but log_density_gradient {lp_propto_x}\n{src}"
         ));
     }
     Ok(())
