@@ -494,6 +494,7 @@ def add_dist(name, dist, kind, variables, variate, args, truncation=None):
                 mass = ccdf(mpf(shift), *targs)
             else:
                 mass = mass_hi - mass_lo
+            verify_truncation_mass(name, dist, targs, lo_v, hi_v, mass)
             terms = [terms[0] - mpm.log(mass)]
         lp = sum(terms, mpf(0))
         pointwise = terms
@@ -939,6 +940,24 @@ def distribution_cases():
     add_dist("poisson_truncated_upper", "poisson", "truncated",
              [V("n", "int<lower=0, upper=5>", 5), V("lambda", POS, 6.0, P)],
              "n", ["lambda"], truncation=[None, "5"])
+
+
+POSITIVE_SUPPORT = {"lognormal", "exponential", "gamma", "poisson"}
+
+
+def verify_truncation_mass(name, dist, targs, lo, hi, mass):
+    """The normalizer of a truncated density must be the density's mass between the bounds,
+    found here by quadrature (or summation) instead of through the cdf."""
+    density = LPDF[dist]
+    if dist in DISCRETE:
+        top = hi if hi is not None else 400
+        total = mpm.fsum(mpm.exp(density(mpf(n), *targs)) for n in range(lo or 0, top + 1))
+    else:
+        a = mpf(lo) if lo is not None else (mpf(0) if dist in POSITIVE_SUPPORT else -mpm.inf)
+        b = mpf(hi) if hi is not None else mpm.inf
+        total = mpm.quad(lambda t: mpm.exp(density(t, *targs)), [a, b])
+    if not close(float(total), float(mass), 1e-12):
+        sys.exit(f"truncation mass check failed for {name}: quadrature {total} cdf {mass}")
 
 
 def random_corr_cholesky(K, seed):
