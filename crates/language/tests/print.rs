@@ -522,6 +522,16 @@ proptest! {
         }
     }
 
+    /// Random bytes (made UTF-8) never panic either.
+    #[test]
+    fn random_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
+        let src = String::from_utf8_lossy(&bytes);
+        for parsed in [parse(&src), parse_prefix(&src)] {
+            let _ = print_program(&parsed.program);
+            let _ = canonical(&parsed.program);
+        }
+    }
+
     /// Token soup (more likely to reach deep parser states than random characters).
     #[test]
     fn token_soup_never_panics(tokens in prop::collection::vec(prop_oneof![
