@@ -604,6 +604,11 @@ impl<'a> Parser<'a> {
             };
         }
         let kind = match self.peek() {
+            TokenKind::RBrace | TokenKind::Eof => {
+                let msg = format!("expected a statement, found {}", self.found());
+                self.error_here(msg, None);
+                StmtKind::Error
+            }
             TokenKind::Semi => {
                 self.bump();
                 StmtKind::Empty
@@ -1230,11 +1235,20 @@ impl<'a> Parser<'a> {
         self.depth += 1;
         let start = self.cur_start();
         let mut lhs = self.unary();
+        // Each operator in a chain nests the tree one level deeper, so it counts against the depth
+        // bound too (later phases walk trees recursively).
+        let mut chain = 0;
         while let Some(op) = bin_op(self.peek()) {
             let prec = op.precedence();
             if prec < min_prec {
                 break;
             }
+            if self.depth >= MAX_DEPTH {
+                self.too_deep();
+                break;
+            }
+            self.depth += 1;
+            chain += 1;
             self.bump();
             let rhs = self.binary(if op.right_assoc() { prec } else { prec + 1 });
             lhs = Expr::new(
@@ -1246,7 +1260,7 @@ impl<'a> Parser<'a> {
                 self.span_from(start),
             );
         }
-        self.depth -= 1;
+        self.depth -= 1 + chain;
         lhs
     }
 

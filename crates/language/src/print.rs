@@ -159,7 +159,7 @@ fn ends_in_open_if(s: &Stmt) -> bool {
 }
 
 /// Statements without nested statements, as one line without the newline.
-fn simple_stmt_text(s: &Stmt) -> String {
+pub(crate) fn simple_stmt_text(s: &Stmt) -> String {
     match &s.kind {
         StmtKind::Decl { ty, name, init } => match init {
             Some(e) => format!("{} {} = {};", type_text(ty), name.name, expr_text(e)),

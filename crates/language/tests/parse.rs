@@ -282,6 +282,40 @@ fn deep_nesting_is_an_error_not_a_crash() {
     assert!(!parse(&src).errors.is_empty());
 }
 
+/// Trees at the depth bound are still printable, canonicalisable and droppable on a small stack.
+#[test]
+fn deepest_accepted_trees_fit_a_small_stack() {
+    let worker = std::thread::Builder::new().stack_size(1 << 20);
+    let handle = worker
+        .spawn(|| {
+            let mut accepted = 0;
+            for n in [10, 50, 90, 120, 200, 1000] {
+                let cases = [
+                    format!("model {{ x = {}1{}; }}", "(".repeat(n), ")".repeat(n)),
+                    format!("model {{ x = {}1; }}", "a + ".repeat(n)),
+                    format!("model {{ x = {}1; }}", "a ^ ".repeat(n)),
+                    format!("model {{ x = {}1; }}", "-".repeat(n)),
+                    format!("model {{ {} }}", "if (a) ".repeat(n) + "x = 1;"),
+                    format!("model {{ x = {}1{}; }}", "{".repeat(n), "}".repeat(n)),
+                ];
+                for src in cases {
+                    let parsed = parse(&src);
+                    accepted += usize::from(parsed.errors.is_empty());
+                    let printed = print_program(&parsed.program);
+                    let _ = refinestat_language::canonical(&parsed.program);
+                    if parsed.errors.is_empty() {
+                        assert!(parse(&printed).errors.is_empty());
+                    }
+                }
+            }
+            accepted
+        })
+        .unwrap();
+    // Moderate nesting is accepted, the deepest cases are rejected, nothing overflows the stack.
+    let accepted = handle.join().expect("no stack overflow");
+    assert!((12..36).contains(&accepted), "accepted {accepted}");
+}
+
 // ------------------------------------------------------------------ S-expression dump
 
 fn sexp_program(p: &Program, stmt_sep: &str) -> String {

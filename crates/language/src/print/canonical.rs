@@ -1,16 +1,429 @@
 //! The canonical printer: one text for programs that differ only in names of non-data variables,
 //! formatting, comments, redundant parentheses, or the order of independent declarations.
+//!
+//! Method: strip explicit parentheses (the printer re-adds the needed ones); rename every variable
+//! except data (and `log_lik`, which the LOO machinery looks up by name) by category and order of
+//! first use, model block first, then generated quantities, transformed parameters, parameters and
+//! transformed data: `p1..` parameters, `tp1..` transformed parameters, `gq1..` generated
+//! quantities, `td1..` transformed data, `l1..` locals and loop variables; then sort the leading run
+//! of declarations of every statement list by printed text, keeping each declaration after the ones
+//! it refers to. Known limit: a variable used only inside reorderable declarations (never in a
+//! statement) is numbered by declaration order.
 
-use super::print_program;
+use super::{print_program, simple_stmt_text};
 use crate::ast::*;
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// Canonical text: equal for programs that differ only in names of locals/parameters, formatting,
 /// comments, or the order of independent declarations.
 pub fn canonical(program: &Program) -> String {
     let mut p = program.clone();
     strip_parens_program(&mut p);
-    print_program(&p)
+    // Names of variables used only inside declarations depend on the declaration order, which the
+    // sort changes; a few rounds settle both (usually two).
+    let mut text = normalise_once(&mut p);
+    for _ in 0..MAX_ROUNDS {
+        let next = normalise_once(&mut p);
+        if next == text {
+            break;
+        }
+        text = next;
+    }
+    text
 }
+
+const MAX_ROUNDS: usize = 6;
+
+/// Rename, sort, print.
+fn normalise_once(p: &mut Program) -> String {
+    rename(p);
+    for kind in BlockKind::ALL {
+        if let Some(b) = p.block_mut(kind) {
+            sort_decls(&mut b.stmts);
+        }
+    }
+    print_program(p)
+}
+
+// ------------------------------------------------------------------ renaming
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Category {
+    Data,
+    TransformedData,
+    Parameter,
+    TransformedParameter,
+    GeneratedQuantity,
+    Local,
+}
+
+impl Category {
+    fn prefix(self) -> &'static str {
+        match self {
+            Category::Data => "",
+            Category::TransformedData => "td",
+            Category::Parameter => "p",
+            Category::TransformedParameter => "tp",
+            Category::GeneratedQuantity => "gq",
+            Category::Local => "l",
+        }
+    }
+}
+
+struct Binding {
+    category: Category,
+    original: String,
+    /// (block priority, position in the walk) of the first use.
+    first_use: Option<(u8, usize)>,
+}
+
+/// Resolves names with Stan's scoping; run once to collect first uses, once to apply new names.
+struct Renamer {
+    scopes: Vec<HashMap<String, usize>>,
+    bindings: Vec<Binding>,
+    /// Next binding id to hand out (the second pass replays the first pass's order).
+    next_id: usize,
+    seq: usize,
+    priority: u8,
+    new_names: Option<Vec<String>>,
+    /// Names used but not declared anywhere (kept as they are).
+    free: HashSet<String>,
+}
+
+fn block_priority(kind: BlockKind) -> u8 {
+    match kind {
+        BlockKind::Model => 0,
+        BlockKind::GeneratedQuantities => 1,
+        BlockKind::TransformedParameters => 2,
+        BlockKind::Parameters => 3,
+        BlockKind::TransformedData => 4,
+        BlockKind::Data => 5,
+    }
+}
+
+fn block_category(kind: BlockKind) -> Category {
+    match kind {
+        BlockKind::Data => Category::Data,
+        BlockKind::TransformedData => Category::TransformedData,
+        BlockKind::Parameters => Category::Parameter,
+        BlockKind::TransformedParameters => Category::TransformedParameter,
+        BlockKind::Model => Category::Local,
+        BlockKind::GeneratedQuantities => Category::GeneratedQuantity,
+    }
+}
+
+fn rename(p: &mut Program) {
+    let mut r = Renamer {
+        scopes: Vec::new(),
+        bindings: Vec::new(),
+        next_id: 0,
+        seq: 0,
+        priority: 0,
+        new_names: None,
+        free: HashSet::new(),
+    };
+    r.walk_program(p);
+    let names = r.assign_names();
+    r.scopes.clear();
+    r.next_id = 0;
+    r.new_names = Some(names);
+    r.walk_program(p);
+}
+
+impl Renamer {
+    fn walk_program(&mut self, p: &mut Program) {
+        self.scopes.push(HashMap::new());
+        for kind in BlockKind::ALL {
+            let Some(block) = p.block_mut(kind) else {
+                continue;
+            };
+            self.priority = block_priority(kind);
+            let local = kind == BlockKind::Model;
+            if local {
+                self.scopes.push(HashMap::new());
+            }
+            self.walk_list(&mut block.stmts, block_category(kind));
+            if local {
+                self.scopes.pop();
+            }
+        }
+        self.scopes.pop();
+    }
+
+    /// Number each category by first use; data, `log_lik` and free names stay as they are.
+    fn assign_names(&self) -> Vec<String> {
+        let kept: HashSet<&str> = self
+            .bindings
+            .iter()
+            .filter(|b| b.category == Category::Data || b.original == "log_lik")
+            .map(|b| b.original.as_str())
+            .chain(self.free.iter().map(String::as_str))
+            .collect();
+        let mut names: Vec<String> = self.bindings.iter().map(|b| b.original.clone()).collect();
+        for category in [
+            Category::TransformedData,
+            Category::Parameter,
+            Category::TransformedParameter,
+            Category::GeneratedQuantity,
+            Category::Local,
+        ] {
+            let mut prefix = category.prefix().to_string();
+            // Never produce a name that a kept name already has.
+            while kept.iter().any(|k| {
+                k.strip_prefix(prefix.as_str()).is_some_and(|rest| {
+                    !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit())
+                })
+            }) {
+                prefix.push('x');
+            }
+            let mut ids: Vec<usize> = (0..self.bindings.len())
+                .filter(|&i| {
+                    self.bindings[i].category == category && self.bindings[i].original != "log_lik"
+                })
+                .collect();
+            ids.sort_by_key(|&i| {
+                (
+                    self.bindings[i].first_use.unwrap_or((u8::MAX, usize::MAX)),
+                    i,
+                )
+            });
+            for (n, &i) in ids.iter().enumerate() {
+                names[i] = format!("{prefix}{}", n + 1);
+            }
+        }
+        names
+    }
+
+    fn declare(&mut self, ident: &mut Ident, category: Category) {
+        let id = self.next_id;
+        self.next_id += 1;
+        if self.new_names.is_none() {
+            self.bindings.push(Binding {
+                category,
+                original: ident.name.clone(),
+                first_use: None,
+            });
+        }
+        if let Some(scope) = self.scopes.last_mut() {
+            scope.insert(ident.name.clone(), id);
+        }
+        if let Some(names) = &self.new_names {
+            ident.name = names[id].clone();
+        }
+    }
+
+    fn use_name(&mut self, ident: &mut Ident) {
+        let found = self
+            .scopes
+            .iter()
+            .rev()
+            .find_map(|s| s.get(&ident.name).copied());
+        match found {
+            Some(id) => match &self.new_names {
+                Some(names) => ident.name = names[id].clone(),
+                None => {
+                    self.seq += 1;
+                    let key = (self.priority, self.seq);
+                    let b = &mut self.bindings[id];
+                    if b.first_use.is_none_or(|k| key < k) {
+                        b.first_use = Some(key);
+                    }
+                }
+            },
+            None => {
+                self.free.insert(ident.name.clone());
+            }
+        }
+    }
+
+    /// A statement list: its leading declarations are declared first, the statements after them
+    /// are walked next, and the declarations' own expressions last (their order may change).
+    fn walk_list(&mut self, stmts: &mut [Stmt], category: Category) {
+        let run = leading_decls(stmts);
+        for s in &mut stmts[..run] {
+            if let StmtKind::Decl { name, .. } = &mut s.kind {
+                self.declare(name, category);
+            }
+        }
+        for s in &mut stmts[run..] {
+            self.walk_stmt(s, category);
+        }
+        for s in &mut stmts[..run] {
+            if let StmtKind::Decl { ty, init, .. } = &mut s.kind {
+                walk_type(ty, &mut |e| self.walk_expr(e));
+                if let Some(e) = init {
+                    self.walk_expr(e);
+                }
+            }
+        }
+    }
+
+    fn walk_expr(&mut self, e: &mut Expr) {
+        if let ExprKind::Var(id) = &mut e.kind {
+            self.use_name(id);
+            return;
+        }
+        walk_expr_children(e, &mut |c| self.walk_expr(c));
+    }
+
+    fn scoped_stmt(&mut self, s: &mut Stmt) {
+        self.scopes.push(HashMap::new());
+        self.walk_stmt(s, Category::Local);
+        self.scopes.pop();
+    }
+
+    fn walk_stmt(&mut self, s: &mut Stmt, category: Category) {
+        match &mut s.kind {
+            StmtKind::Decl { ty, name, init } => {
+                walk_type(ty, &mut |e| self.walk_expr(e));
+                if let Some(e) = init {
+                    self.walk_expr(e);
+                }
+                self.declare(name, category);
+            }
+            StmtKind::Assign { lhs, rhs, .. } => {
+                self.use_name(&mut lhs.name);
+                for idx in &mut lhs.indices {
+                    idx.iter_mut()
+                        .for_each(|i| walk_index(i, &mut |e| self.walk_expr(e)));
+                }
+                self.walk_expr(rhs);
+            }
+            StmtKind::For {
+                var,
+                lower,
+                upper,
+                body,
+            } => {
+                self.walk_expr(lower);
+                self.walk_expr(upper);
+                self.scopes.push(HashMap::new());
+                self.declare(var, Category::Local);
+                self.scoped_stmt(body);
+                self.scopes.pop();
+            }
+            StmtKind::ForEach {
+                var,
+                container,
+                body,
+            } => {
+                self.walk_expr(container);
+                self.scopes.push(HashMap::new());
+                self.declare(var, Category::Local);
+                self.scoped_stmt(body);
+                self.scopes.pop();
+            }
+            StmtKind::While { cond, body } => {
+                self.walk_expr(cond);
+                self.scoped_stmt(body);
+            }
+            StmtKind::If {
+                cond,
+                then,
+                otherwise,
+            } => {
+                self.walk_expr(cond);
+                self.scoped_stmt(then);
+                if let Some(o) = otherwise {
+                    self.scoped_stmt(o);
+                }
+            }
+            StmtKind::Block(stmts) => {
+                self.scopes.push(HashMap::new());
+                self.walk_list(stmts, Category::Local);
+                self.scopes.pop();
+            }
+            _ => walk_stmt_exprs(s, &mut |e| self.walk_expr(e)),
+        }
+    }
+}
+
+fn leading_decls(stmts: &[Stmt]) -> usize {
+    stmts
+        .iter()
+        .take_while(|s| matches!(s.kind, StmtKind::Decl { .. }))
+        .count()
+}
+
+// ------------------------------------------------------------------ declaration order
+
+/// Sort the leading declarations of `stmts` (and of every nested list) by printed text, keeping
+/// each declaration after the declarations its sizes, bounds and initial value mention.
+fn sort_decls(stmts: &mut Vec<Stmt>) {
+    for s in stmts.iter_mut() {
+        sort_nested(s);
+    }
+    let run = leading_decls(stmts);
+    if run < 2 {
+        return;
+    }
+    let names: Vec<String> = stmts[..run]
+        .iter()
+        .map(|s| match &s.kind {
+            StmtKind::Decl { name, .. } => name.name.clone(),
+            _ => String::new(),
+        })
+        .collect();
+    let texts: Vec<String> = stmts[..run].iter().map(simple_stmt_text).collect();
+    // deps[j] = earlier declarations that declaration j mentions.
+    let mut deps: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); run];
+    for (j, s) in stmts[..run].iter_mut().enumerate() {
+        let mut used = HashSet::new();
+        if let StmtKind::Decl { ty, init, .. } = &mut s.kind {
+            walk_type(ty, &mut |e| collect_vars(e, &mut used));
+            if let Some(e) = init {
+                collect_vars(e, &mut used);
+            }
+        }
+        for (i, name) in names[..j].iter().enumerate() {
+            if used.contains(name) {
+                deps[j].insert(i);
+            }
+        }
+    }
+    let mut placed = vec![false; run];
+    let mut order = Vec::with_capacity(run);
+    while order.len() < run {
+        let next = (0..run)
+            .filter(|&j| !placed[j] && deps[j].iter().all(|&i| placed[i]))
+            .min_by(|&a, &b| texts[a].cmp(&texts[b]).then(a.cmp(&b)));
+        // The candidates are never empty: dependencies only point backwards.
+        let Some(next) = next else { break };
+        placed[next] = true;
+        order.push(next);
+    }
+    let mut old: Vec<Option<Stmt>> = stmts.drain(..run).map(Some).collect();
+    let sorted: Vec<Stmt> = order.iter().filter_map(|&i| old[i].take()).collect();
+    stmts.splice(0..0, sorted);
+}
+
+fn sort_nested(s: &mut Stmt) {
+    match &mut s.kind {
+        StmtKind::Block(stmts) => sort_decls(stmts),
+        StmtKind::For { body, .. }
+        | StmtKind::ForEach { body, .. }
+        | StmtKind::While { body, .. } => sort_nested(body),
+        StmtKind::If {
+            then, otherwise, ..
+        } => {
+            sort_nested(then);
+            if let Some(o) = otherwise {
+                sort_nested(o);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn collect_vars(e: &mut Expr, out: &mut HashSet<String>) {
+    if let ExprKind::Var(id) = &e.kind {
+        out.insert(id.name.clone());
+        return;
+    }
+    walk_expr_children(e, &mut |c| collect_vars(c, out));
+}
+
+// ------------------------------------------------------------------ traversal helpers
 
 fn strip_parens_program(p: &mut Program) {
     for kind in BlockKind::ALL {

@@ -11,3 +11,6 @@ transformed data {
   n &= 1;
   x[1 = 2;
 }
+model {
+  for (i in 1:3)
+}

@@ -1,28 +1,28 @@
 data {
     int N;
     int<lower=1> K;
-    real<upper=10> r;
-    vector[N] v;
-    row_vector[K] rv;
-    matrix[N, K] m;
-    array[N, K] int<lower=0> counts;
     array[2] vector<lower=-1, upper=1>[K] vs;
+    array[N, K] int<lower=0> counts;
     cov_matrix[K] Sigma;
+    matrix[N, K] m;
+    real<upper=10> r;
+    row_vector[K] rv;
+    vector[N] v;
 }
 
 parameters {
-    simplex[K] theta;
-    ordered[K] c;
-    positive_ordered[K] pc;
-    cholesky_factor_corr[K] L;
-    vector<offset=0, multiplier=2>[K] z;
-    real<offset=1> a;
-    real<multiplier=3> b;
-    array[N] real<lower=0, upper=r> u;
+    array[N] real<lower=0, upper=r> p4;
+    cholesky_factor_corr[K] p1;
+    ordered[K] p5;
+    positive_ordered[K] p6;
+    real<multiplier=3> p7;
+    real<offset=1> p8;
+    simplex[K] p2;
+    vector<offset=0, multiplier=2>[K] p3;
 }
 
 model {
-    L ~ lkj_corr_cholesky(2);
-    theta ~ dirichlet(rep_vector(1, K));
-    z ~ multi_normal(rep_vector(0, K), Sigma);
+    p1 ~ lkj_corr_cholesky(2);
+    p2 ~ dirichlet(rep_vector(1, K));
+    p3 ~ multi_normal(rep_vector(0, K), Sigma);
 }

@@ -1,31 +1,31 @@
 data {
     int<lower=0> N;
-    array[N] real x;
     array[N] real Y;
+    array[N] real x;
 }
 
 parameters {
-    real alpha;
-    real beta;
-    real<lower=.5, upper=1> lambda;
-    real<lower=0> tau;
+    real p1;
+    real p2;
+    real<lower=.5, upper=1> p3;
+    real<lower=0> p4;
 }
 
 transformed parameters {
-    real sigma;
-    real U3;
-    sigma = 1 / sqrt(tau);
-    U3 = logit(lambda);
+    real tp1;
+    real tp2;
+    tp1 = 1 / sqrt(p4);
+    tp2 = logit(p3);
 }
 
 model {
-    for (i in 1:N) {
-        real m;
-        m = alpha - beta * pow(lambda, x[i]);
-        Y[i] ~ normal(m, sigma);
+    for (l2 in 1:N) {
+        real l1;
+        l1 = p1 - p2 * pow(p3, x[l2]);
+        Y[l2] ~ normal(l1, tp1);
     }
-    alpha ~ normal(0.0, 1000);
-    beta ~ normal(0.0, 1000);
-    lambda ~ uniform(.5, 1);
-    tau ~ gamma(.0001, .0001);
+    p1 ~ normal(0.0, 1000);
+    p2 ~ normal(0.0, 1000);
+    p3 ~ uniform(.5, 1);
+    p4 ~ gamma(.0001, .0001);
 }

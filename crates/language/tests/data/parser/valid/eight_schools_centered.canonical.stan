@@ -5,14 +5,14 @@ data {
 }
 
 parameters {
-    real mu;
-    real<lower=0> tau;
-    array[J] real theta;
+    array[J] real p3;
+    real p1;
+    real<lower=0> p2;
 }
 
 model {
-    mu ~ normal(0, 5);
-    tau ~ cauchy(0, 5);
-    theta ~ normal(mu, tau);
-    y ~ normal(theta, sigma);
+    p1 ~ normal(0, 5);
+    p2 ~ cauchy(0, 5);
+    p3 ~ normal(p1, p2);
+    y ~ normal(p3, sigma);
 }

@@ -5,24 +5,24 @@ data {
 }
 
 parameters {
-    real mu;
-    real<lower=0> tau;
-    vector[J] theta_tilde;
+    real p1;
+    real<lower=0> p2;
+    vector[J] p3;
 }
 
 transformed parameters {
-    vector[J] theta = mu + tau * theta_tilde;
+    vector[J] tp1 = p1 + p2 * p3;
 }
 
 model {
-    mu ~ normal(0, 5);
-    tau ~ cauchy(0, 5);
-    theta_tilde ~ std_normal();
-    y ~ normal(theta, sigma);
+    p1 ~ normal(0, 5);
+    p2 ~ cauchy(0, 5);
+    p3 ~ std_normal();
+    y ~ normal(tp1, sigma);
 }
 
 generated quantities {
-    array[J] real y_rep = normal_rng(theta, sigma);
+    array[J] real gq1 = normal_rng(tp1, sigma);
     vector[J] log_lik;
-    for (j in 1:J) log_lik[j] = normal_lpdf(y[j] | theta[j], sigma[j]);
+    for (l1 in 1:J) log_lik[l1] = normal_lpdf(y[l1] | tp1[l1], sigma[l1]);
 }

@@ -5,25 +5,25 @@ data {
 }
 
 transformed data {
-    real delta = 1e-9;
+    real td1 = 1e-9;
 }
 
 parameters {
-    real<lower=0> rho;
-    real<lower=0> alpha;
-    real<lower=0> sigma;
+    real<lower=0> p1;
+    real<lower=0> p2;
+    real<lower=0> p3;
 }
 
 model {
-    matrix[N, N] L_K;
-    matrix[N, N] K = gp_exp_quad_cov(x, alpha, rho);
-    real sq_sigma = square(sigma);
-    for (n in 1:N) {
-        K[n, n] = K[n, n] + sq_sigma + delta;
+    matrix[N, N] l1 = gp_exp_quad_cov(x, p2, p1);
+    matrix[N, N] l4;
+    real l3 = square(p3);
+    for (l2 in 1:N) {
+        l1[l2, l2] = l1[l2, l2] + l3 + td1;
     }
-    L_K = cholesky_decompose(K);
-    rho ~ inv_gamma(5, 5);
-    alpha ~ std_normal();
-    sigma ~ std_normal();
-    y ~ multi_normal_cholesky(rep_vector(0, N), L_K);
+    l4 = cholesky_decompose(l1);
+    p1 ~ inv_gamma(5, 5);
+    p2 ~ std_normal();
+    p3 ~ std_normal();
+    y ~ multi_normal_cholesky(rep_vector(0, N), l4);
 }
