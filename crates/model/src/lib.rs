@@ -124,7 +124,11 @@ impl Model {
 
     /// Constrained parameters, transformed parameters and generated quantities at `x`
     /// (the order of [`Model::output_names`]).
-    pub fn write_array<R: Rng + ?Sized>(&self, x: &[f64], rng: &mut R) -> Result<Vec<f64>, ModelError> {
+    pub fn write_array<R: Rng + ?Sized>(
+        &self,
+        x: &[f64],
+        rng: &mut R,
+    ) -> Result<Vec<f64>, ModelError> {
         let _ = (x, rng);
         todo!()
     }
