@@ -1242,6 +1242,32 @@ def function_cases():
            [V("r", "row_vector[3]", [1.0, 0.0, -2.0], P), V("A", "matrix[3,3]", A, P)], "matrix[3,3]",
            mpm.diag(M([1.0, 0.0, -2.0])) * mat(A))
 
+    # elementwise (vectorised) unary functions
+    vin = [0.25, 1.5, 3.0]
+    for fname, fn in [("exp", mpm.exp), ("log", mpm.log), ("log1p", mpm.log1p), ("expm1", mpm.expm1),
+                      ("sqrt", mpm.sqrt), ("square", lambda x: x * x), ("lgamma", lgamma),
+                      ("inv_logit", lambda x: 1 / (1 + mpm.exp(-x))),
+                      ("log_inv_logit", lambda x: -mpm.log1p(mpm.exp(-x))),
+                      ("fabs", abs), ("abs", abs)]:
+        add_fn(f"{fname}_vector", f"{fname}(v)", [V("v", "vector<lower=0>[3]", vin, P)], "vector[3]",
+               [fn(x) for x in M(vin)])
+    pin = [0.1, 0.5, 0.95]
+    for fname, fn in [("logit", lambda p: mpm.log(p / (1 - p))), ("log1m", lambda p: mpm.log1p(-p))]:
+        add_fn(f"{fname}_vector", f"{fname}(v)", [V("v", "vector<lower=0, upper=1>[3]", pin, P)], "vector[3]",
+               [fn(x) for x in M(pin)])
+    add_fn("exp_row_vector", "exp(r)", [V("r", "row_vector[2]", [-1.0, 2.0], P)], "row_vector[2]",
+           [mpm.exp(-1), mpm.exp(2)])
+    add_fn("log_array", "log(a)", [V("a", "array[3] real<lower=0>", [0.5, 2.0, 10.0], P)], "array[3] real",
+           [mpm.log(x) for x in M([0.5, 2.0, 10.0])])
+    add_fn("inv_logit_matrix", "inv_logit(A)", [V("A", "matrix[2,2]", [[0.0, 1.0], [-2.0, 3.0]], P)],
+           "matrix[2,2]", [[1 / (1 + mpm.exp(-mpf(x))) for x in row] for row in [[0.0, 1.0], [-2.0, 3.0]]])
+    add_fn("rep_array_2d", "rep_array(x, 2, 3)", [V("x", R, 1.25, P)], "array[2, 3] real",
+           [[mpf(1.25)] * 3] * 2)
+    add_fn("max_int_array", "max(k)", [V("k", "array[4] int", [3, -1, 9, 2])], "int", 9)
+    add_fn("min_int_array", "min(k)", [V("k", "array[4] int", [3, -1, 9, 2])], "int", -1)
+    add_fn("pow_ints", "pow(m, n)", [V("m", "int", 2), V("n", "int", 10)], "real", mpf(1024))
+    add_fn("power_operator_ints", "m ^ n", [V("m", "int", 3), V("n", "int", 4)], "real", mpf(81))
+
     # sizes
     add_fn("rows_matrix", "rows(A)", [V("A", "matrix[2,3]", [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])], "int", 2)
     add_fn("cols_matrix", "cols(A)", [V("A", "matrix[2,3]", [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])], "int", 3)
