@@ -7,6 +7,7 @@
 //! (1) the round trip: `log_density(unconstrain(values), jacobian = false)` is the reference
 //! value, (2) the gradient with the Jacobian against finite differences, and for densities
 //! (3) that `~` with propto = true drops only terms that do not depend on the parameters.
+//! With the variate kept as observed data, `log_lik` there gives the reference pointwise terms.
 //! A few composite models (hierarchical, GP, LKJ, mixtures, control flow) are checked at random
 //! unconstrained points.
 
@@ -169,6 +170,82 @@ fn distribution_gradients_match_finite_differences() {
         failures.record(&case.name, result);
     }
     failures.assert_none("distribution gradients");
+}
+
+/// Whether Stan type text mentions the identifier `name`.
+fn mentions(ty: &str, name: &str) -> bool {
+    ty.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .any(|word| word == name)
+}
+
+/// `real<lower=a, upper=b>` -> `real`; `vector<lower=0>[3]` -> `vector[3]`.
+fn without_bounds(ty: &str) -> String {
+    match (ty.find('<'), ty.rfind('>')) {
+        (Some(open), Some(close)) if open < close => format!("{}{}", &ty[..open], &ty[close + 1..]),
+        _ => ty.to_string(),
+    }
+}
+
+/// With the arguments as parameters and the variate as observed data, `log_lik` at the
+/// unconstrained image of the reference values gives the reference's pointwise terms.
+#[test]
+fn pointwise_log_lik_with_parameters_matches_reference() {
+    let mut failures = Failures::default();
+    for case in dist_cases() {
+        let Some(pointwise) = case.pointwise.clone() else {
+            continue;
+        };
+        let params: Vec<String> = case
+            .params
+            .iter()
+            .filter(|p| **p != case.variate)
+            .cloned()
+            .collect();
+        if params.is_empty() {
+            continue;
+        }
+        // Data cannot be bounded by parameters: such a variate is declared without bounds.
+        let decls: Vec<Decl> = case
+            .decls
+            .iter()
+            .map(|(ty, name)| {
+                let bounded_by_param = params.iter().any(|p| mentions(ty, p));
+                if name == &case.variate && bounded_by_param {
+                    (without_bounds(ty), name.clone())
+                } else {
+                    (ty.clone(), name.clone())
+                }
+            })
+            .collect();
+        let (data_decls, param_decls) = split_decls(&decls, &params);
+        let data = data_of(&case.data, data_decls.iter().map(|(_, n)| n));
+        let values = data_of(&case.data, params.iter());
+        let src = program(&data_decls, &param_decls, &format!("  {}", sampling(&case)));
+        let result = guarded(|| {
+            let model = compile(&src, &data)?;
+            let x = model
+                .unconstrain(&values)
+                .map_err(|e| format!("unconstrain: {e}\n{src}"))?;
+            let got = model
+                .log_lik(&x)
+                .map_err(|e| format!("log_lik: {e}\n{src}"))?;
+            if got.len() != pointwise.len() {
+                return Err(format!(
+                    "{} terms, want {}\n{src}",
+                    got.len(),
+                    pointwise.len()
+                ));
+            }
+            for (i, (g, w)) in got.iter().zip(&pointwise).enumerate() {
+                if !close(*g, *w, ROUND_TRIP_REL, 1e-10) {
+                    return Err(format!("log_lik[{i}] = {g:e}, want {w:e}\n{src}"));
+                }
+            }
+            Ok(())
+        });
+        failures.record(&case.name, result);
+    }
+    failures.assert_none("pointwise log_lik with parameters");
 }
 
 // ---------------------------------------------------------------------------------------------
