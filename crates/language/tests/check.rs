@@ -623,3 +623,39 @@ fn pretty_rendering_has_a_code_frame() {
     let plain = refinestat_language::render::render_plain("model.stan", &src, &diags);
     assert!(plain.starts_with("model.stan:13:7: [distribution] unknown distribution `normall` (hint: did you mean `normal`?)"), "{plain}");
 }
+
+#[test]
+fn valid_corpus_has_no_violations() {
+    let dir = root().join("crates/language/tests/data/check/valid");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.extension().is_none_or(|e| e != "stan") {
+            continue;
+        }
+        n += 1;
+        let src = std::fs::read_to_string(&path).unwrap();
+        let data = Data::from_path(&path.with_extension("json")).unwrap();
+        for d in [None, Some(&data)] {
+            let diags = check(&src, d);
+            assert!(
+                diags.is_empty(),
+                "{} (data: {}):\n{}",
+                path.display(),
+                d.is_some(),
+                show(&src, &diags)
+            );
+        }
+        for end in (0..=src.len()).filter(|&i| src.is_char_boundary(i)) {
+            let diags = check_prefix(&src[..end], Some(&data));
+            assert!(
+                diags.is_empty(),
+                "{} prefix {end}:\n{}\n---\n{}",
+                path.display(),
+                &src[..end],
+                show(&src[..end], &diags)
+            );
+        }
+    }
+    assert!(n >= 5, "found {n} programs");
+}

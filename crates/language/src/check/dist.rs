@@ -55,7 +55,11 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
             );
         }
         let closed = self.call_closed(dist, args, s.span);
-        let params: Vec<(&Expr, Info)> = args.iter().zip(infos).collect();
+        let mut params: Vec<(&Expr, Info)> = args.iter().zip(infos).collect();
+        // `d(` at the end of a prefix: the placeholder after `(` is no argument yet.
+        if !closed && params.len() == 1 && params[0].0.kind == ExprKind::Error {
+            params.clear();
+        }
         self.apply_dist(d, Some((lhs, lhs_info)), &params, closed, s.span, false);
         if let Some(t) = truncation {
             for e in t.lower.iter().chain(t.upper.iter()) {
@@ -180,7 +184,10 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
                     ..Info::of(Ty::MATRIX, Interval::closed(-1.0, 1.0))
                 };
             }
-            let params: Vec<(&Expr, Info)> = args.iter().zip(infos.iter().copied()).collect();
+            let mut params: Vec<(&Expr, Info)> = args.iter().zip(infos.iter().copied()).collect();
+            if !closed && params.len() == 1 && params[0].0.kind == ExprKind::Error {
+                params.clear();
+            }
             self.apply_dist(d, None, &params, closed, e.span, true);
             let ty = rng_type(d, infos);
             let range = d.variate.support.interval().unwrap_or(Interval::ALL);
@@ -205,7 +212,8 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
                 )),
             );
         }
-        if !cond && suffix != Suffix::Cdf && !args.is_empty() {
+        // Before a second argument the `|` may still come.
+        if !cond && suffix != Suffix::Cdf && (args.len() >= 2 || (closed && !args.is_empty())) {
             let params: Vec<&str> = d.params.iter().map(|a| a.name).collect();
             self.report(
                 Predicate::Parameter,
@@ -393,6 +401,18 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
         };
         if req == Interval::ALL || info.range.within(&req) {
             return;
+        }
+        // Values fixed by data: without the data, or through arithmetic that widens ranges, only
+        // a certain violation counts; a data variable read directly is judged on its values.
+        if info.deps & DEP_PARAM == 0 && !info.range.disjoint(&req) {
+            let direct = matches!(&e.unparen().kind, ExprKind::Var(_) | ExprKind::Index { .. })
+                && info
+                    .root
+                    .is_some_and(|r| self.scopes.symbols[r].value.is_some());
+            let literal = info.range.is_point().is_some();
+            if !(direct || literal) {
+                return;
+            }
         }
         let (reason, hint) = self.range_reason(info, arg.support, &text);
         let bad = bad_words(arg.support);
