@@ -38,6 +38,8 @@
 //! assert_eq!(output.stop_reason(), StopReason::Completed);
 //! ```
 
+#![warn(missing_docs)]
+
 mod backend;
 mod csv;
 mod sampler;

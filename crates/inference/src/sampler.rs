@@ -5,6 +5,8 @@
 //! `(seed, chain index)`, so a seed gives bit-identical draws however the threads are scheduled
 //! (unless the time budget stops a chain, which depends on the clock).
 
+use std::any::Any;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -110,10 +112,15 @@ pub enum StopReason {
 pub struct DrawStats {
     /// Log density including the Jacobian (what the model's `logp` returned).
     pub lp: f64,
+    /// Mean acceptance probability over the trajectory (drives step-size adaptation).
     pub accept_stat: f64,
+    /// Step size of the iteration (constant after warmup).
     pub stepsize: f64,
+    /// Depth of the NUTS tree (`n_leapfrog <= 2^treedepth - 1`).
     pub treedepth: u64,
+    /// Leapfrog steps, i.e. density-and-gradient evaluations, in the iteration.
     pub n_leapfrog: u64,
+    /// Whether the trajectory diverged (including recoverable density failures).
     pub divergent: bool,
     /// The Hamiltonian (potential plus kinetic energy) at the draw.
     pub energy: f64,
@@ -140,9 +147,11 @@ pub struct ChainDraws {
     pub step_size: f64,
     /// Adapted diagonal of the inverse metric (CmdStan's "inverse mass matrix").
     pub inv_metric: Vec<f64>,
+    /// Whether the chain finished or ran out of time.
     pub stop_reason: StopReason,
     /// Density-and-gradient evaluations by the sampler (sum of `n_leapfrog`, warmup included).
     pub gradient_evaluations: u64,
+    /// Wall-clock time of the chain, initialisation included.
     pub elapsed: Duration,
 }
 
@@ -158,6 +167,7 @@ impl ChainDraws {
 pub struct SampleOutput {
     /// Length of each draw (the model's unconstrained dimension).
     pub dim: usize,
+    /// One entry per chain, in chain order.
     pub chains: Vec<ChainDraws>,
 }
 
@@ -185,34 +195,60 @@ impl SampleOutput {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SampleError {
+    /// A [`SamplerConfig`] value NUTS cannot work with.
     #[error("invalid sampler configuration: {0}")]
     InvalidConfig(String),
+    /// Every random initial point had a non-finite density or gradient.
     #[error(
         "chain {chain}: no initial point with a finite log density and gradient after {tries} \
          tries (uniform on (-{radius}, {radius}) on the unconstrained scale); last problem: {last}"
     )]
     InitFailed {
+        /// The chain.
         chain: usize,
+        /// Points tried.
         tries: usize,
+        /// The initialisation radius.
         radius: f64,
+        /// What was wrong with the last point.
         last: String,
     },
+    /// The model reported a fatal failure.
     #[error("chain {chain}: the model failed at iteration {iteration}: {message}")]
     ModelFailed {
+        /// The chain.
         chain: usize,
+        /// 1-based iteration; 0 during initialisation.
         iteration: usize,
+        /// The model's message.
         message: String,
     },
+    /// The factory built models of different dimensions.
     #[error("chain {chain}: the model's dimension is {found}, but chain 0's is {expected}")]
     DimensionMismatch {
+        /// The chain whose model differs.
         chain: usize,
+        /// Chain 0's dimension.
         expected: usize,
+        /// This chain's dimension.
         found: usize,
     },
+    /// The model panicked (a bug in the model, caught so the caller survives).
+    #[error("chain {chain}: the model panicked: {message}")]
+    ModelPanicked {
+        /// The chain.
+        chain: usize,
+        /// The panic message.
+        message: String,
+    },
+    /// `nuts-rs` itself failed.
     #[error("chain {chain}: the NUTS sampler failed at iteration {iteration}: {message}")]
     Sampler {
+        /// The chain.
         chain: usize,
+        /// 1-based iteration; 0 during initialisation.
         iteration: usize,
+        /// The sampler's message.
         message: String,
     },
 }
@@ -257,11 +293,31 @@ where
                     found: model.dim(),
                 });
             }
-            run_chain(config, chain, model, deadline, &progress)
+            // A bug in a model (an index out of range, say) must not take the caller down; the
+            // model is dropped with the chain, so no broken state is observed afterwards.
+            catch_unwind(AssertUnwindSafe(|| {
+                run_chain(config, chain, model, deadline, &progress)
+            }))
+            .unwrap_or_else(|payload| {
+                Err(SampleError::ModelPanicked {
+                    chain,
+                    message: panic_message(payload.as_ref()),
+                })
+            })
         })
         .collect();
     let chains = results.into_iter().collect::<Result<Vec<_>, _>>()?;
     Ok(SampleOutput { dim, chains })
+}
+
+fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        text.to_string()
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "unknown panic payload".to_string()
+    }
 }
 
 /// Derives an independent 64-bit seed for `(seed, chain, stream)` (splitmix64 finaliser).

@@ -560,3 +560,32 @@ fn an_exhausted_budget_returns_at_once() {
         .iter()
         .all(|c| c.draws.is_empty() && c.warmup_iterations == 0));
 }
+
+/// Panics in the second coordinate's region `x[1] > 1` (a model bug, not a density failure).
+#[derive(Clone)]
+struct Buggy;
+
+impl LogDensity for Buggy {
+    fn dim(&self) -> usize {
+        2
+    }
+    fn logp(&mut self, x: &[f64], grad: &mut [f64]) -> Result<f64, LogpFailure> {
+        let offsets = std::hint::black_box([0.0; 2]);
+        let index = if x[1] > 1.0 { 2 } else { 0 }; // the bug: 2 is out of range
+        grad[0] = -x[0] + offsets[index];
+        grad[1] = -x[1];
+        Ok(-0.5 * (x[0] * x[0] + x[1] * x[1]))
+    }
+}
+
+#[test]
+fn a_panicking_model_is_an_error_not_a_crash() {
+    match sample(&small(16), |_| Buggy) {
+        Err(SampleError::ModelPanicked { chain, message }) => {
+            assert_eq!(chain, 0);
+            assert!(message.contains("index out of bounds"), "{message}");
+        }
+        Err(other) => panic!("unexpected error {other:?}"),
+        Ok(_) => panic!("the buggy region was never reached"),
+    }
+}
