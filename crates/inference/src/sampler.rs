@@ -160,6 +160,15 @@ impl ChainDraws {
     pub fn divergences(&self) -> usize {
         self.stats.iter().filter(|s| s.divergent).count()
     }
+
+    /// Maps every kept draw from the unconstrained scale to output values (constrained
+    /// parameters, transformed parameters, generated quantities) with the caller's transform.
+    pub fn transformed<T>(&self, mut transform: T) -> Vec<Vec<f64>>
+    where
+        T: FnMut(&[f64]) -> Vec<f64>,
+    {
+        self.draws.iter().map(|draw| transform(draw)).collect()
+    }
 }
 
 /// All chains of one `sample` call, in chain order.
@@ -253,11 +262,12 @@ pub enum SampleError {
     },
 }
 
-/// Samples `config.chains` chains, building each chain's model with `make_model(chain)`.
+/// Samples `config.chains` chains, building each chain's model with `make_model(chain)` on the
+/// chain's own thread (so models need not be `Send`; clone a shared one in the closure).
 ///
 /// Draws are returned on the unconstrained scale; map them to constrained outputs with the model's
-/// own transform (e.g. `chain.draws.iter().map(|x| model.constrain(x))`). A chain that hits a fatal
-/// model error makes the call fail with the lowest such chain index.
+/// own transform ([`ChainDraws::transformed`]). A chain that fails (fatal model error, panic,
+/// sampler error) makes the call fail, reporting the lowest such chain index.
 pub fn sample<M, F>(config: &SamplerConfig, make_model: F) -> Result<SampleOutput, SampleError>
 where
     M: LogDensity,
@@ -281,21 +291,14 @@ where
     config.validate()?;
     let deadline = config.time_budget.map(|budget| Instant::now() + budget);
     let progress = Mutex::new(progress);
-    let dim = make_model(0).dim();
-    let results: Vec<Result<ChainDraws, SampleError>> = (0..config.chains)
+    let results: Vec<(usize, Result<ChainDraws, SampleError>)> = (0..config.chains)
         .into_par_iter()
         .map(|chain| {
             let model = make_model(chain);
-            if model.dim() != dim {
-                return Err(SampleError::DimensionMismatch {
-                    chain,
-                    expected: dim,
-                    found: model.dim(),
-                });
-            }
+            let dim = model.dim();
             // A bug in a model (an index out of range, say) must not take the caller down; the
             // model is dropped with the chain, so no broken state is observed afterwards.
-            catch_unwind(AssertUnwindSafe(|| {
+            let result = catch_unwind(AssertUnwindSafe(|| {
                 run_chain(config, chain, model, deadline, &progress)
             }))
             .unwrap_or_else(|payload| {
@@ -303,10 +306,22 @@ where
                     chain,
                     message: panic_message(payload.as_ref()),
                 })
-            })
+            });
+            (dim, result)
         })
         .collect();
-    let chains = results.into_iter().collect::<Result<Vec<_>, _>>()?;
+    let dim = results[0].0;
+    let mut chains = Vec::with_capacity(results.len());
+    for (chain, (found, result)) in results.into_iter().enumerate() {
+        if found != dim {
+            return Err(SampleError::DimensionMismatch {
+                chain,
+                expected: dim,
+                found,
+            });
+        }
+        chains.push(result?);
+    }
     Ok(SampleOutput { dim, chains })
 }
 

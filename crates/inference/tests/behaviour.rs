@@ -440,7 +440,8 @@ fn csv_parses_back_to_the_same_numbers() {
     .unwrap();
     let chain = &output.chains[2];
     // The caller writes constrained outputs: lambda = exp(u), plus a derived column.
-    let outputs: Vec<Vec<f64>> = chain.draws.iter().map(|u| vec![u[0].exp(), u[0]]).collect();
+    let outputs = chain.transformed(|u| vec![u[0].exp(), u[0]]);
+    assert_eq!(outputs.len(), chain.draws.len());
     let columns = vec![cmdstan_column_name("lambda"), cmdstan_column_name("u[1]")];
     let header = CsvHeader::for_chain("gamma_poisson", &config, chain);
     let mut bytes = Vec::new();
