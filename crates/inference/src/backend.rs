@@ -20,6 +20,17 @@ use nuts_rs::{
 
 use crate::{DrawStats, LogDensity, LogpFailure};
 
+/// What the sampler loop needs from one chain of a NUTS implementation. `nuts-rs` sits behind
+/// this; replacing it (or following its next API change) means implementing these three methods.
+pub(crate) trait ChainBackend {
+    /// Runs one iteration (warmup or sampling).
+    fn step(&mut self) -> Result<Iteration, BackendError>;
+    /// The step size of the last iteration (NaN before the first).
+    fn step_size(&self) -> f64;
+    /// Diagonal of the current inverse metric (the adapted posterior variance estimate).
+    fn inv_metric(&self) -> &[f64];
+}
+
 /// The NUTS settings we pass through to the backend.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct BackendSettings {
@@ -44,7 +55,7 @@ pub(crate) enum BackendError {
     Deadline,
     /// The model reported a fatal failure.
     ModelFatal(String),
-    /// `nuts-rs` itself failed (or its stats no longer have the names we expect).
+    /// `nuts-rs` itself failed.
     Internal(String),
 }
 
@@ -217,9 +228,11 @@ impl<M: LogDensity> NutsDriver<M> {
             }),
         }
     }
+}
 
+impl<M: LogDensity> ChainBackend for NutsDriver<M> {
     /// Runs one NUTS iteration.
-    pub fn step(&mut self) -> Result<Iteration, BackendError> {
+    fn step(&mut self) -> Result<Iteration, BackendError> {
         let (position, _expanded, stats, progress) = match self.chain.expanded_draw() {
             Ok(draw) => draw,
             Err(e) => return Err(self.classify(format!("{e:#}"))),
@@ -248,12 +261,12 @@ impl<M: LogDensity> NutsDriver<M> {
     }
 
     /// The step size of the last iteration (NaN before the first).
-    pub fn step_size(&self) -> f64 {
+    fn step_size(&self) -> f64 {
         self.step_size
     }
 
     /// Diagonal of the current inverse metric (the adapted posterior variance estimate).
-    pub fn inv_metric(&self) -> &[f64] {
+    fn inv_metric(&self) -> &[f64] {
         &self.inv_metric
     }
 }

@@ -14,7 +14,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
-use crate::backend::{BackendError, BackendSettings, NutsDriver};
+use crate::backend::{BackendError, BackendSettings, ChainBackend, NutsDriver};
 use crate::{LogDensity, LogpFailure};
 
 /// How to run NUTS. The defaults are CmdStan's.
@@ -489,7 +489,30 @@ where
             None => return finish(out, StopReason::TimeBudget),
         },
     };
+    let reason = match run_iterations(&mut driver, config, deadline, &mut out, |done| {
+        throttle.report(done, progress)
+    }) {
+        Ok(reason) => reason,
+        Err((error, iteration)) => match backend_error(error, iteration) {
+            Some(error) => return Err(error),
+            None => StopReason::TimeBudget,
+        },
+    };
+    out.step_size = driver.step_size();
+    out.inv_metric = driver.inv_metric().to_vec();
+    finish(out, reason)
+}
 
+/// Runs warmup and sampling iterations into `out`, stopping at the deadline. An error comes with
+/// the 1-based iteration it happened in.
+fn run_iterations<B: ChainBackend>(
+    backend: &mut B,
+    config: &SamplerConfig,
+    deadline: Option<Instant>,
+    out: &mut ChainDraws,
+    mut report: impl FnMut(usize),
+) -> Result<StopReason, (BackendError, usize)> {
+    let total = config.warmup + config.draws;
     // Filter warmup by the backend's `tuning` flag rather than by counting, but never run more than
     // `total` iterations, so a disagreement cannot loop forever.
     for iteration in 1..=total {
@@ -497,21 +520,9 @@ where
             break;
         }
         if past(deadline) {
-            out.step_size = driver.step_size();
-            out.inv_metric = driver.inv_metric().to_vec();
-            return finish(out, StopReason::TimeBudget);
+            return Ok(StopReason::TimeBudget);
         }
-        let step = match driver.step() {
-            Ok(step) => step,
-            Err(error) => match backend_error(error, iteration) {
-                Some(error) => return Err(error),
-                None => {
-                    out.step_size = driver.step_size();
-                    out.inv_metric = driver.inv_metric().to_vec();
-                    return finish(out, StopReason::TimeBudget);
-                }
-            },
-        };
+        let step = backend.step().map_err(|error| (error, iteration))?;
         out.gradient_evaluations += step.stats.n_leapfrog;
         if step.tuning && out.warmup_iterations < config.warmup {
             out.warmup_iterations += 1;
@@ -523,9 +534,150 @@ where
             }
             out.sampling_iterations += 1;
         }
-        throttle.report(iteration, progress);
+        report(iteration);
     }
-    out.step_size = driver.step_size();
-    out.inv_metric = driver.inv_metric().to_vec();
-    finish(out, StopReason::Completed)
+    Ok(StopReason::Completed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::Iteration;
+
+    /// Reports `tuning` for its first `tuning_iterations` steps and fails at `fail_at`.
+    struct ScriptedBackend {
+        steps: usize,
+        tuning_iterations: usize,
+        fail_at: Option<usize>,
+    }
+
+    impl ChainBackend for ScriptedBackend {
+        fn step(&mut self) -> Result<Iteration, BackendError> {
+            self.steps += 1;
+            if Some(self.steps) == self.fail_at {
+                return Err(BackendError::Internal("scripted".into()));
+            }
+            Ok(Iteration {
+                position: vec![self.steps as f64].into_boxed_slice(),
+                stats: DrawStats {
+                    lp: 0.0,
+                    accept_stat: 1.0,
+                    stepsize: 0.5,
+                    treedepth: 1,
+                    n_leapfrog: 2,
+                    divergent: self.steps.is_multiple_of(2),
+                    energy: 0.0,
+                },
+                tuning: self.steps <= self.tuning_iterations,
+            })
+        }
+        fn step_size(&self) -> f64 {
+            0.5
+        }
+        fn inv_metric(&self) -> &[f64] {
+            &[]
+        }
+    }
+
+    fn empty_chain() -> ChainDraws {
+        ChainDraws {
+            chain: 0,
+            draws: Vec::new(),
+            stats: Vec::new(),
+            init: Vec::new(),
+            warmup_iterations: 0,
+            warmup_divergences: 0,
+            sampling_iterations: 0,
+            step_size: f64::NAN,
+            inv_metric: Vec::new(),
+            stop_reason: StopReason::Completed,
+            gradient_evaluations: 0,
+            elapsed: Duration::ZERO,
+        }
+    }
+
+    fn run(
+        tuning_iterations: usize,
+        fail_at: Option<usize>,
+        thin: usize,
+    ) -> (ChainDraws, Result<StopReason, usize>, Vec<usize>) {
+        let config = SamplerConfig {
+            warmup: 4,
+            draws: 6,
+            thin,
+            ..SamplerConfig::default()
+        };
+        let mut backend = ScriptedBackend {
+            steps: 0,
+            tuning_iterations,
+            fail_at,
+        };
+        let mut out = empty_chain();
+        let mut reports = Vec::new();
+        let result = run_iterations(&mut backend, &config, None, &mut out, |done| {
+            reports.push(done)
+        })
+        .map_err(|(_, iteration)| iteration);
+        (out, result, reports)
+    }
+
+    fn kept(out: &ChainDraws) -> Vec<f64> {
+        out.draws.iter().map(|d| d[0]).collect()
+    }
+
+    #[test]
+    fn warmup_is_filtered_by_the_tuning_flag_and_thinned() {
+        let (out, result, reports) = run(4, None, 1);
+        assert_eq!(result, Ok(StopReason::Completed));
+        assert_eq!(kept(&out), [5.0, 6.0, 7.0, 8.0, 9.0, 10.0]);
+        assert_eq!((out.warmup_iterations, out.warmup_divergences), (4, 2));
+        assert_eq!(out.gradient_evaluations, 20);
+        assert_eq!(reports, (1..=10).collect::<Vec<_>>());
+
+        let (out, _, _) = run(4, None, 4);
+        assert_eq!(kept(&out), [5.0, 9.0]);
+        assert_eq!(out.sampling_iterations, 6);
+    }
+
+    #[test]
+    fn a_backend_that_never_stops_tuning_is_still_bounded() {
+        let (out, result, _) = run(usize::MAX, None, 1);
+        assert_eq!(result, Ok(StopReason::Completed));
+        assert_eq!(out.warmup_iterations, 4);
+        assert_eq!(kept(&out), [5.0, 6.0, 7.0, 8.0, 9.0, 10.0]);
+    }
+
+    #[test]
+    fn early_end_of_tuning_still_keeps_exactly_draws() {
+        let (out, _, reports) = run(2, None, 1);
+        assert_eq!(out.warmup_iterations, 2);
+        assert_eq!(kept(&out), [3.0, 4.0, 5.0, 6.0, 7.0, 8.0]);
+        assert_eq!(reports.len(), 8);
+    }
+
+    #[test]
+    fn errors_carry_their_iteration() {
+        let (out, result, _) = run(4, Some(7), 1);
+        assert_eq!(result, Err(7));
+        assert_eq!(kept(&out), [5.0, 6.0]);
+    }
+
+    #[test]
+    fn seeds_differ_per_chain_and_stream() {
+        let seeds = [
+            derive_seed(0, 0, INIT_STREAM),
+            derive_seed(0, 0, NUTS_STREAM),
+            derive_seed(0, 1, INIT_STREAM),
+            derive_seed(1, 0, INIT_STREAM),
+        ];
+        for i in 0..seeds.len() {
+            for j in i + 1..seeds.len() {
+                assert_ne!(seeds[i], seeds[j]);
+            }
+        }
+        assert_eq!(
+            derive_seed(7, 3, NUTS_STREAM),
+            derive_seed(7, 3, NUTS_STREAM)
+        );
+    }
 }
