@@ -109,27 +109,6 @@ pub fn std_normal_pdf(x: f64) -> f64 {
     (-0.5 * x * x - LOG_SQRT_2PI).exp()
 }
 
-/// log Phi(x) accurate in the lower tail.
-pub fn log_phi(x: f64) -> f64 {
-    if x > -20.0 {
-        phi(x).ln()
-    } else {
-        // Asymptotic expansion of the Mills ratio.
-        let x2 = x * x;
-        -0.5 * x2 - LOG_SQRT_2PI - (-x).ln() + (1.0 - 1.0 / x2 + 3.0 / (x2 * x2)).ln()
-    }
-}
-
-/// d/dx log Phi(x) = phi(x) / Phi(x), stable in the lower tail.
-pub fn dlog_phi(x: f64) -> f64 {
-    if x > -20.0 {
-        std_normal_pdf(x) / phi(x)
-    } else {
-        let x2 = x * x;
-        -x / (1.0 - 1.0 / x2 + 3.0 / (x2 * x2))
-    }
-}
-
 /// Regularized lower incomplete gamma P(a, x).
 pub fn gamma_p(a: f64, x: f64) -> f64 {
     if x <= 0.0 {
@@ -186,7 +165,18 @@ pub fn unary_fn(name: &str) -> Option<UnaryFn> {
             (y, -0.5 * y / x)
         },
         "inv_square" => |x| (1.0 / (x * x), -2.0 / (x * x * x)),
-        "fabs" | "abs" => |x| (x.abs(), if x > 0.0 { 1.0 } else if x < 0.0 { -1.0 } else { 0.0 }),
+        "fabs" | "abs" => |x| {
+            (
+                x.abs(),
+                if x > 0.0 {
+                    1.0
+                } else if x < 0.0 {
+                    -1.0
+                } else {
+                    0.0
+                },
+            )
+        },
         "inv_logit" | "expit" => |x| {
             let y = inv_logit(x);
             (y, y * (1.0 - y))
@@ -252,7 +242,13 @@ pub fn binary_fn(name: &str) -> Option<BinaryFn> {
         "pow" => pow,
         "fmin" => |a, b| if a <= b { (a, 1.0, 0.0) } else { (b, 0.0, 1.0) },
         "fmax" => |a, b| if a >= b { (a, 1.0, 0.0) } else { (b, 0.0, 1.0) },
-        "fdim" => |a, b| if a > b { (a - b, 1.0, -1.0) } else { (0.0, 0.0, 0.0) },
+        "fdim" => |a, b| {
+            if a > b {
+                (a - b, 1.0, -1.0)
+            } else {
+                (0.0, 0.0, 0.0)
+            }
+        },
         "fmod" => |a, b| (a % b, 1.0, -(a / b).trunc()),
         "hypot" => |a, b| {
             let h = a.hypot(b);
