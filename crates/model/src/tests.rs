@@ -767,3 +767,21 @@ fn example_programs_evaluate_with_correct_gradients() {
         assert_eq!(out.len(), m.output_names().len());
     }
 }
+
+#[test]
+fn bernoulli_logit_fast_path_matches_kernel() {
+    // The fused path (int data, parameter vector) against the generic kernel (via log_lik).
+    let n = 600;
+    let y: Vec<i32> = (0..n).map(|i| ((i * 7) % 3 == 0) as i32).collect();
+    let data = format!(r#"{{"N": {n}, "y": {y:?}}}"#);
+    let src = "data { int N; array[N] int y; } parameters { vector[N] a; } model { y ~ bernoulli_logit(a); }";
+    let m = model(src, &data);
+    let x: Vec<f64> = (0..n).map(|i| ((i as f64) * 0.37).sin() * 40.0).collect();
+    let total = lp(&m, &x, FULL);
+    let ll: f64 = m.log_lik(&x).unwrap().iter().sum();
+    assert!(
+        (total - ll).abs() < 1e-10 * (1.0 + ll.abs()),
+        "{total} vs {ll}"
+    );
+    check_grad(src, &data, &x[..n].to_vec(), FULL, 1e-6);
+}
