@@ -783,5 +783,5 @@ fn bernoulli_logit_fast_path_matches_kernel() {
         (total - ll).abs() < 1e-10 * (1.0 + ll.abs()),
         "{total} vs {ll}"
     );
-    check_grad(src, &data, &x[..n].to_vec(), FULL, 1e-6);
+    check_grad(src, &data, &x[..n], FULL, 1e-6);
 }
