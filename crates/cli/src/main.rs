@@ -1,6 +1,21 @@
 //! The `refinestat` binary: parses flags and calls one library function per subcommand.
-//! Every error becomes exit code 2 here, in one place; `check` uses exit code 1 for violations.
+//!
+//! Errors become exit code 2 here, in one place; `check` reports violations with exit code 1.
 
-fn main() {
-    std::process::exit(0)
+mod args;
+mod commands;
+mod datasets;
+mod error;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = <args::Cli as clap::Parser>::parse();
+    match commands::run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::from(2)
+        }
+    }
 }

@@ -452,7 +452,12 @@ impl BinOp {
             BinOp::Eq | BinOp::Ne => 3,
             BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => 4,
             BinOp::Add | BinOp::Sub => 5,
-            BinOp::Mul | BinOp::Div | BinOp::IntDiv | BinOp::Mod | BinOp::EltMul | BinOp::EltDiv => 6,
+            BinOp::Mul
+            | BinOp::Div
+            | BinOp::IntDiv
+            | BinOp::Mod
+            | BinOp::EltMul
+            | BinOp::EltDiv => 6,
             BinOp::LeftDiv => 7,
             // unary prefix operators sit at 8
             BinOp::Pow | BinOp::EltPow => 9,

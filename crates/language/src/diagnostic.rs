@@ -7,7 +7,9 @@ use crate::ast::Span;
 use std::fmt;
 
 /// The six validity predicates of RefineStat, in Stan terms (DESIGN.md, "The six validity predicates").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Predicate {
     /// The text is not in the grammar.

@@ -30,7 +30,7 @@ pub mod print;
 pub mod render;
 
 pub use ast::{Program, Span};
-pub use check::{catalog, check, check_prefix, check_program};
+pub use check::{catalog, check, check_prefix, check_program, validate_data};
 pub use data::{Data, DataError, DataValue};
 pub use diagnostic::{Diagnostic, Predicate};
 pub use parser::{parse, parse_prefix, Parse};

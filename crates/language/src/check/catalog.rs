@@ -316,11 +316,6 @@ impl DistSpec {
             params.join(", ")
         )
     }
-
-    /// Is a parameter list of `n` arguments an `_rng` call? Most take the parameters; a few differ.
-    pub fn rng_arity(&self) -> usize {
-        self.params.len()
-    }
 }
 
 use ArgKind as K;

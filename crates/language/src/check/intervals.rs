@@ -147,8 +147,17 @@ impl Interval {
         if self.disjoint(other) {
             return *self;
         }
-        let (lo, lo_open) = max_end(self.lo_end(), other.lo_end());
-        let (hi, hi_open) = min_end(self.hi_end(), other.hi_end());
+        // At equal ends the open one is the tighter.
+        let (lo, lo_open) = if self.lo > other.lo || (self.lo == other.lo && self.lo_open) {
+            self.lo_end()
+        } else {
+            other.lo_end()
+        };
+        let (hi, hi_open) = if self.hi < other.hi || (self.hi == other.hi && self.hi_open) {
+            self.hi_end()
+        } else {
+            other.hi_end()
+        };
         Interval::new(lo, lo_open, hi, hi_open)
     }
 
@@ -413,6 +422,12 @@ mod tests {
             Interval::closed(0.0, 3.0)
         );
         assert!(Interval::point(0.0).mul(&Interval::ALL).is_point() == Some(0.0));
+        assert!(Interval::POSITIVE
+            .intersect(&Interval::NON_NEGATIVE)
+            .is_positive());
+        assert!(Interval::NON_NEGATIVE
+            .intersect(&Interval::POSITIVE)
+            .is_positive());
     }
 
     #[test]

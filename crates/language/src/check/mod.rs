@@ -1,30 +1,71 @@
 //! The six validity predicates over a parsed program (and over prefixes), plus data validation.
 //!
-//! Submodules: [`catalog`] (distributions and functions), [`types`] (the checker's types),
-//! [`intervals`] (support analysis).
+//! One pass walks the blocks in order with a symbol table ([`scope`]), typing every expression per
+//! Stan's rules ([`types`], [`expr`]), checking distribution applications ([`dist`]) against the
+//! [`catalog`], deciding supports by interval analysis ([`intervals`]) and checking data values
+//! against the data block ([`data_check`]). Checking never aborts: every violation found is
+//! returned as a [`Diagnostic`], in source order.
+//!
+//! Prefixes ([`check_prefix`]): whatever touches the end of the text may still grow, so it is only
+//! checked as far as it goes; missing blocks and unused names are never violations.
 
 pub mod catalog;
+mod checker;
+mod data_check;
+mod dist;
+mod expr;
 pub mod intervals;
+mod scope;
 pub mod types;
 
 use crate::data::Data;
 use crate::diagnostic::Diagnostic;
+use crate::parser::{parse, parse_prefix};
 use crate::Program;
+use checker::Checker;
 
 /// Parse and check a whole program; returns every violation (empty = valid).
 pub fn check(src: &str, data: Option<&Data>) -> Vec<Diagnostic> {
-    let _ = (src, data);
-    todo!("checker")
+    let parsed = parse(src);
+    let mut diags = parsed.errors;
+    let mut checker = Checker::new(&parsed.program, data, Some(src), false);
+    checker.run(&parsed.program, false);
+    diags.extend(checker.diags);
+    sort(&mut diags);
+    diags
 }
 
-/// Check an already parsed program.
+/// Check an already parsed program (parse errors are the parser's to report).
 pub fn check_program(program: &Program, data: Option<&Data>) -> Vec<Diagnostic> {
-    let _ = (program, data);
-    todo!("checker")
+    let mut checker = Checker::new(program, data, None, false);
+    checker.run(program, false);
+    let mut diags = checker.diags;
+    sort(&mut diags);
+    diags
 }
 
 /// Check a program prefix: empty means "this prefix can still become a valid program".
 pub fn check_prefix(src: &str, data: Option<&Data>) -> Vec<Diagnostic> {
-    let _ = (src, data);
-    todo!("checker")
+    let parsed = parse_prefix(src);
+    let mut diags = parsed.errors;
+    let mut checker = Checker::new(&parsed.program, data, Some(src), true);
+    checker.run(&parsed.program, false);
+    diags.extend(checker.diags);
+    sort(&mut diags);
+    diags
+}
+
+/// Check data values against the program's data block: every variable present, sizes and int-ness
+/// as declared, declared bounds respected.
+pub fn validate_data(program: &Program, data: &Data) -> Vec<Diagnostic> {
+    let mut checker = Checker::new(program, Some(data), None, false);
+    checker.run(program, true);
+    let mut diags = checker.diags;
+    sort(&mut diags);
+    diags
+}
+
+fn sort(diags: &mut Vec<Diagnostic>) {
+    diags.sort_by_key(|d| (d.span.start, d.span.end));
+    diags.dedup();
 }

@@ -1,0 +1,184 @@
+//! One function per subcommand; each turns validated flags into one library call and prints.
+
+use crate::args::{Cli, Command};
+use crate::error::{CliError, Result};
+use refinestat_language::{check, diagnostic::line_col, parse, Data, Diagnostic};
+use refinestat_model::{LogDensityOptions, Model};
+use std::path::Path;
+use std::process::ExitCode;
+
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Check { model, data, json } => cmd_check(&model, data.as_deref(), json),
+        Command::Fmt { model, canonical } => cmd_fmt(&model, canonical),
+        Command::Logp {
+            model,
+            data,
+            params,
+        } => cmd_logp(&model, &data, &params),
+        Command::Simulate {
+            model,
+            data,
+            draws,
+            seed,
+        } => cmd_simulate(&model, &data, draws, seed),
+    }
+}
+
+pub fn read_source(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path)
+        .map_err(|e| CliError::new(format!("cannot read model file {}: {e}", path.display())))
+}
+
+pub fn read_data(path: &Path) -> Result<Data> {
+    Data::from_path(path).map_err(|e| CliError::new(format!("{}: {e}", path.display())))
+}
+
+fn diagnostic_json(source: &str, d: &Diagnostic) -> serde_json::Value {
+    let (line, column) = line_col(source, d.span.start);
+    let (end_line, end_column) = line_col(source, d.span.end);
+    serde_json::json!({
+        "predicate": d.predicate.as_str(),
+        "message": d.message,
+        "hint": d.hint,
+        "line": line,
+        "column": column,
+        "end_line": end_line,
+        "end_column": end_column,
+        "span": [d.span.start, d.span.end],
+    })
+}
+
+fn cmd_check(model: &Path, data: Option<&Path>, json: bool) -> Result<ExitCode> {
+    let source = read_source(model)?;
+    let data = data.map(read_data).transpose()?;
+    let diagnostics = check(&source, data.as_ref());
+    let path = model.display().to_string();
+    if json {
+        let out = serde_json::json!({
+            "file": path,
+            "valid": diagnostics.is_empty(),
+            "violations": diagnostics.iter().map(|d| diagnostic_json(&source, d)).collect::<Vec<_>>(),
+        });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&out).expect("JSON of plain values")
+        );
+    } else if diagnostics.is_empty() {
+        println!("{path}: valid");
+    } else {
+        print!(
+            "{}",
+            refinestat_language::render::render_pretty(&path, &source, &diagnostics)
+        );
+        println!(
+            "{path}: {} violation{}",
+            diagnostics.len(),
+            if diagnostics.len() == 1 { "" } else { "s" }
+        );
+    }
+    Ok(if diagnostics.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn cmd_fmt(model: &Path, canonical: bool) -> Result<ExitCode> {
+    let source = read_source(model)?;
+    let parsed = parse(&source);
+    if !parsed.errors.is_empty() {
+        let path = model.display().to_string();
+        eprint!(
+            "{}",
+            refinestat_language::render::render_pretty(&path, &source, &parsed.errors)
+        );
+        return Err(CliError::new(format!(
+            "{path} does not parse; nothing formatted"
+        )));
+    }
+    let text = if canonical {
+        refinestat_language::canonical(&parsed.program)
+    } else {
+        refinestat_language::print_program(&parsed.program)
+    };
+    print!("{text}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Compile a model file with its data, turning check violations into one readable error.
+pub fn load_model(model: &Path, data: &Data) -> Result<(String, Model)> {
+    let source = read_source(model)?;
+    let diagnostics = check(&source, Some(data));
+    if !diagnostics.is_empty() {
+        let path = model.display().to_string();
+        return Err(CliError::new(format!(
+            "{path} is not a valid program for this data:\n{}",
+            refinestat_language::render::render_plain(&path, &source, &diagnostics).trim_end()
+        )));
+    }
+    let compiled = Model::from_source(&source, data)?;
+    Ok((source, compiled))
+}
+
+/// A JSON number, or null where the value is not finite (JSON has no inf/NaN).
+fn num(x: f64) -> serde_json::Value {
+    serde_json::Number::from_f64(x)
+        .map(serde_json::Value::Number)
+        .unwrap_or(serde_json::Value::Null)
+}
+
+fn cmd_logp(model: &Path, data: &Path, params: &Path) -> Result<ExitCode> {
+    let data = read_data(data)?;
+    let (_, mut compiled) = load_model(model, &data)?;
+    let param_values = read_data(params)?;
+    let x = compiled.unconstrain(&param_values)?;
+    let full = LogDensityOptions {
+        jacobian: false,
+        propto: false,
+    };
+    let with_jacobian = LogDensityOptions {
+        jacobian: true,
+        propto: false,
+    };
+    let lp = compiled.log_density(&x, full)?;
+    let mut grad = vec![0.0; compiled.dim()];
+    let lp_jacobian = compiled.log_density_gradient(&x, with_jacobian, &mut grad)?;
+    let log_lik = compiled.log_lik(&x)?;
+    let out = serde_json::json!({
+        "lp": num(lp),
+        "lp_jacobian": num(lp_jacobian),
+        "grad": grad.iter().map(|&g| num(g)).collect::<Vec<_>>(),
+        "log_lik": log_lik.iter().map(|&l| num(l)).collect::<Vec<_>>(),
+    });
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&out).expect("JSON of plain values")
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cmd_simulate(model: &Path, data: &Path, draws: usize, seed: u64) -> Result<ExitCode> {
+    use rand::SeedableRng;
+    let data = read_data(data)?;
+    let (_, compiled) = load_model(model, &data)?;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    // Draws are written one per line inside the array so long runs stream and stay readable.
+    let mut out = String::from("{\"draws\": [\n");
+    for i in 0..draws {
+        let draw = compiled
+            .simulate(&mut rng)
+            .map_err(|e| CliError::new(format!("prior-predictive draw {}: {e}", i + 1)))?;
+        if i > 0 {
+            out.push_str(",\n");
+        }
+        out.push_str(&format!(
+            "{{\"params\": {}, \"data\": {}}}",
+            draw.params.to_json_string(),
+            draw.data.to_json_string()
+        ));
+    }
+    out.push_str("\n]}\n");
+    print!("{out}");
+    Ok(ExitCode::SUCCESS)
+}

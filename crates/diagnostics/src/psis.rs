@@ -1,0 +1,293 @@
+//! Pareto-smoothed importance sampling leave-one-out cross-validation (PSIS-LOO), transcribed from
+//! ArviZ 0.23 `az.loo` / `_psislw` / `_gpdfit` / `_gpinv` (`arviz/stats/stats.py`).
+
+use crate::mcmc::py_min;
+
+/// Pointwise log-likelihood, `[chain][draw][observation]`, stored observation-major.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogLik {
+    n_chains: usize,
+    n_draws: usize,
+    n_obs: usize,
+    /// `values[obs * n_samples + chain * n_draws + draw]`: each observation's draws are
+    /// contiguous, in ArviZ's `__sample__ = (chain, draw)` order.
+    values: Vec<f64>,
+}
+
+impl LogLik {
+    /// Builds from `ll[chain][draw][obs]`; `None` when the nesting is ragged or empty.
+    pub fn from_chains(ll: &[Vec<Vec<f64>>]) -> Option<LogLik> {
+        let n_chains = ll.len();
+        let n_draws = ll.first()?.len();
+        let n_obs = ll.first()?.first()?.len();
+        if ll
+            .iter()
+            .any(|c| c.len() != n_draws || c.iter().any(|d| d.len() != n_obs))
+        {
+            return None;
+        }
+        let n_samples = n_chains * n_draws;
+        let mut values = vec![0.0; n_obs * n_samples];
+        for (c, chain) in ll.iter().enumerate() {
+            for (d, draw) in chain.iter().enumerate() {
+                for (o, &x) in draw.iter().enumerate() {
+                    values[o * n_samples + c * n_draws + d] = x;
+                }
+            }
+        }
+        Some(LogLik {
+            n_chains,
+            n_draws,
+            n_obs,
+            values,
+        })
+    }
+
+    /// Number of chains.
+    pub fn n_chains(&self) -> usize {
+        self.n_chains
+    }
+
+    /// Draws per chain.
+    pub fn n_draws(&self) -> usize {
+        self.n_draws
+    }
+
+    /// Number of observations.
+    pub fn n_obs(&self) -> usize {
+        self.n_obs
+    }
+
+    /// All draws (chains concatenated) of observation `obs`.
+    fn observation(&self, obs: usize) -> &[f64] {
+        let n_samples = self.n_chains * self.n_draws;
+        &self.values[obs * n_samples..(obs + 1) * n_samples]
+    }
+}
+
+/// PSIS-LOO estimates, as `az.loo(..., pointwise=True)`. Non-finite values are kept as they are
+/// (`-inf` ELPD, `+inf` Pareto k where the tail was too short to fit); the JSON form writes them
+/// as `null`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Loo {
+    /// Expected log pointwise predictive density, summed over observations.
+    pub elpd_loo: f64,
+    /// Standard error of `elpd_loo`: `sqrt(n * var(elpd_i))` with ddof 0, as ArviZ.
+    pub se: f64,
+    /// Effective number of parameters: lppd - elpd_loo.
+    pub p_loo: f64,
+    /// Pointwise `elpd_i`.
+    pub loo_i: Vec<f64>,
+    /// Pareto shape estimate per observation.
+    pub pareto_k: Vec<f64>,
+    /// ArviZ's `good_k`: `min(1 - 1/log10(S), 0.7)` for S draws in total.
+    pub k_threshold: f64,
+    /// The relative efficiency used to size the Pareto tail.
+    pub r_eff: f64,
+}
+
+/// PSIS-LOO of a pointwise log-likelihood with relative efficiency `r_eff` (see
+/// [`crate::summarize`] for ArviZ's default). Tail length `ceil(min(S/5, 3 sqrt(S/r_eff)))`.
+pub fn psis_loo(log_lik: &LogLik, r_eff: f64) -> Loo {
+    let n_samples = log_lik.n_chains * log_lik.n_draws;
+    let s = n_samples as f64;
+    let mut loo_i = Vec::with_capacity(log_lik.n_obs);
+    let mut pareto_k = Vec::with_capacity(log_lik.n_obs);
+    let mut lppd = 0.0;
+    let mut work = PsisWork::default();
+    for obs in 0..log_lik.n_obs {
+        let ll = log_lik.observation(obs);
+        let (elpd_i, k) = work.loo_point(ll, r_eff);
+        loo_i.push(elpd_i);
+        pareto_k.push(k);
+        lppd += logsumexp(ll) - s.ln();
+    }
+    let elpd_loo: f64 = loo_i.iter().sum();
+    let n = loo_i.len() as f64;
+    let mean_i = elpd_loo / n;
+    let var_i = loo_i
+        .iter()
+        .map(|x| (x - mean_i) * (x - mean_i))
+        .sum::<f64>()
+        / n;
+    Loo {
+        elpd_loo,
+        se: (n * var_i).sqrt(),
+        p_loo: lppd - elpd_loo,
+        loo_i,
+        pareto_k,
+        k_threshold: py_min(1.0 - 1.0 / s.log10(), 0.7),
+        r_eff,
+    }
+}
+
+/// ArviZ `_logsumexp` (NaN when the maximum is infinite, as numpy).
+fn logsumexp(xs: &[f64]) -> f64 {
+    let max = xs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let max = if xs.iter().any(|x| x.is_nan()) {
+        f64::NAN
+    } else {
+        max
+    };
+    xs.iter().map(|x| (x - max).exp()).sum::<f64>().ln() + max
+}
+
+/// Buffers reused across observations.
+#[derive(Default)]
+struct PsisWork {
+    log_ratio: Vec<f64>,
+    order: Vec<usize>,
+}
+
+impl PsisWork {
+    /// `elpd_i` and Pareto k of one observation.
+    fn loo_point(&mut self, ll: &[f64], r_eff: f64) -> (f64, f64) {
+        let k = self.smoothed_log_weights(ll, r_eff);
+        // log_weights += log_likelihood, then logsumexp over draws.
+        for (w, l) in self.log_ratio.iter_mut().zip(ll) {
+            *w += l;
+        }
+        (logsumexp(&self.log_ratio), k)
+    }
+
+    /// ArviZ `_psislw(-ll)` with `normalize=True`: leaves the smoothed, normalized log weights in
+    /// `self.log_ratio` and returns k.
+    fn smoothed_log_weights(&mut self, ll: &[f64], r_eff: f64) -> f64 {
+        let n = ll.len();
+        let x = &mut self.log_ratio;
+        x.clear();
+        x.extend(ll.iter().map(|l| -l));
+        let max_x = x.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        for v in x.iter_mut() {
+            *v -= max_x;
+        }
+        let tail_target = py_min(n as f64 / 5.0, 3.0 * (n as f64 / r_eff).sqrt()).ceil();
+        // cutoff_ind = -tail_target - 1 must index the array.
+        let mut k = f64::INFINITY;
+        if n >= 2 && tail_target.is_finite() && (tail_target as usize) < n {
+            let cutoff_pos = n - tail_target as usize - 1;
+            self.order.clear();
+            self.order.extend(0..n);
+            self.order.sort_unstable_by(|&a, &b| x[a].total_cmp(&x[b]));
+            // log(np.finfo(float).tiny)
+            let cutoff_min = f64::MIN_POSITIVE.ln();
+            let x_cutoff = x[self.order[cutoff_pos]].max(cutoff_min);
+            let exp_cutoff = x_cutoff.exp();
+            // Sorted tail: positions in `order` after the cutoff whose value exceeds it.
+            let tail_start = self
+                .order
+                .partition_point(|&i| x[i] <= x_cutoff || x[i].is_nan());
+            let tail = &self.order[tail_start..];
+            let tail_len = tail.len();
+            if tail_len > 4 {
+                let excess: Vec<f64> = tail.iter().map(|&i| x[i].exp() - exp_cutoff).collect();
+                let (k_hat, sigma) = gpd_fit(&excess);
+                k = k_hat;
+                if k.is_finite() {
+                    for (j, &i) in tail.iter().enumerate() {
+                        let p = (j as f64 + 0.5) / tail_len as f64;
+                        x[i] = (gpd_inverse(p, k, sigma) + exp_cutoff).ln();
+                    }
+                    for v in x.iter_mut() {
+                        if *v > 0.0 {
+                            *v = 0.0;
+                        }
+                    }
+                }
+            }
+        }
+        let normalizer = logsumexp(x);
+        for v in x.iter_mut() {
+            *v -= normalizer;
+        }
+        k
+    }
+}
+
+/// ArviZ `_gpdfit`: Zhang & Stephens (2009) empirical Bayes fit of a generalized Pareto
+/// distribution to sorted positive exceedances, with the weakly informative prior on k.
+/// Returns `(k, sigma)`.
+fn gpd_fit(sorted: &[f64]) -> (f64, f64) {
+    const PRIOR_BS: f64 = 3.0;
+    const PRIOR_K: f64 = 10.0;
+    let n = sorted.len();
+    let nf = n as f64;
+    let m_est = 30 + (nf.sqrt() as usize);
+    let (mut b, mut weights): (Vec<f64>, Vec<f64>);
+    let quartile = sorted[(nf / 4.0 + 0.5) as usize - 1];
+    let largest = sorted[n - 1];
+    b = (1..=m_est)
+        .map(|j| {
+            let raw = 1.0 - (m_est as f64 / (j as f64 - 0.5)).sqrt();
+            raw / (PRIOR_BS * quartile) + 1.0 / largest
+        })
+        .collect();
+    let mean_log1p = |b: f64| sorted.iter().map(|x| (-b * x).ln_1p()).sum::<f64>() / nf;
+    let len_scale: Vec<f64> = b
+        .iter()
+        .map(|&bj| {
+            let kj = mean_log1p(bj);
+            nf * ((-(bj / kj)).ln() - kj - 1.0)
+        })
+        .collect();
+    weights = len_scale
+        .iter()
+        .map(|&lj| 1.0 / len_scale.iter().map(|&ll| (ll - lj).exp()).sum::<f64>())
+        .collect();
+    // Drop negligible weights (and with them their b), then normalize.
+    if weights.iter().any(|&w| w < 10.0 * f64::EPSILON) {
+        (b, weights) = b
+            .iter()
+            .zip(&weights)
+            .filter(|(_, &w)| w >= 10.0 * f64::EPSILON)
+            .map(|(&bj, &w)| (bj, w))
+            .unzip();
+    }
+    let total: f64 = weights.iter().sum();
+    let b_post: f64 = b.iter().zip(&weights).map(|(bj, w)| bj * (w / total)).sum();
+    let k_post = mean_log1p(b_post);
+    let sigma = -k_post / b_post;
+    let k_post = (nf * k_post + PRIOR_K * 0.5) / (nf + PRIOR_K);
+    (k_post, sigma)
+}
+
+/// ArviZ `_gpinv` for a probability strictly inside (0, 1).
+fn gpd_inverse(p: f64, k: f64, sigma: f64) -> f64 {
+    if sigma.is_nan() || sigma <= 0.0 {
+        return f64::NAN;
+    }
+    let x = if k.abs() < f64::EPSILON {
+        -(-p).ln_1p()
+    } else {
+        (-k * (-p).ln_1p()).exp_m1() / k
+    };
+    x * sigma
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gpd_fit_recovers_exponential_tail() {
+        // Exponential quantiles are a GPD with k = 0: the fit's k must be near 0 (shrunk
+        // toward 0.5 by the prior: (n k + 5) / (n + 10)).
+        let n = 400;
+        let sorted: Vec<f64> = (0..n)
+            .map(|i| -(1.0 - (i as f64 + 0.5) / n as f64).ln())
+            .collect();
+        let (k, sigma) = gpd_fit(&sorted);
+        assert!(k.abs() < 0.05, "k = {k}");
+        assert!((sigma - 1.0).abs() < 0.1, "sigma = {sigma}");
+    }
+
+    #[test]
+    fn constant_log_lik_has_infinite_k_and_exact_elpd() {
+        let ll = LogLik::from_chains(&[vec![vec![-1.5]; 50], vec![vec![-1.5]; 50]])
+            .expect("rectangular");
+        let loo = psis_loo(&ll, 1.0);
+        assert_eq!(loo.pareto_k, vec![f64::INFINITY]);
+        assert!((loo.elpd_loo + 1.5).abs() < 1e-12);
+        assert!(loo.p_loo.abs() < 1e-12);
+    }
+}

@@ -1,0 +1,661 @@
+//! The six validity predicates on whole programs and prefixes, data validation, and rendering.
+//!
+//! Each violating program goes through one helper, [`violation`], with the expected first
+//! diagnostic written as `"line:col predicate message-fragment"`.
+
+use refinestat_language::diagnostic::line_col;
+use refinestat_language::{check, check_prefix, parse, validate_data, Data, Diagnostic, Predicate};
+use std::path::PathBuf;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn dataset(name: &str) -> Data {
+    Data::from_path(&root().join("datasets").join(format!("{name}.json"))).unwrap()
+}
+
+fn example(name: &str) -> String {
+    std::fs::read_to_string(root().join("examples").join(format!("{name}.stan"))).unwrap()
+}
+
+fn show(src: &str, diags: &[Diagnostic]) -> String {
+    refinestat_language::render::render_plain("input", src, diags)
+}
+
+/// The valid examples with their data sets.
+const EXAMPLES: [(&str, &str); 7] = [
+    ("eight_schools_centered", "eight_schools"),
+    ("eight_schools_noncentered", "eight_schools"),
+    ("dugongs", "dugongs"),
+    ("glm", "glm"),
+    ("surgical", "surgical"),
+    ("gp", "gp"),
+    ("gp_poisson", "gp"),
+];
+
+/// Check `src` (with optional Stan JSON `data`) and compare the first diagnostic with `expected`:
+/// `"line:col predicate fragment"`, where the message or hint contains the fragment.
+#[track_caller]
+fn violation(src: &str, data: Option<&str>, expected: &str) -> Diagnostic {
+    let data = data.map(|d| Data::from_json_str(d).unwrap());
+    let diags = check(src, data.as_ref());
+    let mut parts = expected.splitn(3, ' ');
+    let (pos, pred, fragment) = (
+        parts.next().unwrap(),
+        parts.next().unwrap(),
+        parts.next().unwrap_or(""),
+    );
+    let first = diags
+        .first()
+        .unwrap_or_else(|| panic!("no violation found in:\n{src}\nexpected {expected}"));
+    let (l, c) = line_col(src, first.span.start);
+    let text = format!(
+        "{} {}",
+        first.message,
+        first.hint.clone().unwrap_or_default()
+    );
+    assert!(
+        format!("{l}:{c}") == pos && first.predicate.as_str() == pred && text.contains(fragment),
+        "expected {expected}\ngot:\n{}",
+        show(src, &diags)
+    );
+    first.clone()
+}
+
+/// A model with the usual declarations; `body` goes into the model block.
+fn model(body: &str) -> String {
+    format!(
+        "data {{\n  int<lower=0> N;\n  vector[N] y;\n  array[N] int<lower=0> k;\n}}\nparameters {{\n  real mu;\n  real<lower=0> sigma;\n  real<lower=0> lambda;\n}}\nmodel {{\n  // body\n{body}\n}}\n"
+    )
+}
+
+const DATA: &str = r#"{"N": 3, "y": [0.5, -1.2, 2.0], "k": [0, 3, 7]}"#;
+
+// ---------------------------------------------------------------- valid programs
+
+#[test]
+fn examples_are_valid_with_and_without_data() {
+    for (prog, data) in EXAMPLES {
+        let src = example(prog);
+        let d = dataset(data);
+        let with = check(&src, Some(&d));
+        assert!(with.is_empty(), "{prog} with data:\n{}", show(&src, &with));
+        let without = check(&src, None);
+        assert!(
+            without.is_empty(),
+            "{prog} without data:\n{}",
+            show(&src, &without)
+        );
+        let parsed = parse(&src);
+        assert!(validate_data(&parsed.program, &d).is_empty(), "{prog}");
+    }
+}
+
+#[test]
+fn common_idioms_are_valid() {
+    let ok = [
+        "  y ~ normal(mu, sigma);\n  k ~ poisson(lambda);",
+        "  y ~ normal(mu, exp(mu));\n  k ~ poisson_log(mu);",
+        "  target += normal_lpdf(y | mu, sigma);\n  target += poisson_lupmf(k | lambda);",
+        "  for (n in 1:N) {\n    y[n] ~ student_t(3, mu, sigma);\n  }",
+        "  k ~ poisson(exp(mu) + lambda);\n  sigma ~ exponential(1);\n  lambda ~ gamma(2, 0.5);",
+        "  vector[N] m = rep_vector(mu, N);\n  y ~ normal(m, square(sigma) + 1);",
+        "  k ~ neg_binomial_2(lambda + 1, sigma);\n  y ~ cauchy(mu, 2.5);",
+        "  // count data under normal is fine\n  k ~ normal(mu, sigma);",
+        "  real s = sqrt(lambda);\n  y ~ normal(mu, s);\n  mu ~ std_normal();",
+        "  k ~ binomial(10, inv_logit(mu));\n  y ~ double_exponential(mu, sigma);",
+    ];
+    let data = Data::from_json_str(DATA).unwrap();
+    for body in ok {
+        let src = model(body);
+        for d in [None, Some(&data)] {
+            let diags = check(&src, d);
+            assert!(diags.is_empty(), "{body}\n{}", show(&src, &diags));
+        }
+    }
+}
+
+// ---------------------------------------------------------------- parse
+
+#[test]
+fn parse_violations() {
+    violation(
+        "parameters { real mu }\nmodel { mu ~ normal(0, 1); }",
+        None,
+        "1:22 parse",
+    );
+    violation(
+        "parameters { real mu; }\nmodel {\n  mu ~ normal(0, 1)\n}",
+        None,
+        "3:20 parse",
+    );
+    violation("parameters {\n  real 1mu;\n}", None, "2:8 parse");
+    violation("modle {\n}", None, "1:1 parse");
+    violation(
+        "parameters { real mu; }\nmodel {\n  mu ~ normal(0, 1;\n}",
+        None,
+        "3:19 parse",
+    );
+}
+
+// ---------------------------------------------------------------- distribution
+
+#[test]
+fn distribution_violations() {
+    violation(
+        &model("  y ~ normall(mu, sigma);"),
+        None,
+        "13:7 distribution did you mean `normal`?",
+    );
+    violation(
+        &model("  k ~ possion(lambda);"),
+        None,
+        "13:7 distribution did you mean `poisson`?",
+    );
+    violation(
+        &model("  target += normal_lpmf(y | mu, sigma);"),
+        None,
+        "13:13 distribution normal_lpdf",
+    );
+    violation(
+        &model("  target += poisson_lpdf(k | lambda);"),
+        None,
+        "13:13 distribution poisson_lpmf",
+    );
+    violation(
+        &model("  mu ~ exp(1);"),
+        None,
+        "13:8 distribution is a function, not a distribution",
+    );
+    violation(
+        &model("  y ~ normal_lpdf(mu, sigma);"),
+        None,
+        "13:7 distribution write `~ normal(...)`",
+    );
+    violation(
+        &model("  real z = logg(lambda);"),
+        None,
+        "13:12 distribution did you mean `log`?",
+    );
+    violation(
+        &model("  target += dirichlet_lcdf(y | y);"),
+        None,
+        "13:13 distribution no `_lcdf` form",
+    );
+}
+
+// ---------------------------------------------------------------- parameter
+
+#[test]
+fn parameter_violations() {
+    violation(
+        &model("  y ~ normal(mu);"),
+        None,
+        "13:3 parameter normal takes 2 arguments (mu, sigma) but 1 was given",
+    );
+    violation(
+        &model("  k ~ poisson(lambda, 2);"),
+        None,
+        "13:3 parameter poisson takes 1 argument (lambda) but 2 were given",
+    );
+    violation(
+        &model("  real z = exp(mu, 2);"),
+        None,
+        "13:12 parameter wrong arguments to `exp`",
+    );
+    violation(
+        &model("  matrix[2, 2] S;\n  y ~ normal(mu, S);"),
+        None,
+        "14:18 parameter must be a real, vector, row_vector or 1-D array",
+    );
+    violation(
+        &model("  target += normal_lpdf(y, mu, sigma);"),
+        None,
+        "13:13 parameter `|`",
+    );
+    violation(
+        &model("  vector[3] v = rep_vector(1.0);"),
+        None,
+        "13:17 parameter rep_vector",
+    );
+    violation(
+        &model("  y ~ student_t(mu, sigma);"),
+        None,
+        "13:3 parameter student_t takes 3 arguments",
+    );
+    violation(
+        &model("  y ~ multi_normal(y, sigma);"),
+        None,
+        "13:23 parameter must be a matrix",
+    );
+}
+
+// ---------------------------------------------------------------- dependency
+
+#[test]
+fn dependency_violations() {
+    violation(
+        &model("  y ~ normal(nu, sigma);"),
+        None,
+        "13:14 dependency `nu` is not declared",
+    );
+    violation(
+        &model("  N = 4;"),
+        None,
+        "13:3 dependency cannot assign to data variable `N`",
+    );
+    violation(
+        &model("  mu = 1.0;"),
+        None,
+        "13:3 dependency cannot assign to parameter `mu`",
+    );
+    violation(
+        "data {\n  real x;\n}\ntransformed data {\n  real z = mu * 2;\n}\nparameters {\n  real mu;\n}\nmodel {\n  mu ~ normal(z, 1);\n}\n",
+        None,
+        "5:12 dependency used before it is declared",
+    );
+    violation(
+        "parameters {\n  real mu;\n}\nmodel {\n  mu ~ normal(yrep, 1);\n}\ngenerated quantities {\n  real yrep = normal_rng(mu, 1);\n}\n",
+        None,
+        "5:15 dependency generated quantity",
+    );
+    violation(
+        &model("  for (n in 1:N) {\n    n = 2;\n  }"),
+        None,
+        "14:5 dependency loop variable `n`",
+    );
+    violation(
+        &model("  5 ~ normal(mu, sigma);"),
+        None,
+        "13:3 dependency neither data nor parameters",
+    );
+    violation(
+        "parameters {\n  real mu;\n}\nmodel {\n  mu ~ normal(0, 1);\n}\ngenerated quantities {\n  mu ~ normal(0, 1);\n}\n",
+        None,
+        "8:3 dependency only allowed in the model block",
+    );
+    violation(
+        "data {\n  int N;\n}\ntransformed data {\n  real c = 2;\n}\nparameters {\n  real mu;\n}\nmodel {\n  c = 3;\n  mu ~ normal(c, 1);\n}\n",
+        None,
+        "11:3 dependency transformed data",
+    );
+    violation(
+        &model("  real z = normal_rng(mu, sigma);"),
+        None,
+        "13:12 dependency only allowed in transformed data and generated quantities",
+    );
+    violation(
+        &model("  y ~ normal(mu, sigma);"),
+        Some(r#"{"N": 3, "k": [1, 2, 3]}"#),
+        "3:13 dependency `y` is missing from the data",
+    );
+    violation(
+        &model("  real mu = 2;"),
+        None,
+        "13:8 dependency already declared",
+    );
+}
+
+// ---------------------------------------------------------------- support
+
+#[test]
+fn support_violations() {
+    let d = violation(
+        "parameters {\n  real sigma;\n}\nmodel {\n  sigma ~ exponential(1);\n}\n",
+        None,
+        "5:3 support declare sigma with <lower=0>",
+    );
+    assert_eq!(d.hint.as_deref(), Some("declare sigma with <lower=0>"));
+    let d = violation(
+        "data {\n  vector[3] y;\n}\nparameters {\n  real mu;\n  real s;\n}\nmodel {\n  y ~ normal(mu, s);\n}\n",
+        None,
+        "9:18 support scale argument `s` of normal may be <= 0: `s` is declared without a lower bound",
+    );
+    assert_eq!(d.hint.as_deref(), Some("declare s with <lower=0>"));
+    violation(
+        "data {\n  array[3] int y;\n}\nparameters {\n  real p;\n}\nmodel {\n  y ~ bernoulli(p);\n}\n",
+        None,
+        "8:17 support probability argument `p` of bernoulli may be outside [0, 1]",
+    );
+    violation(
+        "data {\n  vector[3] y;\n}\nparameters {\n  real mu;\n  real<lower=0> s;\n}\nmodel {\n  y ~ lognormal(mu, s);\n}\n",
+        Some(r#"{"y": [1.0, -2.0, 3.0]}"#),
+        "9:3 support observed values of `y` lie outside the support of lognormal",
+    );
+    violation(
+        "data {\n  array[2] int n;\n  array[2] int r;\n}\nparameters {\n  real<lower=0, upper=1> p;\n}\nmodel {\n  r ~ binomial(n, p);\n}\n",
+        Some(r#"{"n": [10, 5], "r": [3, 6]}"#),
+        "9:3 support exceeds the number of trials 5",
+    );
+    violation(
+        &model("  y ~ normal(mu, 0);"),
+        None,
+        "13:18 support scale argument `0` of normal is 0, but it must be > 0",
+    );
+    violation(
+        &model("  y ~ normal(mu, mu - 1);"),
+        None,
+        "13:18 support may be <= 0",
+    );
+    violation(
+        "data {\n  array[3] int y;\n}\nparameters {\n  vector[4] theta;\n}\nmodel {\n  y ~ categorical(theta);\n}\n",
+        None,
+        "8:19 support must be a simplex",
+    );
+    violation(
+        &model("  k ~ poisson(lambda);"),
+        Some(r#"{"N": 3, "y": [1, 2, 3], "k": [1, -2, 3]}"#),
+        "4:25 support declared <lower=0>",
+    );
+    violation(
+        "data {\n  array[3] int y;\n}\nparameters {\n  real<lower=0> l;\n}\nmodel {\n  y ~ poisson(l);\n}\n",
+        Some(r#"{"y": [1, -2, 3]}"#),
+        "8:3 support observed values of `y` lie outside the support of poisson",
+    );
+    violation(
+        "parameters {\n  real lambda;\n}\nmodel {\n  lambda ~ uniform(0.5, 1);\n}\n",
+        None,
+        "5:3 support declare lambda with <lower=0.5, upper=1>",
+    );
+    violation(
+        "data {\n  array[3] int y;\n}\nparameters {\n  real b;\n}\nmodel {\n  y ~ bernoulli(b * 2);\n}\n",
+        None,
+        "8:17 support map it into [0, 1]",
+    );
+}
+
+// ---------------------------------------------------------------- type
+
+#[test]
+fn type_violations() {
+    violation(
+        "data {\n  array[3] real y;\n}\nparameters {\n  real<lower=0> l;\n}\nmodel {\n  y ~ poisson(l);\n}\n",
+        None,
+        "8:3 type poisson is a distribution over ints",
+    );
+    violation(
+        &model("  int j = 2.5;"),
+        None,
+        "13:11 type cannot assign `2.5` of type real to `j` of type int",
+    );
+    violation(
+        &model("  matrix[N, N] m;\n  vector[N] v = m;"),
+        None,
+        "14:17 type cannot assign `m` of type matrix",
+    );
+    violation(
+        &model("  vector[3] a = [1, 2]';"),
+        None,
+        "13:17 type size mismatch",
+    );
+    violation(
+        &model("  if (y) {\n    mu ~ normal(0, 1);\n  }"),
+        None,
+        "13:7 type condition `y` must be an int or real",
+    );
+    violation(
+        &model("  vector[N] v = y * y;"),
+        None,
+        "13:17 type cannot multiply vector by vector",
+    );
+    violation(
+        &model("  real z = y[1.5];"),
+        None,
+        "13:14 type index `1.5` must be an int",
+    );
+    violation(
+        &model("  y ~ normal(k + 1, sigma);"),
+        None,
+        "13:14 type arithmetic on arrays is not allowed",
+    );
+    violation(
+        &model("  y ~ normal(mu, sigma);"),
+        Some(r#"{"N": 2, "y": [1.0, 2.0, 3.0], "k": [1, 2]}"#),
+        "3:13 type declared with size 2 (N = 2)",
+    );
+    violation(
+        &model("  y ~ normal(mu, sigma);"),
+        Some(r#"{"N": 2.5, "y": [1.0, 2.0], "k": [1, 2]}"#),
+        "2:16 type `N` is declared int, but the data has a non-integer value 2.5",
+    );
+    violation(
+        "data {\n  vector[3] y;\n  vector[4] m;\n}\nparameters {\n  real<lower=0> s;\n}\nmodel {\n  y ~ normal(m, s);\n}\n",
+        None,
+        "9:14 type size mismatch in normal: `y` has 3 elements but `m` has 4",
+    );
+    violation(
+        "data {\n  int<lower=0> N;\n  array[N] int y;\n}\nparameters {\n  real<lower=0> l;\n}\nmodel {\n  y ~ poisson(rep_vector(l, 4));\n}\n",
+        Some(r#"{"N": 3, "y": [1, 2, 3]}"#),
+        "9:15 type size mismatch in poisson",
+    );
+    violation(
+        "data {\n  int<lower=0> N;\n  array[N] real y;\n}\nparameters {\n  int mu;\n}\nmodel {\n  y ~ normal(mu, 1);\n}\n",
+        None,
+        "6:3 type parameters are continuous",
+    );
+}
+
+// ---------------------------------------------------------------- data validation
+
+#[test]
+fn data_validation() {
+    let src = "data {\n  int<lower=1> N;\n  array[N] real<lower=0> x;\n  array[N] int<lower=0, upper=1> z;\n  matrix[N, 2] M;\n}\n";
+    let program = parse(src).program;
+    let run = |json: &str| {
+        let d = Data::from_json_str(json).unwrap();
+        validate_data(&program, &d)
+            .into_iter()
+            .map(|d| {
+                let (l, c) = line_col(src, d.span.start);
+                format!("{l}:{c} {} {}", d.predicate, d.message)
+            })
+            .collect::<Vec<_>>()
+    };
+    let good = r#"{"N": 2, "x": [0.5, 1], "z": [0, 1], "M": [[1, 2], [3, 4]]}"#;
+    assert_eq!(run(good), Vec::<String>::new());
+    // Missing variable.
+    let r = run(r#"{"N": 2, "x": [0.5, 1], "z": [0, 1]}"#);
+    assert_eq!(
+        r,
+        vec!["5:16 dependency data variable `M` is missing from the data"]
+    );
+    // NaN where a bound is declared.
+    let r = run(r#"{"N": 2, "x": ["NaN", 1], "z": [0, 1], "M": [[1, 2], [3, 4]]}"#);
+    assert_eq!(
+        r,
+        vec!["3:26 support `x` is declared <lower=0>, but the data has NaN (element 1)"]
+    );
+    // Infinity is fine for a lower bound; below the bound is not.
+    let r = run(r#"{"N": 2, "x": ["inf", -1], "z": [0, 1], "M": [[1, 2], [3, 4]]}"#);
+    assert_eq!(
+        r,
+        vec!["3:26 support `x` is declared <lower=0>, but the data has -1 (element 2)"]
+    );
+    // Upper bound.
+    let r = run(r#"{"N": 2, "x": [1, 1], "z": [0, 2], "M": [[1, 2], [3, 4]]}"#);
+    assert_eq!(
+        r,
+        vec!["4:34 support `z` is declared <upper=1>, but the data has 2 (element 2)"]
+    );
+    // Real where int is declared.
+    let r = run(r#"{"N": 2, "x": [1, 1], "z": [0, 0.5], "M": [[1, 2], [3, 4]]}"#);
+    assert_eq!(
+        r,
+        vec!["4:34 type `z` is declared int, but the data has a non-integer value 0.5"]
+    );
+    // Wrong sizes and wrong rank.
+    let r = run(r#"{"N": 2, "x": [1, 1, 1], "z": [0, 1], "M": [[1, 2], [3, 4]]}"#);
+    assert_eq!(
+        r,
+        vec!["3:26 type `x` is declared with size 2 (N = 2) in dimension 1, but the data has 3"]
+    );
+    let r = run(r#"{"N": 2, "x": [1, 1], "z": [0, 1], "M": [[1, 2, 3], [3, 4, 5]]}"#);
+    assert_eq!(
+        r,
+        vec!["5:16 type `M` is declared with size 2 in dimension 2, but the data has 3"]
+    );
+    let r = run(r#"{"N": 2, "x": [1, 1], "z": [0, 1], "M": [1, 2]}"#);
+    assert_eq!(r.len(), 1);
+    assert!(r[0].starts_with("5:16 type `M` is declared `matrix[N, 2]` (2 dimensions), but the data holds an array of shape [2]"), "{r:?}");
+    // Bound violated by a size variable.
+    let r = run(r#"{"N": 0, "x": [], "z": [], "M": []}"#);
+    assert_eq!(
+        r[0],
+        "2:16 support `N` is declared <lower=1>, but the data has 0"
+    );
+}
+
+// ---------------------------------------------------------------- prefixes
+
+#[test]
+fn every_prefix_of_every_example_can_continue() {
+    for (prog, data) in EXAMPLES {
+        let src = example(prog);
+        let d = dataset(data);
+        for end in (0..=src.len()).filter(|&i| src.is_char_boundary(i)) {
+            let prefix = &src[..end];
+            let diags = check_prefix(prefix, Some(&d));
+            assert!(
+                diags.is_empty(),
+                "{prog} prefix of {end} bytes:\n{prefix}\n---\n{}",
+                show(prefix, &diags)
+            );
+        }
+    }
+}
+
+#[test]
+fn prefix_violations() {
+    let head = "data {\n  int N;\n  vector[N] y;\n}\nparameters {\n  real mu;\n  real<lower=0> sigma;\n}\nmodel {\n";
+    let prefix_case = |tail: &str, expected: Option<(Predicate, &str)>| {
+        let src = format!("{head}{tail}");
+        let diags = check_prefix(&src, None);
+        match expected {
+            None => assert!(diags.is_empty(), "{tail}:\n{}", show(&src, &diags)),
+            Some((p, fragment)) => {
+                let first = diags
+                    .first()
+                    .unwrap_or_else(|| panic!("no violation for {tail}"));
+                assert_eq!(first.predicate, p, "{tail}:\n{}", show(&src, &diags));
+                assert!(
+                    first.message.contains(fragment)
+                        || first.hint.as_deref().unwrap_or("").contains(fragment),
+                    "{tail}:\n{}",
+                    show(&src, &diags)
+                );
+            }
+        }
+    };
+    prefix_case(
+        "  y ~ normall(",
+        Some((Predicate::Distribution, "unknown distribution `normall`")),
+    );
+    prefix_case("  y ~ norm", None);
+    prefix_case(
+        "  y ~ normx",
+        Some((
+            Predicate::Distribution,
+            "no distribution starts with `normx`",
+        )),
+    );
+    prefix_case("  y ~ normal(mu", None);
+    prefix_case(
+        "  y ~ normal(mu, sigma, ",
+        Some((Predicate::Parameter, "normal takes 2 arguments")),
+    );
+    prefix_case("  y ~ normal(mu, sig", None);
+    prefix_case(
+        "  y ~ normal(mu, sigx",
+        Some((
+            Predicate::Dependency,
+            "no declared variable or function starts with `sigx`",
+        )),
+    );
+    prefix_case("  y ~ normal(mu, 0", None);
+    prefix_case(
+        "  y ~ normal(mu, 0)",
+        Some((Predicate::Support, "scale argument `0` of normal is 0")),
+    );
+    prefix_case("  y ~ normal(mu, sigma)", None);
+    prefix_case(
+        "  y ~ normal(mu)",
+        Some((Predicate::Parameter, "normal takes 2 arguments")),
+    );
+    prefix_case(
+        "  mu = ",
+        Some((Predicate::Dependency, "cannot assign to parameter `mu`")),
+    );
+    prefix_case(
+        "  real z = y[1.5]",
+        Some((Predicate::Type, "index `1.5` must be an int")),
+    );
+    prefix_case("  y ~ normal(mu, sigma);\n  sigma ~ exponential(", None);
+    // Missing blocks and unused names are fine for a prefix.
+    assert!(check_prefix(
+        "data {\n  int N;\n  vector[N] y;\n}\nparameters {\n  real unused;\n",
+        None
+    )
+    .is_empty());
+    // A data variable missing from the data is already fatal once its declaration is complete.
+    let d = Data::from_json_str(r#"{"N": 3}"#).unwrap();
+    assert!(check_prefix("data {\n  int N;\n  vector[N] y", Some(&d)).is_empty());
+    let diags = check_prefix("data {\n  int N;\n  vector[N] y;\n", Some(&d));
+    assert_eq!(
+        diags.first().map(|d| d.predicate),
+        Some(Predicate::Dependency),
+        "{diags:?}"
+    );
+}
+
+// ---------------------------------------------------------------- rendering
+
+#[test]
+fn pretty_rendering_has_a_code_frame() {
+    let src = model("  y ~ normall(mu, sigma);");
+    let diags = check(&src, None);
+    let text = refinestat_language::render::render_pretty("model.stan", &src, &diags);
+    assert!(text.contains("model.stan:13:7"), "{text}");
+    assert!(text.contains("y ~ normall(mu, sigma);"), "{text}");
+    assert!(text.contains("^^^^^^^"), "{text}");
+    assert!(text.contains("did you mean `normal`?"), "{text}");
+    assert!(!text.contains('\u{1b}'), "no colour codes in a String");
+    let plain = refinestat_language::render::render_plain("model.stan", &src, &diags);
+    assert!(plain.starts_with("model.stan:13:7: [distribution] unknown distribution `normall` (hint: did you mean `normal`?)"), "{plain}");
+}
+
+#[test]
+fn valid_corpus_has_no_violations() {
+    let dir = root().join("crates/language/tests/data/check/valid");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.extension().is_none_or(|e| e != "stan") {
+            continue;
+        }
+        n += 1;
+        let src = std::fs::read_to_string(&path).unwrap();
+        let data = Data::from_path(&path.with_extension("json")).unwrap();
+        for d in [None, Some(&data)] {
+            let diags = check(&src, d);
+            assert!(
+                diags.is_empty(),
+                "{} (data: {}):\n{}",
+                path.display(),
+                d.is_some(),
+                show(&src, &diags)
+            );
+        }
+        for end in (0..=src.len()).filter(|&i| src.is_char_boundary(i)) {
+            let diags = check_prefix(&src[..end], Some(&data));
+            assert!(
+                diags.is_empty(),
+                "{} prefix {end}:\n{}\n---\n{}",
+                path.display(),
+                &src[..end],
+                show(&src[..end], &diags)
+            );
+        }
+    }
+    assert!(n >= 5, "found {n} programs");
+}
