@@ -237,7 +237,7 @@ pub fn call(t: &mut Tape, f: Builtin, args: &[Val]) -> Res<Val> {
             nargs(f, args, 1)?;
             match &args[0] {
                 Val::Int(i) => Ok(Val::Int(i.abs())),
-                v => Ok(ops::map1(t, v, math::unary_fn("abs").expect("abs"))),
+                v => Ok(ops::map1(t, v, math::unary_fn("fabs").expect("fabs"))),
             }
         }
         Sum => {

@@ -904,7 +904,13 @@ pub fn lpdf(
         Categorical | CategoricalLogit => categorical(t, &args[0], &args[1], d, terms),
         MultiNormal => multi_normal(t, &args[0], &args[1], &args[2], false, propto, terms),
         MultiNormalCholesky => multi_normal(t, &args[0], &args[1], &args[2], true, propto, terms),
-        LkjCorrCholesky => lkj_corr_cholesky(t, &args[0], &args[1], propto),
+        LkjCorrCholesky => {
+            let v = lkj_corr_cholesky(t, &args[0], &args[1], propto)?;
+            if let Some(tv) = terms {
+                tv.push(v.as_f64()?);
+            }
+            Ok(v)
+        }
         Dirichlet => dirichlet(t, &args[0], &args[1], propto, terms),
     }
 }
@@ -1265,6 +1271,11 @@ fn gamma_cdf(x: f64, a: f64, b: f64) -> f64 {
     math::gamma_p(a, b * x)
 }
 
+/// 0.5 * I_{nu/(nu+t^2)}(nu/2, 1/2): the probability beyond |t|.
+fn student_tail(tv: f64, nu: f64) -> f64 {
+    0.5 * math::inc_beta(nu / (nu + tv * tv), 0.5 * nu, 0.5)
+}
+
 fn student_cdf(tv: f64, nu: f64) -> (f64, f64) {
     // Returns (F, 1 - F) of the standard t distribution at tv.
     let xb = nu / (nu + tv * tv);
@@ -1350,14 +1361,26 @@ pub fn cdf(d: Dist, x: f64, p: &[f64]) -> Res<Cdf> {
                     dp: [0.0; 3],
                 });
             }
-            let f = gamma_cdf(x, a, b);
             let u = b * x;
+            let (f, s) = if u < a + 1.0 {
+                let f = gamma_cdf(x, a, b);
+                (f, 1.0 - f)
+            } else {
+                let s = math::gamma_q(a, u);
+                (1.0 - s, s)
+            };
             let g = ((a - 1.0) * u.ln() - u - lgamma(a)).exp();
+            // Differentiate the smaller tail numerically (the other loses its digits).
+            let da = if f < 0.5 {
+                numdiff(|aa| gamma_cdf(x, aa, b), a)
+            } else {
+                -numdiff(|aa| math::gamma_q(aa, u), a)
+            };
             Cdf {
                 f,
-                s: 1.0 - f,
+                s,
                 dx: g * b,
-                dp: [numdiff(|aa| gamma_cdf(x, aa, b), a), g * x, 0.0],
+                dp: [da, g * x, 0.0],
             }
         }
         StudentT => {
@@ -1373,7 +1396,11 @@ pub fn cdf(d: Dist, x: f64, p: &[f64]) -> Res<Cdf> {
                 s,
                 dx: pdf / sigma,
                 dp: [
-                    numdiff(|n| student_cdf(tv, n).0, nu),
+                    if tv > 0.0 {
+                        -numdiff(|n| student_tail(tv, n), nu)
+                    } else {
+                        numdiff(|n| student_tail(tv, n), nu)
+                    },
                     -pdf / sigma,
                     -pdf * tv / sigma,
                 ],

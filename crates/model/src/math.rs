@@ -120,6 +120,44 @@ pub fn gamma_p(a: f64, x: f64) -> f64 {
     special::Gamma::inc_gamma(x, a)
 }
 
+/// Regularized upper incomplete gamma Q(a, x) = 1 - P(a, x), accurate in the right tail
+/// (Lentz continued fraction for x > a + 1).
+pub fn gamma_q(a: f64, x: f64) -> f64 {
+    if x <= 0.0 {
+        return 1.0;
+    }
+    if x.is_infinite() {
+        return 0.0;
+    }
+    if x < a + 1.0 {
+        return 1.0 - gamma_p(a, x);
+    }
+    const TINY: f64 = 1e-300;
+    let mut b = x + 1.0 - a;
+    let mut c = 1.0 / TINY;
+    let mut d = 1.0 / b;
+    let mut h = d;
+    for i in 1..1000 {
+        let an = -(i as f64) * (i as f64 - a);
+        b += 2.0;
+        d = an * d + b;
+        if d.abs() < TINY {
+            d = TINY;
+        }
+        c = b + an / c;
+        if c.abs() < TINY {
+            c = TINY;
+        }
+        d = 1.0 / d;
+        let del = d * c;
+        h *= del;
+        if (del - 1.0).abs() < 1e-16 {
+            break;
+        }
+    }
+    (-x + a * x.ln() - lgamma(a)).exp() * h
+}
+
 /// Regularized incomplete beta I_x(a, b).
 pub fn inc_beta(x: f64, a: f64, b: f64) -> f64 {
     if x <= 0.0 {
@@ -165,7 +203,7 @@ pub fn unary_fn(name: &str) -> Option<UnaryFn> {
             (y, -0.5 * y / x)
         },
         "inv_square" => |x| (1.0 / (x * x), -2.0 / (x * x * x)),
-        "fabs" | "abs" => |x| {
+        "fabs" => |x| {
             (
                 x.abs(),
                 if x > 0.0 {
@@ -240,8 +278,21 @@ pub type BinaryFn = fn(f64, f64) -> (f64, f64, f64);
 pub fn binary_fn(name: &str) -> Option<BinaryFn> {
     let f: BinaryFn = match name {
         "pow" => pow,
-        "fmin" => |a, b| if a <= b { (a, 1.0, 0.0) } else { (b, 0.0, 1.0) },
-        "fmax" => |a, b| if a >= b { (a, 1.0, 0.0) } else { (b, 0.0, 1.0) },
+        // Stan's fmin/fmax ignore a NaN argument.
+        "fmin" => |a, b| {
+            if b.is_nan() || a <= b {
+                (a, 1.0, 0.0)
+            } else {
+                (b, 0.0, 1.0)
+            }
+        },
+        "fmax" => |a, b| {
+            if b.is_nan() || a >= b {
+                (a, 1.0, 0.0)
+            } else {
+                (b, 0.0, 1.0)
+            }
+        },
         "fdim" => |a, b| {
             if a > b {
                 (a - b, 1.0, -1.0)

@@ -408,6 +408,14 @@ pub fn free(c: &Constraint, x: &[f64], k: usize) -> Result<Vec<f64>, String> {
             Ok(y)
         }
         Constraint::CovMatrix => {
+            for i in 0..k {
+                for j in 0..i {
+                    let (a, b) = (x[i + j * k], x[j + i * k]);
+                    if (a - b).abs() > 1e-8 * (1.0 + a.abs().max(b.abs())) {
+                        return Err("is not symmetric".into());
+                    }
+                }
+            }
             let l = crate::dist::cholesky(x, k)
                 .ok_or_else(|| "is not a symmetric positive-definite matrix".to_string())?;
             let mut y = vec![];
