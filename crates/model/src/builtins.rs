@@ -236,7 +236,7 @@ pub fn call(t: &mut Tape, f: Builtin, args: &[Val]) -> Res<Val> {
         Abs => {
             nargs(f, args, 1)?;
             match &args[0] {
-                Val::Int(i) => Ok(Val::Int(i.abs())),
+                Val::Int(i) => Ok(Val::Int(i.wrapping_abs())),
                 v => Ok(ops::map1(t, v, math::unary_fn("fabs").expect("fabs"))),
             }
         }

@@ -148,7 +148,7 @@ pub fn dist_name(d: Dist) -> String {
 /// The vectorised univariate driver.
 fn univariate<const K: usize>(
     t: &mut Tape,
-    args: &[&Val],
+    args: &[Val],
     propto: bool,
     terms: Option<&mut Vec<f64>>,
     d: Dist,
@@ -181,9 +181,9 @@ fn univariate<const K: usize>(
     let mut poff = [NONE; K];
     let mut scalar = [false; K];
     for k in 0..K {
-        scalar[k] = matches!(args[k], Val::Int(_) | Val::Real(..));
+        scalar[k] = matches!(&args[k], Val::Int(_) | Val::Real(..));
         if inc[k] {
-            slots[k] = operand_slots(t, args[k]);
+            slots[k] = operand_slots(t, &args[k]);
             poff[k] = t.alloc_part(if scalar[k] { 1 } else { n });
         }
     }
@@ -871,7 +871,7 @@ pub fn lpdf(
             args.len()
         ));
     }
-    let a: Vec<&Val> = args.iter().collect();
+    let a = args;
     let name = d;
     match d {
         Normal => univariate(t, &a, propto, terms, name, k_normal),

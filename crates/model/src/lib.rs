@@ -140,6 +140,9 @@ struct Workspace {
     tape: Tape,
     env: Vec<Val>,
     seeds: Vec<u32>,
+    pool: Vec<Vec<Val>>,
+    /// log|J| terms of the current evaluation.
+    lj: Vec<Val>,
 }
 
 /// An executable model. Cheap to clone; one clone per sampling chain.
@@ -180,6 +183,7 @@ fn new_ctx<'a>(
         rng,
         loglik: None,
         sim: None,
+        pool: &mut ws.pool,
     }
 }
 
@@ -860,7 +864,8 @@ fn density(
 ) -> Result<f64, ModelError> {
     ws.tape.clear();
     ws.seeds.clear();
-    let mut lj = Vec::new();
+    let mut lj = std::mem::take(&mut ws.lj);
+    lj.clear();
     let mut ctx = new_ctx(&c.ir, ws, opts.propto, None);
     ctx.loglik = loglik;
     // Always on the tape: `propto` decides what to drop by what depends on parameters.
@@ -875,6 +880,8 @@ fn density(
     check_block_bounds(c, &mut ctx, &c.ir.tparam_vars)?;
     ctx.exec_block(&c.ir.model)?;
     let lp = ctx.target;
+    lj.clear();
+    ws.lj = lj;
     if lp.is_nan() {
         return Err(ModelError::Eval("log density is NaN".into()));
     }

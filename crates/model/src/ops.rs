@@ -222,7 +222,7 @@ pub fn elt_div(t: &mut Tape, a: &Val, b: &Val) -> Res<Val> {
         if *y == 0 {
             return eval_err("integer division by zero");
         }
-        return Ok(Val::Int(x / y));
+        return Ok(Val::Int(x.wrapping_div(*y)));
     }
     map2(t, a, b, "./", Known::Stored, Known::Stored, |x, y| {
         let q = x / y;
@@ -232,7 +232,7 @@ pub fn elt_div(t: &mut Tape, a: &Val, b: &Val) -> Res<Val> {
 
 pub fn neg(t: &mut Tape, a: &Val) -> Val {
     match a {
-        Val::Int(i) => Val::Int(-i),
+        Val::Int(i) => Val::Int(i.wrapping_neg()),
         _ => map1(t, a, |x| (-x, -1.0)),
     }
 }
@@ -369,7 +369,7 @@ pub fn div(t: &mut Tape, a: &Val, b: &Val) -> Res<Val> {
             return eval_err("integer division by zero");
         }
         // Stan's int / int truncates.
-        return Ok(Val::Int(x / y));
+        return Ok(Val::Int(x.wrapping_div(*y)));
     }
     if real_shape(b).is_some() && real_shape(a).is_some() {
         return Err(crate::ModelError::Unsupported(

@@ -785,3 +785,57 @@ fn bernoulli_logit_fast_path_matches_kernel() {
     );
     check_grad(src, &data, &x[..n], FULL, 1e-6);
 }
+
+#[test]
+fn from_source_checks_and_compiles_examples() {
+    for (prog, data) in [
+        ("eight_schools_noncentered", "eight_schools"),
+        ("dugongs", "dugongs"),
+        ("glm", "glm"),
+        ("surgical", "surgical"),
+        ("gp", "gp"),
+        ("gp_poisson", "gp"),
+    ] {
+        let src = repo_file(&format!("examples/{prog}.stan"));
+        let data = Data::from_json_str(&repo_file(&format!("datasets/{data}.json"))).unwrap();
+        let m = Model::from_source(&src, &data).unwrap_or_else(|e| panic!("{prog}: {e}"));
+        assert!(m.dim() > 0);
+    }
+    assert!(matches!(
+        Model::from_source(
+            "parameters { real a; } model { a ~ normal(0, 1) }",
+            &Data::default()
+        ),
+        Err(ModelError::Invalid(_))
+    ));
+}
+
+#[test]
+fn model_is_send_and_sync_and_clones_evaluate_independently() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Model>();
+    let mut a = model(EIGHT_SCHOOLS_NC, EIGHT_SCHOOLS_DATA);
+    let mut b = a.clone();
+    let x = eight_schools_point();
+    let mut ga = vec![0.0; 10];
+    let mut gb = vec![0.0; 10];
+    let la = a.log_density_gradient(&x, FULL, &mut ga).unwrap();
+    let y: Vec<f64> = x.iter().map(|v| v * 0.5).collect();
+    b.log_density_gradient(&y, FULL, &mut gb).unwrap();
+    let la2 = a.log_density_gradient(&x, FULL, &mut gb).unwrap();
+    assert_eq!(la, la2);
+    assert_eq!(ga, gb);
+}
+
+#[test]
+fn count_data_under_a_continuous_model_simulates_integers() {
+    let m = model(
+        "data { int N; array[N] int y; } parameters { real mu; } model { mu ~ normal(10, 1); y ~ normal(mu, 2); }",
+        r#"{"N": 5, "y": [9, 10, 11, 12, 8]}"#,
+    );
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+    let d = m.simulate(&mut rng).unwrap();
+    let y = d.data.get("y").unwrap();
+    assert!(y.all_int && y.values.iter().all(|v| v.fract() == 0.0));
+    assert!(y.values.iter().any(|v| *v != 10.0));
+}
