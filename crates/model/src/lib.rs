@@ -18,6 +18,22 @@
 //! Layouts: the unconstrained vector is in declaration order; within a variable, array elements
 //! outermost (row-major), matrices column-major. Outputs ([`Model::output_names`],
 //! [`Model::write_array`]) follow CmdStan: column-major over all dimensions.
+//!
+//! ```
+//! use refinestat_language::Data;
+//! use refinestat_model::{LogDensityOptions, Model};
+//! let src = "data { int N; vector[N] y; } parameters { real mu; real<lower=0> sigma; }
+//!            model { mu ~ normal(0, 10); sigma ~ exponential(1); y ~ normal(mu, sigma); }";
+//! let data = Data::from_json_str(r#"{"N": 3, "y": [0.5, 1.5, 1.0]}"#).unwrap();
+//! let mut model = Model::from_source(src, &data).unwrap();
+//! assert_eq!(model.param_names(), ["mu", "sigma"]);
+//! let x = [1.0, 0.0]; // mu = 1, log(sigma) = 0
+//! let mut grad = [0.0; 2];
+//! let opts = LogDensityOptions { jacobian: true, propto: false };
+//! let lp = model.log_density_gradient(&x, opts, &mut grad).unwrap();
+//! assert!(lp.is_finite());
+//! assert_eq!(model.log_lik(&x).unwrap().len(), 3);
+//! ```
 
 // Comparisons are written `!(x > 0.0)` on purpose: they reject NaN as well.
 #![allow(clippy::neg_cmp_op_on_partial_ord)]
