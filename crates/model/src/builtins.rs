@@ -832,8 +832,10 @@ fn append(t: &Tape, rows: bool, a: &Val, b: &Val) -> Res<Val> {
     };
     let (ra, ca, _) = dims(a)?;
     let (rb, cb, _) = dims(b)?;
-    let both_vec_like = |x: &Val| matches!(x, Val::Int(_) | Val::Real(..))
-        || matches!(x, Val::Reals(s, _) if matches!(s.base, Base::Vector(_)));
+    let both_vec_like = |x: &Val| {
+        matches!(x, Val::Int(_) | Val::Real(..))
+            || matches!(x, Val::Reals(s, _) if matches!(s.base, Base::Vector(_)))
+    };
     if rows {
         if ca != cb {
             return eval_err("append_row: column counts differ");
@@ -866,8 +868,10 @@ fn append(t: &Tape, rows: bool, a: &Val, b: &Val) -> Res<Val> {
         vals.extend(b.to_vec(&t.val));
         slots.extend(b.slots());
         let c = ca + cb;
-        let row_like = |x: &Val| matches!(x, Val::Int(_) | Val::Real(..))
-            || matches!(x, Val::Reals(s, _) if matches!(s.base, Base::RowVector(_)));
+        let row_like = |x: &Val| {
+            matches!(x, Val::Int(_) | Val::Real(..))
+                || matches!(x, Val::Reals(s, _) if matches!(s.base, Base::RowVector(_)))
+        };
         let shape = if r == 1 && row_like(a) && row_like(b) {
             Shape::row_vector(c)
         } else {

@@ -200,9 +200,8 @@ fn univariate<const K: usize>(
             for k in 0..K {
                 x[k] = vals[k].get(if scalar[k] { 0 } else { i });
             }
-            let (lp, d) = kernel(&x, &inc, propto).map_err(|m| {
-                ModelError::Eval(format!("{}: {m}", dist_name(d)))
-            })?;
+            let (lp, d) = kernel(&x, &inc, propto)
+                .map_err(|m| ModelError::Eval(format!("{}: {m}", dist_name(d))))?;
             total += lp;
             if let Some(tv) = terms.as_deref_mut() {
                 tv.push(lp);
@@ -382,7 +381,11 @@ fn k_double_exponential(
     }
     Ok((
         lp,
-        [-sign / sigma, sign / sigma, -1.0 / sigma + d.abs() / (sigma * sigma)],
+        [
+            -sign / sigma,
+            sign / sigma,
+            -1.0 / sigma + d.abs() / (sigma * sigma),
+        ],
     ))
 }
 
@@ -463,10 +466,7 @@ fn k_gamma(x: &[f64; 3], inc: &[bool; 3], propto: bool) -> Result<(f64, [f64; 3]
     if !propto || inc[0] || inc[2] {
         lp -= b * y;
     }
-    Ok((
-        lp,
-        [(a - 1.0) / y - b, b.ln() - digamma(a) + ly, a / b - y],
-    ))
+    Ok((lp, [(a - 1.0) / y - b, b.ln() - digamma(a) + ly, a / b - y]))
 }
 
 fn k_inv_gamma(x: &[f64; 3], inc: &[bool; 3], propto: bool) -> Result<(f64, [f64; 3]), String> {
@@ -634,7 +634,11 @@ fn k_bernoulli_logit(
     notnan(a, "logit probability")?;
     let e = (-a.abs()).exp();
     let l1 = e.ln_1p();
-    let p = if a >= 0.0 { 1.0 / (1.0 + e) } else { e / (1.0 + e) };
+    let p = if a >= 0.0 {
+        1.0 / (1.0 + e)
+    } else {
+        e / (1.0 + e)
+    };
     if y == 1.0 {
         Ok((a.min(0.0) - l1, [0.0, 1.0 - p]))
     } else if y == 0.0 {
@@ -807,9 +811,7 @@ pub fn lpdf(
         NegBinomial2Log => univariate(t, &a, propto, terms, name, k_neg_binomial_2_log),
         Categorical | CategoricalLogit => categorical(t, &args[0], &args[1], d, terms),
         MultiNormal => multi_normal(t, &args[0], &args[1], &args[2], false, propto, terms),
-        MultiNormalCholesky => {
-            multi_normal(t, &args[0], &args[1], &args[2], true, propto, terms)
-        }
+        MultiNormalCholesky => multi_normal(t, &args[0], &args[1], &args[2], true, propto, terms),
         LkjCorrCholesky => lkj_corr_cholesky(t, &args[0], &args[1], propto),
         Dirichlet => dirichlet(t, &args[0], &args[1], propto, terms),
     }
@@ -832,7 +834,13 @@ fn reduce_multi(t: &mut Tape, total: f64, parts: &[(&Val, &[f64])]) -> Val {
     Val::Real(total, t.reduce(total, first_op))
 }
 
-fn categorical(t: &mut Tape, y: &Val, theta: &Val, d: Dist, terms: Option<&mut Vec<f64>>) -> Res<Val> {
+fn categorical(
+    t: &mut Tape,
+    y: &Val,
+    theta: &Val,
+    d: Dist,
+    terms: Option<&mut Vec<f64>>,
+) -> Res<Val> {
     let th = theta.to_vec(&t.val);
     let k = th.len();
     let ys = y.to_vec(&t.val);
@@ -1066,7 +1074,9 @@ fn dirichlet(
     let mut s = 0.0;
     for &a in &al {
         if !(a > 0.0) {
-            return eval_err(format!("dirichlet: concentration must be positive, found {a}"));
+            return eval_err(format!(
+                "dirichlet: concentration must be positive, found {a}"
+            ));
         }
         s += a;
     }
@@ -1118,7 +1128,9 @@ fn lkj_corr_cholesky(t: &mut Tape, l: &Val, eta: &Val, propto: bool) -> Res<Val>
     }
     let (e, _) = eta.as_scalar()?;
     if !(e > 0.0) {
-        return eval_err(format!("lkj_corr_cholesky: shape must be positive, found {e}"));
+        return eval_err(format!(
+            "lkj_corr_cholesky: shape must be positive, found {e}"
+        ));
     }
     let mut lp = 0.0;
     let mut de = 0.0;
@@ -1173,7 +1185,9 @@ fn student_cdf(tv: f64, nu: f64) -> (f64, f64) {
 }
 
 fn student_pdf(tv: f64, nu: f64) -> f64 {
-    (lgamma(0.5 * (nu + 1.0)) - lgamma(0.5 * nu) - 0.5 * (nu * std::f64::consts::PI).ln()
+    (lgamma(0.5 * (nu + 1.0))
+        - lgamma(0.5 * nu)
+        - 0.5 * (nu * std::f64::consts::PI).ln()
         - 0.5 * (nu + 1.0) * (tv * tv / nu).ln_1p())
     .exp()
 }
@@ -1464,7 +1478,11 @@ pub fn cdf_fn(t: &mut Tape, d: Dist, kind: CdfKind, args: &[Val]) -> Res<Val> {
             g[k][j] += scale * dp[k - 1];
         }
     }
-    let parts: Vec<(&Val, &[f64])> = args.iter().zip(&g).map(|(a, g)| (a, g.as_slice())).collect();
+    let parts: Vec<(&Val, &[f64])> = args
+        .iter()
+        .zip(&g)
+        .map(|(a, g)| (a, g.as_slice()))
+        .collect();
     Ok(reduce_multi(t, total, &parts))
 }
 
@@ -1559,11 +1577,17 @@ pub fn rng_scalar(d: Dist, p: &[f64], rng: &mut dyn RngCore) -> Res<f64> {
             let u = rng_uniform(rng);
             p[0] + p[1] * (u / (1.0 - u)).ln()
         }
-        Lognormal => rd::LogNormal::new(p[0], p[1]).map_err(|x| e(&x))?.sample(rng),
+        Lognormal => rd::LogNormal::new(p[0], p[1])
+            .map_err(|x| e(&x))?
+            .sample(rng),
         Exponential => rd::Exp::new(p[0]).map_err(|x| e(&x))?.sample(rng),
-        Gamma => rd::Gamma::new(p[0], 1.0 / p[1]).map_err(|x| e(&x))?.sample(rng),
+        Gamma => rd::Gamma::new(p[0], 1.0 / p[1])
+            .map_err(|x| e(&x))?
+            .sample(rng),
         InvGamma => {
-            let g: f64 = rd::Gamma::new(p[0], 1.0 / p[1]).map_err(|x| e(&x))?.sample(rng);
+            let g: f64 = rd::Gamma::new(p[0], 1.0 / p[1])
+                .map_err(|x| e(&x))?
+                .sample(rng);
             1.0 / g
         }
         Weibull => rd::Weibull::new(p[1], p[0]).map_err(|x| e(&x))?.sample(rng),
@@ -1591,16 +1615,24 @@ pub fn rng_scalar(d: Dist, p: &[f64], rng: &mut dyn RngCore) -> Res<f64> {
             if p[0] < 0.0 {
                 return Err(e(&"negative number of trials"));
             }
-            rd::Binomial::new(p[0] as u64, th).map_err(|x| e(&x))?.sample(rng) as f64
+            rd::Binomial::new(p[0] as u64, th)
+                .map_err(|x| e(&x))?
+                .sample(rng) as f64
         }
         Poisson | PoissonLog => {
             let lam = if d == PoissonLog { p[0].exp() } else { p[0] };
             poisson(lam, rng).map_err(|m| e(&m))?
         }
         NegBinomial2 | NegBinomial2Log => {
-            let mu = if d == NegBinomial2Log { p[0].exp() } else { p[0] };
+            let mu = if d == NegBinomial2Log {
+                p[0].exp()
+            } else {
+                p[0]
+            };
             let phi = p[1];
-            let lam: f64 = rd::Gamma::new(phi, mu / phi).map_err(|x| e(&x))?.sample(rng);
+            let lam: f64 = rd::Gamma::new(phi, mu / phi)
+                .map_err(|x| e(&x))?
+                .sample(rng);
             poisson(lam, rng).map_err(|m| e(&m))?
         }
         _ => return Err(e(&"needs vector arguments")),
@@ -1690,7 +1722,9 @@ pub fn rng(d: Dist, args: &[Val], tv: &[f64], rng: &mut dyn RngCore) -> Res<Val>
         }
         _ => {
             let n = args.iter().map(|a| a.numel()).max().unwrap_or(1);
-            let vector_arg = args.iter().find(|a| !matches!(a, Val::Int(_) | Val::Real(..)));
+            let vector_arg = args
+                .iter()
+                .find(|a| !matches!(a, Val::Int(_) | Val::Real(..)));
             let mut out = Vec::with_capacity(n);
             let mut p = vec![0.0; nparams];
             for i in 0..n {
@@ -1730,8 +1764,8 @@ fn lkj_rng(k: usize, eta: f64, rng: &mut dyn RngCore) -> Res<Vec<f64>> {
     let mut alpha = eta + 0.5 * (k as f64 - 1.0);
     for i in 0..k.saturating_sub(1) {
         alpha -= 0.5;
-        let b = rand_distr::Beta::new(alpha, alpha)
-            .map_err(|x| rng_err(Dist::LkjCorrCholesky, x))?;
+        let b =
+            rand_distr::Beta::new(alpha, alpha).map_err(|x| rng_err(Dist::LkjCorrCholesky, x))?;
         for j in i + 1..k {
             let x: f64 = b.sample(&mut *rng);
             cpc[j + i * k] = 2.0 * x - 1.0;

@@ -465,7 +465,8 @@ impl Ctx<'_> {
                             ));
                         }
                     }
-                    let tr = dist::truncation(self.t, *dist, &all[1..], lo.as_ref(), hi.as_ref(), n)?;
+                    let tr =
+                        dist::truncation(self.t, *dist, &all[1..], lo.as_ref(), hi.as_ref(), n)?;
                     self.add_target(&tr)?;
                     if collect {
                         let per = tr.as_f64()? / terms.len().max(1) as f64;
@@ -619,13 +620,21 @@ impl Ctx<'_> {
         let saved = std::mem::replace(&mut self.env[slot], surrogate);
         let pos = self.eval(lhs);
         self.env[slot] = saved;
-        let pos: Vec<usize> = pos?.to_vec(&self.t.val).iter().map(|&x| x as usize).collect();
+        let pos: Vec<usize> = pos?
+            .to_vec(&self.t.val)
+            .iter()
+            .map(|&x| x as usize)
+            .collect();
         let Some(ll) = self.loglik.as_deref_mut() else {
             return Ok(());
         };
         let acc = &mut ll.acc[var];
         if d.is_multivariate() {
-            let k = if terms.is_empty() { 0 } else { pos.len() / terms.len() };
+            let k = if terms.is_empty() {
+                0
+            } else {
+                pos.len() / terms.len()
+            };
             for (i, t) in terms.iter().enumerate() {
                 acc[pos[i * k]] += t;
             }
@@ -703,12 +712,14 @@ impl Ctx<'_> {
                 Err(_) => return Ok(Flow::Normal),
             }
         };
-        let lo_f = lo.as_ref().map(|v| v.as_f64()).transpose().map_err(|_| {
-            ModelError::Unsupported("simulation with vector-valued bounds".into())
-        })?;
-        let hi_f = hi.as_ref().map(|v| v.as_f64()).transpose().map_err(|_| {
-            ModelError::Unsupported("simulation with vector-valued bounds".into())
-        })?;
+        let lo_f =
+            lo.as_ref().map(|v| v.as_f64()).transpose().map_err(|_| {
+                ModelError::Unsupported("simulation with vector-valued bounds".into())
+            })?;
+        let hi_f =
+            hi.as_ref().map(|v| v.as_f64()).transpose().map_err(|_| {
+                ModelError::Unsupported("simulation with vector-valued bounds".into())
+            })?;
         if lo_f.is_some_and(f64::is_nan) || hi_f.is_some_and(f64::is_nan) {
             return Ok(Flow::Normal);
         }

@@ -187,8 +187,8 @@ fn data_to_val(name: &str, dv: &DataValue, decl: DeclShape) -> Result<Val, Model
         DeclShape::Int(d) => (d.as_slice().iter().map(|&x| x as usize).collect(), true),
         DeclShape::Real(s) => (layout::full_dims(&s), false),
     };
-    let dims_ok = dv.dims == expected
-        || (expected.iter().product::<usize>() == 0 && dv.values.is_empty());
+    let dims_ok =
+        dv.dims == expected || (expected.iter().product::<usize>() == 0 && dv.values.is_empty());
     if !dims_ok {
         return bad(format!(
             "expected dimensions {:?}, found {:?}",
@@ -196,7 +196,11 @@ fn data_to_val(name: &str, dv: &DataValue, decl: DeclShape) -> Result<Val, Model
         ));
     }
     if is_int {
-        if let Some(x) = dv.values.iter().find(|x| x.fract() != 0.0 || !x.is_finite()) {
+        if let Some(x) = dv
+            .values
+            .iter()
+            .find(|x| x.fract() != 0.0 || !x.is_finite())
+        {
             return bad(format!("expected integers, found {x}"));
         }
     }
@@ -269,9 +273,9 @@ impl Model {
             for &slot in &ir.data {
                 let info = &ir.vars[slot];
                 let ty = info.ty.as_ref().expect("data type");
-                let decl = ctx.decl_shape(ty).map_err(|e| {
-                    ModelError::Data(format!("size of `{}`: {e}", info.name))
-                })?;
+                let decl = ctx
+                    .decl_shape(ty)
+                    .map_err(|e| ModelError::Data(format!("size of `{}`: {e}", info.name)))?;
                 let dv = data.get(&info.name).ok_or_else(|| {
                     ModelError::Data(format!("missing data variable `{}`", info.name))
                 })?;
@@ -350,9 +354,10 @@ impl Model {
             for &slot in ir.tparam_vars.iter().chain(&ir.gq_vars) {
                 let info = &ir.vars[slot];
                 let ty = info.ty.as_ref().expect("type");
-                let shape = match ctx.decl_shape(ty).map_err(|e| {
-                    ModelError::Data(format!("size of `{}`: {e}", info.name))
-                })? {
+                let shape = match ctx
+                    .decl_shape(ty)
+                    .map_err(|e| ModelError::Data(format!("size of `{}`: {e}", info.name)))?
+                {
                     DeclShape::Real(s) => s,
                     DeclShape::Int(d) => Shape::array(d),
                 };
@@ -427,10 +432,7 @@ impl Model {
             gq_log_lik,
             n_log_lik,
         };
-        Ok(Model {
-            c: Arc::new(c),
-            ws,
-        })
+        Ok(Model { c: Arc::new(c), ws })
     }
 
     /// Parse, check and compile source text. Checker diagnostics of the `support` predicate
@@ -491,8 +493,9 @@ impl Model {
             let dv = params
                 .get(&p.name)
                 .ok_or_else(|| ModelError::Params(format!("missing parameter `{}`", p.name)))?;
-            let v = data_to_val(&p.name, dv, DeclShape::Real(p.shape))
-                .map_err(|e| ModelError::Params(e.to_string().replace("data does not fit the program: ", "")))?;
+            let v = data_to_val(&p.name, dv, DeclShape::Real(p.shape)).map_err(|e| {
+                ModelError::Params(e.to_string().replace("data does not fit the program: ", ""))
+            })?;
             let ty = c.ir.vars[p.slot].ty.clone().expect("param type");
             let cons = ctx.constraint(&ty)?;
             let xs = v.to_vec(&[]);
@@ -756,11 +759,13 @@ fn fallback_draw(
         }
         _ => return Ok(None),
     };
-    Ok(Some(if p.shape.arr.is_empty() && p.shape.base == Base::Real {
-        Val::real(vals[0])
-    } else {
-        Val::const_reals(p.shape, vals)
-    }))
+    Ok(Some(
+        if p.shape.arr.is_empty() && p.shape.base == Base::Real {
+            Val::real(vals[0])
+        } else {
+            Val::const_reals(p.shape, vals)
+        },
+    ))
 }
 
 /// Set every parameter from the unconstrained vector (as tape inputs when `use_tape`),

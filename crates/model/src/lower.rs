@@ -432,7 +432,10 @@ impl Lowerer {
                     return unsupported(format!("distribution `{}`", dist.name));
                 };
                 let lhs = self.expr(lhs)?;
-                let args: Vec<E> = args.iter().map(|a| self.expr(a)).collect::<Result<_, _>>()?;
+                let args: Vec<E> = args
+                    .iter()
+                    .map(|a| self.expr(a))
+                    .collect::<Result<_, _>>()?;
                 if args.len() + 1 != d.arity() {
                     return invalid(format!(
                         "`{}` takes {} arguments, found {}",

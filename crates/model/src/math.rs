@@ -186,7 +186,18 @@ pub fn unary_fn(name: &str) -> Option<UnaryFn> {
             (y, -0.5 * y / x)
         },
         "inv_square" => |x| (1.0 / (x * x), -2.0 / (x * x * x)),
-        "fabs" | "abs" => |x| (x.abs(), if x > 0.0 { 1.0 } else if x < 0.0 { -1.0 } else { 0.0 }),
+        "fabs" | "abs" => |x| {
+            (
+                x.abs(),
+                if x > 0.0 {
+                    1.0
+                } else if x < 0.0 {
+                    -1.0
+                } else {
+                    0.0
+                },
+            )
+        },
         "inv_logit" | "expit" => |x| {
             let y = inv_logit(x);
             (y, y * (1.0 - y))
@@ -252,7 +263,13 @@ pub fn binary_fn(name: &str) -> Option<BinaryFn> {
         "pow" => pow,
         "fmin" => |a, b| if a <= b { (a, 1.0, 0.0) } else { (b, 0.0, 1.0) },
         "fmax" => |a, b| if a >= b { (a, 1.0, 0.0) } else { (b, 0.0, 1.0) },
-        "fdim" => |a, b| if a > b { (a - b, 1.0, -1.0) } else { (0.0, 0.0, 0.0) },
+        "fdim" => |a, b| {
+            if a > b {
+                (a - b, 1.0, -1.0)
+            } else {
+                (0.0, 0.0, 0.0)
+            }
+        },
         "fmod" => |a, b| (a % b, 1.0, -(a / b).trunc()),
         "hypot" => |a, b| {
             let h = a.hypot(b);

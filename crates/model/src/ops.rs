@@ -196,7 +196,9 @@ pub fn add(t: &mut Tape, a: &Val, b: &Val) -> Res<Val> {
     if let (Val::Int(x), Val::Int(y)) = (a, b) {
         return Ok(Val::Int(x.wrapping_add(*y)));
     }
-    map2(t, a, b, "+", Known::Ones, Known::Ones, |x, y| (x + y, 1.0, 1.0))
+    map2(t, a, b, "+", Known::Ones, Known::Ones, |x, y| {
+        (x + y, 1.0, 1.0)
+    })
 }
 
 pub fn sub(t: &mut Tape, a: &Val, b: &Val) -> Res<Val> {

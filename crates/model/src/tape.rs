@@ -58,7 +58,12 @@ pub enum Node {
     Reduce { out: u32, ops: u32, nops: u32 },
     /// Outputs `out..out + n`; `adj[slot_i] += adj[out + i] * p_i`; a `Scalar` operand collects
     /// `sum_i adj[out + i] * p_i`.
-    Elem { out: u32, n: u32, ops: u32, nops: u32 },
+    Elem {
+        out: u32,
+        n: u32,
+        ops: u32,
+        nops: u32,
+    },
     /// `out (r) = A (r x c, constant, column-major) * v (c)`.
     MatVecConst {
         out: u32,
@@ -344,7 +349,10 @@ fn scatter_reduce(adj: &mut [f64], part: &[f64], idx: &[u32], op: &Operand, g: f
         }
         (Slots::Range(s), Partials::Stored(o)) => {
             let s = s as usize;
-            for (a, p) in adj[s..s + n].iter_mut().zip(&part[o as usize..o as usize + n]) {
+            for (a, p) in adj[s..s + n]
+                .iter_mut()
+                .zip(&part[o as usize..o as usize + n])
+            {
                 *a += g * p;
             }
         }

@@ -222,7 +222,9 @@ fn cholesky_corr(t: &mut Tape, u: &Val, k: usize, lj: &mut Vec<Val>) -> Res<Val>
                 (y, 1.0 - y * y)
             });
             // log|J| of tanh: log1m(z^2)
-            lj.push(ops::map1(t, &z, |x| ((-x * x).ln_1p(), -2.0 * x / (1.0 - x * x))));
+            lj.push(ops::map1(t, &z, |x| {
+                ((-x * x).ln_1p(), -2.0 * x / (1.0 - x * x))
+            }));
             let v = if j == 0 {
                 z
             } else {
