@@ -207,6 +207,11 @@ impl<'a> Parser<'a> {
     fn cur_text(&self) -> &'a str {
         self.text(self.cur())
     }
+    /// In a prefix: whether the token `k` ahead is the end or may still change with more text.
+    fn nth_unfinished(&self, k: usize) -> bool {
+        let t = self.tokens[(self.pos + k).min(self.tokens.len() - 1)];
+        self.prefix && (t.kind == TokenKind::Eof || t.span.start as usize >= self.incomplete_from)
+    }
     fn at(&self, kind: TokenKind) -> bool {
         self.peek() == kind
     }
@@ -898,8 +903,7 @@ impl<'a> Parser<'a> {
         }
         let mut truncation = None;
         // In a prefix, `T` before the end may still be followed by `[`.
-        let truncation_next =
-            self.nth(1) == TokenKind::LBracket || (self.prefix && self.nth(1) == TokenKind::Eof);
+        let truncation_next = self.nth(1) == TokenKind::LBracket || self.nth_unfinished(1);
         if self.at_kw("T") && truncation_next {
             let start = self.cur_start();
             self.bump();
