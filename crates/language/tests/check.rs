@@ -659,3 +659,90 @@ fn valid_corpus_has_no_violations() {
     }
     assert!(n >= 5, "found {n} programs");
 }
+
+/// Whenever a whole program checks clean, so does every prefix of it (prefix checking never
+/// rejects text that can still become valid); malformed programs never make the checker panic.
+#[test]
+fn parser_goldens_clean_programs_have_clean_prefixes() {
+    let base = root().join("crates/language/tests/data/parser");
+    let mut clean = 0;
+    for sub in ["valid", "invalid"] {
+        let Ok(entries) = std::fs::read_dir(base.join(sub)) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.extension().is_none_or(|e| e != "stan") {
+                continue;
+            }
+            let src = std::fs::read_to_string(&path).unwrap();
+            let whole_clean = check(&src, None).is_empty();
+            clean += usize::from(whole_clean);
+            for end in (0..=src.len()).filter(|&i| src.is_char_boundary(i)) {
+                let diags = check_prefix(&src[..end], None);
+                assert!(
+                    !whole_clean || diags.is_empty(),
+                    "{} prefix {end}:\n{}",
+                    path.display(),
+                    show(&src[..end], &diags)
+                );
+            }
+        }
+    }
+    assert!(clean >= 5, "only {clean} clean parser goldens");
+}
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    const SNIPPETS: [&str; 16] = [
+        "",
+        " ",
+        ";",
+        "}",
+        "{",
+        "(",
+        ")",
+        "normal(",
+        "sigma",
+        "mu",
+        "0",
+        "-1",
+        "[",
+        "]",
+        "~ poisson(",
+        "vector[N] ",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+        /// A violation found in a prefix stays a violation of the whole program.
+        #[test]
+        fn prefix_violations_are_never_repaired_later(
+            which in 0usize..EXAMPLES.len(),
+            at in 0.0f64..1.0,
+            len in 0usize..6,
+            snippet in 0usize..SNIPPETS.len(),
+            cut in 0.0f64..1.0,
+        ) {
+            let (prog, data) = EXAMPLES[which];
+            let src = example(prog);
+            let d = dataset(data);
+            let mut pos = ((src.len() as f64) * at) as usize;
+            while !src.is_char_boundary(pos) { pos -= 1; }
+            let mut end = (pos + len).min(src.len());
+            while !src.is_char_boundary(end) { end -= 1; }
+            let mutated = format!("{}{}{}", &src[..pos], SNIPPETS[snippet], &src[end..]);
+            let whole = check(&mutated, Some(&d));
+            let mut k = ((mutated.len() as f64) * cut) as usize;
+            while !mutated.is_char_boundary(k) { k -= 1; }
+            let prefix = check_prefix(&mutated[..k], Some(&d));
+            prop_assert!(
+                prefix.is_empty() || !whole.is_empty(),
+                "prefix of {} bytes reports\n{}but the whole program is clean:\n{}",
+                k, show(&mutated[..k], &prefix), mutated
+            );
+        }
+    }
+}

@@ -1346,6 +1346,84 @@ static FUNCTIONS: &[FunctionSpec] = &[
         },
     ),
     // Common extras beyond DESIGN.md's list.
+    custom("target", &["target() -> real"], false, |a| {
+        if a.is_empty() {
+            Ok(real_out(Interval::ALL))
+        } else {
+            Err(String::new())
+        }
+    }),
+    custom(
+        "col",
+        &["col(matrix x, int n) -> vector"],
+        false,
+        |a| match a {
+            [m, n] if m.ty == Ty::MATRIX && n.ty.is_int() => Ok(ArgInfo {
+                ty: Ty::VECTOR,
+                sizes: Sizes::from_slice(&[m.sizes.get(0)]),
+                range: m.range,
+                structure: Structure::Unknown,
+            }),
+            _ => Err(String::new()),
+        },
+    ),
+    custom(
+        "row",
+        &["row(matrix x, int m) -> row_vector"],
+        false,
+        |a| match a {
+            [m, n] if m.ty == Ty::MATRIX && n.ty.is_int() => Ok(ArgInfo {
+                ty: Ty::ROW_VECTOR,
+                sizes: Sizes::from_slice(&[m.sizes.get(1)]),
+                range: m.range,
+                structure: Structure::Unknown,
+            }),
+            _ => Err(String::new()),
+        },
+    ),
+    custom(
+        "block",
+        &["block(matrix x, int i, int j, int n_rows, int n_cols) -> matrix"],
+        false,
+        |a| match a {
+            [m, i, j, r, c] if m.ty == Ty::MATRIX && [i, j, r, c].iter().all(|x| x.ty.is_int()) => {
+                Ok(ArgInfo {
+                    ty: Ty::MATRIX,
+                    sizes: Sizes::from_slice(&[r.size_value(), c.size_value()]),
+                    range: m.range,
+                    structure: Structure::Unknown,
+                })
+            }
+            _ => Err(String::new()),
+        },
+    ),
+    custom(
+        "to_matrix",
+        &[
+            "to_matrix(container x) -> matrix",
+            "to_matrix(container x, int m, int n) -> matrix",
+        ],
+        false,
+        |a| match a {
+            [x] if !x.ty.is_scalar() => Ok(ArgInfo {
+                ty: Ty::MATRIX,
+                sizes: if x.ty == Ty::MATRIX {
+                    x.sizes
+                } else {
+                    Sizes::UNKNOWN
+                },
+                range: x.range,
+                structure: Structure::Unknown,
+            }),
+            [x, m, n] if !x.ty.is_scalar() && m.ty.is_int() && n.ty.is_int() => Ok(ArgInfo {
+                ty: Ty::MATRIX,
+                sizes: Sizes::from_slice(&[m.size_value(), n.size_value()]),
+                range: x.range,
+                structure: Structure::Unknown,
+            }),
+            _ => Err(String::new()),
+        },
+    ),
     unary("inv", &["inv(reals x) -> reals"], false, |x| x.recip()),
     unary("inv_sqrt", &["inv_sqrt(reals x) -> reals"], false, |x| {
         x.intersect(&Interval::NON_NEGATIVE)
@@ -1923,13 +2001,20 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
-/// The candidate closest to `name` by edit distance, if it is close enough to be a likely typo.
+/// The candidate closest to `name` by edit distance, if it is close enough to be a likely typo
+/// (a different case, or a few edits that leave most of the name intact).
 pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    let limit = (name.chars().count() / 2).clamp(1, 4);
+    let len = name.chars().count();
+    let limit = (len / 3).clamp(1, 3);
     candidates
         .into_iter()
-        .map(|c| (edit_distance(name, c), c))
-        .filter(|(d, _)| *d <= limit)
+        .filter_map(|c| {
+            if c.eq_ignore_ascii_case(name) {
+                return Some((0, c));
+            }
+            let d = edit_distance(name, c);
+            (d <= limit && d < len && d < c.chars().count()).then_some((d, c))
+        })
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
 }

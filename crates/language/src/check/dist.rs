@@ -92,7 +92,12 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
     }
 
     fn closest_distribution(&self, n: &str) -> String {
-        match catalog::closest(n, catalog::distributions().iter().map(|d| d.name)) {
+        let names = catalog::distributions().iter().map(|d| d.name);
+        let prefixed = names
+            .clone()
+            .filter(|d| n.len() >= 2 && d.starts_with(n))
+            .min_by_key(|d| d.len());
+        match catalog::closest(n, names).or(prefixed) {
             Some(c) => format!("did you mean `{c}`?"),
             None => {
                 let names: Vec<&str> = catalog::distributions().iter().map(|d| d.name).collect();
@@ -251,7 +256,11 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
             }
             return out;
         };
-        let params: Vec<(&Expr, Info)> = rest.iter().zip(infos[1..].iter().copied()).collect();
+        let mut params: Vec<(&Expr, Info)> = rest.iter().zip(infos[1..].iter().copied()).collect();
+        // `d_lpdf(y |` at the end of a prefix: the placeholder after `|` is no argument yet.
+        if !closed && params.len() == 1 && params[0].0.kind == ExprKind::Error {
+            params.clear();
+        }
         self.apply_dist(d, Some((first, infos[0])), &params, closed, e.span, true);
         out
     }
@@ -289,7 +298,9 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
             );
         }
         let mut kinds_ok = vec![true; given];
-        for (i, ((e, info), arg)) in params.iter().zip(d.params).enumerate() {
+        // With the wrong number of arguments, which argument is which is a guess: check no further.
+        let arity_ok = given == expected || (!closed && given < expected);
+        for (i, ((e, info), arg)) in params.iter().zip(d.params).enumerate().filter(|_| arity_ok) {
             if self.unfinished(e.span) {
                 kinds_ok[i] = false;
                 continue;

@@ -819,6 +819,7 @@ fn binop_type(
                 Err(format!("`{}` needs two ints, got {a} and {b}", op.as_str()))
             }
         }
+        BinOp::LeftDiv if a.is_scalar() && b.is_scalar() => Ok((Ty::REAL, Sizes::UNKNOWN, None)),
         BinOp::LeftDiv => match (a == Ty::MATRIX, b) {
             (true, t) if t == Ty::MATRIX => {
                 Ok((Ty::MATRIX, Sizes::from_slice(&[sa.get(1), sb.get(1)]), None))
