@@ -716,7 +716,19 @@ mod properties {
     ];
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(200))]
+        #![proptest_config(ProptestConfig::with_cases(300))]
+        /// Arbitrary statement soup never makes checking panic, whole or as a prefix.
+        #[test]
+        fn arbitrary_text_never_panics(body in "[a-z_NTy ~;{}()\\[\\]<>=,.0-9|:'+*/!?-]{0,120}") {
+            let src = format!("data {{ int N; vector[N] y; }} parameters {{ real mu; }} model {{ {body}");
+            let d = Data::from_json_str(r#"{"N": 2, "y": [1, 2]}"#).unwrap();
+            let _ = check(&src, Some(&d));
+            let _ = check(&src, None);
+            for end in (0..=src.len()).step_by(5) {
+                let _ = check_prefix(&src[..end], Some(&d));
+            }
+        }
+
         /// A violation found in a prefix stays a violation of the whole program.
         #[test]
         fn prefix_violations_are_never_repaired_later(
@@ -745,4 +757,42 @@ mod properties {
             );
         }
     }
+}
+
+/// Golden diagnostics for realistic broken programs: `tests/data/check/invalid/NAME.stan` is checked
+/// with the benchmark data set its name starts with, and the plain rendering must equal
+/// `NAME.expected` (regenerate with `UPDATE_EXPECT=1`, then review the diff).
+#[test]
+fn invalid_corpus_matches_expected_diagnostics() {
+    let dir = root().join("crates/language/tests/data/check/invalid");
+    let update = std::env::var_os("UPDATE_EXPECT").is_some();
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.extension().is_none_or(|e| e != "stan") {
+            continue;
+        }
+        n += 1;
+        let name = path.file_stem().unwrap().to_string_lossy().to_string();
+        let data = ["eight_schools", "dugongs", "glm", "gp", "surgical"]
+            .into_iter()
+            .find(|d| name.starts_with(d.split('_').next().unwrap_or(d)))
+            .map(dataset);
+        let src = std::fs::read_to_string(&path).unwrap();
+        let diags = check(&src, data.as_ref());
+        assert!(!diags.is_empty(), "{name} has no violations");
+        let actual =
+            refinestat_language::render::render_plain(&format!("{name}.stan"), &src, &diags);
+        let expected_path = path.with_extension("expected");
+        if update {
+            std::fs::write(&expected_path, &actual).unwrap();
+            continue;
+        }
+        let expected = std::fs::read_to_string(&expected_path).unwrap_or_default();
+        assert_eq!(
+            actual, expected,
+            "{name}: rerun with UPDATE_EXPECT=1 and review the diff"
+        );
+    }
+    assert!(n >= 5, "found {n} programs");
 }

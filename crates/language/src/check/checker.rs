@@ -618,10 +618,9 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
                 let desc = if lhs.indices.is_empty() {
                     lhs.name.name.clone()
                 } else {
-                    self.src.map_or_else(
-                        || lhs.name.name.clone(),
-                        |src| src[lhs.span.range()].to_string(),
-                    )
+                    self.src
+                        .and_then(|src| src.get(lhs.span.range()))
+                        .map_or_else(|| lhs.name.name.clone(), str::to_string)
                 };
                 self.check_assignable(
                     rhs,
@@ -750,6 +749,7 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
         if self.partial_name(name.span) {
             let n = name.name.as_str();
             let known = self.scopes.visible_names().any(|v| v.starts_with(n))
+                || KEYWORDS.iter().any(|k| k.starts_with(n))
                 || super::catalog::callable_names().any(|f| f.starts_with(n));
             if !known {
                 self.report(
@@ -796,6 +796,38 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
         super::catalog::closest(n, self.scopes.visible_names()).map(str::to_string)
     }
 }
+
+/// Words a name at the end of a prefix may still grow into besides variables and functions.
+const KEYWORDS: [&str; 28] = [
+    "for",
+    "while",
+    "if",
+    "else",
+    "in",
+    "target",
+    "print",
+    "reject",
+    "break",
+    "continue",
+    "return",
+    "real",
+    "int",
+    "vector",
+    "row_vector",
+    "matrix",
+    "array",
+    "simplex",
+    "ordered",
+    "positive_ordered",
+    "cholesky_factor_corr",
+    "cholesky_factor_cov",
+    "cov_matrix",
+    "corr_matrix",
+    "lower",
+    "upper",
+    "offset",
+    "multiplier",
+];
 
 /// A declared type, evaluated.
 #[derive(Debug, Clone, Copy)]

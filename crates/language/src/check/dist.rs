@@ -555,7 +555,7 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
                 }
             }
             if let Support::CountUpTo(i) = sup {
-                if let Some((e2, _)) = params.get(i) {
+                if let Some((e2, _)) = params.get(i).filter(|(e2, _)| !self.unfinished(e2.span)) {
                     if self.counts_exceed_trials(d, e, e2) {
                         return;
                     }
@@ -727,20 +727,23 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
         };
         if let Some(&(other, n1)) = lens.iter().find(|(_, n)| *n != n0) {
             let (a, b) = (self.text(first), self.text(other));
-            let what = if multivariate {
-                "dimension"
+            let message = if multivariate {
+                format!(
+                    "size mismatch in {}: `{a}` has size {n0} but `{b}` has size {n1}",
+                    d.name
+                )
             } else {
-                "elements"
+                format!(
+                    "size mismatch in {}: `{a}` has {n0} elements but `{b}` has {n1}",
+                    d.name
+                )
             };
             self.report(
                 Predicate::Type,
                 other.span,
-                format!(
-                    "size mismatch in {}: `{a}` has {n0} {what} but `{b}` has {n1}",
-                    d.name
-                ),
+                message,
                 Some(if multivariate {
-                    "the outcome, location and covariance must have one dimension".into()
+                    "the outcome, location and covariance must have the same size".into()
                 } else {
                     "vectorized arguments must have the same number of elements".into()
                 }),
