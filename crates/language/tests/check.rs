@@ -796,3 +796,29 @@ fn invalid_corpus_matches_expected_diagnostics() {
     }
     assert!(n >= 5, "found {n} programs");
 }
+
+/// `check_program` on a parsed tree finds what `check` finds, minus the parser's own errors.
+#[test]
+fn check_program_agrees_with_check() {
+    let dir = root().join("crates/language/tests/data/check/invalid");
+    let mut sources: Vec<String> = EXAMPLES.iter().map(|(p, _)| example(p)).collect();
+    for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+        if entry.path().extension().is_some_and(|e| e == "stan") {
+            sources.push(std::fs::read_to_string(entry.path()).unwrap());
+        }
+    }
+    for src in &sources {
+        let parsed = parse(src);
+        let key = |d: &Diagnostic| (d.predicate, d.span);
+        let from_tree: Vec<_> = refinestat_language::check_program(&parsed.program, None)
+            .iter()
+            .map(key)
+            .collect();
+        let from_text: Vec<_> = check(src, None)
+            .iter()
+            .filter(|d| d.predicate != Predicate::Parse)
+            .map(key)
+            .collect();
+        assert_eq!(from_tree, from_text, "{src}");
+    }
+}

@@ -1354,6 +1354,80 @@ static FUNCTIONS: &[FunctionSpec] = &[
         }
     }),
     custom(
+        "quad_form_diag",
+        &["quad_form_diag(matrix m, vector v) -> matrix"],
+        false,
+        |a| match a {
+            [m, v] if m.ty == Ty::MATRIX && is_vec_like(v.ty) => Ok(ArgInfo {
+                ty: Ty::MATRIX,
+                sizes: m.sizes,
+                range: Interval::ALL,
+                structure: if m.structure == Structure::CovMatrix && v.range.is_positive() {
+                    Structure::CovMatrix
+                } else {
+                    Structure::Unknown
+                },
+            }),
+            _ => Err(String::new()),
+        },
+    ),
+    custom(
+        "quad_form",
+        &[
+            "quad_form(matrix A, matrix B) -> matrix",
+            "quad_form(matrix A, vector v) -> real",
+        ],
+        false,
+        |a| match a {
+            [m, b] if m.ty == Ty::MATRIX && b.ty == Ty::MATRIX => Ok(ArgInfo {
+                ty: Ty::MATRIX,
+                sizes: Sizes::from_slice(&[b.sizes.get(1), b.sizes.get(1)]),
+                range: Interval::ALL,
+                structure: Structure::Unknown,
+            }),
+            [m, v] if m.ty == Ty::MATRIX && v.ty == Ty::VECTOR => Ok(real_out(Interval::ALL)),
+            _ => Err(String::new()),
+        },
+    ),
+    custom(
+        "mdivide_left_tri_low",
+        &[
+            "mdivide_left_tri_low(matrix L, vector b) -> vector",
+            "mdivide_left_tri_low(matrix L, matrix B) -> matrix",
+        ],
+        false,
+        |a| match a {
+            [l, b] if l.ty == Ty::MATRIX && (b.ty == Ty::VECTOR || b.ty == Ty::MATRIX) => {
+                Ok(ArgInfo {
+                    ty: b.ty,
+                    sizes: b.sizes,
+                    range: Interval::ALL,
+                    structure: Structure::Unknown,
+                })
+            }
+            _ => Err(String::new()),
+        },
+    ),
+    custom(
+        "mdivide_right_tri_low",
+        &[
+            "mdivide_right_tri_low(row_vector b, matrix L) -> row_vector",
+            "mdivide_right_tri_low(matrix B, matrix L) -> matrix",
+        ],
+        false,
+        |a| match a {
+            [b, l] if l.ty == Ty::MATRIX && (b.ty == Ty::ROW_VECTOR || b.ty == Ty::MATRIX) => {
+                Ok(ArgInfo {
+                    ty: b.ty,
+                    sizes: b.sizes,
+                    range: Interval::ALL,
+                    structure: Structure::Unknown,
+                })
+            }
+            _ => Err(String::new()),
+        },
+    ),
+    custom(
         "col",
         &["col(matrix x, int n) -> vector"],
         false,

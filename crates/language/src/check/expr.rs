@@ -53,26 +53,17 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
                     };
                 };
                 match op {
-                    UnOp::Neg | UnOp::Plus => {
-                        if t.is_array() {
-                            self.report(
-                                Predicate::Type,
-                                e.span,
-                                format!("cannot negate `{}` of type {t}: arithmetic on arrays is not allowed", self.text(expr)),
-                                Some("use a vector instead of an array".into()),
-                            );
-                        }
-                        Info {
-                            range: if *op == UnOp::Neg {
-                                a.range.neg()
-                            } else {
-                                a.range
-                            },
-                            structure: Structure::Unknown,
-                            root: None,
-                            ..a
-                        }
-                    }
+                    // Stan negates arrays elementwise too.
+                    UnOp::Neg | UnOp::Plus => Info {
+                        range: if *op == UnOp::Neg {
+                            a.range.neg()
+                        } else {
+                            a.range
+                        },
+                        structure: Structure::Unknown,
+                        root: None,
+                        ..a
+                    },
                     UnOp::Not => {
                         if !t.is_scalar() {
                             self.report(
