@@ -498,11 +498,11 @@ fn data_validation() {
     let r = run(r#"{"N": 2, "x": [1, 1], "z": [0, 1], "M": [1, 2]}"#);
     assert_eq!(r.len(), 1);
     assert!(r[0].starts_with("5:16 type `M` is declared `matrix[N, 2]` (2 dimensions), but the data holds an array of shape [2]"), "{r:?}");
-    // Bound violated by a size variable.
+    // Bound violated by a size variable; an empty matrix is written `[]`.
     let r = run(r#"{"N": 0, "x": [], "z": [], "M": []}"#);
     assert_eq!(
-        r[0],
-        "2:16 support `N` is declared <lower=1>, but the data has 0"
+        r,
+        vec!["2:16 support `N` is declared <lower=1>, but the data has 0"]
     );
 }
 

@@ -516,7 +516,7 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
                                 Predicate::Type,
                                 e.span,
                                 format!("bound `{}` must be a number, but it is {t}", self.text(e)),
-                                None,
+                                Some("write the bound as an int or real expression".into()),
                             );
                         }
                     }
@@ -569,11 +569,11 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
                 Predicate::Type,
                 e.span,
                 format!("size `{}` is negative ({v})", self.text(e)),
-                None,
+                Some("sizes must be zero or more".into()),
             );
             return None;
         }
-        (v < u32::MAX as f64).then_some(v as u32)
+        (v.fract() == 0.0 && v < u32::MAX as f64).then_some(v as u32)
     }
 
     // ------------------------------------------------------------------ assignment

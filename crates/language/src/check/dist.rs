@@ -73,7 +73,7 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
                                 "truncation bound `{}` must be an int or real, but it is {ty}",
                                 self.text(e)
                             ),
-                            None,
+                            Some("truncate with scalar limits, e.g. `T[0, ]`".into()),
                         );
                     }
                 }

@@ -73,7 +73,7 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
                                     "`!` needs an int or real, but `{}` is {t}",
                                     self.text(expr)
                                 ),
-                                None,
+                                Some("negate a comparison, e.g. `!(x > 0)`".into()),
                             );
                         }
                         Info {
@@ -103,7 +103,7 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
                                 "condition `{}` must be an int or real, but it is {t}",
                                 self.text(cond)
                             ),
-                            None,
+                            Some("compare scalars, e.g. `x > 0 ? a : b`".into()),
                         );
                     }
                 }
@@ -232,7 +232,7 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
                             "the elements of this {} have different types: {p} and {t}",
                             if array { "array" } else { "row vector" }
                         ),
-                        None,
+                        Some("make every element the same type".into()),
                     );
                     return Info {
                         deps,
@@ -357,7 +357,7 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
                                     Predicate::Type,
                                     e.span,
                                     format!("index {v} is out of range: the size is {n} (indexes run from 1 to {n})"),
-                                    None,
+                                    Some(format!("use an index between 1 and {n}")),
                                 );
                                 }
                             }
@@ -450,8 +450,9 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
         match binop_type(op, ta, tb, &a.sizes, &b.sizes) {
             Err(msg) => {
                 if finished {
-                    let hint = binop_hint(op, ta, tb);
-                    self.report(Predicate::Type, span, msg, hint);
+                    let hint = binop_hint(op, ta, tb)
+                        .unwrap_or_else(|| "check the types of both operands".into());
+                    self.report(Predicate::Type, span, msg, Some(hint));
                 }
                 Info {
                     deps,
