@@ -49,6 +49,9 @@ fn violation(src: &str, data: Option<&str>, expected: &str) -> Diagnostic {
     let first = diags
         .first()
         .unwrap_or_else(|| panic!("no violation found in:\n{src}\nexpected {expected}"));
+    for d in diags.iter().filter(|d| d.predicate != Predicate::Parse) {
+        assert!(d.hint.is_some(), "no hint: {}", d.message);
+    }
     let (l, c) = line_col(src, first.span.start);
     let text = format!(
         "{} {}",

@@ -756,8 +756,10 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
                     Predicate::Dependency,
                     name.span,
                     format!("no declared variable or function starts with `{n}`"),
-                    self.closest_visible(n)
-                        .map(|c| format!("did you mean `{c}`?")),
+                    Some(self.closest_visible(n).map_or_else(
+                        || "use a declared variable".to_string(),
+                        |c| format!("did you mean `{c}`?"),
+                    )),
                 );
             }
             return;
