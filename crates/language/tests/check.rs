@@ -95,6 +95,23 @@ fn examples_are_valid_with_and_without_data() {
     }
 }
 
+/// The benchmark logistic regression has generated data only; it checks clean without data.
+#[test]
+fn logistic_example_is_valid_without_data() {
+    let src = example("logistic");
+    let diags = check(&src, None);
+    assert!(diags.is_empty(), "{}", show(&src, &diags));
+    for end in (0..=src.len()).filter(|&i| src.is_char_boundary(i)) {
+        assert!(check_prefix(&src[..end], None).is_empty(), "prefix {end}");
+    }
+    let d = Data::from_json_str(r#"{"N": 2, "K": 1, "X": [[0.5], [1.5]], "y": [0, 1]}"#).unwrap();
+    assert!(check(&src, Some(&d)).is_empty());
+    let wrong = Data::from_json_str(r#"{"N": 2, "K": 1, "X": [[0.5], [1.5]], "y": [0, 2]}"#).unwrap();
+    let diags = check(&src, Some(&wrong));
+    assert_eq!(diags.len(), 2, "{}", show(&src, &diags));
+    assert!(diags.iter().all(|d| d.predicate == Predicate::Support));
+}
+
 #[test]
 fn common_idioms_are_valid() {
     let ok = [
