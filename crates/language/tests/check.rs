@@ -106,7 +106,8 @@ fn logistic_example_is_valid_without_data() {
     }
     let d = Data::from_json_str(r#"{"N": 2, "K": 1, "X": [[0.5], [1.5]], "y": [0, 1]}"#).unwrap();
     assert!(check(&src, Some(&d)).is_empty());
-    let wrong = Data::from_json_str(r#"{"N": 2, "K": 1, "X": [[0.5], [1.5]], "y": [0, 2]}"#).unwrap();
+    let wrong =
+        Data::from_json_str(r#"{"N": 2, "K": 1, "X": [[0.5], [1.5]], "y": [0, 2]}"#).unwrap();
     let diags = check(&src, Some(&wrong));
     assert_eq!(diags.len(), 2, "{}", show(&src, &diags));
     assert!(diags.iter().all(|d| d.predicate == Predicate::Support));

@@ -762,15 +762,14 @@ impl FunctionSpec {
 
     fn arity_error(&self, got: usize) -> String {
         format!(
-            "`{}` got {got} argument{}; expected {}",
-            self.name,
+            "{got} argument{} given; expected {}",
             if got == 1 { "" } else { "s" },
             self.signatures.join(" or ")
         )
     }
 
     fn expected(&self) -> String {
-        format!("`{}` expects {}", self.name, self.signatures.join(" or "))
+        format!("expected {}", self.signatures.join(" or "))
     }
 }
 
@@ -1839,9 +1838,7 @@ fn dot_product(a: &[ArgInfo]) -> Result<Output, String> {
         [x, y] if is_1d(x.ty) && is_1d(y.ty) => {
             if let (Some(n), Some(m)) = (x.sizes.get(0), y.sizes.get(0)) {
                 if n != m {
-                    return Err(format!(
-                        "`dot_product` needs two vectors of one size, got sizes {n} and {m}"
-                    ));
+                    return Err(format!("the vectors have different sizes, {n} and {m}"));
                 }
             }
             Ok(real_out(x.range.mul(&y.range).sum_of(x.element_count())))

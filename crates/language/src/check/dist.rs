@@ -282,7 +282,10 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
             let usage = if as_function {
                 d.signature()
             } else {
-                d.usage()
+                let lhs = variate
+                    .as_ref()
+                    .map_or_else(|| d.variate.name.to_string(), |(e, _)| self.text(e));
+                format!("{lhs} ~ {}({})", d.name, names.join(", "))
             };
             self.report(
                 Predicate::Parameter,

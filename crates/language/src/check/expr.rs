@@ -595,7 +595,7 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
                         self.report(
                             Predicate::Parameter,
                             e.span,
-                            format!("wrong arguments to `{n}`: {msg}; got ({})", got.join(", ")),
+                            format!("wrong arguments to `{n}` (given {}): {msg}", got.join(", ")),
                             Some(format!("call it as {}", f.signatures[0])),
                         );
                         Info {
