@@ -1,0 +1,673 @@
+//! Lowering: the AST becomes an internal IR with resolved variable slots and resolved functions
+//! and distributions, so evaluation never looks names up.
+
+use std::collections::HashMap;
+
+use refinestat_language::ast::{self, BinOp, ExprKind, StmtKind};
+use refinestat_language::Program;
+
+use crate::builtins::Builtin;
+use crate::dist::{CdfKind, Dist};
+use crate::math::{BinaryFn, UnaryFn};
+use crate::ModelError;
+
+pub type Slot = usize;
+
+#[derive(Debug, Clone)]
+pub enum E {
+    Int(i64),
+    Real(f64),
+    Var(Slot),
+    Bin(BinOp, Box<E>, Box<E>),
+    Neg(Box<E>),
+    Not(Box<E>),
+    Ternary(Box<E>, Box<E>, Box<E>),
+    Unary(UnaryFn, Box<E>),
+    Binary(BinaryFn, Box<E>, Box<E>),
+    Builtin(Builtin, Vec<E>),
+    /// `propto`: `_lupdf`/`_lupmf` (constants dropped when the evaluation is propto).
+    Lpdf {
+        dist: Dist,
+        propto: bool,
+        args: Vec<E>,
+    },
+    Cdf {
+        dist: Dist,
+        kind: CdfKind,
+        args: Vec<E>,
+    },
+    Rng {
+        dist: Dist,
+        args: Vec<E>,
+    },
+    Index(Box<E>, Vec<Ix>),
+    ArrayLit(Vec<E>),
+    RowVecLit(Vec<E>),
+    Transpose(Box<E>),
+}
+
+#[derive(Debug, Clone)]
+pub enum Ix {
+    One(E),
+    All,
+    Range(Option<E>, Option<E>),
+}
+
+#[derive(Debug, Clone)]
+pub enum TyBase {
+    Int,
+    Real,
+    Vector(E),
+    RowVector(E),
+    Matrix(E, E),
+    Simplex(E),
+    Ordered(E),
+    PositiveOrdered(E),
+    CholCorr(E),
+    CovMatrix(E),
+}
+
+#[derive(Debug, Clone)]
+pub enum BoundsIr {
+    None,
+    LowerUpper(Option<E>, Option<E>),
+    OffsetMultiplier(Option<E>, Option<E>),
+}
+
+#[derive(Debug, Clone)]
+pub struct Ty {
+    pub base: TyBase,
+    pub dims: Vec<E>,
+    pub bounds: BoundsIr,
+}
+
+#[derive(Debug, Clone)]
+pub enum PrintItem {
+    Str(String),
+    Expr(E),
+}
+
+/// An assignable place: a variable with zero or more index lists.
+#[derive(Debug, Clone)]
+pub struct Place {
+    pub slot: Slot,
+    pub idx: Vec<Vec<Ix>>,
+}
+
+#[derive(Debug, Clone)]
+pub enum S {
+    Decl {
+        slot: Slot,
+        ty: Ty,
+        init: Option<E>,
+    },
+    Assign {
+        place: Place,
+        op: Option<BinOp>,
+        rhs: E,
+    },
+    Tilde {
+        lhs: E,
+        place: Option<Place>,
+        dist: Dist,
+        args: Vec<E>,
+        trunc: Option<(Option<E>, Option<E>)>,
+        /// Index of the observed data variable on the left side, if any.
+        obs: Option<usize>,
+    },
+    Target {
+        e: E,
+        /// For `target += dist_lpdf(y | ...)` with `y` data: the data variable index.
+        obs: Option<usize>,
+    },
+    For {
+        slot: Slot,
+        lo: E,
+        hi: E,
+        body: Vec<S>,
+    },
+    ForEach {
+        slot: Slot,
+        container: E,
+        body: Vec<S>,
+    },
+    While {
+        cond: E,
+        body: Vec<S>,
+    },
+    If {
+        cond: E,
+        then: Vec<S>,
+        otherwise: Vec<S>,
+    },
+    Block(Vec<S>),
+    Print(Vec<PrintItem>),
+    Reject(Vec<PrintItem>),
+    Break,
+    Continue,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VarKind {
+    Data,
+    TData,
+    Param,
+    TParam,
+    Local,
+    Gq,
+}
+
+#[derive(Debug, Clone)]
+pub struct VarInfo {
+    pub name: String,
+    pub kind: VarKind,
+    /// Declared type (for top-level block variables).
+    pub ty: Option<Ty>,
+}
+
+/// A lowered program.
+#[derive(Debug, Clone, Default)]
+pub struct Ir {
+    pub vars: Vec<VarInfo>,
+    /// Slots of data variables in declaration order.
+    pub data: Vec<Slot>,
+    pub tdata: Vec<S>,
+    /// Slots of parameters in declaration order.
+    pub params: Vec<Slot>,
+    pub tparams: Vec<S>,
+    pub tparam_vars: Vec<Slot>,
+    pub model: Vec<S>,
+    pub gq: Vec<S>,
+    pub gq_vars: Vec<Slot>,
+}
+
+fn unsupported<T>(what: impl Into<String>) -> Result<T, ModelError> {
+    Err(ModelError::Unsupported(what.into()))
+}
+
+fn invalid<T>(what: impl Into<String>) -> Result<T, ModelError> {
+    Err(ModelError::Invalid(what.into()))
+}
+
+struct Lowerer {
+    ir: Ir,
+    scopes: Vec<HashMap<String, Slot>>,
+}
+
+pub fn lower(p: &Program) -> Result<Ir, ModelError> {
+    let mut l = Lowerer {
+        ir: Ir::default(),
+        scopes: vec![HashMap::new()],
+    };
+    if let Some(b) = &p.data {
+        for s in &b.stmts {
+            match &s.kind {
+                StmtKind::Decl { ty, name, init } => {
+                    if init.is_some() {
+                        return invalid("data variables cannot be initialised");
+                    }
+                    let slot = l.declare_top(name, ty, VarKind::Data)?;
+                    l.ir.data.push(slot);
+                }
+                StmtKind::Empty => {}
+                StmtKind::Error => return invalid("the data block contains a syntax error"),
+                _ => return invalid("the data block may only contain declarations"),
+            }
+        }
+    }
+    if let Some(b) = &p.transformed_data {
+        l.ir.tdata = l.top_block(b, VarKind::TData)?.0;
+    }
+    if let Some(b) = &p.parameters {
+        for s in &b.stmts {
+            match &s.kind {
+                StmtKind::Decl { ty, name, init } => {
+                    if init.is_some() {
+                        return invalid("parameters cannot be initialised");
+                    }
+                    if matches!(ty.base, ast::BaseType::Int) {
+                        return invalid(format!("parameter `{name}` cannot be an int"));
+                    }
+                    let slot = l.declare_top(name, ty, VarKind::Param)?;
+                    l.ir.params.push(slot);
+                }
+                StmtKind::Empty => {}
+                StmtKind::Error => return invalid("the parameters block contains a syntax error"),
+                _ => return invalid("the parameters block may only contain declarations"),
+            }
+        }
+    }
+    if let Some(b) = &p.transformed_parameters {
+        let (stmts, vars) = l.top_block(b, VarKind::TParam)?;
+        l.ir.tparams = stmts;
+        l.ir.tparam_vars = vars;
+    }
+    if let Some(b) = &p.model {
+        l.scopes.push(HashMap::new());
+        l.ir.model = l.stmts(&b.stmts)?;
+        l.scopes.pop();
+    }
+    if let Some(b) = &p.generated_quantities {
+        let (stmts, vars) = l.top_block(b, VarKind::Gq)?;
+        l.ir.gq = stmts;
+        l.ir.gq_vars = vars;
+    }
+    Ok(l.ir)
+}
+
+impl Lowerer {
+    fn new_slot(&mut self, name: &str, kind: VarKind, ty: Option<Ty>) -> Slot {
+        let slot = self.ir.vars.len();
+        self.ir.vars.push(VarInfo {
+            name: name.to_string(),
+            kind,
+            ty,
+        });
+        self.scopes
+            .last_mut()
+            .expect("scope")
+            .insert(name.to_string(), slot);
+        slot
+    }
+
+    fn declare_top(
+        &mut self,
+        name: &ast::Ident,
+        ty: &ast::TypeDecl,
+        kind: VarKind,
+    ) -> Result<Slot, ModelError> {
+        if self.scopes[0].contains_key(&name.name) {
+            return invalid(format!("`{}` is declared twice", name.name));
+        }
+        let t = self.ty(ty)?;
+        Ok(self.new_slot(&name.name, kind, Some(t)))
+    }
+
+    /// A block whose top-level declarations are block variables of `kind`.
+    fn top_block(
+        &mut self,
+        b: &ast::Block,
+        kind: VarKind,
+    ) -> Result<(Vec<S>, Vec<Slot>), ModelError> {
+        let mut out = vec![];
+        let mut vars = vec![];
+        for s in &b.stmts {
+            if let StmtKind::Decl { ty, name, init } = &s.kind {
+                let slot = self.declare_top(name, ty, kind)?;
+                vars.push(slot);
+                let ty = self.ir.vars[slot].ty.clone().expect("ty");
+                let init = init.as_ref().map(|e| self.expr(e)).transpose()?;
+                out.push(S::Decl { slot, ty, init });
+            } else if let Some(st) = self.stmt(s)? {
+                out.push(st);
+            }
+        }
+        Ok((out, vars))
+    }
+
+    fn lookup(&self, name: &str) -> Result<Slot, ModelError> {
+        for sc in self.scopes.iter().rev() {
+            if let Some(&s) = sc.get(name) {
+                return Ok(s);
+            }
+        }
+        invalid(format!("unknown variable `{name}`"))
+    }
+
+    fn ty(&mut self, t: &ast::TypeDecl) -> Result<Ty, ModelError> {
+        use ast::BaseType as B;
+        let base = match &t.base {
+            B::Int => TyBase::Int,
+            B::Real => TyBase::Real,
+            B::Vector(n) => TyBase::Vector(self.expr(n)?),
+            B::RowVector(n) => TyBase::RowVector(self.expr(n)?),
+            B::Matrix(r, c) => TyBase::Matrix(self.expr(r)?, self.expr(c)?),
+            B::CholeskyFactorCorr(n) => TyBase::CholCorr(self.expr(n)?),
+            B::CovMatrix(n) => TyBase::CovMatrix(self.expr(n)?),
+            B::Simplex(n) => TyBase::Simplex(self.expr(n)?),
+            B::Ordered(n) => TyBase::Ordered(self.expr(n)?),
+            B::PositiveOrdered(n) => TyBase::PositiveOrdered(self.expr(n)?),
+        };
+        let bounds = match &t.bounds {
+            ast::Bounds::None => BoundsIr::None,
+            ast::Bounds::LowerUpper { lower, upper } => BoundsIr::LowerUpper(
+                lower.as_ref().map(|e| self.expr(e)).transpose()?,
+                upper.as_ref().map(|e| self.expr(e)).transpose()?,
+            ),
+            ast::Bounds::OffsetMultiplier { offset, multiplier } => BoundsIr::OffsetMultiplier(
+                offset.as_ref().map(|e| self.expr(e)).transpose()?,
+                multiplier.as_ref().map(|e| self.expr(e)).transpose()?,
+            ),
+        };
+        let dims = t
+            .array_dims
+            .iter()
+            .map(|e| self.expr(e))
+            .collect::<Result<_, _>>()?;
+        Ok(Ty { base, dims, bounds })
+    }
+
+    fn stmts(&mut self, ss: &[ast::Stmt]) -> Result<Vec<S>, ModelError> {
+        let mut out = vec![];
+        for s in ss {
+            if let Some(st) = self.stmt(s)? {
+                out.push(st);
+            }
+        }
+        Ok(out)
+    }
+
+    fn scoped(&mut self, s: &ast::Stmt) -> Result<Vec<S>, ModelError> {
+        self.scopes.push(HashMap::new());
+        let r = self.stmt(s);
+        self.scopes.pop();
+        Ok(r?.into_iter().collect())
+    }
+
+    /// The data variable a left-hand side reads, if its root is a data variable.
+    fn observed(&self, e: &E) -> Option<usize> {
+        let root = match e {
+            E::Var(s) => *s,
+            E::Index(b, _) => match b.as_ref() {
+                E::Var(s) => *s,
+                E::Index(..) => return self.observed(b),
+                _ => return None,
+            },
+            _ => return None,
+        };
+        if self.ir.vars[root].kind == VarKind::Data {
+            self.ir.data.iter().position(|&s| s == root)
+        } else {
+            None
+        }
+    }
+
+    fn place_of(e: &E) -> Option<Place> {
+        match e {
+            E::Var(s) => Some(Place {
+                slot: *s,
+                idx: vec![],
+            }),
+            E::Index(b, ix) => {
+                let mut p = Self::place_of(b)?;
+                p.idx.push(ix.clone());
+                Some(p)
+            }
+            _ => None,
+        }
+    }
+
+    fn stmt(&mut self, s: &ast::Stmt) -> Result<Option<S>, ModelError> {
+        Ok(Some(match &s.kind {
+            StmtKind::Decl { ty, name, init } => {
+                let t = self.ty(ty)?;
+                let init = init.as_ref().map(|e| self.expr(e)).transpose()?;
+                let slot = self.new_slot(&name.name, VarKind::Local, None);
+                S::Decl { slot, ty: t, init }
+            }
+            StmtKind::Assign { lhs, op, rhs } => {
+                let slot = self.lookup(&lhs.name.name)?;
+                let kind = self.ir.vars[slot].kind;
+                if matches!(kind, VarKind::Data | VarKind::Param) {
+                    return invalid(format!("cannot assign to `{}`", lhs.name.name));
+                }
+                let idx = lhs
+                    .indices
+                    .iter()
+                    .map(|l| l.iter().map(|i| self.index(i)).collect())
+                    .collect::<Result<_, _>>()?;
+                S::Assign {
+                    place: Place { slot, idx },
+                    op: op.binary(),
+                    rhs: self.expr(rhs)?,
+                }
+            }
+            StmtKind::Tilde {
+                lhs,
+                dist,
+                args,
+                truncation,
+            } => {
+                let Some(d) = Dist::from_name(&dist.name) else {
+                    return unsupported(format!("distribution `{}`", dist.name));
+                };
+                let lhs = self.expr(lhs)?;
+                let args: Vec<E> = args.iter().map(|a| self.expr(a)).collect::<Result<_, _>>()?;
+                if args.len() + 1 != d.arity() {
+                    return invalid(format!(
+                        "`{}` takes {} arguments, found {}",
+                        dist.name,
+                        d.arity() - 1,
+                        args.len()
+                    ));
+                }
+                let trunc = match truncation {
+                    None => None,
+                    Some(t) => Some((
+                        t.lower.as_ref().map(|e| self.expr(e)).transpose()?,
+                        t.upper.as_ref().map(|e| self.expr(e)).transpose()?,
+                    )),
+                };
+                let obs = self.observed(&lhs);
+                S::Tilde {
+                    place: Self::place_of(&lhs),
+                    lhs,
+                    dist: d,
+                    args,
+                    trunc,
+                    obs,
+                }
+            }
+            StmtKind::TargetPlus(e) => {
+                let e = self.expr(e)?;
+                let obs = match &e {
+                    E::Lpdf { args, .. } => args.first().and_then(|a| self.observed(a)),
+                    _ => None,
+                };
+                S::Target { e, obs }
+            }
+            StmtKind::For {
+                var,
+                lower,
+                upper,
+                body,
+            } => {
+                let lo = self.expr(lower)?;
+                let hi = self.expr(upper)?;
+                self.scopes.push(HashMap::new());
+                let slot = self.new_slot(&var.name, VarKind::Local, None);
+                let body = self.stmt(body);
+                self.scopes.pop();
+                S::For {
+                    slot,
+                    lo,
+                    hi,
+                    body: body?.into_iter().collect(),
+                }
+            }
+            StmtKind::ForEach {
+                var,
+                container,
+                body,
+            } => {
+                let container = self.expr(container)?;
+                self.scopes.push(HashMap::new());
+                let slot = self.new_slot(&var.name, VarKind::Local, None);
+                let body = self.stmt(body);
+                self.scopes.pop();
+                S::ForEach {
+                    slot,
+                    container,
+                    body: body?.into_iter().collect(),
+                }
+            }
+            StmtKind::While { cond, body } => S::While {
+                cond: self.expr(cond)?,
+                body: self.scoped(body)?,
+            },
+            StmtKind::If {
+                cond,
+                then,
+                otherwise,
+            } => S::If {
+                cond: self.expr(cond)?,
+                then: self.scoped(then)?,
+                otherwise: match otherwise {
+                    Some(o) => self.scoped(o)?,
+                    None => vec![],
+                },
+            },
+            StmtKind::Block(ss) => {
+                self.scopes.push(HashMap::new());
+                let r = self.stmts(ss);
+                self.scopes.pop();
+                S::Block(r?)
+            }
+            StmtKind::Print(items) => S::Print(self.printables(items)?),
+            StmtKind::Reject(items) => S::Reject(self.printables(items)?),
+            StmtKind::Break => S::Break,
+            StmtKind::Continue => S::Continue,
+            StmtKind::Empty => return Ok(None),
+            StmtKind::Error => return invalid("the program contains a syntax error"),
+        }))
+    }
+
+    fn printables(&mut self, items: &[ast::Printable]) -> Result<Vec<PrintItem>, ModelError> {
+        items
+            .iter()
+            .map(|p| {
+                Ok(match p {
+                    ast::Printable::Str(s) => PrintItem::Str(s.clone()),
+                    ast::Printable::Expr(e) => PrintItem::Expr(self.expr(e)?),
+                })
+            })
+            .collect()
+    }
+
+    fn index(&mut self, i: &ast::Index) -> Result<Ix, ModelError> {
+        Ok(match i {
+            ast::Index::Single(e) => Ix::One(self.expr(e)?),
+            ast::Index::All => Ix::All,
+            ast::Index::Range { lower, upper } => Ix::Range(
+                lower.as_ref().map(|e| self.expr(e)).transpose()?,
+                upper.as_ref().map(|e| self.expr(e)).transpose()?,
+            ),
+        })
+    }
+
+    fn exprs(&mut self, es: &[ast::Expr]) -> Result<Vec<E>, ModelError> {
+        es.iter().map(|e| self.expr(e)).collect()
+    }
+
+    fn expr(&mut self, e: &ast::Expr) -> Result<E, ModelError> {
+        Ok(match &e.kind {
+            ExprKind::IntLit(i) => E::Int(*i),
+            ExprKind::RealLit { value, .. } => E::Real(*value),
+            ExprKind::StrLit(_) => return invalid("a string is only allowed in print/reject"),
+            ExprKind::Var(id) => E::Var(self.lookup(&id.name)?),
+            ExprKind::Binary { op, lhs, rhs } => {
+                if *op == BinOp::LeftDiv {
+                    return unsupported("left division `\\`");
+                }
+                E::Bin(*op, Box::new(self.expr(lhs)?), Box::new(self.expr(rhs)?))
+            }
+            ExprKind::Unary { op, expr } => {
+                let inner = self.expr(expr)?;
+                match op {
+                    ast::UnOp::Neg => E::Neg(Box::new(inner)),
+                    ast::UnOp::Plus => inner,
+                    ast::UnOp::Not => E::Not(Box::new(inner)),
+                }
+            }
+            ExprKind::Ternary {
+                cond,
+                then,
+                otherwise,
+            } => E::Ternary(
+                Box::new(self.expr(cond)?),
+                Box::new(self.expr(then)?),
+                Box::new(self.expr(otherwise)?),
+            ),
+            ExprKind::Call { name, args } | ExprKind::CondCall { name, args } => {
+                let args = self.exprs(args)?;
+                self.call(&name.name, args)?
+            }
+            ExprKind::Index { expr, indices } => {
+                let b = self.expr(expr)?;
+                let ix = indices
+                    .iter()
+                    .map(|i| self.index(i))
+                    .collect::<Result<_, _>>()?;
+                E::Index(Box::new(b), ix)
+            }
+            ExprKind::Transpose(x) => E::Transpose(Box::new(self.expr(x)?)),
+            ExprKind::ArrayLit(xs) => E::ArrayLit(self.exprs(xs)?),
+            ExprKind::RowVectorLit(xs) => E::RowVecLit(self.exprs(xs)?),
+            ExprKind::Paren(x) => self.expr(x)?,
+            ExprKind::Error => return invalid("the program contains a syntax error"),
+        })
+    }
+
+    fn call(&mut self, name: &str, mut args: Vec<E>) -> Result<E, ModelError> {
+        const SUFFIXES: [&str; 9] = [
+            "_lupdf", "_lupmf", "_lpdf", "_lpmf", "_lcdf", "_lccdf", "_cdf", "_rng", "_log",
+        ];
+        for suf in SUFFIXES {
+            if let Some(base) = name.strip_suffix(suf) {
+                let Some(dist) = Dist::from_name(base) else {
+                    if Builtin::from_name(name).is_some() {
+                        break;
+                    }
+                    return unsupported(format!("function `{name}`"));
+                };
+                return Ok(match suf {
+                    "_lupdf" | "_lupmf" => E::Lpdf {
+                        dist,
+                        propto: true,
+                        args,
+                    },
+                    "_lpdf" | "_lpmf" | "_log" => E::Lpdf {
+                        dist,
+                        propto: false,
+                        args,
+                    },
+                    "_lcdf" => E::Cdf {
+                        dist,
+                        kind: CdfKind::Lcdf,
+                        args,
+                    },
+                    "_lccdf" => E::Cdf {
+                        dist,
+                        kind: CdfKind::Lccdf,
+                        args,
+                    },
+                    "_cdf" => E::Cdf {
+                        dist,
+                        kind: CdfKind::Cdf,
+                        args,
+                    },
+                    _ => E::Rng { dist, args },
+                });
+            }
+        }
+        if args.len() == 1 {
+            if let Some(f) = crate::math::unary_fn(name) {
+                return Ok(E::Unary(f, Box::new(args.pop().expect("arg"))));
+            }
+        }
+        if args.len() == 2 && name != "log_sum_exp" && name != "min" && name != "max" {
+            if let Some(f) = crate::math::binary_fn(name) {
+                let b = args.pop().expect("arg");
+                let a = args.pop().expect("arg");
+                return Ok(E::Binary(f, Box::new(a), Box::new(b)));
+            }
+        }
+        if (name == "log2" || name == "log10") && !args.is_empty() {
+            return unsupported(format!("function `{name}` with {} arguments", args.len()));
+        }
+        match Builtin::from_name(name) {
+            Some(b) => Ok(E::Builtin(b, args)),
+            None => unsupported(format!("function `{name}`")),
+        }
+    }
+}

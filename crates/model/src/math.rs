@@ -1,0 +1,302 @@
+//! Scalar special functions with their derivatives, shared by the function library and the
+//! densities. Every function returns `(value, derivative)` where a derivative is needed.
+
+pub const LOG_SQRT_2PI: f64 = 0.918_938_533_204_672_8;
+pub const LOG_PI: f64 = 1.144_729_885_849_400_2;
+pub const LN2: f64 = std::f64::consts::LN_2;
+
+pub fn lgamma(x: f64) -> f64 {
+    special::Gamma::ln_gamma(x).0
+}
+
+/// Digamma valid on the whole real line (reflection for negative arguments keeps the recursion
+/// of the underlying implementation short).
+pub fn digamma(x: f64) -> f64 {
+    if x.is_nan() || x == f64::NEG_INFINITY {
+        return f64::NAN;
+    }
+    if x <= 0.0 {
+        if x == x.floor() {
+            return f64::NAN;
+        }
+        let pi = std::f64::consts::PI;
+        return digamma(1.0 - x) - pi / (pi * x).tan();
+    }
+    if x > 1e15 {
+        return x.ln();
+    }
+    special::Gamma::digamma(x)
+}
+
+pub fn trigamma(x: f64) -> f64 {
+    special::Gamma::trigamma(&x)
+}
+
+pub fn lbeta(a: f64, b: f64) -> f64 {
+    lgamma(a) + lgamma(b) - lgamma(a + b)
+}
+
+/// log(1 + exp(x)) without overflow.
+#[inline]
+pub fn log1p_exp(x: f64) -> f64 {
+    if x > 0.0 {
+        x + (-x).exp().ln_1p()
+    } else {
+        x.exp().ln_1p()
+    }
+}
+
+#[inline]
+pub fn inv_logit(x: f64) -> f64 {
+    if x >= 0.0 {
+        1.0 / (1.0 + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (1.0 + e)
+    }
+}
+
+/// log(inv_logit(x)).
+#[inline]
+pub fn log_inv_logit(x: f64) -> f64 {
+    -log1p_exp(-x)
+}
+
+/// log(1 - exp(x)) for x < 0.
+pub fn log1m_exp(x: f64) -> f64 {
+    if x > -LN2 {
+        (-x.exp_m1()).ln()
+    } else {
+        (-x.exp()).ln_1p()
+    }
+}
+
+/// log(exp(a) + exp(b)).
+pub fn log_sum_exp2(a: f64, b: f64) -> f64 {
+    if a == f64::NEG_INFINITY {
+        return b;
+    }
+    if b == f64::NEG_INFINITY {
+        return a;
+    }
+    let m = a.max(b);
+    m + ((a - m).exp() + (b - m).exp()).ln()
+}
+
+/// log(exp(a) - exp(b)), a >= b.
+pub fn log_diff_exp(a: f64, b: f64) -> f64 {
+    if b == f64::NEG_INFINITY {
+        return a;
+    }
+    a + log1m_exp(b - a)
+}
+
+pub fn erfc(x: f64) -> f64 {
+    libm::erfc(x)
+}
+
+pub fn erf(x: f64) -> f64 {
+    libm::erf(x)
+}
+
+/// Standard normal CDF.
+pub fn phi(x: f64) -> f64 {
+    0.5 * erfc(-x / std::f64::consts::SQRT_2)
+}
+
+/// Standard normal density.
+pub fn std_normal_pdf(x: f64) -> f64 {
+    (-0.5 * x * x - LOG_SQRT_2PI).exp()
+}
+
+/// log Phi(x) accurate in the lower tail.
+pub fn log_phi(x: f64) -> f64 {
+    if x > -20.0 {
+        phi(x).ln()
+    } else {
+        // Asymptotic expansion of the Mills ratio.
+        let x2 = x * x;
+        -0.5 * x2 - LOG_SQRT_2PI - (-x).ln() + (1.0 - 1.0 / x2 + 3.0 / (x2 * x2)).ln()
+    }
+}
+
+/// d/dx log Phi(x) = phi(x) / Phi(x), stable in the lower tail.
+pub fn dlog_phi(x: f64) -> f64 {
+    if x > -20.0 {
+        std_normal_pdf(x) / phi(x)
+    } else {
+        let x2 = x * x;
+        -x / (1.0 - 1.0 / x2 + 3.0 / (x2 * x2))
+    }
+}
+
+/// Regularized lower incomplete gamma P(a, x).
+pub fn gamma_p(a: f64, x: f64) -> f64 {
+    if x <= 0.0 {
+        return 0.0;
+    }
+    if x.is_infinite() {
+        return 1.0;
+    }
+    special::Gamma::inc_gamma(x, a)
+}
+
+/// Regularized incomplete beta I_x(a, b).
+pub fn inc_beta(x: f64, a: f64, b: f64) -> f64 {
+    if x <= 0.0 {
+        return 0.0;
+    }
+    if x >= 1.0 {
+        return 1.0;
+    }
+    special::Beta::inc_beta(x, a, b, special::Beta::ln_beta(a, b))
+}
+
+/// log of the binomial coefficient n choose k for real arguments.
+pub fn lchoose(n: f64, k: f64) -> f64 {
+    lgamma(n + 1.0) - lgamma(k + 1.0) - lgamma(n - k + 1.0)
+}
+
+/// The unary elementwise functions of the language: name -> (value, derivative).
+pub type UnaryFn = fn(f64) -> (f64, f64);
+
+pub fn unary_fn(name: &str) -> Option<UnaryFn> {
+    let f: UnaryFn = match name {
+        "exp" => |x| {
+            let y = x.exp();
+            (y, y)
+        },
+        "log" => |x| (x.ln(), 1.0 / x),
+        "log2" => |x| (x.log2(), 1.0 / (x * LN2)),
+        "log10" => |x| (x.log10(), 1.0 / (x * std::f64::consts::LN_10)),
+        "log1p" => |x| (x.ln_1p(), 1.0 / (1.0 + x)),
+        "expm1" => |x| (x.exp_m1(), x.exp()),
+        "sqrt" => |x| {
+            let y = x.sqrt();
+            (y, 0.5 / y)
+        },
+        "cbrt" => |x| {
+            let y = x.cbrt();
+            (y, 1.0 / (3.0 * y * y))
+        },
+        "square" => |x| (x * x, 2.0 * x),
+        "inv" => |x| (1.0 / x, -1.0 / (x * x)),
+        "inv_sqrt" => |x| {
+            let y = 1.0 / x.sqrt();
+            (y, -0.5 * y / x)
+        },
+        "inv_square" => |x| (1.0 / (x * x), -2.0 / (x * x * x)),
+        "fabs" | "abs" => |x| (x.abs(), if x > 0.0 { 1.0 } else if x < 0.0 { -1.0 } else { 0.0 }),
+        "inv_logit" | "expit" => |x| {
+            let y = inv_logit(x);
+            (y, y * (1.0 - y))
+        },
+        "logit" => |x| ((x / (1.0 - x)).ln(), 1.0 / (x * (1.0 - x))),
+        "log_inv_logit" => |x| (log_inv_logit(x), 1.0 - inv_logit(x)),
+        "log1m_inv_logit" => |x| (log_inv_logit(-x), -inv_logit(x)),
+        "log1m" => |x| ((-x).ln_1p(), -1.0 / (1.0 - x)),
+        "log1p_exp" => |x| (log1p_exp(x), inv_logit(x)),
+        "log1m_exp" => |x| (log1m_exp(x), -1.0 / (-x).exp_m1()),
+        "lgamma" => |x| (lgamma(x), digamma(x)),
+        "digamma" => |x| (digamma(x), trigamma(x)),
+        "tgamma" => |x| {
+            let g = special::Gamma::gamma(x);
+            (g, g * digamma(x))
+        },
+        "sin" => |x| (x.sin(), x.cos()),
+        "cos" => |x| (x.cos(), -x.sin()),
+        "tan" => |x| {
+            let t = x.tan();
+            (t, 1.0 + t * t)
+        },
+        "asin" => |x| (x.asin(), 1.0 / (1.0 - x * x).sqrt()),
+        "acos" => |x| (x.acos(), -1.0 / (1.0 - x * x).sqrt()),
+        "atan" => |x| (x.atan(), 1.0 / (1.0 + x * x)),
+        "sinh" => |x| (x.sinh(), x.cosh()),
+        "cosh" => |x| (x.cosh(), x.sinh()),
+        "tanh" => |x| {
+            let t = x.tanh();
+            (t, 1.0 - t * t)
+        },
+        "asinh" => |x| (x.asinh(), 1.0 / (x * x + 1.0).sqrt()),
+        "acosh" => |x| (x.acosh(), 1.0 / (x * x - 1.0).sqrt()),
+        "atanh" => |x| (x.atanh(), 1.0 / (1.0 - x * x)),
+        "erf" => |x| (erf(x), 2.0 / std::f64::consts::PI.sqrt() * (-x * x).exp()),
+        "erfc" => |x| (erfc(x), -2.0 / std::f64::consts::PI.sqrt() * (-x * x).exp()),
+        "Phi" => |x| (phi(x), std_normal_pdf(x)),
+        "Phi_approx" => |x| {
+            let z = 0.07056 * x * x * x + 1.5976 * x;
+            let y = inv_logit(z);
+            (y, y * (1.0 - y) * (3.0 * 0.07056 * x * x + 1.5976))
+        },
+        "std_normal_log_qf" | "inv_Phi" => return None,
+        "floor" => |x| (x.floor(), 0.0),
+        "ceil" => |x| (x.ceil(), 0.0),
+        "round" => |x| (x.round(), 0.0),
+        "trunc" => |x| (x.trunc(), 0.0),
+        "step" => |x| (if x < 0.0 { 0.0 } else { 1.0 }, 0.0),
+        "exp2" => |x| {
+            let y = x.exp2();
+            (y, y * LN2)
+        },
+        _ => return None,
+    };
+    Some(f)
+}
+
+/// Binary scalar functions: name -> (value, d/da, d/db).
+pub type BinaryFn = fn(f64, f64) -> (f64, f64, f64);
+
+pub fn binary_fn(name: &str) -> Option<BinaryFn> {
+    let f: BinaryFn = match name {
+        "pow" => pow,
+        "fmin" => |a, b| if a <= b { (a, 1.0, 0.0) } else { (b, 0.0, 1.0) },
+        "fmax" => |a, b| if a >= b { (a, 1.0, 0.0) } else { (b, 0.0, 1.0) },
+        "fdim" => |a, b| if a > b { (a - b, 1.0, -1.0) } else { (0.0, 0.0, 0.0) },
+        "fmod" => |a, b| (a % b, 1.0, -(a / b).trunc()),
+        "hypot" => |a, b| {
+            let h = a.hypot(b);
+            (h, a / h, b / h)
+        },
+        "atan2" => |a, b| {
+            let d = a * a + b * b;
+            (a.atan2(b), b / d, -a / d)
+        },
+        "lbeta" => |a, b| {
+            let dab = digamma(a + b);
+            (lbeta(a, b), digamma(a) - dab, digamma(b) - dab)
+        },
+        "lchoose" | "binomial_coefficient_log" => |n, k| {
+            let dn = digamma(n + 1.0) - digamma(n - k + 1.0);
+            let dk = -digamma(k + 1.0) + digamma(n - k + 1.0);
+            (lchoose(n, k), dn, dk)
+        },
+        "log_diff_exp" => |a, b| {
+            let v = log_diff_exp(a, b);
+            // d/da = exp(a)/(exp(a)-exp(b)), d/db = -exp(b)/(exp(a)-exp(b))
+            let da = 1.0 / (-(b - a).exp_m1());
+            (v, da, 1.0 - da)
+        },
+        "log_sum_exp" => |a, b| {
+            let v = log_sum_exp2(a, b);
+            ((v), (a - v).exp(), (b - v).exp())
+        },
+        "log_inv_logit_diff" => |a, b| {
+            let v = (inv_logit(a) - inv_logit(b)).ln();
+            let d = inv_logit(a) - inv_logit(b);
+            let pa = inv_logit(a);
+            let pb = inv_logit(b);
+            (v, pa * (1.0 - pa) / d, -pb * (1.0 - pb) / d)
+        },
+        "owens_t" | "bessel" => return None,
+        _ => return None,
+    };
+    Some(f)
+}
+
+pub fn pow(a: f64, b: f64) -> (f64, f64, f64) {
+    let v = a.powf(b);
+    let da = if b == 0.0 { 0.0 } else { b * a.powf(b - 1.0) };
+    let db = if a == 0.0 { 0.0 } else { v * a.ln() };
+    (v, da, db)
+}
