@@ -316,6 +316,11 @@ fn dependency_violations() {
         None,
         "13:8 dependency already declared",
     );
+    violation(
+        "parameters {\n  real mu;\n}\nmodel {\n  real m = 2 * mu;\n  mu ~ normal(0, 1);\n}\ngenerated quantities {\n  real z = m;\n}\n",
+        None,
+        "9:12 dependency `m` is local to the model block",
+    );
 }
 
 // ---------------------------------------------------------------- support

@@ -109,8 +109,16 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
                 break;
             }
             self.block = kind;
+            // Model-block declarations are locals: invisible to generated quantities.
+            let local = kind == BlockKind::Model;
+            if local {
+                self.scopes.push();
+            }
             for s in &block.stmts {
                 self.stmt(s, true);
+            }
+            if local {
+                self.scopes.pop();
             }
         }
     }
@@ -774,6 +782,13 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
                 ),
                 "generated quantities are computed after sampling; compute the value in transformed parameters instead"
                     .to_string(),
+            ),
+            Some(BlockKind::Model) if self.block > BlockKind::Model => (
+                format!(
+                    "`{n}` is local to the model block and cannot be used in the {} block",
+                    self.block.keyword()
+                ),
+                format!("declare `{n}` in transformed parameters to use it here"),
             ),
             Some(b) => (
                 format!("`{n}` is used before it is declared (it is declared later, in the {} block)", b.keyword()),
