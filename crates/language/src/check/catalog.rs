@@ -12,6 +12,19 @@
 //!
 //! `core` marks the entries DESIGN.md requires; the others are common Stan functions accepted by
 //! the checker that a back end may still reject as unsupported.
+//!
+//! ```
+//! use refinestat_language::catalog::{self, ArgKind, Callee, Suffix, Support};
+//! let normal = catalog::distribution("normal").unwrap();
+//! assert_eq!(normal.params[1].name, "sigma");
+//! assert_eq!(normal.params[1].support, Support::Positive);
+//! assert_eq!(normal.variate.kind, ArgKind::Reals);
+//! assert!(matches!(catalog::resolve("poisson_lpmf"), Some(Callee::Dist(d, Suffix::Lpmf)) if d.discrete));
+//! assert!(catalog::resolve("normal_lpmf").is_none());
+//! let exp = catalog::function("exp").unwrap();
+//! let out = exp.apply(&[catalog::ArgInfo::new(refinestat_language::check::types::Ty::REAL)]).unwrap();
+//! assert!(out.range.is_positive());
+//! ```
 
 use super::intervals::Interval;
 use super::types::{Base, Sizes, Structure, Ty};
