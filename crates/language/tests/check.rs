@@ -126,6 +126,7 @@ fn common_idioms_are_valid() {
         "  // count data under normal is fine\n  k ~ normal(mu, sigma);",
         "  real s = sqrt(lambda);\n  y ~ normal(mu, s);\n  mu ~ std_normal();",
         "  k ~ binomial(10, inv_logit(mu));\n  y ~ double_exponential(mu, sigma);",
+        "  y ~ uniform(-5, lambda + 3);\n  target += categorical_lpmf(3 | softmax(rep_vector(mu, 7)));",
     ];
     let data = Data::from_json_str(DATA).unwrap();
     for body in ok {
@@ -353,6 +354,11 @@ fn support_violations() {
         "data {\n  array[2] int n;\n  array[2] int r;\n}\nparameters {\n  real<lower=0, upper=1> p;\n}\nmodel {\n  r ~ binomial(n, p);\n}\n",
         Some(r#"{"n": [10, 5], "r": [3, 6]}"#),
         "9:3 support exceeds the number of trials 5",
+    );
+    violation(
+        &model("  y ~ uniform(0, 1);"),
+        Some(DATA),
+        "13:3 support observed values of `y` lie outside the support of uniform ([0, 1])",
     );
     violation(
         &model("  y ~ normal(mu, 0);"),

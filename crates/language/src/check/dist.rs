@@ -521,10 +521,18 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
         }
         let param_range = |i: usize| params.get(i).and_then(|(_, p)| p.ty.map(|_| p.range));
         let req = match sup {
-            Support::Between { lower, upper } => match (param_range(lower), param_range(upper)) {
-                (Some(l), Some(u)) if l.hi <= u.lo => Interval::closed(l.hi, u.lo),
-                _ => return,
-            },
+            Support::Between { lower, upper } => {
+                let sampled = [lower, upper]
+                    .iter()
+                    .any(|&i| params.get(i).is_some_and(|(_, p)| p.deps & DEP_PARAM != 0));
+                match (param_range(lower), param_range(upper)) {
+                    // Limits that are parameters can move: only values outside every possible
+                    // support count.
+                    (Some(l), Some(u)) if sampled => Interval::closed(l.lo, u.hi),
+                    (Some(l), Some(u)) if l.hi <= u.lo => Interval::closed(l.hi, u.lo),
+                    _ => return,
+                }
+            }
             Support::CountUpTo(i) => Interval::new(
                 0.0,
                 false,
