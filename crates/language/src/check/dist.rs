@@ -601,9 +601,14 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
             );
         } else {
             let bounds = match sup {
-                Support::Between { .. } => {
-                    format!("<lower={}, upper={}>", fmt_num(req.lo), fmt_num(req.hi))
-                }
+                Support::Between { .. } => match (req.lo.is_finite(), req.hi.is_finite()) {
+                    (true, true) => {
+                        format!("<lower={}, upper={}>", fmt_num(req.lo), fmt_num(req.hi))
+                    }
+                    (true, false) => format!("<lower={}>", fmt_num(req.lo)),
+                    (false, true) => format!("<upper={}>", fmt_num(req.hi)),
+                    (false, false) => "bounds".into(),
+                },
                 Support::Unit | Support::OpenUnit => "<lower=0, upper=1>".into(),
                 _ => "<lower=0>".into(),
             };
