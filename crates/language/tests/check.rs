@@ -356,6 +356,16 @@ fn support_violations() {
         "9:3 support exceeds the number of trials 5",
     );
     violation(
+        "parameters {\n  real s;\n  real<offset=0, multiplier=s> z;\n}\nmodel {\n  z ~ normal(0, 1);\n}\n",
+        None,
+        "3:29 support multiplier `s` may be <= 0",
+    );
+    violation(
+        "parameters {\n  real<lower=1, upper=0> p;\n}\nmodel {\n  p ~ normal(0, 1);\n}\n",
+        None,
+        "2:23 support the lower bound 1 is not below the upper bound 0",
+    );
+    violation(
         &model("  y ~ uniform(0, 1);"),
         Some(DATA),
         "13:3 support observed values of `y` lie outside the support of uniform ([0, 1])",

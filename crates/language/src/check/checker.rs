@@ -531,6 +531,18 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
                 }
                 let lo_end = lo.as_ref().map(|(_, i)| i.range);
                 let hi_end = hi.as_ref().map(|(_, i)| i.range);
+                if let (Some((_, l)), Some((e, u))) = (&lo, &hi) {
+                    if let (Some(a), Some(b)) = (l.range.is_point(), u.range.is_point()) {
+                        if a >= b && !self.unfinished(e.span) {
+                            self.report(
+                                Predicate::Support,
+                                e.span,
+                                format!("the lower bound {a} is not below the upper bound {b}: no value fits"),
+                                Some("swap the bounds or widen them".into()),
+                            );
+                        }
+                    }
+                }
                 out.has_lower = lo.is_some();
                 out.has_upper = hi.is_some();
                 out.lower = lo_end;
@@ -547,8 +559,28 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
                 });
             }
             Bounds::OffsetMultiplier { offset, multiplier } => {
-                for e in offset.iter().chain(multiplier.iter()) {
+                if let Some(e) = offset {
                     self.expr(e);
+                }
+                if let Some(e) = multiplier {
+                    let m = self.expr(e);
+                    // A multiplier scales the unconstrained value: it must be positive.
+                    let certain = m.deps & DEP_PARAM != 0 || m.range.is_point().is_some();
+                    let bad = m.ty.is_some_and(|t| t.is_scalar())
+                        && !self.unfinished(e.span)
+                        && if certain {
+                            !m.range.is_positive()
+                        } else {
+                            m.range.disjoint(&Interval::POSITIVE)
+                        };
+                    if bad {
+                        self.report(
+                            Predicate::Support,
+                            e.span,
+                            format!("multiplier `{}` may be <= 0: it takes values in {}", self.text(e), m.range),
+                            Some("use a positive multiplier, e.g. a parameter declared with <lower=0>".into()),
+                        );
+                    }
                 }
             }
         }
