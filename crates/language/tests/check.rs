@@ -126,6 +126,7 @@ fn common_idioms_are_valid() {
         "  // count data under normal is fine\n  k ~ normal(mu, sigma);",
         "  real s = sqrt(lambda);\n  y ~ normal(mu, s);\n  mu ~ std_normal();",
         "  k ~ binomial(10, inv_logit(mu));\n  y ~ double_exponential(mu, sigma);",
+        "  vector[N] r;\n  for (n in 1:N) r[n] = exp(y[n] * mu);\n  y ~ normal(mu, r);",
         "  y ~ uniform(-5, lambda + 3);\n  target += categorical_lpmf(3 | softmax(rep_vector(mu, 7)));",
     ];
     let data = Data::from_json_str(DATA).unwrap();
@@ -364,6 +365,11 @@ fn support_violations() {
         "parameters {\n  real<lower=1, upper=0> p;\n}\nmodel {\n  p ~ normal(0, 1);\n}\n",
         None,
         "2:23 support the lower bound 1 is not below the upper bound 0",
+    );
+    violation(
+        "data {\n  int N;\n  vector[N] x;\n  array[N] int k;\n}\nparameters {\n  real a;\n  real b;\n}\ntransformed parameters {\n  vector<lower=0>[N] lambda = a + b * x;\n}\nmodel {\n  k ~ poisson(lambda);\n}\n",
+        None,
+        "11:31 support `lambda` is declared <lower=0>, but the value assigned, `a + b * x`, may be below 0",
     );
     violation(
         &model("  y ~ uniform(0, 1);"),

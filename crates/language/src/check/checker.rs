@@ -339,6 +339,7 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
             has_upper: true,
             value: None,
             whole_assignments: 1,
+            bound_values: (None, None),
         });
     }
 
@@ -412,6 +413,10 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
             has_upper: declared.has_upper,
             value: None,
             whole_assignments: 0,
+            bound_values: (
+                declared.lower.and_then(|r| r.is_point()),
+                declared.upper.and_then(|r| r.is_point()),
+            ),
         };
         if self.block == BlockKind::Parameters
             && declared.structure == Structure::Unknown
@@ -426,6 +431,7 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
             let info = self.expr(init);
             if !self.unfinished(init.span) {
                 self.check_assignable(init, &info, declared.ty, &declared.sizes, &name.name, false);
+                self.check_bounds_kept(&sym, init, &info.range, info.deps);
             }
             if sym.fixed.is_none() {
                 sym.assigned = Some(info.range);
@@ -678,6 +684,9 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
             None => rhs_info.range,
             Some(bop) => self.binary_range(bop, &target.range, &rhs_info.range),
         };
+        if !self.unfinished(rhs.span) {
+            self.check_bounds_kept(&sym, rhs, &new_range, rhs_info.deps | sym.deps);
+        }
         let symm = &mut self.scopes.symbols[id];
         symm.deps |= rhs_info.deps;
         if symm.fixed.is_none() {
@@ -702,6 +711,52 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
             symm.structure = Structure::Unknown;
         }
         symm.whole_assignments += 1;
+    }
+
+    /// A value assigned to a variable declared with bounds must respect them (Stan rejects the
+    /// draw otherwise).
+    fn check_bounds_kept(&mut self, sym: &Symbol, rhs: &Expr, value: &Interval, deps: u8) {
+        let (lower, upper) = sym.bound_values;
+        let name = sym.name;
+        let sampled = deps & DEP_PARAM != 0;
+        let mut problem = None;
+        if let Some(l) = lower {
+            let allowed = Interval::new(l, false, f64::INFINITY, true);
+            let bad = if sampled {
+                !value.within(&allowed)
+            } else {
+                value.disjoint(&allowed)
+            };
+            if bad {
+                problem = Some(("lower", l, "below"));
+            }
+        }
+        if let (None, Some(u)) = (problem, upper) {
+            let allowed = Interval::new(f64::NEG_INFINITY, true, u, false);
+            let bad = if sampled {
+                !value.within(&allowed)
+            } else {
+                value.disjoint(&allowed)
+            };
+            if bad {
+                problem = Some(("upper", u, "above"));
+            }
+        }
+        if let Some((which, b, side)) = problem {
+            self.report(
+                Predicate::Support,
+                rhs.span,
+                format!(
+                    "`{name}` is declared <{which}={b}>, but the value assigned, `{}`, may be {side} {b} (it takes values in {value})",
+                    self.text(rhs)
+                ),
+                Some(if which == "lower" && b == 0.0 {
+                    "compute it with a positive expression such as exp(...), or drop the bound".into()
+                } else {
+                    format!("make sure the value stays {} {b}, or drop the bound", if which == "lower" { "above" } else { "below" })
+                }),
+            );
+        }
     }
 
     /// Why assigning to `sym` here is not allowed: (message, hint).
