@@ -67,7 +67,6 @@ pub enum Builtin {
     Crossprod,
     MultiplyLowerTriSelfTranspose,
     Fma,
-    Inc,
     SortAsc,
     SortDesc,
     ColumnsDotSelf,
@@ -238,7 +237,7 @@ pub fn call(t: &mut Tape, f: Builtin, args: &[Val]) -> Res<Val> {
             nargs(f, args, 1)?;
             match &args[0] {
                 Val::Int(i) => Ok(Val::Int(i.abs())),
-                v => Ok(ops::map1(t, v, math::unary_fn("abs").expect("abs"))),
+                v => Ok(ops::map1(t, v, math::unary_fn("fabs").expect("fabs"))),
             }
         }
         Sum => {
@@ -744,7 +743,6 @@ pub fn call(t: &mut Tape, f: Builtin, args: &[Val]) -> Res<Val> {
             let p = ops::elt_mul(t, &args[0], &args[1])?;
             ops::add(t, &p, &args[2])
         }
-        Inc => eval_err("internal: inc"),
         SortAsc | SortDesc => {
             nargs(f, args, 1)?;
             let v = &args[0];

@@ -145,8 +145,6 @@ pub fn dist_name(d: Dist) -> String {
     out
 }
 
-type Kernel<const K: usize> = fn(&[f64; K], &[bool; K], bool) -> Result<(f64, [f64; K]), String>;
-
 /// The vectorised univariate driver.
 fn univariate<const K: usize>(
     t: &mut Tape,
@@ -154,7 +152,7 @@ fn univariate<const K: usize>(
     propto: bool,
     terms: Option<&mut Vec<f64>>,
     d: Dist,
-    kernel: Kernel<K>,
+    kernel: impl Fn(&[f64; K], &[bool; K], bool) -> Result<(f64, [f64; K]), String>,
 ) -> Res<Val> {
     let mut n = 1usize;
     let mut any_vec = false;
@@ -633,7 +631,7 @@ fn k_bernoulli_logit(
     let (y, a) = (x[0], x[1]);
     notnan(a, "logit probability")?;
     let e = (-a.abs()).exp();
-    let l1 = e.ln_1p();
+    let l1 = log1p_small(e);
     let p = if a >= 0.0 {
         1.0 / (1.0 + e)
     } else {
@@ -645,6 +643,95 @@ fn k_bernoulli_logit(
         Ok(((-a).min(0.0) - l1, [0.0, -p]))
     } else {
         Err(format!("outcome must be 0 or 1, found {y}"))
+    }
+}
+
+/// `bernoulli_logit` for int data and a parameter vector: the sum of the log1p terms is taken
+/// as the log of running products (one logarithm per 256 observations).
+fn bernoulli_logit_fast(t: &mut Tape, y: &Val, eta: &Val) -> Res<Val> {
+    let n = eta.numel();
+    if y.numel() != n {
+        return eval_err(format!(
+            "bernoulli_logit: vector arguments have different sizes ({} and {n})",
+            y.numel()
+        ));
+    }
+    let first_op = t.ops.len();
+    let Some(slots) = operand_slots(t, eta) else {
+        return eval_err("internal: bernoulli_logit fast path on a constant");
+    };
+    let p = t.alloc_part(n);
+    let mut lin = 0.0;
+    let mut logs = 0.0;
+    {
+        let Tape { val, part, .. } = &mut *t;
+        let ys = y.values(val);
+        let es = eta.values(val);
+        let ys = match ys {
+            crate::value::ValSlice::Slice(s) => s,
+            crate::value::ValSlice::Scalar(_) => return eval_err("internal: bernoulli_logit"),
+        };
+        let es = match es {
+            crate::value::ValSlice::Slice(s) => s,
+            crate::value::ValSlice::Scalar(_) => return eval_err("internal: bernoulli_logit"),
+        };
+        let ps = &mut part[p as usize..p as usize + n];
+        for (cy, (ce, cp)) in ys.chunks(256).zip(es.chunks(256).zip(ps.chunks_mut(256))) {
+            // Four independent products and linear sums per chunk, so the loop vectorises.
+            let mut prod = [1.0f64; 4];
+            let mut lin4 = [0.0f64; 4];
+            let m = cy.len() / 4 * 4;
+            for q in (0..m).step_by(4) {
+                for l in 0..4 {
+                    let (yi, a) = (cy[q + l], ce[q + l]);
+                    let e = (-a.abs()).exp();
+                    let one_e = 1.0 + e;
+                    prod[l] *= one_e;
+                    let num = if a >= 0.0 { 1.0 } else { e };
+                    lin4[l] += if yi != 0.0 { a.min(0.0) } else { (-a).min(0.0) };
+                    cp[q + l] = yi - num / one_e;
+                }
+            }
+            for q in m..cy.len() {
+                let (yi, a) = (cy[q], ce[q]);
+                let e = (-a.abs()).exp();
+                let one_e = 1.0 + e;
+                prod[0] *= one_e;
+                let num = if a >= 0.0 { 1.0 } else { e };
+                lin4[0] += if yi != 0.0 { a.min(0.0) } else { (-a).min(0.0) };
+                cp[q] = yi - num / one_e;
+            }
+            logs += (prod[0] * prod[1]).ln() + (prod[2] * prod[3]).ln();
+            lin += lin4.iter().sum::<f64>();
+        }
+        for &yi in ys {
+            if yi != 0.0 && yi != 1.0 {
+                return eval_err(format!(
+                    "bernoulli_logit: outcome must be 0 or 1, found {yi}"
+                ));
+            }
+        }
+        if es.iter().any(|a| a.is_nan()) {
+            return eval_err("bernoulli_logit: logit probability is NaN");
+        }
+    }
+    let total = lin - logs;
+    t.ops.push(Operand {
+        slots,
+        n: n as u32,
+        p: Partials::Stored(p),
+    });
+    Ok(Val::Real(total, t.reduce(total, first_op)))
+}
+
+/// log1p(e) for e in [0, 1]: `ln(1 + e)` is accurate there except for tiny e, where the series
+/// takes over; much cheaper than `ln_1p`.
+#[inline]
+fn log1p_small(e: f64) -> f64 {
+    if e > 1e-4 {
+        (1.0 + e).ln()
+    } else {
+        e * (1.0 - e * (0.5 - e * (1.0 / 3.0)))
     }
 }
 
@@ -802,7 +889,12 @@ pub fn lpdf(
         Uniform => univariate(t, &a, propto, terms, name, k_uniform),
         ChiSquare => univariate(t, &a, propto, terms, name, k_chi_square),
         Bernoulli => univariate(t, &a, propto, terms, name, k_bernoulli),
-        BernoulliLogit => univariate(t, &a, propto, terms, name, k_bernoulli_logit),
+        BernoulliLogit => match (terms, &args[0], &args[1]) {
+            (None, Val::Ints(..), eta @ Val::Reals(..)) if eta.is_var() => {
+                bernoulli_logit_fast(t, &args[0], eta)
+            }
+            (terms, ..) => univariate(t, &a, propto, terms, name, k_bernoulli_logit),
+        },
         Binomial => univariate(t, &a, propto, terms, name, k_binomial),
         BinomialLogit => univariate(t, &a, propto, terms, name, k_binomial_logit),
         Poisson => univariate(t, &a, propto, terms, name, k_poisson),
@@ -812,7 +904,13 @@ pub fn lpdf(
         Categorical | CategoricalLogit => categorical(t, &args[0], &args[1], d, terms),
         MultiNormal => multi_normal(t, &args[0], &args[1], &args[2], false, propto, terms),
         MultiNormalCholesky => multi_normal(t, &args[0], &args[1], &args[2], true, propto, terms),
-        LkjCorrCholesky => lkj_corr_cholesky(t, &args[0], &args[1], propto),
+        LkjCorrCholesky => {
+            let v = lkj_corr_cholesky(t, &args[0], &args[1], propto)?;
+            if let Some(tv) = terms {
+                tv.push(v.as_f64()?);
+            }
+            Ok(v)
+        }
         Dirichlet => dirichlet(t, &args[0], &args[1], propto, terms),
     }
 }
@@ -1173,6 +1271,11 @@ fn gamma_cdf(x: f64, a: f64, b: f64) -> f64 {
     math::gamma_p(a, b * x)
 }
 
+/// 0.5 * I_{nu/(nu+t^2)}(nu/2, 1/2): the probability beyond |t|.
+fn student_tail(tv: f64, nu: f64) -> f64 {
+    0.5 * math::inc_beta(nu / (nu + tv * tv), 0.5 * nu, 0.5)
+}
+
 fn student_cdf(tv: f64, nu: f64) -> (f64, f64) {
     // Returns (F, 1 - F) of the standard t distribution at tv.
     let xb = nu / (nu + tv * tv);
@@ -1258,14 +1361,26 @@ pub fn cdf(d: Dist, x: f64, p: &[f64]) -> Res<Cdf> {
                     dp: [0.0; 3],
                 });
             }
-            let f = gamma_cdf(x, a, b);
             let u = b * x;
+            let (f, s) = if u < a + 1.0 {
+                let f = gamma_cdf(x, a, b);
+                (f, 1.0 - f)
+            } else {
+                let s = math::gamma_q(a, u);
+                (1.0 - s, s)
+            };
             let g = ((a - 1.0) * u.ln() - u - lgamma(a)).exp();
+            // Differentiate the smaller tail numerically (the other loses its digits).
+            let da = if f < 0.5 {
+                numdiff(|aa| gamma_cdf(x, aa, b), a)
+            } else {
+                -numdiff(|aa| math::gamma_q(aa, u), a)
+            };
             Cdf {
                 f,
-                s: 1.0 - f,
+                s,
                 dx: g * b,
-                dp: [numdiff(|aa| gamma_cdf(x, aa, b), a), g * x, 0.0],
+                dp: [da, g * x, 0.0],
             }
         }
         StudentT => {
@@ -1281,7 +1396,11 @@ pub fn cdf(d: Dist, x: f64, p: &[f64]) -> Res<Cdf> {
                 s,
                 dx: pdf / sigma,
                 dp: [
-                    numdiff(|n| student_cdf(tv, n).0, nu),
+                    if tv > 0.0 {
+                        -numdiff(|n| student_tail(tv, n), nu)
+                    } else {
+                        numdiff(|n| student_tail(tv, n), nu)
+                    },
                     -pdf / sigma,
                     -pdf * tv / sigma,
                 ],
@@ -1553,7 +1672,7 @@ pub fn in_bounds(x: f64, lo: Option<f64>, hi: Option<f64>) -> bool {
 // Random number generation.
 
 fn rng_err(d: Dist, m: impl std::fmt::Display) -> ModelError {
-    ModelError::Eval(format!("{d:?}_rng: {m}"))
+    ModelError::Eval(format!("{}_rng: {m}", d.name()))
 }
 
 /// One draw of a univariate distribution with scalar parameters.

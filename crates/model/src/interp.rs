@@ -38,6 +38,8 @@ pub struct Sim {
     pub progress: bool,
     /// Data variables (by index) that were simulated.
     pub simulated: Vec<bool>,
+    /// A draw that failed (reported after the pass, so it is not mistaken for "not ready").
+    pub error: Option<ModelError>,
 }
 
 /// The declared shape of a variable: `None` shape for ints (with array dims).
@@ -555,7 +557,7 @@ impl Ctx<'_> {
                 }
             }
             S::Block(ss) => self.exec_block(ss),
-            S::Print(_) => Ok(Flow::Normal),
+            S::Print => Ok(Flow::Normal),
             S::Reject(items) => {
                 let mut msg = String::new();
                 for it in items {
@@ -724,7 +726,15 @@ impl Ctx<'_> {
             return Ok(Flow::Normal);
         }
         let n = cur.numel();
-        let drawn = self.draw(d, &vals, &cur, n, lo_f, hi_f)?;
+        let drawn = match self.draw(d, &vals, &cur, n, lo_f, hi_f) {
+            Ok(v) => v,
+            Err(e) => {
+                if let Some(sim) = self.sim.as_deref_mut() {
+                    sim.error.get_or_insert(e.clone());
+                }
+                return Err(e);
+            }
+        };
         let mut lists = Vec::with_capacity(place.idx.len());
         for l in &place.idx {
             lists.push(self.eval_idx(l)?);
@@ -767,7 +777,7 @@ impl Ctx<'_> {
                     Val::Reals(s, _) => s.base.numel(),
                     _ => return eval_err("multivariate draw needs a vector"),
                 };
-                let obs = if k == 0 { 0 } else { n / k };
+                let obs = n.checked_div(k).unwrap_or(0);
                 for o in 0..obs {
                     let ps: Vec<Val> = params
                         .iter()

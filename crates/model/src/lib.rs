@@ -19,6 +19,9 @@
 //! outermost (row-major), matrices column-major. Outputs ([`Model::output_names`],
 //! [`Model::write_array`]) follow CmdStan: column-major over all dimensions.
 
+// Comparisons are written `!(x > 0.0)` on purpose: they reject NaN as well.
+#![allow(clippy::neg_cmp_op_on_partial_ord)]
+
 mod builtins;
 mod dist;
 mod index;
@@ -644,6 +647,7 @@ impl Model {
             data_phase: false,
             progress: false,
             simulated: vec![false; c.ir.data.len()],
+            error: None,
         };
         let max_passes = c.params.len() + 2;
         let mut passes = 0;
@@ -655,6 +659,9 @@ impl Model {
                 ctx.sim = Some(&mut sim);
                 ctx.exec_block(&c.ir.tparams)?;
                 ctx.exec_block(&c.ir.model)?;
+            }
+            if let Some(e) = sim.error.take() {
+                return Err(e);
             }
             let undrawn: Vec<&ParamLayout> = c
                 .params
@@ -856,7 +863,9 @@ fn density(
     let mut lj = Vec::new();
     let mut ctx = new_ctx(&c.ir, ws, opts.propto, None);
     ctx.loglik = loglik;
-    set_params(c, &mut ctx, x, use_tape, &mut lj)?;
+    // Always on the tape: `propto` decides what to drop by what depends on parameters.
+    let _ = use_tape;
+    set_params(c, &mut ctx, x, true, &mut lj)?;
     if opts.jacobian {
         for v in &lj {
             ctx.add_target(v)?;

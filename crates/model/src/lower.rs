@@ -141,7 +141,8 @@ pub enum S {
         otherwise: Vec<S>,
     },
     Block(Vec<S>),
-    Print(Vec<PrintItem>),
+    /// `print(...)`: output is ignored.
+    Print,
     Reject(Vec<PrintItem>),
     Break,
     Continue,
@@ -526,7 +527,7 @@ impl Lowerer {
                 self.scopes.pop();
                 S::Block(r?)
             }
-            StmtKind::Print(items) => S::Print(self.printables(items)?),
+            StmtKind::Print(_) => S::Print,
             StmtKind::Reject(items) => S::Reject(self.printables(items)?),
             StmtKind::Break => S::Break,
             StmtKind::Continue => S::Continue,
