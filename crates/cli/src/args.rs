@@ -53,4 +53,53 @@ pub enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// Fit a program with NUTS: CmdStan-layout CSV per chain, summary.json, and a summary table.
+    Sample {
+        model: PathBuf,
+        #[arg(long)]
+        data: PathBuf,
+        #[command(flatten)]
+        flags: SampleFlags,
+    },
+    /// Diagnose CmdStan-layout CSV files (ours or CmdStan's): writes summary.json.
+    Diagnose {
+        #[arg(required = true)]
+        csv: Vec<PathBuf>,
+        /// Where summary.json goes (default: the first CSV's directory).
+        #[arg(long)]
+        output_dir: Option<PathBuf>,
+        /// Also print summary.json to stdout.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Flags of `sample` beyond the model and data.
+#[derive(Debug, clap::Args)]
+pub struct SampleFlags {
+    #[arg(long, default_value_t = 4)]
+    pub chains: usize,
+    #[arg(long, default_value_t = 1000)]
+    pub warmup: usize,
+    #[arg(long, default_value_t = 1000)]
+    pub draws: usize,
+    #[arg(long, default_value_t = 1)]
+    pub thin: usize,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Maximum tree depth of NUTS.
+    #[arg(long, default_value_t = 10)]
+    pub max_treedepth: usize,
+    /// Target acceptance statistic of step-size adaptation (CmdStan's adapt delta).
+    #[arg(long, default_value_t = 0.8)]
+    pub target_accept: f64,
+    /// Stop chains cleanly after this many seconds of wall time.
+    #[arg(long)]
+    pub time_budget: Option<f64>,
+    /// Where chain-<k>.csv and summary.json go (default: output/<model name>).
+    #[arg(long)]
+    pub output_dir: Option<PathBuf>,
+    /// Print summary.json to stdout instead of the table.
+    #[arg(long)]
+    pub json: bool,
 }

@@ -22,6 +22,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             draws,
             seed,
         } => cmd_simulate(&model, &data, draws, seed),
+        Command::Sample { model, data, flags } => crate::fit::cmd_sample(&model, &data, &flags),
+        Command::Diagnose {
+            csv,
+            output_dir,
+            json,
+        } => crate::fit::cmd_diagnose(&csv, output_dir.as_deref(), json),
     }
 }
 

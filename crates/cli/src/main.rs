@@ -4,8 +4,8 @@
 
 mod args;
 mod commands;
-mod datasets;
 mod error;
+mod fit;
 
 use std::process::ExitCode;
 

@@ -2,9 +2,10 @@
 //! diagonal-metric NUTS chain and turns each `nuts-rs` draw into our own [`Iteration`].
 //!
 //! `nuts-rs` changes its API often; keeping every use of it here means an upgrade touches one file.
-//! What we rely on (checked by tests): the stats named `logp`, `energy`, `mean_tree_accept`,
-//! `depth`, `n_steps`, `diverging`, `step_size` and `mass_matrix_inv` (which holds the square root
-//! of the inverse-metric diagonal), and the `tuning` flag of each draw.
+//! What we rely on (checked by the compiler and by tests): the public fields of the per-draw stats
+//! (`point.logp`, `point.energy`, `adapt.step_size.mean_tree_accept`, `depth`, ...; the diagonal
+//! metric's `mass_matrix_inv` holds the square root of the inverse-metric diagonal), and the
+//! `tuning` flag of each draw.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -15,10 +16,20 @@ use nuts_rs::rand::rngs::ChaCha8Rng;
 use nuts_rs::rand::SeedableRng;
 use nuts_rs::{
     Chain, CpuLogpFunc, CpuMath, CpuMathError, DiagNutsSettings, HasDims, LogpError, Settings,
-    Storable, Value,
 };
 
 use crate::{DrawStats, LogDensity, LogpFailure};
+
+/// What the sampler loop needs from one chain of a NUTS implementation. `nuts-rs` sits behind
+/// this; replacing it (or following its next API change) means implementing these three methods.
+pub(crate) trait ChainBackend {
+    /// Runs one iteration (warmup or sampling).
+    fn step(&mut self) -> Result<Iteration, BackendError>;
+    /// The step size of the last iteration (NaN before the first).
+    fn step_size(&self) -> f64;
+    /// Diagonal of the current inverse metric (the adapted posterior variance estimate).
+    fn inv_metric(&self) -> &[f64];
+}
 
 /// The NUTS settings we pass through to the backend.
 #[derive(Clone, Copy, Debug)]
@@ -44,7 +55,7 @@ pub(crate) enum BackendError {
     Deadline,
     /// The model reported a fatal failure.
     ModelFatal(String),
-    /// `nuts-rs` itself failed (or its stats no longer have the names we expect).
+    /// `nuts-rs` itself failed.
     Internal(String),
 }
 
@@ -217,26 +228,30 @@ impl<M: LogDensity> NutsDriver<M> {
             }),
         }
     }
+}
 
+impl<M: LogDensity> ChainBackend for NutsDriver<M> {
     /// Runs one NUTS iteration.
-    pub fn step(&mut self) -> Result<Iteration, BackendError> {
-        let (position, _expanded, mut stats, progress) = match self.chain.expanded_draw() {
+    fn step(&mut self) -> Result<Iteration, BackendError> {
+        let (position, _expanded, stats, progress) = match self.chain.expanded_draw() {
             Ok(draw) => draw,
             Err(e) => return Err(self.classify(format!("{e:#}"))),
         };
-        let math = self.chain.math();
-        // `nuts-rs` does not export the type of the dimension description its stats need, but it
-        // converts from the math object; inference names the type for us.
-        let dims = From::from(&*math);
-        let mut found = FoundStats::default();
-        for (name, value) in stats.get_all(&dims) {
-            found.record(name, value);
-        }
-        drop(math);
-        if let Some(stds) = found.mass_matrix_std.take() {
+        // Read the statistics' public fields directly: going through `Storable::get_all` allocates
+        // a name and a value for every statistic on every draw, which cost more than the leapfrog
+        // steps themselves on small models.
+        if let Some(stds) = &stats.hamiltonian.transformation.mass_matrix_inv {
             self.inv_metric = stds.iter().map(|s| s * s).collect();
         }
-        let stats = found.finish()?;
+        let stats = DrawStats {
+            lp: stats.point.logp,
+            accept_stat: stats.adapt.step_size.mean_tree_accept,
+            stepsize: stats.hamiltonian.step_size,
+            treedepth: stats.depth,
+            n_leapfrog: stats.adapt.step_size.n_steps,
+            divergent: stats.divergence.diverging,
+            energy: stats.point.energy,
+        };
         self.step_size = stats.stepsize;
         Ok(Iteration {
             position,
@@ -246,65 +261,12 @@ impl<M: LogDensity> NutsDriver<M> {
     }
 
     /// The step size of the last iteration (NaN before the first).
-    pub fn step_size(&self) -> f64 {
+    fn step_size(&self) -> f64 {
         self.step_size
     }
 
     /// Diagonal of the current inverse metric (the adapted posterior variance estimate).
-    pub fn inv_metric(&self) -> &[f64] {
+    fn inv_metric(&self) -> &[f64] {
         &self.inv_metric
-    }
-}
-
-#[derive(Default)]
-struct FoundStats {
-    lp: Option<f64>,
-    energy: Option<f64>,
-    accept_stat: Option<f64>,
-    stepsize: Option<f64>,
-    treedepth: Option<u64>,
-    n_leapfrog: Option<u64>,
-    divergent: Option<bool>,
-    mass_matrix_std: Option<Vec<f64>>,
-}
-
-impl FoundStats {
-    fn record(&mut self, name: &str, value: Option<Value>) {
-        fn set<T>(slot: &mut Option<T>, value: Option<T>) {
-            // Flattened stats could repeat a name; the first (outermost) one wins.
-            if slot.is_none() {
-                *slot = value;
-            }
-        }
-        match (name, value) {
-            ("logp", Some(Value::ScalarF64(v))) => set(&mut self.lp, Some(v)),
-            ("energy", Some(Value::ScalarF64(v))) => set(&mut self.energy, Some(v)),
-            ("mean_tree_accept", Some(Value::ScalarF64(v))) => set(&mut self.accept_stat, Some(v)),
-            ("step_size", Some(Value::ScalarF64(v))) => set(&mut self.stepsize, Some(v)),
-            ("depth", Some(Value::ScalarU64(v))) => set(&mut self.treedepth, Some(v)),
-            ("n_steps", Some(Value::ScalarU64(v))) => set(&mut self.n_leapfrog, Some(v)),
-            ("diverging", Some(Value::ScalarBool(v))) => set(&mut self.divergent, Some(v)),
-            ("mass_matrix_inv", Some(Value::F64(v))) => set(&mut self.mass_matrix_std, Some(v)),
-            _ => {}
-        }
-    }
-
-    fn finish(self) -> Result<DrawStats, BackendError> {
-        fn need<T>(value: Option<T>, name: &str) -> Result<T, BackendError> {
-            value.ok_or_else(|| {
-                BackendError::Internal(format!(
-                    "nuts-rs did not report the statistic `{name}` (has its API changed?)"
-                ))
-            })
-        }
-        Ok(DrawStats {
-            lp: need(self.lp, "logp")?,
-            accept_stat: need(self.accept_stat, "mean_tree_accept")?,
-            stepsize: need(self.stepsize, "step_size")?,
-            treedepth: need(self.treedepth, "depth")?,
-            n_leapfrog: need(self.n_leapfrog, "n_steps")?,
-            divergent: need(self.divergent, "diverging")?,
-            energy: need(self.energy, "energy")?,
-        })
     }
 }

@@ -26,10 +26,15 @@ pub struct CsvHeader {
     pub model: String,
     /// 1-based chain id.
     pub chain_id: usize,
+    /// The run's master seed.
     pub seed: u64,
+    /// Post-warmup iterations requested (before thinning).
     pub num_samples: usize,
+    /// Warmup iterations requested.
     pub num_warmup: usize,
+    /// Thinning period.
     pub thin: usize,
+    /// Maximum tree depth.
     pub max_depth: usize,
     /// Target acceptance (CmdStan's `delta`).
     pub delta: f64,

@@ -8,7 +8,23 @@
 //!
 //! Does not own: models (it never sees an AST; the `model` crate may only ever be a
 //! dev-dependency), the constraining transforms (draws come back on the unconstrained scale and
-//! the caller maps them), or diagnostics.
+//! the caller maps them, e.g. with [`ChainDraws::transformed`]), or diagnostics.
+//!
+//! Behaviour worth knowing:
+//! - Each chain gets its own model from a factory closure, built on the chain's thread.
+//! - Chain `k` draws its initial point and its NUTS random numbers from streams derived from
+//!   `(seed, k)` only, so a seed gives bit-identical draws (and CSV bytes) whatever the thread
+//!   count, unless the time budget stops a chain.
+//! - Initialisation is Stan's: uniform on `(-init_radius, init_radius)`, retried up to
+//!   `max_init_tries` times while the density or gradient is non-finite or fails recoverably.
+//! - A [`LogpFailure::Recoverable`] failure, or a non-finite value or gradient, is a divergence;
+//!   a [`LogpFailure::Fatal`] failure, or a panic in the model, stops sampling with an error.
+//! - The diagonal metric and step size adapt during warmup (nuts-rs's schedule, which differs
+//!   from Stan's windows); warmup draws are dropped using nuts-rs's `tuning` flag. The step size
+//!   is not jittered after warmup, as in CmdStan.
+//! - `lp__` is whatever the model's `logp` returns (Jacobian included); `energy__` is the
+//!   Hamiltonian at the draw.
+//! - The library never prints; progress goes to a callback at most ~20 times per chain.
 //!
 //! ```
 //! use refinestat_inference::{sample, LogDensity, LogpFailure, SamplerConfig, StopReason};
@@ -37,6 +53,8 @@
 //! assert_eq!(output.chains[0].draws.len(), 100);
 //! assert_eq!(output.stop_reason(), StopReason::Completed);
 //! ```
+
+#![warn(missing_docs)]
 
 mod backend;
 mod csv;

@@ -5,6 +5,8 @@
 //! `(seed, chain index)`, so a seed gives bit-identical draws however the threads are scheduled
 //! (unless the time budget stops a chain, which depends on the clock).
 
+use std::any::Any;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -12,7 +14,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
-use crate::backend::{BackendError, BackendSettings, NutsDriver};
+use crate::backend::{BackendError, BackendSettings, ChainBackend, NutsDriver};
 use crate::{LogDensity, LogpFailure};
 
 /// How to run NUTS. The defaults are CmdStan's.
@@ -110,10 +112,15 @@ pub enum StopReason {
 pub struct DrawStats {
     /// Log density including the Jacobian (what the model's `logp` returned).
     pub lp: f64,
+    /// Mean acceptance probability over the trajectory (drives step-size adaptation).
     pub accept_stat: f64,
+    /// Step size of the iteration (constant after warmup).
     pub stepsize: f64,
+    /// Depth of the NUTS tree (`n_leapfrog <= 2^treedepth - 1`).
     pub treedepth: u64,
+    /// Leapfrog steps, i.e. density-and-gradient evaluations, in the iteration.
     pub n_leapfrog: u64,
+    /// Whether the trajectory diverged (including recoverable density failures).
     pub divergent: bool,
     /// The Hamiltonian (potential plus kinetic energy) at the draw.
     pub energy: f64,
@@ -140,9 +147,11 @@ pub struct ChainDraws {
     pub step_size: f64,
     /// Adapted diagonal of the inverse metric (CmdStan's "inverse mass matrix").
     pub inv_metric: Vec<f64>,
+    /// Whether the chain finished or ran out of time.
     pub stop_reason: StopReason,
     /// Density-and-gradient evaluations by the sampler (sum of `n_leapfrog`, warmup included).
     pub gradient_evaluations: u64,
+    /// Wall-clock time of the chain, initialisation included.
     pub elapsed: Duration,
 }
 
@@ -151,6 +160,15 @@ impl ChainDraws {
     pub fn divergences(&self) -> usize {
         self.stats.iter().filter(|s| s.divergent).count()
     }
+
+    /// Maps every kept draw from the unconstrained scale to output values (constrained
+    /// parameters, transformed parameters, generated quantities) with the caller's transform.
+    pub fn transformed<T>(&self, mut transform: T) -> Vec<Vec<f64>>
+    where
+        T: FnMut(&[f64]) -> Vec<f64>,
+    {
+        self.draws.iter().map(|draw| transform(draw)).collect()
+    }
 }
 
 /// All chains of one `sample` call, in chain order.
@@ -158,6 +176,7 @@ impl ChainDraws {
 pub struct SampleOutput {
     /// Length of each draw (the model's unconstrained dimension).
     pub dim: usize,
+    /// One entry per chain, in chain order.
     pub chains: Vec<ChainDraws>,
 }
 
@@ -185,43 +204,70 @@ impl SampleOutput {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SampleError {
+    /// A [`SamplerConfig`] value NUTS cannot work with.
     #[error("invalid sampler configuration: {0}")]
     InvalidConfig(String),
+    /// Every random initial point had a non-finite density or gradient.
     #[error(
         "chain {chain}: no initial point with a finite log density and gradient after {tries} \
          tries (uniform on (-{radius}, {radius}) on the unconstrained scale); last problem: {last}"
     )]
     InitFailed {
+        /// The chain.
         chain: usize,
+        /// Points tried.
         tries: usize,
+        /// The initialisation radius.
         radius: f64,
+        /// What was wrong with the last point.
         last: String,
     },
+    /// The model reported a fatal failure.
     #[error("chain {chain}: the model failed at iteration {iteration}: {message}")]
     ModelFailed {
+        /// The chain.
         chain: usize,
+        /// 1-based iteration; 0 during initialisation.
         iteration: usize,
+        /// The model's message.
         message: String,
     },
+    /// The factory built models of different dimensions.
     #[error("chain {chain}: the model's dimension is {found}, but chain 0's is {expected}")]
     DimensionMismatch {
+        /// The chain whose model differs.
         chain: usize,
+        /// Chain 0's dimension.
         expected: usize,
+        /// This chain's dimension.
         found: usize,
     },
+    /// The model panicked (a bug in the model, caught so the caller survives).
+    #[error("chain {chain}: the model panicked: {message}")]
+    ModelPanicked {
+        /// The chain.
+        chain: usize,
+        /// The panic message.
+        message: String,
+    },
+    /// `nuts-rs` itself failed.
     #[error("chain {chain}: the NUTS sampler failed at iteration {iteration}: {message}")]
     Sampler {
+        /// The chain.
         chain: usize,
+        /// 1-based iteration; 0 during initialisation.
         iteration: usize,
+        /// The sampler's message.
         message: String,
     },
 }
 
-/// Samples `config.chains` chains, building each chain's model with `make_model(chain)`.
+/// Samples `config.chains` chains, building each chain's model with `make_model(chain)` on the
+/// chain's own thread (so models need not be `Send`; clone a shared one in the closure).
 ///
 /// Draws are returned on the unconstrained scale; map them to constrained outputs with the model's
-/// own transform (e.g. `chain.draws.iter().map(|x| model.constrain(x))`). A chain that hits a fatal
-/// model error makes the call fail with the lowest such chain index.
+/// own transform ([`ChainDraws::transformed`]). A chain that fails (fatal model error, panic,
+/// sampler error) makes the call fail, reporting the lowest such chain index.
 pub fn sample<M, F>(config: &SamplerConfig, make_model: F) -> Result<SampleOutput, SampleError>
 where
     M: LogDensity,
@@ -245,23 +291,48 @@ where
     config.validate()?;
     let deadline = config.time_budget.map(|budget| Instant::now() + budget);
     let progress = Mutex::new(progress);
-    let dim = make_model(0).dim();
-    let results: Vec<Result<ChainDraws, SampleError>> = (0..config.chains)
+    let results: Vec<(usize, Result<ChainDraws, SampleError>)> = (0..config.chains)
         .into_par_iter()
         .map(|chain| {
             let model = make_model(chain);
-            if model.dim() != dim {
-                return Err(SampleError::DimensionMismatch {
+            let dim = model.dim();
+            // A bug in a model (an index out of range, say) must not take the caller down; the
+            // model is dropped with the chain, so no broken state is observed afterwards.
+            let result = catch_unwind(AssertUnwindSafe(|| {
+                run_chain(config, chain, model, deadline, &progress)
+            }))
+            .unwrap_or_else(|payload| {
+                Err(SampleError::ModelPanicked {
                     chain,
-                    expected: dim,
-                    found: model.dim(),
-                });
-            }
-            run_chain(config, chain, model, deadline, &progress)
+                    message: panic_message(payload.as_ref()),
+                })
+            });
+            (dim, result)
         })
         .collect();
-    let chains = results.into_iter().collect::<Result<Vec<_>, _>>()?;
+    let dim = results[0].0;
+    let mut chains = Vec::with_capacity(results.len());
+    for (chain, (found, result)) in results.into_iter().enumerate() {
+        if found != dim {
+            return Err(SampleError::DimensionMismatch {
+                chain,
+                expected: dim,
+                found,
+            });
+        }
+        chains.push(result?);
+    }
     Ok(SampleOutput { dim, chains })
+}
+
+fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        text.to_string()
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "unknown panic payload".to_string()
+    }
 }
 
 /// Derives an independent 64-bit seed for `(seed, chain, stream)` (splitmix64 finaliser).
@@ -418,7 +489,30 @@ where
             None => return finish(out, StopReason::TimeBudget),
         },
     };
+    let reason = match run_iterations(&mut driver, config, deadline, &mut out, |done| {
+        throttle.report(done, progress)
+    }) {
+        Ok(reason) => reason,
+        Err((error, iteration)) => match backend_error(error, iteration) {
+            Some(error) => return Err(error),
+            None => StopReason::TimeBudget,
+        },
+    };
+    out.step_size = driver.step_size();
+    out.inv_metric = driver.inv_metric().to_vec();
+    finish(out, reason)
+}
 
+/// Runs warmup and sampling iterations into `out`, stopping at the deadline. An error comes with
+/// the 1-based iteration it happened in.
+fn run_iterations<B: ChainBackend>(
+    backend: &mut B,
+    config: &SamplerConfig,
+    deadline: Option<Instant>,
+    out: &mut ChainDraws,
+    mut report: impl FnMut(usize),
+) -> Result<StopReason, (BackendError, usize)> {
+    let total = config.warmup + config.draws;
     // Filter warmup by the backend's `tuning` flag rather than by counting, but never run more than
     // `total` iterations, so a disagreement cannot loop forever.
     for iteration in 1..=total {
@@ -426,21 +520,9 @@ where
             break;
         }
         if past(deadline) {
-            out.step_size = driver.step_size();
-            out.inv_metric = driver.inv_metric().to_vec();
-            return finish(out, StopReason::TimeBudget);
+            return Ok(StopReason::TimeBudget);
         }
-        let step = match driver.step() {
-            Ok(step) => step,
-            Err(error) => match backend_error(error, iteration) {
-                Some(error) => return Err(error),
-                None => {
-                    out.step_size = driver.step_size();
-                    out.inv_metric = driver.inv_metric().to_vec();
-                    return finish(out, StopReason::TimeBudget);
-                }
-            },
-        };
+        let step = backend.step().map_err(|error| (error, iteration))?;
         out.gradient_evaluations += step.stats.n_leapfrog;
         if step.tuning && out.warmup_iterations < config.warmup {
             out.warmup_iterations += 1;
@@ -452,9 +534,150 @@ where
             }
             out.sampling_iterations += 1;
         }
-        throttle.report(iteration, progress);
+        report(iteration);
     }
-    out.step_size = driver.step_size();
-    out.inv_metric = driver.inv_metric().to_vec();
-    finish(out, StopReason::Completed)
+    Ok(StopReason::Completed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::Iteration;
+
+    /// Reports `tuning` for its first `tuning_iterations` steps and fails at `fail_at`.
+    struct ScriptedBackend {
+        steps: usize,
+        tuning_iterations: usize,
+        fail_at: Option<usize>,
+    }
+
+    impl ChainBackend for ScriptedBackend {
+        fn step(&mut self) -> Result<Iteration, BackendError> {
+            self.steps += 1;
+            if Some(self.steps) == self.fail_at {
+                return Err(BackendError::Internal("scripted".into()));
+            }
+            Ok(Iteration {
+                position: vec![self.steps as f64].into_boxed_slice(),
+                stats: DrawStats {
+                    lp: 0.0,
+                    accept_stat: 1.0,
+                    stepsize: 0.5,
+                    treedepth: 1,
+                    n_leapfrog: 2,
+                    divergent: self.steps.is_multiple_of(2),
+                    energy: 0.0,
+                },
+                tuning: self.steps <= self.tuning_iterations,
+            })
+        }
+        fn step_size(&self) -> f64 {
+            0.5
+        }
+        fn inv_metric(&self) -> &[f64] {
+            &[]
+        }
+    }
+
+    fn empty_chain() -> ChainDraws {
+        ChainDraws {
+            chain: 0,
+            draws: Vec::new(),
+            stats: Vec::new(),
+            init: Vec::new(),
+            warmup_iterations: 0,
+            warmup_divergences: 0,
+            sampling_iterations: 0,
+            step_size: f64::NAN,
+            inv_metric: Vec::new(),
+            stop_reason: StopReason::Completed,
+            gradient_evaluations: 0,
+            elapsed: Duration::ZERO,
+        }
+    }
+
+    fn run(
+        tuning_iterations: usize,
+        fail_at: Option<usize>,
+        thin: usize,
+    ) -> (ChainDraws, Result<StopReason, usize>, Vec<usize>) {
+        let config = SamplerConfig {
+            warmup: 4,
+            draws: 6,
+            thin,
+            ..SamplerConfig::default()
+        };
+        let mut backend = ScriptedBackend {
+            steps: 0,
+            tuning_iterations,
+            fail_at,
+        };
+        let mut out = empty_chain();
+        let mut reports = Vec::new();
+        let result = run_iterations(&mut backend, &config, None, &mut out, |done| {
+            reports.push(done)
+        })
+        .map_err(|(_, iteration)| iteration);
+        (out, result, reports)
+    }
+
+    fn kept(out: &ChainDraws) -> Vec<f64> {
+        out.draws.iter().map(|d| d[0]).collect()
+    }
+
+    #[test]
+    fn warmup_is_filtered_by_the_tuning_flag_and_thinned() {
+        let (out, result, reports) = run(4, None, 1);
+        assert_eq!(result, Ok(StopReason::Completed));
+        assert_eq!(kept(&out), [5.0, 6.0, 7.0, 8.0, 9.0, 10.0]);
+        assert_eq!((out.warmup_iterations, out.warmup_divergences), (4, 2));
+        assert_eq!(out.gradient_evaluations, 20);
+        assert_eq!(reports, (1..=10).collect::<Vec<_>>());
+
+        let (out, _, _) = run(4, None, 4);
+        assert_eq!(kept(&out), [5.0, 9.0]);
+        assert_eq!(out.sampling_iterations, 6);
+    }
+
+    #[test]
+    fn a_backend_that_never_stops_tuning_is_still_bounded() {
+        let (out, result, _) = run(usize::MAX, None, 1);
+        assert_eq!(result, Ok(StopReason::Completed));
+        assert_eq!(out.warmup_iterations, 4);
+        assert_eq!(kept(&out), [5.0, 6.0, 7.0, 8.0, 9.0, 10.0]);
+    }
+
+    #[test]
+    fn early_end_of_tuning_still_keeps_exactly_draws() {
+        let (out, _, reports) = run(2, None, 1);
+        assert_eq!(out.warmup_iterations, 2);
+        assert_eq!(kept(&out), [3.0, 4.0, 5.0, 6.0, 7.0, 8.0]);
+        assert_eq!(reports.len(), 8);
+    }
+
+    #[test]
+    fn errors_carry_their_iteration() {
+        let (out, result, _) = run(4, Some(7), 1);
+        assert_eq!(result, Err(7));
+        assert_eq!(kept(&out), [5.0, 6.0]);
+    }
+
+    #[test]
+    fn seeds_differ_per_chain_and_stream() {
+        let seeds = [
+            derive_seed(0, 0, INIT_STREAM),
+            derive_seed(0, 0, NUTS_STREAM),
+            derive_seed(0, 1, INIT_STREAM),
+            derive_seed(1, 0, INIT_STREAM),
+        ];
+        for i in 0..seeds.len() {
+            for j in i + 1..seeds.len() {
+                assert_ne!(seeds[i], seeds[j]);
+            }
+        }
+        assert_eq!(
+            derive_seed(7, 3, NUTS_STREAM),
+            derive_seed(7, 3, NUTS_STREAM)
+        );
+    }
 }
