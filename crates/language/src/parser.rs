@@ -207,6 +207,11 @@ impl<'a> Parser<'a> {
     fn cur_text(&self) -> &'a str {
         self.text(self.cur())
     }
+    /// In a prefix: whether the token `k` ahead is the end or may still change with more text.
+    fn nth_unfinished(&self, k: usize) -> bool {
+        let t = self.tokens[(self.pos + k).min(self.tokens.len() - 1)];
+        self.prefix && (t.kind == TokenKind::Eof || t.span.start as usize >= self.incomplete_from)
+    }
     fn at(&self, kind: TokenKind) -> bool {
         self.peek() == kind
     }
@@ -897,10 +902,12 @@ impl<'a> Parser<'a> {
             args = self.expr_list(TokenKind::RParen, "to close the argument list");
         }
         let mut truncation = None;
-        if self.at_kw("T") && self.nth(1) == TokenKind::LBracket {
+        // In a prefix, `T` before the end may still be followed by `[`.
+        let truncation_next = self.nth(1) == TokenKind::LBracket || self.nth_unfinished(1);
+        if self.at_kw("T") && truncation_next {
             let start = self.cur_start();
             self.bump();
-            self.bump();
+            self.expect(TokenKind::LBracket, "after `T`");
             let lower = if self.at(TokenKind::Comma) {
                 None
             } else {
@@ -970,6 +977,11 @@ impl<'a> Parser<'a> {
             if ty.array_dims.is_empty() {
                 ty.array_dims = dims;
             }
+        }
+        if self.at(TokenKind::Comma) {
+            let ty_text = &self.src[ty.span.range()];
+            let hint = format!("write `{ty_text} {}; {ty_text} ...;`", name.name);
+            self.error_here("declare one variable per statement", Some(&hint));
         }
         let mut init = None;
         if self.at(TokenKind::Assign) {

@@ -456,6 +456,41 @@ fn reformat(text: &str, choices: &[u8]) -> String {
     out
 }
 
+/// Reformat arbitrary program text: vary whitespace around spaces and around the one-character
+/// tokens `( ) [ ] , ;` (never inside string literals), and add comments.
+fn reformat_tokens(text: &str, choices: &[u8]) -> String {
+    const GAPS: [&str; 6] = ["", "", " ", "\n", " /* c */ ", "\n// c\n"];
+    let mut out = String::new();
+    let mut in_string = false;
+    let mut k = 0;
+    let mut next = || {
+        k += 1;
+        GAPS[choices.get(k % choices.len().max(1)).copied().unwrap_or(0) as usize % GAPS.len()]
+    };
+    for c in text.chars() {
+        if c == '"' {
+            in_string = !in_string;
+        }
+        if in_string || c == '"' {
+            out.push(c);
+            continue;
+        }
+        match c {
+            '(' | ')' | '[' | ']' | ',' | ';' => {
+                out.push_str(next());
+                out.push(c);
+                out.push_str(next());
+            }
+            ' ' => {
+                let gap = next();
+                out.push_str(if gap.is_empty() { " " } else { gap });
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
 fn is_usable_name(n: &str) -> bool {
     let parsed = parse(&format!("data {{ real {n}; }}"));
     parsed.errors.is_empty() && !["N", "y", "eta", "loc"].contains(&n)
@@ -501,27 +536,6 @@ proptest! {
         prop_assert!(eq_ignoring_spans(&pa, &parse_ok(&print_program(&pa))));
     }
 
-    /// Every prefix of a generated valid program is accepted by parse_prefix.
-    #[test]
-    fn prefixes_of_generated_programs_are_accepted(spec in model_spec(), names in names_strategy(6), choices in prop::collection::vec(0u8..20, 1..40)) {
-        prop_assume!(names.iter().all(|n| is_usable_name(n)));
-        let order: Vec<usize> = (0..spec.types.len()).collect();
-        let src = reformat(&render(&spec, &names, &order, "eta", true), &choices);
-        for end in 0..=src.len() {
-            let errors = parse_prefix(&src[..end]).errors;
-            prop_assert!(errors.is_empty(), "prefix {:?}: {:?}", &src[..end], errors);
-        }
-    }
-
-    /// Arbitrary text never panics, and the tree that comes back can be printed.
-    #[test]
-    fn arbitrary_text_never_panics(src in "\\PC{0,200}") {
-        for parsed in [parse(&src), parse_prefix(&src)] {
-            let _ = print_program(&parsed.program);
-            let _ = canonical(&parsed.program);
-        }
-    }
-
     /// Random bytes (made UTF-8) never panic either.
     #[test]
     fn random_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
@@ -552,6 +566,49 @@ proptest! {
                 let c = canonical(&parsed.program);
                 prop_assert_eq!(canonical(&parse_ok(&c)), c);
             }
+        }
+    }
+}
+
+// Checking every prefix is quadratic in the program length: fewer cases.
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// Reformatted golden programs parse to the same tree, and every prefix is accepted.
+    #[test]
+    fn reformatted_golden_programs(which in 0usize..64, choices in prop::collection::vec(0u8..30, 1..60)) {
+        let sources = golden_sources();
+        let (path, src) = &sources[which % sources.len()];
+        let program = parse_ok(&print_program(&parse_ok(src)));
+        let text = reformat_tokens(&print_program(&program), &choices);
+        let reparsed = parse(&text);
+        prop_assert!(reparsed.errors.is_empty(), "{}:\n{}\n{:?}", path, text, reparsed.errors);
+        prop_assert!(eq_ignoring_spans(&program, &reparsed.program));
+        prop_assert_eq!(canonical(&program), canonical(&reparsed.program));
+        for end in (0..=text.len()).filter(|&i| text.is_char_boundary(i)) {
+            let errors = parse_prefix(&text[..end]).errors;
+            prop_assert!(errors.is_empty(), "{}: prefix {:?}: {:?}", path, &text[..end], errors);
+        }
+    }
+
+    /// Every prefix of a generated valid program is accepted by parse_prefix.
+    #[test]
+    fn prefixes_of_generated_programs_are_accepted(spec in model_spec(), names in names_strategy(6), choices in prop::collection::vec(0u8..20, 1..40)) {
+        prop_assume!(names.iter().all(|n| is_usable_name(n)));
+        let order: Vec<usize> = (0..spec.types.len()).collect();
+        let src = reformat(&render(&spec, &names, &order, "eta", true), &choices);
+        for end in 0..=src.len() {
+            let errors = parse_prefix(&src[..end]).errors;
+            prop_assert!(errors.is_empty(), "prefix {:?}: {:?}", &src[..end], errors);
+        }
+    }
+
+    /// Arbitrary text never panics, and the tree that comes back can be printed.
+    #[test]
+    fn arbitrary_text_never_panics(src in "\\PC{0,200}") {
+        for parsed in [parse(&src), parse_prefix(&src)] {
+            let _ = print_program(&parsed.program);
+            let _ = canonical(&parsed.program);
         }
     }
 }

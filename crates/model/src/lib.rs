@@ -18,6 +18,25 @@
 //! Layouts: the unconstrained vector is in declaration order; within a variable, array elements
 //! outermost (row-major), matrices column-major. Outputs ([`Model::output_names`],
 //! [`Model::write_array`]) follow CmdStan: column-major over all dimensions.
+//!
+//! ```
+//! use refinestat_language::Data;
+//! use refinestat_model::{LogDensityOptions, Model};
+//! let src = "data { int N; vector[N] y; } parameters { real mu; real<lower=0> sigma; }
+//!            model { mu ~ normal(0, 10); sigma ~ exponential(1); y ~ normal(mu, sigma); }";
+//! let data = Data::from_json_str(r#"{"N": 3, "y": [0.5, 1.5, 1.0]}"#).unwrap();
+//! let mut model = Model::from_source(src, &data).unwrap();
+//! assert_eq!(model.param_names(), ["mu", "sigma"]);
+//! let x = [1.0, 0.0]; // mu = 1, log(sigma) = 0
+//! let mut grad = [0.0; 2];
+//! let opts = LogDensityOptions { jacobian: true, propto: false };
+//! let lp = model.log_density_gradient(&x, opts, &mut grad).unwrap();
+//! assert!(lp.is_finite());
+//! assert_eq!(model.log_lik(&x).unwrap().len(), 3);
+//! ```
+
+// Comparisons are written `!(x > 0.0)` on purpose: they reject NaN as well.
+#![allow(clippy::neg_cmp_op_on_partial_ord)]
 
 mod builtins;
 mod dist;
@@ -137,6 +156,9 @@ struct Workspace {
     tape: Tape,
     env: Vec<Val>,
     seeds: Vec<u32>,
+    pool: Vec<Vec<Val>>,
+    /// log|J| terms of the current evaluation.
+    lj: Vec<Val>,
 }
 
 /// An executable model. Cheap to clone; one clone per sampling chain.
@@ -177,6 +199,7 @@ fn new_ctx<'a>(
         rng,
         loglik: None,
         sim: None,
+        pool: &mut ws.pool,
     }
 }
 
@@ -187,8 +210,8 @@ fn data_to_val(name: &str, dv: &DataValue, decl: DeclShape) -> Result<Val, Model
         DeclShape::Int(d) => (d.as_slice().iter().map(|&x| x as usize).collect(), true),
         DeclShape::Real(s) => (layout::full_dims(&s), false),
     };
-    let dims_ok = dv.dims == expected
-        || (expected.iter().product::<usize>() == 0 && dv.values.is_empty());
+    let dims_ok =
+        dv.dims == expected || (expected.iter().product::<usize>() == 0 && dv.values.is_empty());
     if !dims_ok {
         return bad(format!(
             "expected dimensions {:?}, found {:?}",
@@ -196,7 +219,11 @@ fn data_to_val(name: &str, dv: &DataValue, decl: DeclShape) -> Result<Val, Model
         ));
     }
     if is_int {
-        if let Some(x) = dv.values.iter().find(|x| x.fract() != 0.0 || !x.is_finite()) {
+        if let Some(x) = dv
+            .values
+            .iter()
+            .find(|x| x.fract() != 0.0 || !x.is_finite())
+        {
             return bad(format!("expected integers, found {x}"));
         }
     }
@@ -269,9 +296,9 @@ impl Model {
             for &slot in &ir.data {
                 let info = &ir.vars[slot];
                 let ty = info.ty.as_ref().expect("data type");
-                let decl = ctx.decl_shape(ty).map_err(|e| {
-                    ModelError::Data(format!("size of `{}`: {e}", info.name))
-                })?;
+                let decl = ctx
+                    .decl_shape(ty)
+                    .map_err(|e| ModelError::Data(format!("size of `{}`: {e}", info.name)))?;
                 let dv = data.get(&info.name).ok_or_else(|| {
                     ModelError::Data(format!("missing data variable `{}`", info.name))
                 })?;
@@ -350,9 +377,10 @@ impl Model {
             for &slot in ir.tparam_vars.iter().chain(&ir.gq_vars) {
                 let info = &ir.vars[slot];
                 let ty = info.ty.as_ref().expect("type");
-                let shape = match ctx.decl_shape(ty).map_err(|e| {
-                    ModelError::Data(format!("size of `{}`: {e}", info.name))
-                })? {
+                let shape = match ctx
+                    .decl_shape(ty)
+                    .map_err(|e| ModelError::Data(format!("size of `{}`: {e}", info.name)))?
+                {
                     DeclShape::Real(s) => s,
                     DeclShape::Int(d) => Shape::array(d),
                 };
@@ -427,10 +455,7 @@ impl Model {
             gq_log_lik,
             n_log_lik,
         };
-        Ok(Model {
-            c: Arc::new(c),
-            ws,
-        })
+        Ok(Model { c: Arc::new(c), ws })
     }
 
     /// Parse, check and compile source text. Checker diagnostics of the `support` predicate
@@ -491,8 +516,9 @@ impl Model {
             let dv = params
                 .get(&p.name)
                 .ok_or_else(|| ModelError::Params(format!("missing parameter `{}`", p.name)))?;
-            let v = data_to_val(&p.name, dv, DeclShape::Real(p.shape))
-                .map_err(|e| ModelError::Params(e.to_string().replace("data does not fit the program: ", "")))?;
+            let v = data_to_val(&p.name, dv, DeclShape::Real(p.shape)).map_err(|e| {
+                ModelError::Params(e.to_string().replace("data does not fit the program: ", ""))
+            })?;
             let ty = c.ir.vars[p.slot].ty.clone().expect("param type");
             let cons = ctx.constraint(&ty)?;
             let xs = v.to_vec(&[]);
@@ -641,6 +667,7 @@ impl Model {
             data_phase: false,
             progress: false,
             simulated: vec![false; c.ir.data.len()],
+            error: None,
         };
         let max_passes = c.params.len() + 2;
         let mut passes = 0;
@@ -652,6 +679,9 @@ impl Model {
                 ctx.sim = Some(&mut sim);
                 ctx.exec_block(&c.ir.tparams)?;
                 ctx.exec_block(&c.ir.model)?;
+            }
+            if let Some(e) = sim.error.take() {
+                return Err(e);
             }
             let undrawn: Vec<&ParamLayout> = c
                 .params
@@ -756,11 +786,13 @@ fn fallback_draw(
         }
         _ => return Ok(None),
     };
-    Ok(Some(if p.shape.arr.is_empty() && p.shape.base == Base::Real {
-        Val::real(vals[0])
-    } else {
-        Val::const_reals(p.shape, vals)
-    }))
+    Ok(Some(
+        if p.shape.arr.is_empty() && p.shape.base == Base::Real {
+            Val::real(vals[0])
+        } else {
+            Val::const_reals(p.shape, vals)
+        },
+    ))
 }
 
 /// Set every parameter from the unconstrained vector (as tape inputs when `use_tape`),
@@ -848,10 +880,13 @@ fn density(
 ) -> Result<f64, ModelError> {
     ws.tape.clear();
     ws.seeds.clear();
-    let mut lj = Vec::new();
+    let mut lj = std::mem::take(&mut ws.lj);
+    lj.clear();
     let mut ctx = new_ctx(&c.ir, ws, opts.propto, None);
     ctx.loglik = loglik;
-    set_params(c, &mut ctx, x, use_tape, &mut lj)?;
+    // Always on the tape: `propto` decides what to drop by what depends on parameters.
+    let _ = use_tape;
+    set_params(c, &mut ctx, x, true, &mut lj)?;
     if opts.jacobian {
         for v in &lj {
             ctx.add_target(v)?;
@@ -861,6 +896,8 @@ fn density(
     check_block_bounds(c, &mut ctx, &c.ir.tparam_vars)?;
     ctx.exec_block(&c.ir.model)?;
     let lp = ctx.target;
+    lj.clear();
+    ws.lj = lj;
     if lp.is_nan() {
         return Err(ModelError::Eval("log density is NaN".into()));
     }
