@@ -54,7 +54,7 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
                 Some("put observed data or a parameter on the left of `~`".into()),
             );
         }
-        let closed = self.call_closed(dist, args, s.span);
+        let closed = self.call_closed(dist, args);
         let mut params: Vec<(&Expr, Info)> = args.iter().zip(infos).collect();
         // `d(` at the end of a prefix: the placeholder after `(` is no argument yet.
         if !closed && params.len() == 1 && params[0].0.kind == ExprKind::Error {
