@@ -557,6 +557,11 @@ proptest! {
         Just("*"), Just("^"), Just("target"), Just("print"), Just("\"s\""), Just("/*"), Just("//"), Just("\n"),
     ], 0..80)) {
         let src = tokens.join(" ");
+        // Prefix mode only drops errors (those at the end of the input); it never invents any.
+        let full = parse(&src).errors;
+        for e in parse_prefix(&src).errors {
+            prop_assert!(full.contains(&e), "{}\nprefix-only error {:?}\nfull: {:?}", src, e, full);
+        }
         for (parsed, complete) in [(parse(&src), true), (parse_prefix(&src), false)] {
             let printed = print_program(&parsed.program);
             if complete && parsed.errors.is_empty() {
