@@ -29,16 +29,39 @@ fuzz_target!(|bytes: &[u8]| {
     if parsed.errors.is_empty() {
         let printed = print_program(&parsed.program);
         let again = parse(&printed);
-        assert!(again.errors.is_empty(), "printed program does not parse:\n{printed}\n{:?}", again.errors);
-        assert_eq!(print_program(&again.program), printed, "printing is not stable");
+        assert!(
+            again.errors.is_empty(),
+            "printed program does not parse:\n{printed}\n{:?}",
+            again.errors
+        );
+        assert_eq!(
+            print_program(&again.program),
+            printed,
+            "printing is not stable"
+        );
         let canon = canonical(&parsed.program);
         let reparsed = parse(&canon);
-        assert!(reparsed.errors.is_empty(), "canonical program does not parse:\n{canon}\n{:?}", reparsed.errors);
-        assert_eq!(canonical(&reparsed.program), canon, "canonical form is not idempotent");
+        assert!(
+            reparsed.errors.is_empty(),
+            "canonical program does not parse:\n{canon}\n{:?}",
+            reparsed.errors
+        );
+        assert_eq!(
+            canonical(&reparsed.program),
+            canon,
+            "canonical form is not idempotent"
+        );
         // Every prefix of a valid program can still become valid.
-        for end in (0..=src.len()).filter(|&i| src.is_char_boundary(i)).step_by(7) {
+        for end in (0..=src.len())
+            .filter(|&i| src.is_char_boundary(i))
+            .step_by(7)
+        {
             let errors = parse_prefix(&src[..end]).errors;
-            assert!(errors.is_empty(), "prefix {:?} of a valid program rejected: {errors:?}", &src[..end]);
+            assert!(
+                errors.is_empty(),
+                "prefix {:?} of a valid program rejected: {errors:?}",
+                &src[..end]
+            );
         }
     }
 });
