@@ -67,7 +67,6 @@ pub enum Builtin {
     Crossprod,
     MultiplyLowerTriSelfTranspose,
     Fma,
-    Inc,
     SortAsc,
     SortDesc,
     ColumnsDotSelf,
@@ -238,7 +237,7 @@ pub fn call(t: &mut Tape, f: Builtin, args: &[Val]) -> Res<Val> {
             nargs(f, args, 1)?;
             match &args[0] {
                 Val::Int(i) => Ok(Val::Int(i.abs())),
-                v => Ok(ops::map1(t, v, math::unary_fn("abs").expect("abs"))),
+                v => Ok(ops::map1(t, v, math::unary_fn("fabs").expect("fabs"))),
             }
         }
         Sum => {
@@ -744,7 +743,6 @@ pub fn call(t: &mut Tape, f: Builtin, args: &[Val]) -> Res<Val> {
             let p = ops::elt_mul(t, &args[0], &args[1])?;
             ops::add(t, &p, &args[2])
         }
-        Inc => eval_err("internal: inc"),
         SortAsc | SortDesc => {
             nargs(f, args, 1)?;
             let v = &args[0];
@@ -832,8 +830,10 @@ fn append(t: &Tape, rows: bool, a: &Val, b: &Val) -> Res<Val> {
     };
     let (ra, ca, _) = dims(a)?;
     let (rb, cb, _) = dims(b)?;
-    let both_vec_like = |x: &Val| matches!(x, Val::Int(_) | Val::Real(..))
-        || matches!(x, Val::Reals(s, _) if matches!(s.base, Base::Vector(_)));
+    let both_vec_like = |x: &Val| {
+        matches!(x, Val::Int(_) | Val::Real(..))
+            || matches!(x, Val::Reals(s, _) if matches!(s.base, Base::Vector(_)))
+    };
     if rows {
         if ca != cb {
             return eval_err("append_row: column counts differ");
@@ -866,8 +866,10 @@ fn append(t: &Tape, rows: bool, a: &Val, b: &Val) -> Res<Val> {
         vals.extend(b.to_vec(&t.val));
         slots.extend(b.slots());
         let c = ca + cb;
-        let row_like = |x: &Val| matches!(x, Val::Int(_) | Val::Real(..))
-            || matches!(x, Val::Reals(s, _) if matches!(s.base, Base::RowVector(_)));
+        let row_like = |x: &Val| {
+            matches!(x, Val::Int(_) | Val::Real(..))
+                || matches!(x, Val::Reals(s, _) if matches!(s.base, Base::RowVector(_)))
+        };
         let shape = if r == 1 && row_like(a) && row_like(b) {
             Shape::row_vector(c)
         } else {

@@ -145,8 +145,6 @@ pub fn dist_name(d: Dist) -> String {
     out
 }
 
-type Kernel<const K: usize> = fn(&[f64; K], &[bool; K], bool) -> Result<(f64, [f64; K]), String>;
-
 /// The vectorised univariate driver.
 fn univariate<const K: usize>(
     t: &mut Tape,
@@ -154,7 +152,7 @@ fn univariate<const K: usize>(
     propto: bool,
     terms: Option<&mut Vec<f64>>,
     d: Dist,
-    kernel: Kernel<K>,
+    kernel: impl Fn(&[f64; K], &[bool; K], bool) -> Result<(f64, [f64; K]), String>,
 ) -> Res<Val> {
     let mut n = 1usize;
     let mut any_vec = false;
@@ -200,9 +198,8 @@ fn univariate<const K: usize>(
             for k in 0..K {
                 x[k] = vals[k].get(if scalar[k] { 0 } else { i });
             }
-            let (lp, d) = kernel(&x, &inc, propto).map_err(|m| {
-                ModelError::Eval(format!("{}: {m}", dist_name(d)))
-            })?;
+            let (lp, d) = kernel(&x, &inc, propto)
+                .map_err(|m| ModelError::Eval(format!("{}: {m}", dist_name(d))))?;
             total += lp;
             if let Some(tv) = terms.as_deref_mut() {
                 tv.push(lp);
@@ -382,7 +379,11 @@ fn k_double_exponential(
     }
     Ok((
         lp,
-        [-sign / sigma, sign / sigma, -1.0 / sigma + d.abs() / (sigma * sigma)],
+        [
+            -sign / sigma,
+            sign / sigma,
+            -1.0 / sigma + d.abs() / (sigma * sigma),
+        ],
     ))
 }
 
@@ -463,10 +464,7 @@ fn k_gamma(x: &[f64; 3], inc: &[bool; 3], propto: bool) -> Result<(f64, [f64; 3]
     if !propto || inc[0] || inc[2] {
         lp -= b * y;
     }
-    Ok((
-        lp,
-        [(a - 1.0) / y - b, b.ln() - digamma(a) + ly, a / b - y],
-    ))
+    Ok((lp, [(a - 1.0) / y - b, b.ln() - digamma(a) + ly, a / b - y]))
 }
 
 fn k_inv_gamma(x: &[f64; 3], inc: &[bool; 3], propto: bool) -> Result<(f64, [f64; 3]), String> {
@@ -633,14 +631,107 @@ fn k_bernoulli_logit(
     let (y, a) = (x[0], x[1]);
     notnan(a, "logit probability")?;
     let e = (-a.abs()).exp();
-    let l1 = e.ln_1p();
-    let p = if a >= 0.0 { 1.0 / (1.0 + e) } else { e / (1.0 + e) };
+    let l1 = log1p_small(e);
+    let p = if a >= 0.0 {
+        1.0 / (1.0 + e)
+    } else {
+        e / (1.0 + e)
+    };
     if y == 1.0 {
         Ok((a.min(0.0) - l1, [0.0, 1.0 - p]))
     } else if y == 0.0 {
         Ok(((-a).min(0.0) - l1, [0.0, -p]))
     } else {
         Err(format!("outcome must be 0 or 1, found {y}"))
+    }
+}
+
+/// `bernoulli_logit` for int data and a parameter vector: the sum of the log1p terms is taken
+/// as the log of running products (one logarithm per 256 observations).
+fn bernoulli_logit_fast(t: &mut Tape, y: &Val, eta: &Val) -> Res<Val> {
+    let n = eta.numel();
+    if y.numel() != n {
+        return eval_err(format!(
+            "bernoulli_logit: vector arguments have different sizes ({} and {n})",
+            y.numel()
+        ));
+    }
+    let first_op = t.ops.len();
+    let Some(slots) = operand_slots(t, eta) else {
+        return eval_err("internal: bernoulli_logit fast path on a constant");
+    };
+    let p = t.alloc_part(n);
+    let mut lin = 0.0;
+    let mut logs = 0.0;
+    {
+        let Tape { val, part, .. } = &mut *t;
+        let ys = y.values(val);
+        let es = eta.values(val);
+        let ys = match ys {
+            crate::value::ValSlice::Slice(s) => s,
+            crate::value::ValSlice::Scalar(_) => return eval_err("internal: bernoulli_logit"),
+        };
+        let es = match es {
+            crate::value::ValSlice::Slice(s) => s,
+            crate::value::ValSlice::Scalar(_) => return eval_err("internal: bernoulli_logit"),
+        };
+        let ps = &mut part[p as usize..p as usize + n];
+        for (cy, (ce, cp)) in ys.chunks(256).zip(es.chunks(256).zip(ps.chunks_mut(256))) {
+            // Four independent products and linear sums per chunk, so the loop vectorises.
+            let mut prod = [1.0f64; 4];
+            let mut lin4 = [0.0f64; 4];
+            let m = cy.len() / 4 * 4;
+            for q in (0..m).step_by(4) {
+                for l in 0..4 {
+                    let (yi, a) = (cy[q + l], ce[q + l]);
+                    let e = (-a.abs()).exp();
+                    let one_e = 1.0 + e;
+                    prod[l] *= one_e;
+                    let num = if a >= 0.0 { 1.0 } else { e };
+                    lin4[l] += if yi != 0.0 { a.min(0.0) } else { (-a).min(0.0) };
+                    cp[q + l] = yi - num / one_e;
+                }
+            }
+            for q in m..cy.len() {
+                let (yi, a) = (cy[q], ce[q]);
+                let e = (-a.abs()).exp();
+                let one_e = 1.0 + e;
+                prod[0] *= one_e;
+                let num = if a >= 0.0 { 1.0 } else { e };
+                lin4[0] += if yi != 0.0 { a.min(0.0) } else { (-a).min(0.0) };
+                cp[q] = yi - num / one_e;
+            }
+            logs += (prod[0] * prod[1]).ln() + (prod[2] * prod[3]).ln();
+            lin += lin4.iter().sum::<f64>();
+        }
+        for &yi in ys {
+            if yi != 0.0 && yi != 1.0 {
+                return eval_err(format!(
+                    "bernoulli_logit: outcome must be 0 or 1, found {yi}"
+                ));
+            }
+        }
+        if es.iter().any(|a| a.is_nan()) {
+            return eval_err("bernoulli_logit: logit probability is NaN");
+        }
+    }
+    let total = lin - logs;
+    t.ops.push(Operand {
+        slots,
+        n: n as u32,
+        p: Partials::Stored(p),
+    });
+    Ok(Val::Real(total, t.reduce(total, first_op)))
+}
+
+/// log1p(e) for e in [0, 1]: `ln(1 + e)` is accurate there except for tiny e, where the series
+/// takes over; much cheaper than `ln_1p`.
+#[inline]
+fn log1p_small(e: f64) -> f64 {
+    if e > 1e-4 {
+        (1.0 + e).ln()
+    } else {
+        e * (1.0 - e * (0.5 - e * (1.0 / 3.0)))
     }
 }
 
@@ -798,7 +889,12 @@ pub fn lpdf(
         Uniform => univariate(t, &a, propto, terms, name, k_uniform),
         ChiSquare => univariate(t, &a, propto, terms, name, k_chi_square),
         Bernoulli => univariate(t, &a, propto, terms, name, k_bernoulli),
-        BernoulliLogit => univariate(t, &a, propto, terms, name, k_bernoulli_logit),
+        BernoulliLogit => match (terms, &args[0], &args[1]) {
+            (None, Val::Ints(..), eta @ Val::Reals(..)) if eta.is_var() => {
+                bernoulli_logit_fast(t, &args[0], eta)
+            }
+            (terms, ..) => univariate(t, &a, propto, terms, name, k_bernoulli_logit),
+        },
         Binomial => univariate(t, &a, propto, terms, name, k_binomial),
         BinomialLogit => univariate(t, &a, propto, terms, name, k_binomial_logit),
         Poisson => univariate(t, &a, propto, terms, name, k_poisson),
@@ -807,10 +903,14 @@ pub fn lpdf(
         NegBinomial2Log => univariate(t, &a, propto, terms, name, k_neg_binomial_2_log),
         Categorical | CategoricalLogit => categorical(t, &args[0], &args[1], d, terms),
         MultiNormal => multi_normal(t, &args[0], &args[1], &args[2], false, propto, terms),
-        MultiNormalCholesky => {
-            multi_normal(t, &args[0], &args[1], &args[2], true, propto, terms)
+        MultiNormalCholesky => multi_normal(t, &args[0], &args[1], &args[2], true, propto, terms),
+        LkjCorrCholesky => {
+            let v = lkj_corr_cholesky(t, &args[0], &args[1], propto)?;
+            if let Some(tv) = terms {
+                tv.push(v.as_f64()?);
+            }
+            Ok(v)
         }
-        LkjCorrCholesky => lkj_corr_cholesky(t, &args[0], &args[1], propto),
         Dirichlet => dirichlet(t, &args[0], &args[1], propto, terms),
     }
 }
@@ -832,7 +932,13 @@ fn reduce_multi(t: &mut Tape, total: f64, parts: &[(&Val, &[f64])]) -> Val {
     Val::Real(total, t.reduce(total, first_op))
 }
 
-fn categorical(t: &mut Tape, y: &Val, theta: &Val, d: Dist, terms: Option<&mut Vec<f64>>) -> Res<Val> {
+fn categorical(
+    t: &mut Tape,
+    y: &Val,
+    theta: &Val,
+    d: Dist,
+    terms: Option<&mut Vec<f64>>,
+) -> Res<Val> {
     let th = theta.to_vec(&t.val);
     let k = th.len();
     let ys = y.to_vec(&t.val);
@@ -1066,7 +1172,9 @@ fn dirichlet(
     let mut s = 0.0;
     for &a in &al {
         if !(a > 0.0) {
-            return eval_err(format!("dirichlet: concentration must be positive, found {a}"));
+            return eval_err(format!(
+                "dirichlet: concentration must be positive, found {a}"
+            ));
         }
         s += a;
     }
@@ -1118,7 +1226,9 @@ fn lkj_corr_cholesky(t: &mut Tape, l: &Val, eta: &Val, propto: bool) -> Res<Val>
     }
     let (e, _) = eta.as_scalar()?;
     if !(e > 0.0) {
-        return eval_err(format!("lkj_corr_cholesky: shape must be positive, found {e}"));
+        return eval_err(format!(
+            "lkj_corr_cholesky: shape must be positive, found {e}"
+        ));
     }
     let mut lp = 0.0;
     let mut de = 0.0;
@@ -1161,6 +1271,11 @@ fn gamma_cdf(x: f64, a: f64, b: f64) -> f64 {
     math::gamma_p(a, b * x)
 }
 
+/// 0.5 * I_{nu/(nu+t^2)}(nu/2, 1/2): the probability beyond |t|.
+fn student_tail(tv: f64, nu: f64) -> f64 {
+    0.5 * math::inc_beta(nu / (nu + tv * tv), 0.5 * nu, 0.5)
+}
+
 fn student_cdf(tv: f64, nu: f64) -> (f64, f64) {
     // Returns (F, 1 - F) of the standard t distribution at tv.
     let xb = nu / (nu + tv * tv);
@@ -1173,7 +1288,9 @@ fn student_cdf(tv: f64, nu: f64) -> (f64, f64) {
 }
 
 fn student_pdf(tv: f64, nu: f64) -> f64 {
-    (lgamma(0.5 * (nu + 1.0)) - lgamma(0.5 * nu) - 0.5 * (nu * std::f64::consts::PI).ln()
+    (lgamma(0.5 * (nu + 1.0))
+        - lgamma(0.5 * nu)
+        - 0.5 * (nu * std::f64::consts::PI).ln()
         - 0.5 * (nu + 1.0) * (tv * tv / nu).ln_1p())
     .exp()
 }
@@ -1244,14 +1361,26 @@ pub fn cdf(d: Dist, x: f64, p: &[f64]) -> Res<Cdf> {
                     dp: [0.0; 3],
                 });
             }
-            let f = gamma_cdf(x, a, b);
             let u = b * x;
+            let (f, s) = if u < a + 1.0 {
+                let f = gamma_cdf(x, a, b);
+                (f, 1.0 - f)
+            } else {
+                let s = math::gamma_q(a, u);
+                (1.0 - s, s)
+            };
             let g = ((a - 1.0) * u.ln() - u - lgamma(a)).exp();
+            // Differentiate the smaller tail numerically (the other loses its digits).
+            let da = if f < 0.5 {
+                numdiff(|aa| gamma_cdf(x, aa, b), a)
+            } else {
+                -numdiff(|aa| math::gamma_q(aa, u), a)
+            };
             Cdf {
                 f,
-                s: 1.0 - f,
+                s,
                 dx: g * b,
-                dp: [numdiff(|aa| gamma_cdf(x, aa, b), a), g * x, 0.0],
+                dp: [da, g * x, 0.0],
             }
         }
         StudentT => {
@@ -1267,7 +1396,11 @@ pub fn cdf(d: Dist, x: f64, p: &[f64]) -> Res<Cdf> {
                 s,
                 dx: pdf / sigma,
                 dp: [
-                    numdiff(|n| student_cdf(tv, n).0, nu),
+                    if tv > 0.0 {
+                        -numdiff(|n| student_tail(tv, n), nu)
+                    } else {
+                        numdiff(|n| student_tail(tv, n), nu)
+                    },
                     -pdf / sigma,
                     -pdf * tv / sigma,
                 ],
@@ -1464,7 +1597,11 @@ pub fn cdf_fn(t: &mut Tape, d: Dist, kind: CdfKind, args: &[Val]) -> Res<Val> {
             g[k][j] += scale * dp[k - 1];
         }
     }
-    let parts: Vec<(&Val, &[f64])> = args.iter().zip(&g).map(|(a, g)| (a, g.as_slice())).collect();
+    let parts: Vec<(&Val, &[f64])> = args
+        .iter()
+        .zip(&g)
+        .map(|(a, g)| (a, g.as_slice()))
+        .collect();
     Ok(reduce_multi(t, total, &parts))
 }
 
@@ -1535,7 +1672,7 @@ pub fn in_bounds(x: f64, lo: Option<f64>, hi: Option<f64>) -> bool {
 // Random number generation.
 
 fn rng_err(d: Dist, m: impl std::fmt::Display) -> ModelError {
-    ModelError::Eval(format!("{d:?}_rng: {m}"))
+    ModelError::Eval(format!("{}_rng: {m}", d.name()))
 }
 
 /// One draw of a univariate distribution with scalar parameters.
@@ -1559,11 +1696,17 @@ pub fn rng_scalar(d: Dist, p: &[f64], rng: &mut dyn RngCore) -> Res<f64> {
             let u = rng_uniform(rng);
             p[0] + p[1] * (u / (1.0 - u)).ln()
         }
-        Lognormal => rd::LogNormal::new(p[0], p[1]).map_err(|x| e(&x))?.sample(rng),
+        Lognormal => rd::LogNormal::new(p[0], p[1])
+            .map_err(|x| e(&x))?
+            .sample(rng),
         Exponential => rd::Exp::new(p[0]).map_err(|x| e(&x))?.sample(rng),
-        Gamma => rd::Gamma::new(p[0], 1.0 / p[1]).map_err(|x| e(&x))?.sample(rng),
+        Gamma => rd::Gamma::new(p[0], 1.0 / p[1])
+            .map_err(|x| e(&x))?
+            .sample(rng),
         InvGamma => {
-            let g: f64 = rd::Gamma::new(p[0], 1.0 / p[1]).map_err(|x| e(&x))?.sample(rng);
+            let g: f64 = rd::Gamma::new(p[0], 1.0 / p[1])
+                .map_err(|x| e(&x))?
+                .sample(rng);
             1.0 / g
         }
         Weibull => rd::Weibull::new(p[1], p[0]).map_err(|x| e(&x))?.sample(rng),
@@ -1591,16 +1734,24 @@ pub fn rng_scalar(d: Dist, p: &[f64], rng: &mut dyn RngCore) -> Res<f64> {
             if p[0] < 0.0 {
                 return Err(e(&"negative number of trials"));
             }
-            rd::Binomial::new(p[0] as u64, th).map_err(|x| e(&x))?.sample(rng) as f64
+            rd::Binomial::new(p[0] as u64, th)
+                .map_err(|x| e(&x))?
+                .sample(rng) as f64
         }
         Poisson | PoissonLog => {
             let lam = if d == PoissonLog { p[0].exp() } else { p[0] };
             poisson(lam, rng).map_err(|m| e(&m))?
         }
         NegBinomial2 | NegBinomial2Log => {
-            let mu = if d == NegBinomial2Log { p[0].exp() } else { p[0] };
+            let mu = if d == NegBinomial2Log {
+                p[0].exp()
+            } else {
+                p[0]
+            };
             let phi = p[1];
-            let lam: f64 = rd::Gamma::new(phi, mu / phi).map_err(|x| e(&x))?.sample(rng);
+            let lam: f64 = rd::Gamma::new(phi, mu / phi)
+                .map_err(|x| e(&x))?
+                .sample(rng);
             poisson(lam, rng).map_err(|m| e(&m))?
         }
         _ => return Err(e(&"needs vector arguments")),
@@ -1690,7 +1841,9 @@ pub fn rng(d: Dist, args: &[Val], tv: &[f64], rng: &mut dyn RngCore) -> Res<Val>
         }
         _ => {
             let n = args.iter().map(|a| a.numel()).max().unwrap_or(1);
-            let vector_arg = args.iter().find(|a| !matches!(a, Val::Int(_) | Val::Real(..)));
+            let vector_arg = args
+                .iter()
+                .find(|a| !matches!(a, Val::Int(_) | Val::Real(..)));
             let mut out = Vec::with_capacity(n);
             let mut p = vec![0.0; nparams];
             for i in 0..n {
@@ -1730,8 +1883,8 @@ fn lkj_rng(k: usize, eta: f64, rng: &mut dyn RngCore) -> Res<Vec<f64>> {
     let mut alpha = eta + 0.5 * (k as f64 - 1.0);
     for i in 0..k.saturating_sub(1) {
         alpha -= 0.5;
-        let b = rand_distr::Beta::new(alpha, alpha)
-            .map_err(|x| rng_err(Dist::LkjCorrCholesky, x))?;
+        let b =
+            rand_distr::Beta::new(alpha, alpha).map_err(|x| rng_err(Dist::LkjCorrCholesky, x))?;
         for j in i + 1..k {
             let x: f64 = b.sample(&mut *rng);
             cpc[j + i * k] = 2.0 * x - 1.0;

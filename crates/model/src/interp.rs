@@ -38,6 +38,8 @@ pub struct Sim {
     pub progress: bool,
     /// Data variables (by index) that were simulated.
     pub simulated: Vec<bool>,
+    /// A draw that failed (reported after the pass, so it is not mistaken for "not ready").
+    pub error: Option<ModelError>,
 }
 
 /// The declared shape of a variable: `None` shape for ints (with array dims).
@@ -465,7 +467,8 @@ impl Ctx<'_> {
                             ));
                         }
                     }
-                    let tr = dist::truncation(self.t, *dist, &all[1..], lo.as_ref(), hi.as_ref(), n)?;
+                    let tr =
+                        dist::truncation(self.t, *dist, &all[1..], lo.as_ref(), hi.as_ref(), n)?;
                     self.add_target(&tr)?;
                     if collect {
                         let per = tr.as_f64()? / terms.len().max(1) as f64;
@@ -554,7 +557,7 @@ impl Ctx<'_> {
                 }
             }
             S::Block(ss) => self.exec_block(ss),
-            S::Print(_) => Ok(Flow::Normal),
+            S::Print => Ok(Flow::Normal),
             S::Reject(items) => {
                 let mut msg = String::new();
                 for it in items {
@@ -619,13 +622,21 @@ impl Ctx<'_> {
         let saved = std::mem::replace(&mut self.env[slot], surrogate);
         let pos = self.eval(lhs);
         self.env[slot] = saved;
-        let pos: Vec<usize> = pos?.to_vec(&self.t.val).iter().map(|&x| x as usize).collect();
+        let pos: Vec<usize> = pos?
+            .to_vec(&self.t.val)
+            .iter()
+            .map(|&x| x as usize)
+            .collect();
         let Some(ll) = self.loglik.as_deref_mut() else {
             return Ok(());
         };
         let acc = &mut ll.acc[var];
         if d.is_multivariate() {
-            let k = if terms.is_empty() { 0 } else { pos.len() / terms.len() };
+            let k = if terms.is_empty() {
+                0
+            } else {
+                pos.len() / terms.len()
+            };
             for (i, t) in terms.iter().enumerate() {
                 acc[pos[i * k]] += t;
             }
@@ -703,17 +714,27 @@ impl Ctx<'_> {
                 Err(_) => return Ok(Flow::Normal),
             }
         };
-        let lo_f = lo.as_ref().map(|v| v.as_f64()).transpose().map_err(|_| {
-            ModelError::Unsupported("simulation with vector-valued bounds".into())
-        })?;
-        let hi_f = hi.as_ref().map(|v| v.as_f64()).transpose().map_err(|_| {
-            ModelError::Unsupported("simulation with vector-valued bounds".into())
-        })?;
+        let lo_f =
+            lo.as_ref().map(|v| v.as_f64()).transpose().map_err(|_| {
+                ModelError::Unsupported("simulation with vector-valued bounds".into())
+            })?;
+        let hi_f =
+            hi.as_ref().map(|v| v.as_f64()).transpose().map_err(|_| {
+                ModelError::Unsupported("simulation with vector-valued bounds".into())
+            })?;
         if lo_f.is_some_and(f64::is_nan) || hi_f.is_some_and(f64::is_nan) {
             return Ok(Flow::Normal);
         }
         let n = cur.numel();
-        let drawn = self.draw(d, &vals, &cur, n, lo_f, hi_f)?;
+        let drawn = match self.draw(d, &vals, &cur, n, lo_f, hi_f) {
+            Ok(v) => v,
+            Err(e) => {
+                if let Some(sim) = self.sim.as_deref_mut() {
+                    sim.error.get_or_insert(e.clone());
+                }
+                return Err(e);
+            }
+        };
         let mut lists = Vec::with_capacity(place.idx.len());
         for l in &place.idx {
             lists.push(self.eval_idx(l)?);
@@ -756,7 +777,7 @@ impl Ctx<'_> {
                     Val::Reals(s, _) => s.base.numel(),
                     _ => return eval_err("multivariate draw needs a vector"),
                 };
-                let obs = if k == 0 { 0 } else { n / k };
+                let obs = n.checked_div(k).unwrap_or(0);
                 for o in 0..obs {
                     let ps: Vec<Val> = params
                         .iter()

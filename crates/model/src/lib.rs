@@ -19,6 +19,9 @@
 //! outermost (row-major), matrices column-major. Outputs ([`Model::output_names`],
 //! [`Model::write_array`]) follow CmdStan: column-major over all dimensions.
 
+// Comparisons are written `!(x > 0.0)` on purpose: they reject NaN as well.
+#![allow(clippy::neg_cmp_op_on_partial_ord)]
+
 mod builtins;
 mod dist;
 mod index;
@@ -187,8 +190,8 @@ fn data_to_val(name: &str, dv: &DataValue, decl: DeclShape) -> Result<Val, Model
         DeclShape::Int(d) => (d.as_slice().iter().map(|&x| x as usize).collect(), true),
         DeclShape::Real(s) => (layout::full_dims(&s), false),
     };
-    let dims_ok = dv.dims == expected
-        || (expected.iter().product::<usize>() == 0 && dv.values.is_empty());
+    let dims_ok =
+        dv.dims == expected || (expected.iter().product::<usize>() == 0 && dv.values.is_empty());
     if !dims_ok {
         return bad(format!(
             "expected dimensions {:?}, found {:?}",
@@ -196,7 +199,11 @@ fn data_to_val(name: &str, dv: &DataValue, decl: DeclShape) -> Result<Val, Model
         ));
     }
     if is_int {
-        if let Some(x) = dv.values.iter().find(|x| x.fract() != 0.0 || !x.is_finite()) {
+        if let Some(x) = dv
+            .values
+            .iter()
+            .find(|x| x.fract() != 0.0 || !x.is_finite())
+        {
             return bad(format!("expected integers, found {x}"));
         }
     }
@@ -269,9 +276,9 @@ impl Model {
             for &slot in &ir.data {
                 let info = &ir.vars[slot];
                 let ty = info.ty.as_ref().expect("data type");
-                let decl = ctx.decl_shape(ty).map_err(|e| {
-                    ModelError::Data(format!("size of `{}`: {e}", info.name))
-                })?;
+                let decl = ctx
+                    .decl_shape(ty)
+                    .map_err(|e| ModelError::Data(format!("size of `{}`: {e}", info.name)))?;
                 let dv = data.get(&info.name).ok_or_else(|| {
                     ModelError::Data(format!("missing data variable `{}`", info.name))
                 })?;
@@ -350,9 +357,10 @@ impl Model {
             for &slot in ir.tparam_vars.iter().chain(&ir.gq_vars) {
                 let info = &ir.vars[slot];
                 let ty = info.ty.as_ref().expect("type");
-                let shape = match ctx.decl_shape(ty).map_err(|e| {
-                    ModelError::Data(format!("size of `{}`: {e}", info.name))
-                })? {
+                let shape = match ctx
+                    .decl_shape(ty)
+                    .map_err(|e| ModelError::Data(format!("size of `{}`: {e}", info.name)))?
+                {
                     DeclShape::Real(s) => s,
                     DeclShape::Int(d) => Shape::array(d),
                 };
@@ -427,10 +435,7 @@ impl Model {
             gq_log_lik,
             n_log_lik,
         };
-        Ok(Model {
-            c: Arc::new(c),
-            ws,
-        })
+        Ok(Model { c: Arc::new(c), ws })
     }
 
     /// Parse, check and compile source text. Checker diagnostics of the `support` predicate
@@ -491,8 +496,9 @@ impl Model {
             let dv = params
                 .get(&p.name)
                 .ok_or_else(|| ModelError::Params(format!("missing parameter `{}`", p.name)))?;
-            let v = data_to_val(&p.name, dv, DeclShape::Real(p.shape))
-                .map_err(|e| ModelError::Params(e.to_string().replace("data does not fit the program: ", "")))?;
+            let v = data_to_val(&p.name, dv, DeclShape::Real(p.shape)).map_err(|e| {
+                ModelError::Params(e.to_string().replace("data does not fit the program: ", ""))
+            })?;
             let ty = c.ir.vars[p.slot].ty.clone().expect("param type");
             let cons = ctx.constraint(&ty)?;
             let xs = v.to_vec(&[]);
@@ -641,6 +647,7 @@ impl Model {
             data_phase: false,
             progress: false,
             simulated: vec![false; c.ir.data.len()],
+            error: None,
         };
         let max_passes = c.params.len() + 2;
         let mut passes = 0;
@@ -652,6 +659,9 @@ impl Model {
                 ctx.sim = Some(&mut sim);
                 ctx.exec_block(&c.ir.tparams)?;
                 ctx.exec_block(&c.ir.model)?;
+            }
+            if let Some(e) = sim.error.take() {
+                return Err(e);
             }
             let undrawn: Vec<&ParamLayout> = c
                 .params
@@ -756,11 +766,13 @@ fn fallback_draw(
         }
         _ => return Ok(None),
     };
-    Ok(Some(if p.shape.arr.is_empty() && p.shape.base == Base::Real {
-        Val::real(vals[0])
-    } else {
-        Val::const_reals(p.shape, vals)
-    }))
+    Ok(Some(
+        if p.shape.arr.is_empty() && p.shape.base == Base::Real {
+            Val::real(vals[0])
+        } else {
+            Val::const_reals(p.shape, vals)
+        },
+    ))
 }
 
 /// Set every parameter from the unconstrained vector (as tape inputs when `use_tape`),
@@ -851,7 +863,9 @@ fn density(
     let mut lj = Vec::new();
     let mut ctx = new_ctx(&c.ir, ws, opts.propto, None);
     ctx.loglik = loglik;
-    set_params(c, &mut ctx, x, use_tape, &mut lj)?;
+    // Always on the tape: `propto` decides what to drop by what depends on parameters.
+    let _ = use_tape;
+    set_params(c, &mut ctx, x, true, &mut lj)?;
     if opts.jacobian {
         for v in &lj {
             ctx.add_target(v)?;

@@ -141,7 +141,8 @@ pub enum S {
         otherwise: Vec<S>,
     },
     Block(Vec<S>),
-    Print(Vec<PrintItem>),
+    /// `print(...)`: output is ignored.
+    Print,
     Reject(Vec<PrintItem>),
     Break,
     Continue,
@@ -432,7 +433,10 @@ impl Lowerer {
                     return unsupported(format!("distribution `{}`", dist.name));
                 };
                 let lhs = self.expr(lhs)?;
-                let args: Vec<E> = args.iter().map(|a| self.expr(a)).collect::<Result<_, _>>()?;
+                let args: Vec<E> = args
+                    .iter()
+                    .map(|a| self.expr(a))
+                    .collect::<Result<_, _>>()?;
                 if args.len() + 1 != d.arity() {
                     return invalid(format!(
                         "`{}` takes {} arguments, found {}",
@@ -523,7 +527,7 @@ impl Lowerer {
                 self.scopes.pop();
                 S::Block(r?)
             }
-            StmtKind::Print(items) => S::Print(self.printables(items)?),
+            StmtKind::Print(_) => S::Print,
             StmtKind::Reject(items) => S::Reject(self.printables(items)?),
             StmtKind::Break => S::Break,
             StmtKind::Continue => S::Continue,

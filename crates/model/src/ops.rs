@@ -2,12 +2,10 @@
 //! products, reductions, and the container functions of the language. Each operation on
 //! constants only is computed directly; anything touching a tape slot becomes one fused node.
 
-use std::sync::Arc;
-
 use crate::math;
 use crate::tape::{Node, Operand, Partials, Slots, Tape, NONE};
 use crate::value::{
-    eval_err, from_elems, operand_slots, promote, store_values, Base, Dims, Res, Shape, Store, Val,
+    eval_err, from_elems, operand_slots, promote, store_values, Base, Res, Shape, Store, Val,
 };
 
 fn real_shape(v: &Val) -> Option<Shape> {
@@ -196,7 +194,9 @@ pub fn add(t: &mut Tape, a: &Val, b: &Val) -> Res<Val> {
     if let (Val::Int(x), Val::Int(y)) = (a, b) {
         return Ok(Val::Int(x.wrapping_add(*y)));
     }
-    map2(t, a, b, "+", Known::Ones, Known::Ones, |x, y| (x + y, 1.0, 1.0))
+    map2(t, a, b, "+", Known::Ones, Known::Ones, |x, y| {
+        (x + y, 1.0, 1.0)
+    })
 }
 
 pub fn sub(t: &mut Tape, a: &Val, b: &Val) -> Res<Val> {
@@ -528,11 +528,6 @@ pub fn stack(t: &Tape, items: &[Val], shape: Shape) -> Res<Val> {
     Ok(from_elems(shape, vals, slots))
 }
 
-/// Values and slots of every element.
-pub fn elems(t: &Tape, v: &Val) -> (Vec<f64>, Vec<u32>) {
-    (v.to_vec(&t.val), v.slots())
-}
-
 /// Reinterpret the same elements under a new shape (storage order preserved).
 pub fn reshape(v: &Val, shape: Shape) -> Res<Val> {
     if v.numel() != shape.numel() {
@@ -543,9 +538,4 @@ pub fn reshape(v: &Val, shape: Shape) -> Res<Val> {
         Val::Reals(_, st) => Val::Reals(shape, st),
         other => other,
     })
-}
-
-/// Lift an int array into a real array with shared storage.
-pub fn ints_to_reals(d: Dims, data: &Arc<[f64]>, off: u32) -> Val {
-    Val::Reals(Shape::array(d), Store::Const(data.clone(), off))
 }
