@@ -20,7 +20,8 @@ reference_distributions.json, one case:
   decls       [[stan_type, name], ...] in declaration order (a later bound may name an earlier
               variable); sizes are literals, so the list is a valid data block as is
   variate     name of the left-hand side (the first argument)
-  args        names of the remaining arguments, in Stan argument order
+  args        the remaining arguments in Stan argument order: declared names, or numeric
+              literals written as Stan text ("0", "2.5")
   params      names of the continuous variables a gradient test may turn into parameters
               (declared with the same type in a parameters block)
   data        Stan JSON values of every declared variable (ints are JSON integers)
@@ -442,7 +443,8 @@ def V(name, stan_type, value, param=False):
 def add_dist(name, dist, kind, variables, variate, args, truncation=None):
     values = {v[0]: v[2] for v in variables}
     y = values[variate]
-    argv = [values[a] for a in args]
+    # an argument is a declared name or a numeric literal (Stan text: "0", "2.5")
+    argv = [values[a] if a in values else json.loads(a) for a in args]
     pointwise = None
     if kind in ("lpdf", "lpmf", "truncated"):
         if dist == "categorical":
@@ -864,6 +866,20 @@ def distribution_cases():
     add_dist("dirichlet_concentrated", "dirichlet", "lpdf",
              [V("theta", "simplex[3]", [0.33, 0.33, 0.34], P),
               V("alpha", "vector<lower=0>[3]", [100.0, 100.0, 120.0], P)], "theta", ["alpha"])
+
+    # integer data under a continuous density, literal arguments
+    add_dist("normal_int_data_literal_args", "normal", "lpdf",
+             [V("y", "array[3] int", [1, 2, 5])], "y", ["0", "2.5"])
+    add_dist("student_t_literal_nu", "student_t", "lpdf",
+             [V("y", R, 0.4, P), V("mu", R, 0.1, P), V("sigma", POS, 1.3, P)], "y", ["3", "mu", "sigma"])
+    add_dist("poisson_literal_rate", "poisson", "lpmf", [V("n", "int<lower=0>", 3)], "n", ["4.5"])
+    add_dist("binomial_literal_size", "binomial", "lpmf",
+             [V("n", "int<lower=0>", 4), V("theta", U01, 0.35, P)], "n", ["10", "theta"])
+    add_dist("exponential_int_data", "exponential", "lpdf",
+             [V("y", "array[2] int<lower=0>", [0, 3]), V("beta", POS, 0.7, P)], "y", ["beta"])
+    add_dist("normal_mixed_containers", "normal", "lpdf",
+             [V("y", "row_vector[3]", [0.5, 1.5, -2.0], P), V("mu", "array[3] real", [0.0, 1.0, -1.0], P),
+              V("sigma", "vector<lower=0>[3]", [1.0, 0.5, 2.0], P)], "y", ["mu", "sigma"])
 
     # cumulative distribution functions
     cdf_cases = [
