@@ -291,8 +291,8 @@ fn weight(k: usize) -> f64 {
 
 /// The program and expected value for a function case with parameters: scalar results are
 /// added to the target, containers through a weighted sum of every element.
-fn fn_gradient_program(case: &FnCase) -> (String, f64) {
-    let (data_decls, param_decls) = split_decls(&case.decls, &case.params);
+fn fn_gradient_program(case: &FnCase, params: &[String]) -> (String, f64) {
+    let (data_decls, param_decls) = split_decls(&case.decls, params);
     let dv = common::data_value(&case.value);
     let ty = &case.result_type;
     if ty == "real" || ty == "int" {
@@ -322,14 +322,21 @@ fn fn_gradient_program(case: &FnCase) -> (String, f64) {
 fn function_gradients_match_finite_differences() {
     let mut failures = Failures::default();
     for case in fn_cases().iter().filter(|c| !c.params.is_empty()) {
-        let (data_decls, _) = split_decls(&case.decls, &case.params);
-        let data = data_of(&case.data, data_decls.iter().map(|(_, n)| n));
-        let params = data_of(&case.data, case.params.iter());
-        let (src, want) = fn_gradient_program(case);
-        failures.record(
-            &case.name,
-            check_at_reference(&src, &data, &params, want).map(|_| ()),
-        );
+        // All differentiable inputs as parameters, then each alone (the others data).
+        let mut subsets = vec![case.params.clone()];
+        if case.params.len() > 1 {
+            subsets.extend(case.params.iter().map(|p| vec![p.clone()]));
+        }
+        for params in subsets {
+            let (data_decls, _) = split_decls(&case.decls, &params);
+            let data = data_of(&case.data, data_decls.iter().map(|(_, n)| n));
+            let values = data_of(&case.data, params.iter());
+            let (src, want) = fn_gradient_program(case, &params);
+            failures.record(
+                &format!("{} parameters {params:?}", case.name),
+                check_at_reference(&src, &data, &values, want).map(|_| ()),
+            );
+        }
     }
     failures.assert_none("function gradients");
 }
