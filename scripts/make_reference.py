@@ -1284,6 +1284,30 @@ def function_cases():
     add_fn("pow_ints", "pow(m, n)", [V("m", "int", 2), V("n", "int", 10)], "real", mpf(1024))
     add_fn("power_operator_ints", "m ^ n", [V("m", "int", 3), V("n", "int", 4)], "real", mpf(81))
 
+    # operators, indexing and literals
+    add_fn("comparisons", "(x > 1.0) + 2 * (x <= 0.5) + 4 * (m == 3) + 8 * (m != 3)",
+           [V("x", R, 1.5), V("m", "int", 3)], "int", 5)
+    add_fn("logical_operators", "(x > 1.0 && m < 2) + 2 * (x > 1.0 || m < 2) + 4 * (!(m == 3))",
+           [V("x", R, 1.5), V("m", "int", 3)], "int", 2)
+    add_fn("int_modulus", "m % n", [V("m", "int", 17), V("n", "int", 5)], "int", 2)
+    add_fn("unary_minus_vector", "-v", [V("v", "vector[2]", [1.5, -2.0], P)], "vector[2]", M([-1.5, 2.0]))
+    vidx = [1.0, 2.0, 3.0, 4.0, 5.0]
+    add_fn("range_index", "v[2:4]", [V("v", "vector[5]", vidx, P)], "vector[3]", M([2.0, 3.0, 4.0]))
+    add_fn("multi_index", "v[idx]", [V("v", "vector[5]", vidx, P), V("idx", "array[3] int", [3, 1, 3])],
+           "vector[3]", M([3.0, 1.0, 3.0]))
+    add_fn("open_range_index", "v[4:]", [V("v", "vector[5]", vidx, P)], "vector[2]", M([4.0, 5.0]))
+    Aidx = [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]
+    add_fn("matrix_row_index", "A[2]", [V("A", "matrix[2,3]", Aidx, P)], "row_vector[3]", M([4.0, 5.0, 6.0]))
+    add_fn("matrix_column_index", "A[:, 2]", [V("A", "matrix[2,3]", Aidx, P)], "vector[2]", M([2.0, 5.0]))
+    add_fn("matrix_element_index", "A[2, 3]", [V("A", "matrix[2,3]", Aidx, P)], "real", mpf(6.0))
+    add_fn("matrix_block_index", "A[1:2, 2:3]", [V("A", "matrix[2,3]", Aidx, P)], "matrix[2,2]",
+           mat([[2.0, 3.0], [5.0, 6.0]]))
+    add_fn("array_of_vectors_index", "a[2, 1]", [V("a", "array[2] vector[2]", [[1.0, 2.0], [3.0, 4.0]], P)],
+           "real", mpf(3.0))
+    add_fn("array_literal", "{x, 2.0, 3.5}", [V("x", R, 0.5, P)], "array[3] real", M([0.5, 2.0, 3.5]))
+    add_fn("vector_literal", "[x, 2.0]'", [V("x", R, 0.5, P)], "vector[2]", M([0.5, 2.0]))
+    add_fn("row_vector_literal", "[x, -x, 1]", [V("x", R, 0.5, P)], "row_vector[3]", M([0.5, -0.5, 1.0]))
+
     # sizes
     add_fn("rows_matrix", "rows(A)", [V("A", "matrix[2,3]", [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])], "int", 2)
     add_fn("cols_matrix", "cols(A)", [V("A", "matrix[2,3]", [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])], "int", 3)
