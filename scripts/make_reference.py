@@ -867,6 +867,19 @@ def distribution_cases():
              [V("theta", "simplex[3]", [0.33, 0.33, 0.34], P),
               V("alpha", "vector<lower=0>[3]", [100.0, 100.0, 120.0], P)], "theta", ["alpha"])
 
+    # large parameters (lgamma differences of large numbers)
+    add_dist("beta_large_parameters", "beta", "lpdf",
+             [V("theta", U01, 0.34, P), V("a", POS, 1000.0, P), V("b", POS, 2000.0, P)], "theta", ["a", "b"])
+    add_dist("neg_binomial_2_large_counts", "neg_binomial_2", "lpmf",
+             [V("n", "int<lower=0>", 10200), V("mu", POS, 1e4, P), V("phi", POS, 10.0, P)], "n", ["mu", "phi"])
+    add_dist("binomial_large_size", "binomial", "lpmf",
+             [V("n", "int<lower=0>", 30100), V("N", "int<lower=0>", 100000), V("theta", U01, 0.3, P)],
+             "n", ["N", "theta"])
+    add_dist("chi_square_large_nu", "chi_square", "lpdf",
+             [V("y", POS, 1.01e4, P), V("nu", POS, 1e4, P)], "y", ["nu"])
+    add_dist("weibull_large_shape", "weibull", "lpdf",
+             [V("y", POS, 0.98, P), V("alpha", POS, 50.0, P), V("sigma", POS, 1.0, P)], "y", ["alpha", "sigma"])
+
     # integer data under a continuous density, literal arguments
     add_dist("normal_int_data_literal_args", "normal", "lpdf",
              [V("y", "array[3] int", [1, 2, 5])], "y", ["0", "2.5"])
@@ -905,6 +918,13 @@ def distribution_cases():
         ("cauchy", [V("y", R, 0.3, P), V("mu", R, -0.2, P), V("sigma", POS, 1.4, P)], ["mu", "sigma"], "mid"),
         ("cauchy", [V("y", R, -1e6, P), V("mu", R, 0.0, P), V("sigma", POS, 1.0, P)], ["mu", "sigma"], "left_tail"),
         ("cauchy", [V("y", R, 3e3, P), V("mu", R, 2.0, P), V("sigma", POS, 0.5, P)], ["mu", "sigma"], "right_tail"),
+        ("student_t", [V("y", R, -1e4, P), V("nu", POS, 2.5, P), V("mu", R, 0.0, P), V("sigma", POS, 1.0, P)],
+         ["nu", "mu", "sigma"], "far_left_tail"),
+        ("gamma", [V("y", POS, 450.0, P), V("alpha", POS, 500.0, P), V("beta", POS, 1.0, P)], ["alpha", "beta"],
+         "large_shape"),
+        ("lognormal", [V("y", POS, 1e6, P), V("mu", R, 0.0, P), V("sigma", POS, 1.0, P)], ["mu", "sigma"],
+         "right_tail"),
+        ("poisson", [V("n", "int<lower=0>", 900), V("lambda", POS, 1000.0, P)], ["lambda"], "large_rate"),
         ("poisson", [V("n", "int<lower=0>", 3), V("lambda", POS, 2.5, P)], ["lambda"], "mid"),
         ("poisson", [V("n", "int<lower=0>", 0), V("lambda", POS, 0.1, P)], ["lambda"], "zero"),
         ("poisson", [V("n", "int<lower=0>", 40), V("lambda", POS, 5.0, P)], ["lambda"], "right_tail"),
