@@ -511,3 +511,45 @@ fn composite_model_gradients_match_finite_differences() {
     }
     failures.assert_none("composite model gradients");
 }
+
+/// The finite-difference check itself: it accepts the true derivative of smooth functions
+/// (including one with a kink close by and one with a short length scale) and rejects one off
+/// by 1e-5 relative.
+#[test]
+fn finite_difference_check_accepts_true_and_rejects_wrong_derivatives() {
+    type Case = (&'static str, fn(f64) -> f64, f64, f64);
+    let cases: [Case; 4] = [
+        (
+            "sin*exp",
+            |x| x.sin() * x.exp(),
+            0.7,
+            0.7f64.exp() * (0.7f64.sin() + 0.7f64.cos()),
+        ),
+        ("kink near x", |x| (x - 1e-6).abs() * 3.0 + x, 3e-6, 4.0),
+        (
+            "short scale",
+            |x| (-(x / 1e-4).powi(2)).exp(),
+            5e-5,
+            -2.0 * 5e-5 / 1e-8 * (-0.25f64).exp(),
+        ),
+        ("large x", |x| 1e9 * x.ln(), 1e9, 1.0),
+    ];
+    for (name, f, x, truth) in cases {
+        let mut along = |t: f64| Some(f(t));
+        let estimates = common::derivative_estimates(&mut along, x);
+        assert!(
+            estimates.iter().any(|&e| common::agrees(truth, e)),
+            "{name}: true derivative {truth} rejected, estimates {estimates:?}"
+        );
+        let wrong = truth * (1.0 + 1e-5);
+        assert!(
+            !estimates.iter().any(|&e| common::agrees(wrong, e)),
+            "{name}: wrong derivative {wrong} accepted, estimates {estimates:?}"
+        );
+        let (d, _) = common::derivative(&mut along, x);
+        assert!(
+            (d - truth).abs() <= 1e-7 * truth.abs(),
+            "{name}: derivative {d}, want {truth}"
+        );
+    }
+}
