@@ -59,7 +59,7 @@ use rand::{Rng, RngCore, SeedableRng};
 use refinestat_language::{Data, DataValue, Program};
 
 use interp::{Ctx, DeclShape, LogLik, Sim};
-use lower::{Ir, Slot, TyBase, VarKind, S};
+use lower::{Ir, Slot, TyBase, S};
 use tape::Tape;
 use transform::Constraint;
 use value::{Base, Dims, Shape, Store, Val};
@@ -558,7 +558,7 @@ impl Model {
     /// Log density at an unconstrained point.
     pub fn log_density(&self, x: &[f64], opts: LogDensityOptions) -> Result<f64, ModelError> {
         let mut ws = self.fresh_ws();
-        density(&self.c, &mut ws, x, opts, false, None)
+        density(&self.c, &mut ws, x, opts, None)
     }
 
     /// Log density and its gradient with respect to the unconstrained vector.
@@ -575,7 +575,7 @@ impl Model {
                 self.c.dim
             )));
         }
-        let lp = density(&self.c, &mut self.ws, x, opts, true, None)?;
+        let lp = density(&self.c, &mut self.ws, x, opts, None)?;
         if !lp.is_finite() {
             return Err(ModelError::Eval(format!("log density is {lp}")));
         }
@@ -619,7 +619,7 @@ impl Model {
             jacobian: false,
             propto: false,
         };
-        density(c, &mut ws, x, opts, false, Some(&mut ll))?;
+        density(c, &mut ws, x, opts, Some(&mut ll))?;
         let mut out = Vec::with_capacity(c.n_log_lik);
         for o in &c.obs {
             for &u in &o.units {
@@ -647,7 +647,7 @@ impl Model {
             ctx.exec_block(&c.ir.gq)?;
             check_block_bounds(c, &mut ctx, &c.ir.gq_vars)?;
         }
-        Ok(collect_outputs(c, &ws.env, &c.outputs))
+        Ok(collect_outputs(&ws.env, &c.outputs))
     }
 
     /// One prior-predictive draw: parameters from their priors (in program order, respecting
@@ -875,7 +875,6 @@ fn density(
     ws: &mut Workspace,
     x: &[f64],
     opts: LogDensityOptions,
-    use_tape: bool,
     loglik: Option<&mut LogLik>,
 ) -> Result<f64, ModelError> {
     ws.tape.clear();
@@ -884,8 +883,8 @@ fn density(
     lj.clear();
     let mut ctx = new_ctx(&c.ir, ws, opts.propto, None);
     ctx.loglik = loglik;
-    // Always on the tape: `propto` decides what to drop by what depends on parameters.
-    let _ = use_tape;
+    // Always on the tape, also without a gradient: `propto` decides what to drop by what
+    // depends on parameters.
     set_params(c, &mut ctx, x, true, &mut lj)?;
     if opts.jacobian {
         for v in &lj {
@@ -901,12 +900,10 @@ fn density(
     if lp.is_nan() {
         return Err(ModelError::Eval("log density is NaN".into()));
     }
-    let _ = VarKind::Data;
     Ok(lp)
 }
 
-fn collect_outputs(c: &Compiled, env: &[Val], outs: &[OutVar]) -> Vec<f64> {
-    let _ = c;
+fn collect_outputs(env: &[Val], outs: &[OutVar]) -> Vec<f64> {
     let mut v = Vec::new();
     for o in outs {
         let vals = env[o.slot].to_vec(&[]);

@@ -276,8 +276,6 @@ pub fn mul(t: &mut Tape, a: &Val, b: &Val) -> Res<Val> {
         },
         _ => unreachable!(),
     };
-    let first_op = t.ops.len();
-    let _ = first_op;
     let sa = operand_slots(t, a);
     let sb = operand_slots(t, b);
     let n = r * c;
@@ -462,7 +460,6 @@ pub fn reduce_with(t: &mut Tape, v: &Val, value: f64, grad: &[f64]) -> Val {
 /// with respect to `v`. For small transforms (softmax, cumulative sums of short vectors).
 pub fn dense_with(t: &mut Tape, v: &Val, shape: Shape, out: &[f64], jac: &[f64]) -> Val {
     let m = out.len();
-    let first_op = t.ops.len();
     let Some(slots) = operand_slots(t, v) else {
         return Val::const_reals(shape, out.to_vec());
     };
@@ -495,7 +492,6 @@ pub fn dense_with(t: &mut Tape, v: &Val, shape: Shape, out: &[f64], jac: &[f64])
             nops: 1,
         });
     }
-    let _ = first_op;
     Val::Reals(shape, Store::Tape(start))
 }
 
