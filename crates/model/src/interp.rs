@@ -384,6 +384,21 @@ impl Ctx<'_> {
                 let v = self.eval(a)?;
                 ops::transpose(self.t, &v)
             }
+            E::Target => {
+                let v = self.target;
+                let seeds: Vec<u32> = self.seeds.iter().copied().filter(|&s| s != NONE).collect();
+                if seeds.is_empty() {
+                    return Ok(Val::real(v));
+                }
+                let first_op = self.t.ops.len();
+                let off = self.t.push_idx(&seeds);
+                self.t.ops.push(crate::tape::Operand {
+                    slots: crate::tape::Slots::Idx(off),
+                    n: seeds.len() as u32,
+                    p: crate::tape::Partials::Ones,
+                });
+                Ok(Val::Real(v, self.t.reduce(v, first_op)))
+            }
         }
     }
 

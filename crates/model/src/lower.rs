@@ -44,6 +44,8 @@ pub enum E {
     ArrayLit(Vec<E>),
     RowVecLit(Vec<E>),
     Transpose(Box<E>),
+    /// `target()`: the log density accumulated so far.
+    Target,
 }
 
 #[derive(Debug, Clone)]
@@ -665,6 +667,9 @@ impl Lowerer {
                 let a = args.pop().expect("arg");
                 return Ok(E::Binary(f, Box::new(a), Box::new(b)));
             }
+        }
+        if (name == "target" || name == "get_lp") && args.is_empty() {
+            return Ok(E::Target);
         }
         if (name == "log2" || name == "log10") && !args.is_empty() {
             return unsupported(format!("function `{name}` with {} arguments", args.len()));

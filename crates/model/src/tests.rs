@@ -831,3 +831,48 @@ fn count_data_under_a_continuous_model_simulates_integers() {
     assert!(y.all_int && y.values.iter().all(|v| v.fract() == 0.0));
     assert!(y.values.iter().any(|v| *v != 10.0));
 }
+
+#[test]
+fn every_catalog_distribution_and_function_is_known() {
+    use refinestat_language::catalog;
+    let mut missing = vec![];
+    for d in catalog::distributions() {
+        if crate::dist::Dist::from_name(d.name).is_none() {
+            missing.push(format!("dist {} (core {})", d.name, d.core));
+        }
+    }
+    for f in catalog::functions() {
+        let known = crate::math::unary_fn(f.name).is_some()
+            || crate::math::binary_fn(f.name).is_some()
+            || crate::builtins::Builtin::from_name(f.name).is_some()
+            || f.name == "target";
+        if !known {
+            missing.push(format!("fn {} (core {})", f.name, f.core));
+        }
+    }
+    assert!(missing.is_empty(), "{missing:#?}");
+}
+
+#[test]
+fn matrix_and_misc_functions_gradients() {
+    let data = r#"{"A": [[2.0, 0.3], [0.1, 1.5]], "b": [0.4, -0.2]}"#;
+    let head = "data { matrix[2, 2] A; vector[2] b; } parameters { vector[2] v; real<lower=0> s; } model { ";
+    let x = [0.3, -0.4, 0.2];
+    for e in [
+        "sum(quad_form_diag(A, v)) + quad_form(A, v) + sum(quad_form(diag_matrix(v), A))",
+        "sum(mdivide_left_tri_low(diag_matrix(exp(v)) + [[0, 0], [s, 0]], v + b))",
+        "sum(mdivide_right_tri_low(v', diag_matrix(exp(v)) + [[0, 0], [s, 0]]))",
+        "sum(inverse(A + diag_matrix(exp(v)))) + sum(to_matrix(v, 2, 1)) + sum(to_matrix(append_col(v, v)))",
+        "sum(inv_cloglog(v)) + sum(identity_matrix(2) * v) + choose(5, 2) * s + sum(linspaced_vector(3, 0, 1)) * s",
+        "target() + sum(v) * s",
+    ] {
+        grad_ok(&format!("{head} v ~ normal(0, 1); target += {e}; }}"), data, &x);
+    }
+    // Closed forms.
+    let m = model(
+        "data { matrix[2, 2] A; } model { target += choose(5, 2) + sum(inverse(A)) + sum(mdivide_left_tri_low([[2, 0], [1, 4]], [2, 9]')); }",
+        r#"{"A": [[2.0, 1.0], [1.0, 1.0]]}"#,
+    );
+    // inverse([[2,1],[1,1]]) = [[1,-1],[-1,2]] (sum 1); L x = b: x = (1, 2).
+    assert!((lp(&m, &[], FULL) - (10.0 + 1.0 + 3.0)).abs() < 1e-12);
+}
