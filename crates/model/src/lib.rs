@@ -418,6 +418,7 @@ impl Model {
             S::Target {
                 obs: Some(o),
                 e: lower::E::Lpdf { dist, .. },
+                ..
             } => note(*o, *dist),
             _ => {}
         });
