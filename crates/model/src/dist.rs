@@ -512,15 +512,16 @@ fn k_weibull(x: &[f64; 3], inc: &[bool; 3], propto: bool) -> Result<(f64, [f64; 
     }
     let lr = (y / sigma).ln();
     let ra = (y / sigma).powf(alpha);
+    // Stan's split: log(alpha) + (alpha - 1) log(y) - alpha log(sigma) - (y / sigma)^alpha.
     let mut lp = -ra;
     if !propto || inc[1] {
         lp += alpha.ln();
     }
-    if !propto || inc[0] || inc[1] || inc[2] {
-        lp += (alpha - 1.0) * lr;
+    if !propto || inc[0] || inc[1] {
+        lp += xlogy(alpha - 1.0, y);
     }
-    if !propto || inc[2] {
-        lp -= sigma.ln();
+    if !propto || inc[1] || inc[2] {
+        lp -= alpha * sigma.ln();
     }
     Ok((
         lp,
