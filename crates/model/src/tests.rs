@@ -1072,3 +1072,44 @@ fn target_plus_lpdf_on_a_parameter_simulates_like_tilde() {
     assert_ne!(d.data.get("y").unwrap().values, vec![0.1, 0.2, 0.3]);
     assert_eq!(m.n_log_lik(), 3);
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    const SRC: &str = "parameters { real<lower=-1, upper=2> a; simplex[4] s; ordered[3] o;
+        positive_ordered[2] po; cholesky_factor_corr[3] l; cov_matrix[3] c;
+        array[2] vector<lower=0.5>[2] v; real<offset=1, multiplier=2> om; }
+        model { }";
+
+    fn the_model() -> &'static Model {
+        static M: std::sync::OnceLock<Model> = std::sync::OnceLock::new();
+        M.get_or_init(|| model(SRC, "{}"))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        /// constrain (write_array) then unconstrain is the identity on the unconstrained space.
+        #[test]
+        fn constrain_unconstrain_round_trip(x in proptest::collection::vec(-3.0f64..3.0, 23)) {
+            let m = the_model();
+            prop_assert_eq!(m.dim(), 23);
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+            let vals = m.write_array(&x, &mut rng).unwrap();
+            let back = m.unconstrain(&params_to_data(m, &vals)).unwrap();
+            for (a, b) in back.iter().zip(&x) {
+                prop_assert!((a - b).abs() < 1e-7 * (1.0 + b.abs()), "{} vs {}", a, b);
+            }
+        }
+
+        /// Without a model block the density is exactly zero and the log Jacobian is finite.
+        #[test]
+        fn log_jacobian_is_finite(x in proptest::collection::vec(-3.0f64..3.0, 23)) {
+            let m = the_model();
+            let with = m.log_density(&x, FULL).unwrap();
+            let without = m.log_density(&x, NOJAC).unwrap();
+            prop_assert_eq!(without, 0.0);
+            prop_assert!(with.is_finite());
+        }
+    }
+}
