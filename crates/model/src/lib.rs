@@ -16,8 +16,19 @@
 //! single fused nodes with hand-written partials (`dist`, `ops`, `builtins`).
 //!
 //! Layouts: the unconstrained vector is in declaration order; within a variable, array elements
-//! outermost (row-major), matrices column-major. Outputs ([`Model::output_names`],
-//! [`Model::write_array`]) follow CmdStan: column-major over all dimensions.
+//! outermost (row-major), matrices column-major (Stan's serializer order). Outputs
+//! ([`Model::output_names`], [`Model::write_array`]) follow CmdStan: column-major over all
+//! dimensions. Transforms are Stan's (reference manual up to 2.35): simplex by stick-breaking,
+//! `cholesky_factor_corr` by tanh-transformed canonical partial correlations, `cov_matrix` by a
+//! Cholesky factor with log diagonal.
+//!
+//! Semantics: `propto` drops a term when every argument it depends on is constant (Stan's
+//! `include_summand`); `target +=` and `_lpdf` keep everything, `_lupdf` follows `propto`.
+//! The pointwise log-likelihood has one term per element of each observed data variable (a data
+//! variable on the left of `~` or first in `target += dist_lpdf(...)`), ordered by data
+//! declaration, then element in JSON order; multivariate observations give one term per vector.
+//! A value outside a distribution's support, `reject`, a violated transformed-parameter bound or
+//! an index out of range is a recoverable [`ModelError::Eval`].
 //!
 //! ```
 //! use refinestat_language::Data;
@@ -59,7 +70,7 @@ use rand::{Rng, RngCore, SeedableRng};
 use refinestat_language::{Data, DataValue, Program};
 
 use interp::{Ctx, DeclShape, LogLik, Sim};
-use lower::{Ir, Slot, TyBase, VarKind, S};
+use lower::{Ir, Slot, TyBase, S};
 use tape::Tape;
 use transform::Constraint;
 use value::{Base, Dims, Shape, Store, Val};
@@ -418,6 +429,7 @@ impl Model {
             S::Target {
                 obs: Some(o),
                 e: lower::E::Lpdf { dist, .. },
+                ..
             } => note(*o, *dist),
             _ => {}
         });
@@ -558,7 +570,7 @@ impl Model {
     /// Log density at an unconstrained point.
     pub fn log_density(&self, x: &[f64], opts: LogDensityOptions) -> Result<f64, ModelError> {
         let mut ws = self.fresh_ws();
-        density(&self.c, &mut ws, x, opts, false, None)
+        density(&self.c, &mut ws, x, opts, None)
     }
 
     /// Log density and its gradient with respect to the unconstrained vector.
@@ -575,7 +587,7 @@ impl Model {
                 self.c.dim
             )));
         }
-        let lp = density(&self.c, &mut self.ws, x, opts, true, None)?;
+        let lp = density(&self.c, &mut self.ws, x, opts, None)?;
         if !lp.is_finite() {
             return Err(ModelError::Eval(format!("log density is {lp}")));
         }
@@ -619,7 +631,7 @@ impl Model {
             jacobian: false,
             propto: false,
         };
-        density(c, &mut ws, x, opts, false, Some(&mut ll))?;
+        density(c, &mut ws, x, opts, Some(&mut ll))?;
         let mut out = Vec::with_capacity(c.n_log_lik);
         for o in &c.obs {
             for &u in &o.units {
@@ -647,11 +659,16 @@ impl Model {
             ctx.exec_block(&c.ir.gq)?;
             check_block_bounds(c, &mut ctx, &c.ir.gq_vars)?;
         }
-        Ok(collect_outputs(c, &ws.env, &c.outputs))
+        Ok(collect_outputs(&ws.env, &c.outputs))
     }
 
-    /// One prior-predictive draw: parameters from their priors (in program order, respecting
-    /// declared bounds), then the observed data from the statements on data.
+    /// One prior-predictive draw: parameters from their `~` (or `target += dist_lpdf(x | ...)`)
+    /// statements, respecting declared bounds by rejection (at most 1000 tries per element);
+    /// statements whose arguments depend on parameters not yet drawn are retried in later passes,
+    /// so priors may appear in any order. A bounded parameter without a prior is uniform on its
+    /// bounds (a simplex flat, a correlation factor LKJ(1)); any other parameter without a
+    /// drawable prior is an error. Then the transformed parameters, then the observed data from
+    /// the statements on data (int data drawn from a continuous distribution is rounded).
     pub fn simulate<R: Rng + ?Sized>(&self, rng: &mut R) -> Result<SimulatedDraw, ModelError> {
         let c = &self.c;
         let mut ws = self.fresh_ws();
@@ -875,7 +892,6 @@ fn density(
     ws: &mut Workspace,
     x: &[f64],
     opts: LogDensityOptions,
-    use_tape: bool,
     loglik: Option<&mut LogLik>,
 ) -> Result<f64, ModelError> {
     ws.tape.clear();
@@ -884,8 +900,8 @@ fn density(
     lj.clear();
     let mut ctx = new_ctx(&c.ir, ws, opts.propto, None);
     ctx.loglik = loglik;
-    // Always on the tape: `propto` decides what to drop by what depends on parameters.
-    let _ = use_tape;
+    // Always on the tape, also without a gradient: `propto` decides what to drop by what
+    // depends on parameters.
     set_params(c, &mut ctx, x, true, &mut lj)?;
     if opts.jacobian {
         for v in &lj {
@@ -901,12 +917,10 @@ fn density(
     if lp.is_nan() {
         return Err(ModelError::Eval("log density is NaN".into()));
     }
-    let _ = VarKind::Data;
     Ok(lp)
 }
 
-fn collect_outputs(c: &Compiled, env: &[Val], outs: &[OutVar]) -> Vec<f64> {
-    let _ = c;
+fn collect_outputs(env: &[Val], outs: &[OutVar]) -> Vec<f64> {
     let mut v = Vec::new();
     for o in outs {
         let vals = env[o.slot].to_vec(&[]);
