@@ -496,6 +496,15 @@ fn json_num(x: f64) -> serde_json::Value {
         .unwrap_or(serde_json::Value::Null)
 }
 
+/// A p-value with four decimals, or in scientific notation when that would show only zeros.
+fn format_p(p: f64) -> String {
+    if p < 1e-4 {
+        format!("{p:.1e}")
+    } else {
+        format!("{p:.4}")
+    }
+}
+
 /// A one-line histogram of bin counts, for the table.
 fn sparkline(counts: &[usize]) -> String {
     const LEVELS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
@@ -829,9 +838,9 @@ impl<'a> Report<'a> {
             match test {
                 Some(t) => {
                     out += &format!(
-                        "{name:<width$}  {:>9.2}  {:>8.4}  {:<7}  {}\n",
+                        "{name:<width$}  {:>9.2}  {:>8}  {:<7}  {}\n",
                         t.chi_square,
-                        t.p_value,
+                        format_p(t.p_value),
                         if t.p_value < self.threshold {
                             "REJECT"
                         } else {
@@ -959,6 +968,13 @@ mod tests {
         };
         assert_eq!(parse_ranks_line(&ranks_line(&r), 3), Some(r));
         assert_eq!(parse_ranks_line("1,2,3", 3), None);
+    }
+
+    #[test]
+    fn small_p_values_stay_readable() {
+        assert_eq!(format_p(0.52241), "0.5224");
+        assert_eq!(format_p(3.2e-9), "3.2e-9");
+        assert_eq!(sparkline(&[0, 5, 10]), "▁▅█");
     }
 
     #[test]
