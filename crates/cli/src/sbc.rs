@@ -490,6 +490,42 @@ impl Progress {
     }
 }
 
+/// A JSON object that keeps its keys in insertion order (serde_json's map sorts them).
+enum Node {
+    Value(serde_json::Value),
+    Map(Vec<(String, Node)>),
+}
+
+impl Node {
+    fn map<const N: usize>(entries: [(&str, serde_json::Value); N]) -> Node {
+        Node::Map(
+            entries
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), Node::Value(v)))
+                .collect(),
+        )
+    }
+}
+
+impl serde::Serialize for Node {
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        match self {
+            Node::Value(v) => v.serialize(serializer),
+            Node::Map(entries) => {
+                let mut map = serializer.serialize_map(Some(entries.len()))?;
+                for (k, v) in entries {
+                    map.serialize_entry(k, v)?;
+                }
+                map.end()
+            }
+        }
+    }
+}
+
 fn json_num(x: f64) -> serde_json::Value {
     serde_json::Number::from_f64(x)
         .map(serde_json::Value::Number)
@@ -672,9 +708,8 @@ pub fn cmd_sbc(model_path: &Path, data_path: &Path, flags: &SbcFlags) -> Result<
         flags.alpha,
         wall.elapsed().as_secs_f64(),
     );
-    let json = report.to_json(model_path, fit_path, data_path, flags.reps);
+    let json_text = report.to_json(model_path, fit_path, data_path, flags.reps);
     let sbc_path = out_dir.join("sbc.json");
-    let json_text = serde_json::to_string_pretty(&json).expect("JSON of plain values");
     std::fs::write(&sbc_path, format!("{json_text}\n")).map_err(|e| io_error(&sbc_path, e))?;
     if flags.json {
         println!("{json_text}");
@@ -755,58 +790,77 @@ impl<'a> Report<'a> {
         }
     }
 
-    fn to_json(
-        &self,
-        model: &Path,
-        fit_model: &Path,
-        data: &Path,
-        reps: usize,
-    ) -> serde_json::Value {
-        let parameters: serde_json::Map<String, serde_json::Value> = self
+    /// sbc.json, with the parameters (and every other key) in a fixed, readable order.
+    fn to_json(&self, model: &Path, fit_model: &Path, data: &Path, reps: usize) -> String {
+        use serde_json::json;
+        let parameters = self
             .tests
             .iter()
             .map(|(name, test)| {
                 let value = match test {
-                    Some(t) => serde_json::json!({
-                        "chi_square": json_num(t.chi_square),
-                        "df": t.df,
-                        "p_value": json_num(t.p_value),
-                        "reject": t.p_value < self.threshold,
-                        "counts": t.counts,
-                        "expected": t.expected.iter().map(|&e| json_num(e)).collect::<Vec<_>>(),
-                    }),
-                    None => serde_json::Value::Null,
+                    Some(t) => Node::map([
+                        ("chi_square", json_num(t.chi_square)),
+                        ("df", json!(t.df)),
+                        ("p_value", json_num(t.p_value)),
+                        ("reject", json!(t.p_value < self.threshold)),
+                        ("counts", json!(t.counts)),
+                        (
+                            "expected",
+                            json!(t.expected.iter().map(|&e| json_num(e)).collect::<Vec<_>>()),
+                        ),
+                    ]),
+                    None => Node::Value(serde_json::Value::Null),
                 };
                 (name.clone(), value)
             })
             .collect();
         let s = self.settings;
-        serde_json::json!({
-            "model": model.display().to_string(),
-            "fit_model": fit_model.display().to_string(),
-            "data": data.display().to_string(),
-            "reps": reps,
-            "reps_completed": self.completed,
-            "reps_failed": self.failures.len(),
-            "seed": s.seed,
-            "chains": s.chains,
-            "warmup": s.warmup,
-            "draws": s.draws,
-            "thin": s.thin,
-            "max_rank": s.max_rank,
-            "bins": self.bins,
-            "alpha": self.alpha,
-            "bonferroni_threshold": self.threshold,
-            "reject": self.reject,
-            "verdict": if self.reject { "miscalibrated" } else { "calibrated" },
-            "parameters": parameters,
-            "divergences": self.divergences,
-            "reps_with_divergences": self.reps_with_divergences,
-            "reps_with_low_ess": self.reps_with_low_ess,
-            "failures": self.failures.iter().map(|(rep, e)| serde_json::json!({"rep": rep, "error": e})).collect::<Vec<_>>(),
-            "replication_seconds": json_num(self.replication_seconds),
-            "wall_seconds": json_num(self.wall_seconds),
-        })
+        let failures: Vec<serde_json::Value> = self
+            .failures
+            .iter()
+            .map(|(rep, e)| json!({"rep": rep, "error": e}))
+            .collect();
+        let mut top: Vec<(String, Node)> = [
+            ("model", json!(model.display().to_string())),
+            ("fit_model", json!(fit_model.display().to_string())),
+            ("data", json!(data.display().to_string())),
+            ("reps", json!(reps)),
+            ("reps_completed", json!(self.completed)),
+            ("reps_failed", json!(self.failures.len())),
+            ("seed", json!(s.seed)),
+            ("chains", json!(s.chains)),
+            ("warmup", json!(s.warmup)),
+            ("draws", json!(s.draws)),
+            ("thin", json!(s.thin)),
+            ("max_rank", json!(s.max_rank)),
+            ("bins", json!(self.bins)),
+            ("alpha", json!(self.alpha)),
+            ("bonferroni_threshold", json_num(self.threshold)),
+            ("reject", json!(self.reject)),
+            (
+                "verdict",
+                json!(if self.reject {
+                    "miscalibrated"
+                } else {
+                    "calibrated"
+                }),
+            ),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), Node::Value(v)))
+        .collect();
+        top.push(("parameters".into(), Node::Map(parameters)));
+        for (k, v) in [
+            ("divergences", json!(self.divergences)),
+            ("reps_with_divergences", json!(self.reps_with_divergences)),
+            ("reps_with_low_ess", json!(self.reps_with_low_ess)),
+            ("failures", json!(failures)),
+            ("replication_seconds", json_num(self.replication_seconds)),
+            ("wall_seconds", json_num(self.wall_seconds)),
+        ] {
+            top.push((k.into(), Node::Value(v)));
+        }
+        serde_json::to_string_pretty(&Node::Map(top)).expect("JSON of plain values")
     }
 
     fn table(&self, model: &Path) -> String {
@@ -968,6 +1022,13 @@ mod tests {
         };
         assert_eq!(parse_ranks_line(&ranks_line(&r), 3), Some(r));
         assert_eq!(parse_ranks_line("1,2,3", 3), None);
+    }
+
+    #[test]
+    fn json_objects_keep_insertion_order() {
+        let node = Node::map([("theta[10]", 1.into()), ("theta[2]", 2.into())]);
+        let text = serde_json::to_string(&node).unwrap();
+        assert_eq!(text, r#"{"theta[10]":1,"theta[2]":2}"#);
     }
 
     #[test]
