@@ -132,6 +132,10 @@ pub struct SbcFlags {
     /// Histogram bins of the uniformity test (default: 20, fewer when reps/bins would drop below 5).
     #[arg(long)]
     pub bins: Option<usize>,
+    /// Refit a replication with 2x, 4x, ... the draws (thinned as much more) while its smallest
+    /// bulk ESS is below the number of ranked draws, at most this many times.
+    #[arg(long, default_value_t = 2)]
+    pub max_refits: usize,
     /// Family-wise significance level of the uniformity test (Bonferroni over the parameters).
     #[arg(long, default_value_t = 0.05)]
     pub alpha: f64,

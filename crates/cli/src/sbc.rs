@@ -12,8 +12,14 @@
 //!   stopped. Each replication's random numbers come only from `(seed, replication)`, so a
 //!   resumed run gives the same ranks as an uninterrupted one.
 //! - `ranks.csv`: one line per finished replication, appended and flushed as it finishes (in
-//!   completion order; `rep` says which): the sampler seed, divergences, the smallest bulk ESS of
-//!   the parameters, seconds, then one rank per parameter (CmdStan-style column names).
+//!   completion order; `rep` says which): the replication's seed, the number of fits, divergences
+//!   and the smallest bulk ESS of the parameters (of the last fit), seconds, then one rank per
+//!   parameter (CmdStan-style column names).
+//!
+//! Autocorrelated draws make ranks non-uniform even for a correct sampler, so a replication whose
+//! smallest bulk ESS is below `L` is refit with 2x (then 4x, up to `--max-refits`) the draws,
+//! thinned as much more; that choice depends on the posterior draws only, not on the true values,
+//! so it keeps the ranks uniform.
 //! - `failures.jsonl`: replications whose simulation or fit failed, with the error; they are not
 //!   retried (they would fail the same way) and are left out of the test, which sbc.json reports.
 //! - `sbc.json`: the verdict: per-parameter chi-square statistic, p-value and bin counts.
@@ -25,7 +31,7 @@ use crate::fit::{model_stem, SamplingDensity};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
-use refinestat_inference::{cmdstan_column_name, sample, SamplerConfig};
+use refinestat_inference::{cmdstan_column_name, sample, SampleOutput, SamplerConfig};
 use refinestat_language::{Data, Program};
 use refinestat_model::Model;
 use statrs::distribution::{ChiSquared, ContinuousCDF};
@@ -56,6 +62,8 @@ struct Settings {
     thin: usize,
     /// Ranks lie in `0..=max_rank`: the number of posterior draws used per replication.
     max_rank: usize,
+    /// Refits with 2x, 4x, ... the draws allowed per replication while the bulk ESS is below L.
+    max_refits: usize,
     max_treedepth: usize,
     target_accept: f64,
     /// Ranked parameters, Stan-style names, in the fitting model's order.
@@ -67,8 +75,11 @@ struct Settings {
 struct RepResult {
     rep: usize,
     seed: u64,
+    /// Fits made: 1, or more where the first was too autocorrelated.
+    fits: usize,
+    /// Divergent transitions of the last fit.
     divergences: usize,
-    /// Smallest bulk ESS over the parameters (all post-warmup draws, before thinning).
+    /// Smallest bulk ESS over the parameters (the last fit's draws, before thinning).
     min_ess_bulk: f64,
     seconds: f64,
     ranks: Vec<usize>,
@@ -234,48 +245,47 @@ fn replicate(plan: &Plan, rep: usize) -> std::result::Result<RepResult, String> 
     data.vars.extend(draw.data.vars);
     let model = Model::new(plan.fit_program, &data)
         .map_err(|e| format!("fitting model on the simulated data: {e}"))?;
-    let config = SamplerConfig {
-        chains: s.chains,
-        warmup: s.warmup,
-        draws: s.draws,
-        thin: 1,
-        max_treedepth: s.max_treedepth,
-        target_accept: s.target_accept,
-        seed,
-        ..SamplerConfig::default()
-    };
-    let output = sample(&config, |_| SamplingDensity(model.clone()))
-        .map_err(|e| format!("sampling: {e}"))?;
 
-    // Constrained parameter values per chain and draw; write_array's leading entries are the
-    // parameters in `param_names` order.
-    let n_params = s.parameters.len();
-    let mut per_param: Vec<Vec<Vec<f64>>> = vec![Vec::with_capacity(s.chains); n_params];
-    for chain in &output.chains {
-        let mut columns = vec![Vec::with_capacity(chain.draws.len()); n_params];
-        for x in &chain.draws {
-            let values = model
-                .write_array(x, &mut rng)
-                .map_err(|e| format!("constraining a draw: {e}"))?;
-            for (column, &v) in columns.iter_mut().zip(&values[..n_params]) {
-                column.push(v);
-            }
+    // Refit with twice the draws (thinned twice as much) while the draws are too autocorrelated
+    // for L roughly independent ones. The decision looks only at the posterior draws, never at
+    // the true values, so it leaves the ranks uniform.
+    let mut fits = 0;
+    let (divergences, min_ess_bulk, per_param, thin) = loop {
+        let factor = 1usize << fits;
+        fits += 1;
+        let config = SamplerConfig {
+            chains: s.chains,
+            warmup: s.warmup,
+            draws: s.draws * factor,
+            thin: 1,
+            max_treedepth: s.max_treedepth,
+            target_accept: s.target_accept,
+            seed: seed.wrapping_add(fits as u64 - 1),
+            ..SamplerConfig::default()
+        };
+        let output = sample(&config, |_| SamplingDensity(model.clone()))
+            .map_err(|e| format!("sampling: {e}"))?;
+        let per_param = constrained_draws(&model, &output, s.parameters.len(), &mut rng)?;
+        let min_ess_bulk = per_param
+            .iter()
+            .filter_map(|chains| refinestat_diagnostics::ess_bulk(chains))
+            .fold(f64::INFINITY, f64::min);
+        if min_ess_bulk >= s.max_rank as f64 || fits > s.max_refits {
+            break (
+                output.divergences(),
+                min_ess_bulk,
+                per_param,
+                s.thin * factor,
+            );
         }
-        for (p, column) in columns.into_iter().enumerate() {
-            per_param[p].push(column);
-        }
-    }
-    let min_ess_bulk = per_param
-        .iter()
-        .filter_map(|chains| refinestat_diagnostics::ess_bulk(chains))
-        .fold(f64::INFINITY, f64::min);
+    };
     let ranks = per_param
         .iter()
         .zip(&truth)
         .map(|(chains, &t)| {
             let thinned: Vec<f64> = chains
                 .iter()
-                .flat_map(|c| c.iter().step_by(s.thin).copied())
+                .flat_map(|c| c.iter().step_by(thin).copied())
                 .take(s.max_rank)
                 .collect();
             if thinned.len() < s.max_rank {
@@ -291,17 +301,45 @@ fn replicate(plan: &Plan, rep: usize) -> std::result::Result<RepResult, String> 
     Ok(RepResult {
         rep,
         seed,
-        divergences: output.divergences(),
+        fits,
+        divergences,
         min_ess_bulk,
         seconds: start.elapsed().as_secs_f64(),
         ranks,
     })
 }
 
+/// Constrained parameter values as `[parameter][chain][draw]`; write_array's leading entries are
+/// the parameters in `param_names` order.
+fn constrained_draws(
+    model: &Model,
+    output: &SampleOutput,
+    n_params: usize,
+    rng: &mut ChaCha8Rng,
+) -> std::result::Result<Vec<Vec<Vec<f64>>>, String> {
+    let mut per_param: Vec<Vec<Vec<f64>>> = vec![Vec::with_capacity(output.chains.len()); n_params];
+    for chain in &output.chains {
+        let mut columns = vec![Vec::with_capacity(chain.draws.len()); n_params];
+        for x in &chain.draws {
+            let values = model
+                .write_array(x, rng)
+                .map_err(|e| format!("constraining a draw: {e}"))?;
+            for (column, &v) in columns.iter_mut().zip(&values[..n_params]) {
+                column.push(v);
+            }
+        }
+        for (p, column) in columns.into_iter().enumerate() {
+            per_param[p].push(column);
+        }
+    }
+    Ok(per_param)
+}
+
 fn ranks_header(parameters: &[String]) -> String {
     let mut cols = vec![
         "rep".to_string(),
         "seed".into(),
+        "fits".into(),
         "divergences".into(),
         "min_ess_bulk".into(),
         "seconds".into(),
@@ -314,6 +352,7 @@ fn ranks_line(r: &RepResult) -> String {
     let mut cols = vec![
         r.rep.to_string(),
         r.seed.to_string(),
+        r.fits.to_string(),
         r.divergences.to_string(),
         format!("{:.1}", r.min_ess_bulk),
         format!("{:.3}", r.seconds),
@@ -324,16 +363,17 @@ fn ranks_line(r: &RepResult) -> String {
 
 fn parse_ranks_line(line: &str, n_params: usize) -> Option<RepResult> {
     let f: Vec<&str> = line.split(',').collect();
-    if f.len() != 5 + n_params {
+    if f.len() != 6 + n_params {
         return None;
     }
     Some(RepResult {
         rep: f[0].parse().ok()?,
         seed: f[1].parse().ok()?,
-        divergences: f[2].parse().ok()?,
-        min_ess_bulk: f[3].parse().ok()?,
-        seconds: f[4].parse().ok()?,
-        ranks: f[5..]
+        fits: f[2].parse().ok()?,
+        divergences: f[3].parse().ok()?,
+        min_ess_bulk: f[4].parse().ok()?,
+        seconds: f[5].parse().ok()?,
+        ranks: f[6..]
             .iter()
             .map(|x| x.parse().ok())
             .collect::<Option<_>>()?,
@@ -604,6 +644,7 @@ pub fn cmd_sbc(model_path: &Path, data_path: &Path, flags: &SbcFlags) -> Result<
         draws: flags.draws,
         thin,
         max_rank,
+        max_refits: flags.max_refits,
         max_treedepth: flags.max_treedepth,
         target_accept: flags.target_accept,
         parameters,
@@ -738,8 +779,10 @@ struct Report<'a> {
     reject: bool,
     divergences: usize,
     reps_with_divergences: usize,
-    /// Replications whose smallest bulk ESS is below L: their thinned draws are autocorrelated,
-    /// which by itself makes ranks non-uniform (Talts et al. section 5.1).
+    /// Replications refit with more draws because the first fit's ESS was below L.
+    reps_refit: usize,
+    /// Replications whose smallest bulk ESS stayed below L: their thinned draws are
+    /// autocorrelated, which by itself makes ranks non-uniform (Talts et al. section 5.1).
     reps_with_low_ess: usize,
     replication_seconds: f64,
     wall_seconds: f64,
@@ -781,6 +824,7 @@ impl<'a> Report<'a> {
             reject,
             divergences: results.iter().map(|r| r.divergences).sum(),
             reps_with_divergences: results.iter().filter(|r| r.divergences > 0).count(),
+            reps_refit: results.iter().filter(|r| r.fits > 1).count(),
             reps_with_low_ess: results
                 .iter()
                 .filter(|r| r.min_ess_bulk < settings.max_rank as f64)
@@ -853,6 +897,7 @@ impl<'a> Report<'a> {
         for (k, v) in [
             ("divergences", json!(self.divergences)),
             ("reps_with_divergences", json!(self.reps_with_divergences)),
+            ("reps_refit", json!(self.reps_refit)),
             ("reps_with_low_ess", json!(self.reps_with_low_ess)),
             ("failures", json!(failures)),
             ("replication_seconds", json_num(self.replication_seconds)),
@@ -912,11 +957,18 @@ impl<'a> Report<'a> {
                 self.divergences, self.reps_with_divergences
             );
         }
+        if self.reps_refit > 0 {
+            out += &format!(
+                "note: {} replications were refit with more draws (bulk ESS below {})\n",
+                self.reps_refit, s.max_rank
+            );
+        }
         if self.reps_with_low_ess > 0 {
             out += &format!(
-                "warning: {} replications had a bulk ESS below {} (autocorrelated ranks); \
-                 consider a larger --thin with more --draws\n",
-                self.reps_with_low_ess, s.max_rank
+                "warning: {} replications kept a bulk ESS below {} after {} refits \
+                 (autocorrelated ranks can fail the test by themselves); consider more --draws \
+                 or --max-refits\n",
+                self.reps_with_low_ess, s.max_rank, s.max_refits
             );
         }
         out += &format!(
@@ -1015,6 +1067,7 @@ mod tests {
         let r = RepResult {
             rep: 7,
             seed: 123,
+            fits: 2,
             divergences: 2,
             min_ess_bulk: 345.5,
             seconds: 0.25,

@@ -18,7 +18,7 @@ fn out_dir(name: &str) -> PathBuf {
 }
 
 /// Runs `refinestat sbc` on the normal-mean model with small sampler settings (300 warmup, 400
-/// draws thinned by 2: ranks 0..199).
+/// draws thinned by 2: ranks 0..199), without refits unless `extra` asks for them.
 fn run_sbc(dir: &Path, reps: usize, extra: &[&str]) -> Output {
     let d = data_dir();
     let output = Command::new(env!("CARGO_BIN_EXE_refinestat"))
@@ -69,9 +69,9 @@ fn sorted_rank_rows(dir: &Path) -> Vec<Vec<String>> {
 #[test]
 fn calibrated_model_passes_and_overconfident_fit_fails() {
     let dir = out_dir("calibrated");
-    let out = run_sbc(&dir, 60, &["--bins", "6"]);
+    let out = run_sbc(&dir, 40, &["--bins", "4"]);
     let report = read_json(&dir.join("sbc.json"));
-    assert_eq!(report["reps_completed"], 60);
+    assert_eq!(report["reps_completed"], 40);
     assert_eq!(report["reps_failed"], 0);
     assert_eq!(report["max_rank"], 199);
     let counts: Vec<u64> = report["parameters"]["mu"]["counts"]
@@ -80,8 +80,8 @@ fn calibrated_model_passes_and_overconfident_fit_fails() {
         .iter()
         .map(|c| c.as_u64().expect("count"))
         .collect();
-    assert_eq!(counts.len(), 6);
-    assert_eq!(counts.iter().sum::<u64>(), 60);
+    assert_eq!(counts.len(), 4);
+    assert_eq!(counts.iter().sum::<u64>(), 40);
     // One parameter, so the Bonferroni level is alpha itself.
     assert!(mu_p_value(&report) > 0.05, "{report:#}");
     assert_eq!(report["reject"], false);
@@ -91,48 +91,56 @@ fn calibrated_model_passes_and_overconfident_fit_fails() {
     let fit = data_dir().join("normal_mean_overconfident.stan");
     let out = run_sbc(
         &dir,
-        60,
+        40,
         &[
             "--bins",
-            "6",
+            "4",
             "--fit-model",
             fit.to_str().expect("utf-8 path"),
         ],
     );
     let report = read_json(&dir.join("sbc.json"));
-    assert_eq!(report["reps_completed"], 60);
+    assert_eq!(report["reps_completed"], 40);
     // True values from N(0, 1) against posteriors of sd about 0.09 near 0: almost every rank is
     // 0 or L, so the outer bins hold nearly everything.
     assert!(mu_p_value(&report) < 1e-6, "{report:#}");
     assert_eq!(report["reject"], true);
     assert_eq!(out.status.code(), Some(1));
     let counts = &report["parameters"]["mu"]["counts"];
-    let outer = counts[0].as_u64().unwrap_or(0) + counts[5].as_u64().unwrap_or(0);
-    assert!(outer >= 40, "{counts}");
+    let outer = counts[0].as_u64().unwrap_or(0) + counts[3].as_u64().unwrap_or(0);
+    assert!(outer >= 30, "{counts}");
 }
 
 #[test]
 fn an_interrupted_run_resumes_to_the_same_ranks() {
+    // One refit allowed, so resumed replications must also repeat their refit decisions.
+    let refit: &[&str] = &["--max-refits", "1"];
     let whole = out_dir("whole");
-    run_sbc(&whole, 16, &[]);
+    run_sbc(&whole, 10, refit);
     let parts = out_dir("parts");
-    run_sbc(&parts, 6, &[]);
+    run_sbc(&parts, 4, refit);
     // A run killed while writing leaves a partial last line; the resumed run drops it.
     let ranks = parts.join("ranks.csv");
     let mut text = std::fs::read_to_string(&ranks).expect("ranks.csv");
     text.push_str("99,123");
     std::fs::write(&ranks, text).expect("write ranks.csv");
-    let out = run_sbc(&parts, 16, &[]);
+    let out = run_sbc(&parts, 10, refit);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("6 replications done, 10 to go"), "{stderr}");
+    assert!(stderr.contains("4 replications done, 6 to go"), "{stderr}");
 
     let a = sorted_rank_rows(&whole);
     let b = sorted_rank_rows(&parts);
-    assert_eq!(a.len(), 16);
-    // Same replications, seeds, divergences and ranks; ESS and timing columns aside.
+    assert_eq!(a.len(), 10);
+    // 400 draws of this sampler give a bulk ESS below 199 now and then: some replications refit.
+    assert!(a.iter().any(|r| r[2] == "2"), "{a:?}");
+    // Same replications, seeds, fits, divergences, ESS and ranks; only the timing differs.
     let key = |rows: &[Vec<String>]| -> Vec<Vec<String>> {
         rows.iter()
-            .map(|r| vec![r[0].clone(), r[1].clone(), r[2].clone(), r[5].clone()])
+            .map(|r| {
+                let mut k = r[..5].to_vec();
+                k.push(r[6].clone());
+                k
+            })
             .collect()
     };
     assert_eq!(key(&a), key(&b));
@@ -145,7 +153,7 @@ fn an_interrupted_run_resumes_to_the_same_ranks() {
         .arg("--data")
         .arg(d.join("normal_mean.json"))
         .args([
-            "--reps", "16", "--warmup", "300", "--draws", "500", "--thin", "2",
+            "--reps", "10", "--warmup", "300", "--draws", "500", "--thin", "2",
         ])
         .args(["--seed", "11", "--output-dir"])
         .arg(&parts)
