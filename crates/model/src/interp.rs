@@ -435,6 +435,37 @@ impl Ctx<'_> {
             }
             return Ok(Val::Int(self.eval(b)?.truthy()? as i64));
         }
+        // `alpha + X * beta` (either order) with data X: one fused node.
+        if op == BinOp::Add {
+            let (scalar, product) = match (a, b) {
+                (s, E::Bin(BinOp::Mul, x, v)) | (E::Bin(BinOp::Mul, x, v), s) => (s, Some((x, v))),
+                _ => (a, None),
+            };
+            if let Some((x, v)) = product {
+                // Evaluate in source order (matters only for _rng calls).
+                let scalar_first = std::ptr::eq(scalar, a);
+                let mut vs = Val::Int(0);
+                if scalar_first {
+                    vs = self.eval(scalar)?;
+                }
+                let vx = self.eval(x)?;
+                let vv = self.eval(v)?;
+                if !scalar_first {
+                    vs = self.eval(scalar)?;
+                }
+                if matches!(vs, Val::Int(_) | Val::Real(..)) {
+                    if let Some(r) = ops::affine(self.t, &vs, &vx, &vv) {
+                        return Ok(r);
+                    }
+                }
+                let prod = binop(self.t, BinOp::Mul, &vx, &vv)?;
+                return if scalar_first {
+                    binop(self.t, op, &vs, &prod)
+                } else {
+                    binop(self.t, op, &prod, &vs)
+                };
+            }
+        }
         let va = self.eval(a)?;
         let vb = self.eval(b)?;
         binop(self.t, op, &va, &vb)

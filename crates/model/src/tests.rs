@@ -1113,3 +1113,25 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn fused_affine_matches_unfused() {
+    let data = r#"{"X": [[1.0, 2.0], [0.5, -1.0], [3.0, 0.2]], "y": [1, 0, 1]}"#;
+    let head =
+        "data { matrix[3, 2] X; array[3] int y; } parameters { real a; vector[2] b; } model { ";
+    let x = [0.3, -0.2, 0.4];
+    for stmt in [
+        "y ~ bernoulli_logit(a + X * b);",
+        "y ~ bernoulli_logit(X * b + a);",
+        "y ~ bernoulli_logit(2.5 + X * b); a ~ normal(0, 1);",
+        "y ~ bernoulli_logit(to_vector({a, a, a}) + X * b);",
+    ] {
+        grad_ok(&format!("{head}{stmt} }}"), data, &x);
+    }
+    let fused = model(&format!("{head} y ~ bernoulli_logit(a + X * b); }}"), data);
+    let plain = model(
+        &format!("{head} y ~ bernoulli_logit(rep_vector(a, 3) + X * b); }}"),
+        data,
+    );
+    assert!((lp(&fused, &x, FULL) - lp(&plain, &x, FULL)).abs() < 1e-13);
+}
