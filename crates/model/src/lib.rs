@@ -736,6 +736,18 @@ impl Model {
                 ));
             }
         }
+        // Independent draws for an ordered vector are sorted: for exchangeable priors the sorted
+        // draws are exactly the prior restricted to the ordering.
+        for p in &c.params {
+            let ty = c.ir.vars[p.slot].ty.as_ref().expect("type");
+            if matches!(ty.base, TyBase::Ordered(_) | TyBase::PositiveOrdered(_)) && p.k > 0 {
+                let mut v = ws.env[p.slot].to_vec(&[]);
+                for chunk in v.chunks_mut(p.k) {
+                    chunk.sort_by(f64::total_cmp);
+                }
+                ws.env[p.slot] = Val::const_reals(p.shape, v);
+            }
+        }
         // Observed data.
         sim.data_phase = true;
         {
