@@ -341,7 +341,14 @@ impl<'a> Parser<'a> {
                 }
                 TokenKind::RBrace if depth == 0 => return,
                 TokenKind::LBrace => depth += 1,
-                TokenKind::RBrace => depth -= 1,
+                TokenKind::RBrace => {
+                    // A skipped `{ ... }` group ends the broken statement.
+                    depth -= 1;
+                    if depth == 0 {
+                        self.bump();
+                        return;
+                    }
+                }
                 TokenKind::Ident if self.at_block_keyword() => return,
                 _ => {}
             }
@@ -717,7 +724,11 @@ impl<'a> Parser<'a> {
     }
 
     fn paren_cond(&mut self, what: &str) -> Expr {
-        self.expect(TokenKind::LParen, &format!("after `{what}`"));
+        if !self.eat(TokenKind::LParen) {
+            let msg = format!("expected `(` after `{what}`, found {}", self.found());
+            let hint = format!("write `{what} (condition) ...`");
+            self.error_here(msg, Some(&hint));
+        }
         let cond = self.expr();
         self.expect(
             TokenKind::RParen,
@@ -728,7 +739,10 @@ impl<'a> Parser<'a> {
 
     fn for_stmt(&mut self, ctx: Ctx) -> StmtKind {
         self.bump();
-        self.expect(TokenKind::LParen, "after `for`");
+        if !self.eat(TokenKind::LParen) {
+            let msg = format!("expected `(` after `for`, found {}", self.found());
+            self.error_here(msg, Some("write `for (i in 1:N) ...`"));
+        }
         let var = match self.ident("loop variable") {
             Some(v) => v,
             None => {
@@ -865,6 +879,15 @@ impl<'a> Parser<'a> {
                 "a function call is not a statement".to_string(),
                 "use it in `target += ...;` or assign its value".to_string(),
             )
+        } else if matches!(&lhs.kind, ExprKind::Call { name, .. } if matches!(name.name.as_str(), "elif" | "elsif" | "elseif"))
+        {
+            (
+                format!(
+                    "expected `~` or an assignment after the expression, found {}",
+                    self.found()
+                ),
+                "Stan has no `elif`; write `else if (...)`".to_string(),
+            )
         } else {
             (
                 format!(
@@ -977,6 +1000,22 @@ impl<'a> Parser<'a> {
             if ty.array_dims.is_empty() {
                 ty.array_dims = dims;
             }
+        }
+        if self.at(TokenKind::Tilde) {
+            let hint = format!(
+                "declare `{}` here and write `{} ~ ...;` in the `model` block",
+                name.name, name.name
+            );
+            self.error_here("a declaration cannot be followed by `~`", Some(&hint));
+            self.recover();
+            return Stmt {
+                kind: StmtKind::Decl {
+                    ty,
+                    name,
+                    init: None,
+                },
+                span: self.span_from(start),
+            };
         }
         if self.at(TokenKind::Comma) {
             let ty_text = &self.src[ty.span.range()];
@@ -1439,7 +1478,10 @@ impl<'a> Parser<'a> {
             }
             _ => {
                 let msg = format!("expected an expression, found {}", self.found());
-                self.error_here(msg, None);
+                let after_star = self.pos > 0 && self.tokens[self.pos - 1].kind == TokenKind::Star;
+                let hint =
+                    (self.at(TokenKind::Star) && after_star).then_some("write powers with `^`");
+                self.error_here(msg, hint);
                 Expr::new(ExprKind::Error, Span::new(start, start))
             }
         }

@@ -152,6 +152,26 @@ model {
     assert_eq!(canonical(&parse_ok(d)), expect_d);
 }
 
+/// Names used only inside other declarations are numbered independently of declaration order.
+#[test]
+fn canonical_names_of_declaration_only_variables() {
+    let a = "parameters { real a; real c; real<lower=a> b; real<lower=c> d; }
+             transformed parameters { real t = b + 1; real u = d * 2; }
+             model { b ~ normal(0, 1); d ~ normal(0, 1); }
+             generated quantities { real g = t - u; }";
+    let b = "parameters { real zc; real za; real<lower=zc> zd; real<lower=za> zb; }
+             transformed parameters { real tu = zd * 2; real tt = zb + 1; }
+             model { zb ~ normal(0, 1); zd ~ normal(0, 1); }
+             generated quantities { real gg = tt - tu; }";
+    let ca = canonical(&parse_ok(a));
+    assert_eq!(ca, canonical(&parse_ok(b)));
+    assert_eq!(canonical(&parse_ok(&ca)), ca);
+    assert!(
+        ca.contains("real<lower=p3> p1;") && ca.contains("real<lower=p4> p2;"),
+        "{ca}"
+    );
+}
+
 // ------------------------------------------------------------------ expression round trips
 
 fn leaf() -> impl Strategy<Value = Expr> {
@@ -557,6 +577,11 @@ proptest! {
         Just("*"), Just("^"), Just("target"), Just("print"), Just("\"s\""), Just("/*"), Just("//"), Just("\n"),
     ], 0..80)) {
         let src = tokens.join(" ");
+        // Prefix mode only drops errors (those at the end of the input); it never invents any.
+        let full = parse(&src).errors;
+        for e in parse_prefix(&src).errors {
+            prop_assert!(full.contains(&e), "{}\nprefix-only error {:?}\nfull: {:?}", src, e, full);
+        }
         for (parsed, complete) in [(parse(&src), true), (parse_prefix(&src), false)] {
             let printed = print_program(&parsed.program);
             if complete && parsed.errors.is_empty() {
