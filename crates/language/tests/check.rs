@@ -127,6 +127,7 @@ fn common_idioms_are_valid() {
         "  real s = sqrt(lambda);\n  y ~ normal(mu, s);\n  mu ~ std_normal();",
         "  k ~ binomial(10, inv_logit(mu));\n  y ~ double_exponential(mu, sigma);",
         "  vector[N] r;\n  for (n in 1:N) r[n] = exp(y[n] * mu);\n  y ~ normal(mu, r);",
+        "  target += categorical_logit_lpmf(2 | rep_vector(mu, 3)) + fma(mu, 2, 1) + tan(mu) + digamma(lambda);",
         "  y ~ uniform(-5, lambda + 3);\n  target += categorical_lpmf(3 | softmax(rep_vector(mu, 7)));",
     ];
     let data = Data::from_json_str(DATA).unwrap();

@@ -506,6 +506,15 @@ static DISTRIBUTIONS: &[DistSpec] = &[
         has_rng: true,
         core: true,
     },
+    DistSpec {
+        name: "categorical_logit",
+        discrete: true,
+        variate: arg("y", K::Ints, S::Category(0)),
+        params: &[arg("beta", K::Vector, S::Real)],
+        has_cdf: false,
+        has_rng: true,
+        core: false,
+    },
     multi(
         "multi_normal",
         arg("y", K::Vectors, S::Real),
@@ -1535,6 +1544,111 @@ static FUNCTIONS: &[FunctionSpec] = &[
         false,
         |_| Interval::UNIT,
     ),
+    unary(
+        "expit",
+        &["expit(reals x) -> reals"],
+        false,
+        inv_logit_range,
+    ),
+    unary("tan", &["tan(reals x) -> reals"], false, all),
+    unary("asin", &["asin(reals x) -> reals"], false, |_| {
+        Interval::closed(-2.0, 2.0)
+    }),
+    unary("acos", &["acos(reals x) -> reals"], false, |_| {
+        Interval::closed(0.0, 4.0)
+    }),
+    unary("sinh", &["sinh(reals x) -> reals"], false, |x| {
+        x.map_increasing(f64::sinh)
+    }),
+    unary("cosh", &["cosh(reals x) -> reals"], false, |_| {
+        Interval::closed(1.0, f64::INFINITY)
+    }),
+    unary("asinh", &["asinh(reals x) -> reals"], false, |x| {
+        x.map_increasing(f64::asinh)
+    }),
+    unary("acosh", &["acosh(reals x) -> reals"], false, |_| {
+        Interval::NON_NEGATIVE
+    }),
+    unary("atanh", &["atanh(reals x) -> reals"], false, all),
+    unary("digamma", &["digamma(reals x) -> reals"], false, all),
+    binary("fmod", &["fmod(real a, real b) -> real"], false, |_, _| {
+        Interval::ALL
+    }),
+    binary(
+        "log_inv_logit_diff",
+        &["log_inv_logit_diff(real a, real b) -> real"],
+        false,
+        |_, _| Interval::new(f64::NEG_INFINITY, true, 0.0, true),
+    ),
+    custom(
+        "fma",
+        &["fma(real x, real y, real z) -> real"],
+        false,
+        |a| match a {
+            [x, y, z] if x.ty.is_scalar() && y.ty.is_scalar() && z.ty.is_scalar() => {
+                Ok(real_out(x.range.mul(&y.range).add(&z.range)))
+            }
+            _ => Err(String::new()),
+        },
+    ),
+    custom(
+        "columns_dot_self",
+        &["columns_dot_self(matrix x) -> row_vector"],
+        false,
+        |a| match a {
+            [m] if m.ty.is_linear_algebra() => Ok(ArgInfo {
+                ty: Ty::ROW_VECTOR,
+                sizes: Sizes::from_slice(&[if m.ty == Ty::MATRIX {
+                    m.sizes.get(1)
+                } else {
+                    None
+                }]),
+                range: Interval::NON_NEGATIVE,
+                structure: Structure::Unknown,
+            }),
+            _ => Err(String::new()),
+        },
+    ),
+    custom(
+        "rows_dot_self",
+        &["rows_dot_self(matrix x) -> vector"],
+        false,
+        |a| match a {
+            [m] if m.ty.is_linear_algebra() => Ok(ArgInfo {
+                ty: Ty::VECTOR,
+                sizes: Sizes::from_slice(&[if m.ty == Ty::MATRIX {
+                    m.sizes.get(0)
+                } else {
+                    None
+                }]),
+                range: Interval::NON_NEGATIVE,
+                structure: Structure::Unknown,
+            }),
+            _ => Err(String::new()),
+        },
+    ),
+    custom(
+        "transpose",
+        &["transpose(vector|row_vector|matrix x) -> the transpose"],
+        false,
+        |a| match a {
+            [x] if x.ty.is_linear_algebra() => Ok(ArgInfo {
+                ty: match x.ty.base {
+                    Base::Vector => Ty::ROW_VECTOR,
+                    Base::RowVector => Ty::VECTOR,
+                    _ => Ty::MATRIX,
+                },
+                sizes: if x.ty == Ty::MATRIX {
+                    Sizes::from_slice(&[x.sizes.get(1), x.sizes.get(0)])
+                } else {
+                    x.sizes
+                },
+                range: x.range,
+                structure: Structure::Unknown,
+            }),
+            _ => Err(String::new()),
+        },
+    ),
     unary("tanh", &["tanh(reals x) -> reals"], false, |_| {
         Interval::closed(-1.0, 1.0)
     }),
@@ -2138,7 +2252,10 @@ mod tests {
             "lkj_corr_cholesky",
             "dirichlet",
         ];
-        assert_eq!(distributions().len(), names.len());
+        assert_eq!(
+            distributions().iter().filter(|d| d.core).count(),
+            names.len()
+        );
         for n in names {
             assert!(distribution(n).is_some(), "{n}");
         }

@@ -54,7 +54,7 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
                 Some("put observed data or a parameter on the left of `~`".into()),
             );
         }
-        let closed = self.call_closed(dist, args, s.span);
+        let closed = self.call_closed(dist, args);
         let mut params: Vec<(&Expr, Info)> = args.iter().zip(infos).collect();
         // `d(` at the end of a prefix: the placeholder after `(` is no argument yet.
         if !closed && params.len() == 1 && params[0].0.kind == ExprKind::Error {
@@ -814,7 +814,7 @@ fn rng_type(d: &DistSpec, infos: &[Info]) -> Ty {
             _ => Ty::VECTOR,
         },
         "dirichlet" => Ty::VECTOR,
-        "categorical" => Ty::INT,
+        "categorical" | "categorical_logit" => Ty::INT,
         _ => {
             let base = if d.discrete { Base::Int } else { Base::Real };
             let vectorized = infos.iter().any(|i| i.ty.is_some_and(|t| !t.is_scalar()));
@@ -831,6 +831,7 @@ fn role(dist: &str, param: &str) -> &'static str {
         (_, "mu") => "location",
         (_, "nu") => "degrees-of-freedom",
         ("categorical", "theta") => "probability vector",
+        ("categorical_logit", "beta") => "log-odds vector",
         (_, "theta") => "probability",
         (_, "lambda") => "rate",
         (_, "phi") => "dispersion",

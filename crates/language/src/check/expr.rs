@@ -529,17 +529,20 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
     }
 
     /// Is the call `name(` closed by its `)`? Whole programs always are.
-    pub(crate) fn call_closed(&self, name: &Ident, args: &[Expr], span: Span) -> bool {
+    pub(crate) fn call_closed(&self, name: &Ident, args: &[Expr]) -> bool {
+        // Without the text (a tree from elsewhere) calls are taken as written completely. With it,
+        // a call is closed when its `)` follows the last argument: a prefix may still add
+        // arguments, and a parse error may have cut the list short.
         let Some(src) = self.src else { return true };
-        if self.frontier == usize::MAX || (span.end as usize) < self.frontier {
-            return true;
-        }
         let from = args
             .last()
             .map_or(name.span.end as usize, |a| a.span.end as usize);
-        let mut rest = src.get(from..).unwrap_or("").trim_start();
+        let mut rest = skip_trivia(src.get(from..).unwrap_or(""));
         if args.is_empty() {
-            rest = rest.strip_prefix('(').unwrap_or(rest).trim_start();
+            rest = skip_trivia(rest.strip_prefix('(').unwrap_or(rest));
+        }
+        if let Some(r) = rest.strip_prefix('|') {
+            rest = skip_trivia(r);
         }
         rest.starts_with(')')
     }
@@ -547,7 +550,7 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
     fn call(&mut self, e: &'p Expr, name: &'p Ident, args: &'p [Expr], cond: bool) -> Info {
         let infos: Vec<Info> = args.iter().map(|a| self.expr(a)).collect();
         let deps = infos.iter().fold(0, |d, i| d | i.deps);
-        let closed = self.call_closed(name, args, e.span);
+        let closed = self.call_closed(name, args);
         let n = name.name.as_str();
         match catalog::resolve(n) {
             Some(Callee::Function(f)) => {
@@ -671,6 +674,20 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
             format!("unknown function `{n}`"),
             Some(hint),
         );
+    }
+}
+
+/// The text after whitespace and comments.
+fn skip_trivia(mut s: &str) -> &str {
+    loop {
+        s = s.trim_start();
+        if let Some(r) = s.strip_prefix("//") {
+            s = r.find('\n').map_or("", |i| &r[i..]);
+        } else if let Some(r) = s.strip_prefix("/*") {
+            s = r.find("*/").map_or("", |i| &r[i + 2..]);
+        } else {
+            return s;
+        }
     }
 }
 
