@@ -371,6 +371,5 @@ fn assign_whole(t: &Tape, target: &mut Val, rhs: &Val) -> Res<()> {
         }
         (Val::Ints(..), _) => return eval_err("cannot assign a real value to an int array"),
     }
-    let _ = t;
     Ok(())
 }

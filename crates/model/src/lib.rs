@@ -18,6 +18,22 @@
 //! Layouts: the unconstrained vector is in declaration order; within a variable, array elements
 //! outermost (row-major), matrices column-major. Outputs ([`Model::output_names`],
 //! [`Model::write_array`]) follow CmdStan: column-major over all dimensions.
+//!
+//! ```
+//! use refinestat_language::Data;
+//! use refinestat_model::{LogDensityOptions, Model};
+//! let src = "data { int N; vector[N] y; } parameters { real mu; real<lower=0> sigma; }
+//!            model { mu ~ normal(0, 10); sigma ~ exponential(1); y ~ normal(mu, sigma); }";
+//! let data = Data::from_json_str(r#"{"N": 3, "y": [0.5, 1.5, 1.0]}"#).unwrap();
+//! let mut model = Model::from_source(src, &data).unwrap();
+//! assert_eq!(model.param_names(), ["mu", "sigma"]);
+//! let x = [1.0, 0.0]; // mu = 1, log(sigma) = 0
+//! let mut grad = [0.0; 2];
+//! let opts = LogDensityOptions { jacobian: true, propto: false };
+//! let lp = model.log_density_gradient(&x, opts, &mut grad).unwrap();
+//! assert!(lp.is_finite());
+//! assert_eq!(model.log_lik(&x).unwrap().len(), 3);
+//! ```
 
 // Comparisons are written `!(x > 0.0)` on purpose: they reject NaN as well.
 #![allow(clippy::neg_cmp_op_on_partial_ord)]
@@ -43,7 +59,7 @@ use rand::{Rng, RngCore, SeedableRng};
 use refinestat_language::{Data, DataValue, Program};
 
 use interp::{Ctx, DeclShape, LogLik, Sim};
-use lower::{Ir, Slot, TyBase, VarKind, S};
+use lower::{Ir, Slot, TyBase, S};
 use tape::Tape;
 use transform::Constraint;
 use value::{Base, Dims, Shape, Store, Val};
@@ -140,6 +156,9 @@ struct Workspace {
     tape: Tape,
     env: Vec<Val>,
     seeds: Vec<u32>,
+    pool: Vec<Vec<Val>>,
+    /// log|J| terms of the current evaluation.
+    lj: Vec<Val>,
 }
 
 /// An executable model. Cheap to clone; one clone per sampling chain.
@@ -180,6 +199,7 @@ fn new_ctx<'a>(
         rng,
         loglik: None,
         sim: None,
+        pool: &mut ws.pool,
     }
 }
 
@@ -398,6 +418,7 @@ impl Model {
             S::Target {
                 obs: Some(o),
                 e: lower::E::Lpdf { dist, .. },
+                ..
             } => note(*o, *dist),
             _ => {}
         });
@@ -538,7 +559,7 @@ impl Model {
     /// Log density at an unconstrained point.
     pub fn log_density(&self, x: &[f64], opts: LogDensityOptions) -> Result<f64, ModelError> {
         let mut ws = self.fresh_ws();
-        density(&self.c, &mut ws, x, opts, false, None)
+        density(&self.c, &mut ws, x, opts, None)
     }
 
     /// Log density and its gradient with respect to the unconstrained vector.
@@ -555,7 +576,7 @@ impl Model {
                 self.c.dim
             )));
         }
-        let lp = density(&self.c, &mut self.ws, x, opts, true, None)?;
+        let lp = density(&self.c, &mut self.ws, x, opts, None)?;
         if !lp.is_finite() {
             return Err(ModelError::Eval(format!("log density is {lp}")));
         }
@@ -599,7 +620,7 @@ impl Model {
             jacobian: false,
             propto: false,
         };
-        density(c, &mut ws, x, opts, false, Some(&mut ll))?;
+        density(c, &mut ws, x, opts, Some(&mut ll))?;
         let mut out = Vec::with_capacity(c.n_log_lik);
         for o in &c.obs {
             for &u in &o.units {
@@ -627,7 +648,7 @@ impl Model {
             ctx.exec_block(&c.ir.gq)?;
             check_block_bounds(c, &mut ctx, &c.ir.gq_vars)?;
         }
-        Ok(collect_outputs(c, &ws.env, &c.outputs))
+        Ok(collect_outputs(&ws.env, &c.outputs))
     }
 
     /// One prior-predictive draw: parameters from their priors (in program order, respecting
@@ -855,16 +876,16 @@ fn density(
     ws: &mut Workspace,
     x: &[f64],
     opts: LogDensityOptions,
-    use_tape: bool,
     loglik: Option<&mut LogLik>,
 ) -> Result<f64, ModelError> {
     ws.tape.clear();
     ws.seeds.clear();
-    let mut lj = Vec::new();
+    let mut lj = std::mem::take(&mut ws.lj);
+    lj.clear();
     let mut ctx = new_ctx(&c.ir, ws, opts.propto, None);
     ctx.loglik = loglik;
-    // Always on the tape: `propto` decides what to drop by what depends on parameters.
-    let _ = use_tape;
+    // Always on the tape, also without a gradient: `propto` decides what to drop by what
+    // depends on parameters.
     set_params(c, &mut ctx, x, true, &mut lj)?;
     if opts.jacobian {
         for v in &lj {
@@ -875,15 +896,15 @@ fn density(
     check_block_bounds(c, &mut ctx, &c.ir.tparam_vars)?;
     ctx.exec_block(&c.ir.model)?;
     let lp = ctx.target;
+    lj.clear();
+    ws.lj = lj;
     if lp.is_nan() {
         return Err(ModelError::Eval("log density is NaN".into()));
     }
-    let _ = VarKind::Data;
     Ok(lp)
 }
 
-fn collect_outputs(c: &Compiled, env: &[Val], outs: &[OutVar]) -> Vec<f64> {
-    let _ = c;
+fn collect_outputs(env: &[Val], outs: &[OutVar]) -> Vec<f64> {
     let mut v = Vec::new();
     for o in outs {
         let vals = env[o.slot].to_vec(&[]);

@@ -222,7 +222,7 @@ pub fn elt_div(t: &mut Tape, a: &Val, b: &Val) -> Res<Val> {
         if *y == 0 {
             return eval_err("integer division by zero");
         }
-        return Ok(Val::Int(x / y));
+        return Ok(Val::Int(x.wrapping_div(*y)));
     }
     map2(t, a, b, "./", Known::Stored, Known::Stored, |x, y| {
         let q = x / y;
@@ -232,7 +232,7 @@ pub fn elt_div(t: &mut Tape, a: &Val, b: &Val) -> Res<Val> {
 
 pub fn neg(t: &mut Tape, a: &Val) -> Val {
     match a {
-        Val::Int(i) => Val::Int(-i),
+        Val::Int(i) => Val::Int(i.wrapping_neg()),
         _ => map1(t, a, |x| (-x, -1.0)),
     }
 }
@@ -276,8 +276,6 @@ pub fn mul(t: &mut Tape, a: &Val, b: &Val) -> Res<Val> {
         },
         _ => unreachable!(),
     };
-    let first_op = t.ops.len();
-    let _ = first_op;
     let sa = operand_slots(t, a);
     let sb = operand_slots(t, b);
     let n = r * c;
@@ -369,11 +367,22 @@ pub fn div(t: &mut Tape, a: &Val, b: &Val) -> Res<Val> {
             return eval_err("integer division by zero");
         }
         // Stan's int / int truncates.
-        return Ok(Val::Int(x / y));
+        return Ok(Val::Int(x.wrapping_div(*y)));
     }
     if real_shape(b).is_some() && real_shape(a).is_some() {
+        // B / A = B * inverse(A) for a square matrix A.
+        if let Val::Reals(s, _) = b {
+            if matches!(s.base, Base::Matrix(..)) && s.arr.is_empty() {
+                let inv = crate::builtins::call(
+                    t,
+                    crate::builtins::Builtin::Inverse,
+                    std::slice::from_ref(b),
+                )?;
+                return mul(t, a, &inv);
+            }
+        }
         return Err(crate::ModelError::Unsupported(
-            "matrix division `/` between two containers (use ./)".into(),
+            "division `/` by a container that is not a matrix (use ./)".into(),
         ));
     }
     elt_div(t, a, b)
@@ -462,7 +471,6 @@ pub fn reduce_with(t: &mut Tape, v: &Val, value: f64, grad: &[f64]) -> Val {
 /// with respect to `v`. For small transforms (softmax, cumulative sums of short vectors).
 pub fn dense_with(t: &mut Tape, v: &Val, shape: Shape, out: &[f64], jac: &[f64]) -> Val {
     let m = out.len();
-    let first_op = t.ops.len();
     let Some(slots) = operand_slots(t, v) else {
         return Val::const_reals(shape, out.to_vec());
     };
@@ -495,7 +503,6 @@ pub fn dense_with(t: &mut Tape, v: &Val, shape: Shape, out: &[f64], jac: &[f64])
             nops: 1,
         });
     }
-    let _ = first_op;
     Val::Reals(shape, Store::Tape(start))
 }
 
