@@ -17,7 +17,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 /// The model as the sampler sees it: Stan's sampling density (Jacobian on, constants dropped).
-struct SamplingDensity(Model);
+pub(crate) struct SamplingDensity(pub(crate) Model);
 
 impl LogDensity for SamplingDensity {
     fn dim(&self) -> usize {
@@ -44,7 +44,7 @@ struct ChainOutputs {
     log_lik: Vec<Vec<f64>>,
 }
 
-fn model_stem(model: &Path) -> String {
+pub(crate) fn model_stem(model: &Path) -> String {
     model
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())

@@ -4,6 +4,11 @@
 //! Every case becomes a tiny Stan program whose inputs are data, evaluated with
 //! `log_density(&[], jacobian = false, propto = false)`. Agreement is required to 1e-10 relative
 //! (absolute floor 1e-12). Each test checks all cases and reports every failing one by name.
+//!
+//! To add a case: add it to scripts/make_reference.py (each case is one `add_dist`/`add_fn`
+//! call), run `.venv/bin/python scripts/make_reference.py` (pins in scripts/requirements.txt),
+//! and commit the regenerated JSON with the script. The tests here and in gradients.rs pick new
+//! cases up without code changes.
 
 mod common;
 
