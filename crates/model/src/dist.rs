@@ -512,15 +512,16 @@ fn k_weibull(x: &[f64; 3], inc: &[bool; 3], propto: bool) -> Result<(f64, [f64; 
     }
     let lr = (y / sigma).ln();
     let ra = (y / sigma).powf(alpha);
+    // Stan's split: log(alpha) + (alpha - 1) log(y) - alpha log(sigma) - (y / sigma)^alpha.
     let mut lp = -ra;
     if !propto || inc[1] {
         lp += alpha.ln();
     }
-    if !propto || inc[0] || inc[1] || inc[2] {
-        lp += (alpha - 1.0) * lr;
+    if !propto || inc[0] || inc[1] {
+        lp += xlogy(alpha - 1.0, y);
     }
-    if !propto || inc[2] {
-        lp -= sigma.ln();
+    if !propto || inc[1] || inc[2] {
+        lp -= alpha * sigma.ln();
     }
     Ok((
         lp,
@@ -1605,8 +1606,9 @@ pub fn cdf_fn(t: &mut Tape, d: Dist, kind: CdfKind, args: &[Val]) -> Res<Val> {
     Ok(reduce_multi(t, total, &parts))
 }
 
-/// The truncation correction `-log(F(U) - F(L))` for one observation's parameters, with
-/// `lower`/`upper` optional. Discrete distributions use `F(L - 1)` for the lower end.
+/// The truncation correction `-log(F(U) - F(L))` summed over `n_obs` observations (parameters
+/// and bounds broadcast), with `lower`/`upper` optional. Discrete distributions use `F(L - 1)`
+/// for the lower end. Also returns the per-observation terms.
 pub fn truncation(
     t: &mut Tape,
     d: Dist,
@@ -1614,53 +1616,92 @@ pub fn truncation(
     lower: Option<&Val>,
     upper: Option<&Val>,
     n_obs: usize,
-) -> Res<Val> {
+) -> Res<(Val, Vec<f64>)> {
+    if lower.is_none() && upper.is_none() {
+        return Ok((Val::real(0.0), vec![0.0; n_obs]));
+    }
     let discrete = d.is_discrete();
-    let pv: Vec<f64> = params
-        .iter()
-        .map(|p| p.as_f64())
-        .collect::<Res<Vec<f64>>>()
-        .map_err(|_| {
-            ModelError::Unsupported("truncation with vector-valued distribution parameters".into())
-        })?;
-    let lo = lower.map(|v| v.as_f64()).transpose()?;
-    let hi = upper.map(|v| v.as_f64()).transpose()?;
-    let cl = match lo {
-        Some(l) => Some(cdf(d, if discrete { l - 1.0 } else { l }, &pv)?),
-        None => None,
-    };
-    let cu = match hi {
-        Some(u) => Some(cdf(d, u, &pv)?),
-        None => None,
-    };
-    // mass = F(U) - F(L), computed from the side with less cancellation.
-    let (mass, dmass, dlo, dhi) = match (&cl, &cu) {
-        (Some(l), Some(u)) => {
-            let m = if l.f > 0.5 { l.s - u.s } else { u.f - l.f };
-            let dp = [u.dp[0] - l.dp[0], u.dp[1] - l.dp[1], u.dp[2] - l.dp[2]];
-            (m, dp, -l.dx, u.dx)
+    let mut n = n_obs;
+    for v in params.iter().chain(lower).chain(upper) {
+        let m = v.numel();
+        if m != 1 && m != n {
+            if n == 1 {
+                n = m;
+            } else {
+                return eval_err(format!(
+                    "{}: truncation arguments have different sizes ({n} and {m})",
+                    d.name()
+                ));
+            }
         }
-        (Some(l), None) => (l.s, l.dp.map(|x| -x), -l.dx, 0.0),
-        (None, Some(u)) => (u.f, u.dp, 0.0, u.dx),
-        (None, None) => return Ok(Val::real(0.0)),
-    };
-    if !(mass > 0.0) {
-        return eval_err(format!("{d:?}: truncation interval has zero probability"));
     }
-    let nf = n_obs as f64;
-    let value = -nf * mass.ln();
-    let mut parts: Vec<(&Val, Vec<f64>)> = vec![];
-    for (k, p) in params.iter().enumerate() {
-        parts.push((p, vec![-nf * dmass[k] / mass]));
+    let at = |v: &Val, i: usize, tv: &[f64]| v.elem(if v.numel() == 1 { 0 } else { i }, tv).0;
+    let mut gp: Vec<Vec<f64>> = params.iter().map(|p| vec![0.0; p.numel()]).collect();
+    let mut glo = vec![0.0; lower.map_or(0, |v| v.numel())];
+    let mut ghi = vec![0.0; upper.map_or(0, |v| v.numel())];
+    let mut terms = Vec::with_capacity(n);
+    let mut total = 0.0;
+    for i in 0..n {
+        let pv: Vec<f64> = params.iter().map(|p| at(p, i, &t.val)).collect();
+        let cl = match lower {
+            Some(l) => {
+                let lv = at(l, i, &t.val);
+                Some(cdf(d, if discrete { lv - 1.0 } else { lv }, &pv)?)
+            }
+            None => None,
+        };
+        let cu = match upper {
+            Some(u) => Some(cdf(d, at(u, i, &t.val), &pv)?),
+            None => None,
+        };
+        // mass = F(U) - F(L), computed from the side with less cancellation.
+        let (mass, dmass, dlo, dhi) = match (&cl, &cu) {
+            (Some(l), Some(u)) => {
+                let m = if l.f > 0.5 { l.s - u.s } else { u.f - l.f };
+                let dp = [u.dp[0] - l.dp[0], u.dp[1] - l.dp[1], u.dp[2] - l.dp[2]];
+                (m, dp, -l.dx, u.dx)
+            }
+            (Some(l), None) => (l.s, l.dp.map(|x| -x), -l.dx, 0.0),
+            (None, Some(u)) => (u.f, u.dp, 0.0, u.dx),
+            (None, None) => (1.0, [0.0; 3], 0.0, 0.0),
+        };
+        if !(mass > 0.0) {
+            return eval_err(format!(
+                "{}: truncation interval has zero probability",
+                d.name()
+            ));
+        }
+        let term = -mass.ln();
+        // Scalar arguments with a single observation repeated n_obs times (n_obs > n only
+        // when everything is scalar).
+        let reps = if n == 1 { n_obs as f64 } else { 1.0 };
+        total += reps * term;
+        for _ in 0..(if n == 1 { n_obs } else { 1 }) {
+            terms.push(term);
+        }
+        for (k, p) in params.iter().enumerate() {
+            let j = if p.numel() == 1 { 0 } else { i };
+            gp[k][j] += -reps * dmass[k] / mass;
+        }
+        if let Some(l) = lower {
+            glo[if l.numel() == 1 { 0 } else { i }] += -reps * dlo / mass;
+        }
+        if let Some(u) = upper {
+            ghi[if u.numel() == 1 { 0 } else { i }] += -reps * dhi / mass;
+        }
     }
+    let mut parts: Vec<(&Val, &[f64])> = params
+        .iter()
+        .zip(&gp)
+        .map(|(p, g)| (p, g.as_slice()))
+        .collect();
     if let Some(l) = lower {
-        parts.push((l, vec![-nf * dlo / mass]));
+        parts.push((l, &glo));
     }
     if let Some(u) = upper {
-        parts.push((u, vec![-nf * dhi / mass]));
+        parts.push((u, &ghi));
     }
-    let refs: Vec<(&Val, &[f64])> = parts.iter().map(|(v, g)| (*v, g.as_slice())).collect();
-    Ok(reduce_multi(t, value, &refs))
+    Ok((reduce_multi(t, total, &parts), terms))
 }
 
 /// Whether `x` lies inside the truncation bounds.
@@ -1777,9 +1818,10 @@ fn poisson(lam: f64, rng: &mut dyn RngCore) -> Result<f64, String> {
 /// Vectorised `_rng`: broadcasts scalar parameters; returns one draw per element.
 pub fn rng(d: Dist, args: &[Val], tv: &[f64], rng: &mut dyn RngCore) -> Res<Val> {
     use Dist::*;
-    let nparams = d.arity() - 1;
+    // lkj_corr_cholesky_rng(K, eta) also takes the size.
+    let nparams = d.arity() - 1 + (d == LkjCorrCholesky) as usize;
     if args.len() != nparams {
-        return eval_err(format!("{d:?}_rng takes {nparams} arguments"));
+        return eval_err(format!("{}_rng takes {nparams} arguments", d.name()));
     }
     match d {
         MultiNormal | MultiNormalCholesky => {

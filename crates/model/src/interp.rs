@@ -384,6 +384,21 @@ impl Ctx<'_> {
                 let v = self.eval(a)?;
                 ops::transpose(self.t, &v)
             }
+            E::Target => {
+                let v = self.target;
+                let seeds: Vec<u32> = self.seeds.iter().copied().filter(|&s| s != NONE).collect();
+                if seeds.is_empty() {
+                    return Ok(Val::real(v));
+                }
+                let first_op = self.t.ops.len();
+                let off = self.t.push_idx(&seeds);
+                self.t.ops.push(crate::tape::Operand {
+                    slots: crate::tape::Slots::Idx(off),
+                    n: seeds.len() as u32,
+                    p: crate::tape::Partials::Ones,
+                });
+                Ok(Val::Real(v, self.t.reduce(v, first_op)))
+            }
         }
     }
 
@@ -475,23 +490,29 @@ impl Ctx<'_> {
                     let lo = lo.as_ref().map(|e| self.eval(e)).transpose()?;
                     let hi = hi.as_ref().map(|e| self.eval(e)).transpose()?;
                     let n = all[0].numel();
-                    let lov = lo.as_ref().map(|v| v.as_f64()).transpose()?;
-                    let hiv = hi.as_ref().map(|v| v.as_f64()).transpose()?;
                     for i in 0..n {
                         let x = all[0].elem(i, &self.t.val).0;
-                        if !dist::in_bounds(x, lov, hiv) {
+                        let bound = |b: &Option<Val>| {
+                            b.as_ref()
+                                .map(|v| v.elem(if v.numel() == 1 { 0 } else { i }, &self.t.val).0)
+                        };
+                        if !dist::in_bounds(x, bound(&lo), bound(&hi)) {
                             return eval_err(format!(
                                 "{}: value {x} outside its truncation bounds",
                                 dist.name()
                             ));
                         }
                     }
-                    let tr =
+                    let (tr, tr_terms) =
                         dist::truncation(self.t, *dist, &all[1..], lo.as_ref(), hi.as_ref(), n)?;
                     self.add_target(&tr)?;
                     if collect {
-                        let per = tr.as_f64()? / terms.len().max(1) as f64;
-                        terms.iter_mut().for_each(|x| *x += per);
+                        if tr_terms.len() == terms.len() {
+                            terms.iter_mut().zip(&tr_terms).for_each(|(x, t)| *x += t);
+                        } else {
+                            let per = tr.as_f64()? / terms.len().max(1) as f64;
+                            terms.iter_mut().for_each(|x| *x += per);
+                        }
                     }
                 }
                 if collect {
@@ -500,8 +521,21 @@ impl Ctx<'_> {
                 self.give(all);
                 Ok(Flow::Normal)
             }
-            S::Target { e, obs } => {
+            S::Target { e, obs, place } => {
                 if self.sim.is_some() {
+                    // `target += dist_lpdf(x | ...)` simulates like `x ~ dist(...)`.
+                    if let E::Lpdf { dist, args, .. } = e {
+                        if let Some(first) = args.first() {
+                            return self.sim_tilde(
+                                first,
+                                place.as_ref(),
+                                *dist,
+                                &args[1..],
+                                &None,
+                                *obs,
+                            );
+                        }
+                    }
                     return Ok(Flow::Normal);
                 }
                 if let (Some(o), Some(_), E::Lpdf { dist, args, .. }) = (obs, &self.loglik, e) {
@@ -911,7 +945,14 @@ pub fn binop(t: &mut Tape, op: BinOp, a: &Val, b: &Val) -> Res<Val> {
         }
         And => Ok(Val::Int((a.truthy()? && b.truthy()?) as i64)),
         Or => Ok(Val::Int((a.truthy()? || b.truthy()?) as i64)),
-        LeftDiv => Err(ModelError::Unsupported("left division `\\`".into())),
+        // A \ B = inverse(A) * B.
+        LeftDiv => {
+            if let Val::Int(_) | Val::Real(..) = a {
+                return ops::div(t, b, a);
+            }
+            let inv = builtins::call(t, builtins::Builtin::Inverse, std::slice::from_ref(a))?;
+            ops::mul(t, &inv, b)
+        }
     }
 }
 

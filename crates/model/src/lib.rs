@@ -16,8 +16,19 @@
 //! single fused nodes with hand-written partials (`dist`, `ops`, `builtins`).
 //!
 //! Layouts: the unconstrained vector is in declaration order; within a variable, array elements
-//! outermost (row-major), matrices column-major. Outputs ([`Model::output_names`],
-//! [`Model::write_array`]) follow CmdStan: column-major over all dimensions.
+//! outermost (row-major), matrices column-major (Stan's serializer order). Outputs
+//! ([`Model::output_names`], [`Model::write_array`]) follow CmdStan: column-major over all
+//! dimensions. Transforms are Stan's (reference manual up to 2.35): simplex by stick-breaking,
+//! `cholesky_factor_corr` by tanh-transformed canonical partial correlations, `cov_matrix` by a
+//! Cholesky factor with log diagonal.
+//!
+//! Semantics: `propto` drops a term when every argument it depends on is constant (Stan's
+//! `include_summand`); `target +=` and `_lpdf` keep everything, `_lupdf` follows `propto`.
+//! The pointwise log-likelihood has one term per element of each observed data variable (a data
+//! variable on the left of `~` or first in `target += dist_lpdf(...)`), ordered by data
+//! declaration, then element in JSON order; multivariate observations give one term per vector.
+//! A value outside a distribution's support, `reject`, a violated transformed-parameter bound or
+//! an index out of range is a recoverable [`ModelError::Eval`].
 //!
 //! ```
 //! use refinestat_language::Data;
@@ -418,6 +429,7 @@ impl Model {
             S::Target {
                 obs: Some(o),
                 e: lower::E::Lpdf { dist, .. },
+                ..
             } => note(*o, *dist),
             _ => {}
         });
@@ -650,8 +662,13 @@ impl Model {
         Ok(collect_outputs(&ws.env, &c.outputs))
     }
 
-    /// One prior-predictive draw: parameters from their priors (in program order, respecting
-    /// declared bounds), then the observed data from the statements on data.
+    /// One prior-predictive draw: parameters from their `~` (or `target += dist_lpdf(x | ...)`)
+    /// statements, respecting declared bounds by rejection (at most 1000 tries per element);
+    /// statements whose arguments depend on parameters not yet drawn are retried in later passes,
+    /// so priors may appear in any order. A bounded parameter without a prior is uniform on its
+    /// bounds (a simplex flat, a correlation factor LKJ(1)); any other parameter without a
+    /// drawable prior is an error. Then the transformed parameters, then the observed data from
+    /// the statements on data (int data drawn from a continuous distribution is rounded).
     pub fn simulate<R: Rng + ?Sized>(&self, rng: &mut R) -> Result<SimulatedDraw, ModelError> {
         let c = &self.c;
         let mut ws = self.fresh_ws();

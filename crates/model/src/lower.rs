@@ -44,6 +44,8 @@ pub enum E {
     ArrayLit(Vec<E>),
     RowVecLit(Vec<E>),
     Transpose(Box<E>),
+    /// `target()`: the log density accumulated so far.
+    Target,
 }
 
 #[derive(Debug, Clone)]
@@ -119,6 +121,8 @@ pub enum S {
         e: E,
         /// For `target += dist_lpdf(y | ...)` with `y` data: the data variable index.
         obs: Option<usize>,
+        /// For `target += dist_lpdf(y | ...)` with `y` a variable: where to put simulated draws.
+        place: Option<Place>,
     },
     For {
         slot: Slot,
@@ -464,11 +468,14 @@ impl Lowerer {
             }
             StmtKind::TargetPlus(e) => {
                 let e = self.expr(e)?;
-                let obs = match &e {
-                    E::Lpdf { args, .. } => args.first().and_then(|a| self.observed(a)),
-                    _ => None,
+                let (obs, place) = match &e {
+                    E::Lpdf { args, .. } => (
+                        args.first().and_then(|a| self.observed(a)),
+                        args.first().and_then(Self::place_of),
+                    ),
+                    _ => (None, None),
                 };
-                S::Target { e, obs }
+                S::Target { e, obs, place }
             }
             StmtKind::For {
                 var,
@@ -570,9 +577,6 @@ impl Lowerer {
             ExprKind::StrLit(_) => return invalid("a string is only allowed in print/reject"),
             ExprKind::Var(id) => E::Var(self.lookup(&id.name)?),
             ExprKind::Binary { op, lhs, rhs } => {
-                if *op == BinOp::LeftDiv {
-                    return unsupported("left division `\\`");
-                }
                 E::Bin(*op, Box::new(self.expr(lhs)?), Box::new(self.expr(rhs)?))
             }
             ExprKind::Unary { op, expr } => {
@@ -665,6 +669,9 @@ impl Lowerer {
                 let a = args.pop().expect("arg");
                 return Ok(E::Binary(f, Box::new(a), Box::new(b)));
             }
+        }
+        if (name == "target" || name == "get_lp") && args.is_empty() {
+            return Ok(E::Target);
         }
         if (name == "log2" || name == "log10") && !args.is_empty() {
             return unsupported(format!("function `{name}` with {} arguments", args.len()));

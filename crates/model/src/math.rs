@@ -222,6 +222,7 @@ pub fn unary_fn(name: &str) -> Option<UnaryFn> {
         "logit" => |x| ((x / (1.0 - x)).ln(), 1.0 / (x * (1.0 - x))),
         "log_inv_logit" => |x| (log_inv_logit(x), 1.0 - inv_logit(x)),
         "log1m_inv_logit" => |x| (log_inv_logit(-x), -inv_logit(x)),
+        "inv_cloglog" => |x| (-(-x.exp()).exp_m1(), (x - x.exp()).exp()),
         "log1m" => |x| ((-x).ln_1p(), -1.0 / (1.0 - x)),
         "log1p_exp" => |x| (log1p_exp(x), inv_logit(x)),
         "log1m_exp" => |x| (log1m_exp(x), -1.0 / (-x).exp_m1()),

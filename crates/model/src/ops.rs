@@ -370,8 +370,19 @@ pub fn div(t: &mut Tape, a: &Val, b: &Val) -> Res<Val> {
         return Ok(Val::Int(x.wrapping_div(*y)));
     }
     if real_shape(b).is_some() && real_shape(a).is_some() {
+        // B / A = B * inverse(A) for a square matrix A.
+        if let Val::Reals(s, _) = b {
+            if matches!(s.base, Base::Matrix(..)) && s.arr.is_empty() {
+                let inv = crate::builtins::call(
+                    t,
+                    crate::builtins::Builtin::Inverse,
+                    std::slice::from_ref(b),
+                )?;
+                return mul(t, a, &inv);
+            }
+        }
         return Err(crate::ModelError::Unsupported(
-            "matrix division `/` between two containers (use ./)".into(),
+            "division `/` by a container that is not a matrix (use ./)".into(),
         ));
     }
     elt_div(t, a, b)

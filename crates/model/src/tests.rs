@@ -266,8 +266,8 @@ fn lkj_normalising_constant_k2() {
 
 #[test]
 fn cdfs_and_truncation_gradients() {
-    let data = r#"{"y": 0.7, "yp": 1.3, "k": 3}"#;
-    let head = "data { real y; real<lower=0> yp; int k; } parameters { real a; real<lower=0> b; } model { ";
+    let data = r#"{"y": 0.7, "yp": 1.3, "k": 3, "v": [0.1, 0.5, 1.5], "kk": [1, 0, 4]}"#;
+    let head = "data { real y; real<lower=0> yp; int k; vector[3] v; array[3] int kk; } parameters { real a; real<lower=0> b; } model { ";
     let x = [0.3, 0.2];
     for stmt in [
         "y ~ normal(a, b) T[-1, 2];",
@@ -280,6 +280,9 @@ fn cdfs_and_truncation_gradients() {
         "y ~ cauchy(a, b) T[-2, 2];",
         "k ~ poisson(exp(a) + b) T[1, 8];",
         "k ~ poisson(exp(a) + b) T[1, ];",
+        "v ~ normal([a, b, 0.5]', b) T[-1, 2];",
+        "v ~ normal(a, [b, b + 1, 1.5]') T[[-2, -1, -3]', 3];",
+        "kk ~ poisson([exp(a), b, 1.5]') T[, 8];",
         "target += normal_lcdf(y | a, b) + normal_lccdf(yp | a, b) + log(normal_cdf(y | a, b));",
         "target += logistic_lcdf(y | a, b) + cauchy_lccdf(yp | a, b) + weibull_lcdf(yp | b, exp(a));",
         "target += double_exponential_lcdf(y | a, b) + exponential_lccdf(yp | b) + gamma_lcdf(yp | 2, b);",
@@ -830,4 +833,283 @@ fn count_data_under_a_continuous_model_simulates_integers() {
     let y = d.data.get("y").unwrap();
     assert!(y.all_int && y.values.iter().all(|v| v.fract() == 0.0));
     assert!(y.values.iter().any(|v| *v != 10.0));
+}
+
+#[test]
+fn every_catalog_distribution_and_function_is_known() {
+    use refinestat_language::catalog;
+    let mut missing = vec![];
+    for d in catalog::distributions() {
+        if crate::dist::Dist::from_name(d.name).is_none() {
+            missing.push(format!("dist {} (core {})", d.name, d.core));
+        }
+    }
+    for f in catalog::functions() {
+        let known = crate::math::unary_fn(f.name).is_some()
+            || crate::math::binary_fn(f.name).is_some()
+            || crate::builtins::Builtin::from_name(f.name).is_some()
+            || f.name == "target";
+        if !known {
+            missing.push(format!("fn {} (core {})", f.name, f.core));
+        }
+    }
+    assert!(missing.is_empty(), "{missing:#?}");
+}
+
+#[test]
+fn matrix_and_misc_functions_gradients() {
+    let data = r#"{"A": [[2.0, 0.3], [0.1, 1.5]], "b": [0.4, -0.2]}"#;
+    let head = "data { matrix[2, 2] A; vector[2] b; } parameters { vector[2] v; real<lower=0> s; } model { ";
+    let x = [0.3, -0.4, 0.2];
+    for e in [
+        "sum(quad_form_diag(A, v)) + quad_form(A, v) + sum(quad_form(diag_matrix(v), A))",
+        "sum(mdivide_left_tri_low(diag_matrix(exp(v)) + [[0, 0], [s, 0]], v + b))",
+        "sum(mdivide_right_tri_low(v', diag_matrix(exp(v)) + [[0, 0], [s, 0]]))",
+        "sum(inverse(A + diag_matrix(exp(v)))) + sum(to_matrix(v, 2, 1)) + sum(to_matrix(append_col(v, v)))",
+        "sum(inv_cloglog(v)) + sum(identity_matrix(2) * v) + choose(5, 2) * s + sum(linspaced_vector(3, 0, 1)) * s",
+        "target() + sum(v) * s",
+    ] {
+        grad_ok(&format!("{head} v ~ normal(0, 1); target += {e}; }}"), data, &x);
+    }
+    // Closed forms.
+    let m = model(
+        "data { matrix[2, 2] A; } model { target += choose(5, 2) + sum(inverse(A)) + sum(mdivide_left_tri_low([[2, 0], [1, 4]], [2, 9]')); }",
+        r#"{"A": [[2.0, 1.0], [1.0, 1.0]]}"#,
+    );
+    // inverse([[2,1],[1,1]]) = [[1,-1],[-1,2]] (sum 1); L x = b: x = (1, 2).
+    assert!((lp(&m, &[], FULL) - (10.0 + 1.0 + 3.0)).abs() < 1e-12);
+}
+
+/// Made-up data for a program's data block: int scalars 3 (or 1 when bounded above by 1),
+/// containers sized from their declared size expressions, values that fit common bounds.
+fn synthetic_data(p: &refinestat_language::Program) -> Data {
+    use refinestat_language::ast::{BaseType, BinOp, Bounds, ExprKind, StmtKind};
+    use refinestat_language::DataValue;
+    let mut ints: std::collections::HashMap<String, i64> = Default::default();
+    fn size(
+        e: &refinestat_language::ast::Expr,
+        ints: &std::collections::HashMap<String, i64>,
+    ) -> i64 {
+        match &e.kind {
+            ExprKind::IntLit(i) => *i,
+            ExprKind::Var(id) => *ints.get(&id.name).unwrap_or(&3),
+            ExprKind::Paren(x) => size(x, ints),
+            ExprKind::Binary { op, lhs, rhs } => {
+                let (a, b) = (size(lhs, ints), size(rhs, ints));
+                match op {
+                    BinOp::Add => a + b,
+                    BinOp::Sub => a - b,
+                    BinOp::Mul => a * b,
+                    _ => 3,
+                }
+            }
+            _ => 3,
+        }
+        .clamp(0, 6)
+    }
+    let mut d = Data::default();
+    let Some(b) = &p.data else { return d };
+    for s in &b.stmts {
+        let StmtKind::Decl { ty, name, .. } = &s.kind else {
+            continue;
+        };
+        let mut dims: Vec<usize> = ty
+            .array_dims
+            .iter()
+            .map(|e| size(e, &ints) as usize)
+            .collect();
+        let is_int = matches!(ty.base, BaseType::Int);
+        match &ty.base {
+            BaseType::Vector(n)
+            | BaseType::RowVector(n)
+            | BaseType::Simplex(n)
+            | BaseType::Ordered(n)
+            | BaseType::PositiveOrdered(n) => dims.push(size(n, &ints) as usize),
+            BaseType::Matrix(r, c) => {
+                dims.push(size(r, &ints) as usize);
+                dims.push(size(c, &ints) as usize);
+            }
+            BaseType::CholeskyFactorCorr(k) | BaseType::CovMatrix(k) => {
+                let k = size(k, &ints) as usize;
+                dims.push(k);
+                dims.push(k);
+            }
+            BaseType::Int | BaseType::Real => {}
+        }
+        let n: usize = dims.iter().product();
+        let upper_one = matches!(&ty.bounds, Bounds::LowerUpper { upper: Some(u), .. }
+            if matches!(u.kind, ExprKind::IntLit(1)));
+        let values: Vec<f64> = (0..n)
+            .map(|i| match (&ty.base, is_int) {
+                (_, true) if upper_one => (i % 2) as f64,
+                (_, true) if dims.is_empty() => 3.0,
+                (_, true) => 1.0 + (i % 3) as f64,
+                (BaseType::CholeskyFactorCorr(_) | BaseType::CovMatrix(_), _) => {
+                    let k = dims[dims.len() - 1];
+                    if (i % (k * k)).is_multiple_of(k + 1) {
+                        1.0
+                    } else {
+                        0.0
+                    }
+                }
+                (BaseType::Simplex(_), _) => 1.0 / dims[dims.len() - 1] as f64,
+                (BaseType::Ordered(_) | BaseType::PositiveOrdered(_), _) => 1.0 + i as f64,
+                _ => 0.25 + 0.1 * (i % 5) as f64,
+            })
+            .collect();
+        if is_int && dims.is_empty() {
+            ints.insert(name.name.clone(), values[0] as i64);
+        }
+        d.vars.insert(
+            name.name.clone(),
+            DataValue {
+                dims,
+                values,
+                all_int: is_int,
+            },
+        );
+    }
+    d
+}
+
+#[test]
+fn parser_corpus_never_panics() {
+    let dir = format!(
+        "{}/../language/tests/data/parser/valid",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).expect("parser corpus") {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if !name.ends_with(".stan") || name.matches('.').count() > 1 {
+            continue;
+        }
+        let src = std::fs::read_to_string(&path).unwrap();
+        let parsed = refinestat_language::parse(&src);
+        if !parsed.errors.is_empty() {
+            continue;
+        }
+        n += 1;
+        let data = synthetic_data(&parsed.program);
+        // Errors are fine; panics are not.
+        let mut m = match Model::new(&parsed.program, &data) {
+            Ok(m) => m,
+            Err(e) => {
+                eprintln!("{name}: {e}");
+                continue;
+            }
+        };
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(2);
+        for scale in [0.0, 0.3, -1.5] {
+            let x: Vec<f64> = (0..m.dim())
+                .map(|i| scale * (1.0 + (i % 3) as f64))
+                .collect();
+            let mut g = vec![0.0; m.dim()];
+            if let Err(e) = m.log_density_gradient(&x, FULL, &mut g) {
+                eprintln!("{name}: {e}");
+            }
+            let _ = m.log_lik(&x);
+            let _ = m.write_array(&x, &mut rng);
+        }
+        if let Err(e) = m.simulate(&mut rng) {
+            eprintln!("{name} simulate: {e}");
+        }
+    }
+    assert!(n >= 10, "only {n} corpus programs parsed");
+}
+
+#[test]
+fn matrix_division_and_lkj_simulation() {
+    let data = r#"{"A": [[2.0, 0.3], [0.1, 1.5]], "b": [0.4, -0.2]}"#;
+    grad_ok(
+        "data { matrix[2, 2] A; vector[2] b; } parameters { vector[2] v; } model { v ~ normal(0, 1); target += sum(A \\ v) + sum(v' / A) + sum((A + diag_matrix(exp(v))) \\ b); }",
+        data,
+        &[0.3, -0.2],
+    );
+    let m = model(
+        "parameters { cholesky_factor_corr[3] L; } model { L ~ lkj_corr_cholesky(2); } generated quantities { matrix[3, 3] R = lkj_corr_cholesky_rng(3, 2.0); }",
+        "{}",
+    );
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
+    let d = m.simulate(&mut rng).unwrap();
+    let l = &d.params.get("L").unwrap().values; // row-major JSON order
+    for i in 0..3 {
+        let row: f64 = (0..3).map(|j| l[i * 3 + j] * l[i * 3 + j]).sum();
+        assert!((row - 1.0).abs() < 1e-12);
+        for j in i + 1..3 {
+            assert_eq!(l[i * 3 + j], 0.0);
+        }
+    }
+    assert!(m.unconstrain(&d.params).is_ok());
+    let out = m.write_array(&[0.1, 0.2, 0.3], &mut rng).unwrap();
+    assert_eq!(out.len(), 18);
+}
+
+#[test]
+fn truncated_log_lik_terms_are_per_observation() {
+    let m = model(
+        "data { vector[2] y; } parameters { vector[2] mu; } model { mu ~ normal(0, 1); y ~ normal(mu, 1) T[0, ]; }",
+        r#"{"y": [0.5, 1.5]}"#,
+    );
+    let ll = m.log_lik(&[0.0, 1.0]).unwrap();
+    let ln2pi = (2.0 * std::f64::consts::PI).ln();
+    // mu = 0: P(y > 0) = 1/2. mu = 1: P(y > 0) = Phi(1).
+    let phi1 = 0.841_344_746_068_542_9_f64;
+    assert!((ll[0] - (-0.125 - 0.5 * ln2pi + 2f64.ln())).abs() < 1e-12);
+    assert!((ll[1] - (-0.125 - 0.5 * ln2pi - phi1.ln())).abs() < 1e-12);
+}
+
+#[test]
+fn target_plus_lpdf_on_a_parameter_simulates_like_tilde() {
+    let m = model(
+        "data { int N; vector[N] y; } parameters { real<lower=0> s; } model { target += exponential_lpdf(s | 1); target += normal_lpdf(y | 0, s); }",
+        r#"{"N": 3, "y": [0.1, 0.2, 0.3]}"#,
+    );
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(4);
+    let d = m.simulate(&mut rng).unwrap();
+    assert!(d.params.get("s").unwrap().values[0] > 0.0);
+    assert_ne!(d.data.get("y").unwrap().values, vec![0.1, 0.2, 0.3]);
+    assert_eq!(m.n_log_lik(), 3);
+}
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    const SRC: &str = "parameters { real<lower=-1, upper=2> a; simplex[4] s; ordered[3] o;
+        positive_ordered[2] po; cholesky_factor_corr[3] l; cov_matrix[3] c;
+        array[2] vector<lower=0.5>[2] v; real<offset=1, multiplier=2> om; }
+        model { }";
+
+    fn the_model() -> &'static Model {
+        static M: std::sync::OnceLock<Model> = std::sync::OnceLock::new();
+        M.get_or_init(|| model(SRC, "{}"))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        /// constrain (write_array) then unconstrain is the identity on the unconstrained space.
+        #[test]
+        fn constrain_unconstrain_round_trip(x in proptest::collection::vec(-3.0f64..3.0, 23)) {
+            let m = the_model();
+            prop_assert_eq!(m.dim(), 23);
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+            let vals = m.write_array(&x, &mut rng).unwrap();
+            let back = m.unconstrain(&params_to_data(m, &vals)).unwrap();
+            for (a, b) in back.iter().zip(&x) {
+                prop_assert!((a - b).abs() < 1e-7 * (1.0 + b.abs()), "{} vs {}", a, b);
+            }
+        }
+
+        /// Without a model block the density is exactly zero and the log Jacobian is finite.
+        #[test]
+        fn log_jacobian_is_finite(x in proptest::collection::vec(-3.0f64..3.0, 23)) {
+            let m = the_model();
+            let with = m.log_density(&x, FULL).unwrap();
+            let without = m.log_density(&x, NOJAC).unwrap();
+            prop_assert_eq!(without, 0.0);
+            prop_assert!(with.is_finite());
+        }
+    }
 }
