@@ -151,30 +151,38 @@ fn pointwise_log_lik_matches_reference() {
             continue;
         };
         let data = all_data(&case.decls, &case.data);
-        let src = dist_program(&case, &sampling_statement(&case));
-        let result = guarded(|| {
-            let model = compile(&src, &data)?;
-            let got = model
-                .log_lik(&[])
-                .map_err(|e| format!("log_lik: {e}\n{src}"))?;
-            if model.n_log_lik() != pointwise.len() || got.len() != pointwise.len() {
-                return Err(format!(
-                    "{} log_lik terms (n_log_lik {}), want {}\n{src}",
-                    got.len(),
-                    model.n_log_lik(),
-                    pointwise.len()
-                ));
-            }
-            for (i, (g, w)) in got.iter().zip(&pointwise).enumerate() {
-                if !close(*g, *w, REL, ABS) {
-                    return Err(format!("log_lik[{i}] = {g:e}, want {w:e}\n{src}"));
+        // `~` and (without truncation) `target += dist_lpdf(...)` both define log_lik terms.
+        let mut statements = vec![sampling_statement(&case)];
+        if case.truncation.is_none() {
+            let function = format!("{}_{}", case.dist, suffix(&case));
+            statements.push(format!("target += {};", call(&case, &function)));
+        }
+        for statement in statements {
+            let src = dist_program(&case, &statement);
+            let result = guarded(|| {
+                let model = compile(&src, &data)?;
+                let got = model
+                    .log_lik(&[])
+                    .map_err(|e| format!("log_lik: {e}\n{src}"))?;
+                if model.n_log_lik() != pointwise.len() || got.len() != pointwise.len() {
+                    return Err(format!(
+                        "{} log_lik terms (n_log_lik {}), want {}\n{src}",
+                        got.len(),
+                        model.n_log_lik(),
+                        pointwise.len()
+                    ));
                 }
-            }
-            Ok(())
-        });
-        failures.record(&case.name, result);
+                for (i, (g, w)) in got.iter().zip(&pointwise).enumerate() {
+                    if !close(*g, *w, REL, ABS) {
+                        return Err(format!("log_lik[{i}] = {g:e}, want {w:e}\n{src}"));
+                    }
+                }
+                Ok(())
+            });
+            failures.record(&format!("{} `{statement}`", case.name), result);
+        }
     }
-    failures.assert_none("pointwise log_lik of y ~ dist(...)");
+    failures.assert_none("pointwise log_lik of y ~ dist(...) and target += dist_lpdf(y | ...)");
 }
 
 // ---------------------------------------------------------------------------------------------
