@@ -369,6 +369,14 @@ impl Ctx<'_> {
                 dist::rng(*dist, &vals, &self.t.val, rng)
             }
             E::Index(b, ix) => {
+                // Fast path for the loop idiom `x[i]` on a one-dimensional container.
+                if let (E::Var(s), [Ix::One(E::Var(iv))]) = (b.as_ref(), ix.as_slice()) {
+                    if let Val::Int(k) = self.env[*iv] {
+                        if let Some(v) = index_1d(&self.env[*s], k, &self.t.val) {
+                            return v;
+                        }
+                    }
+                }
                 let mut idx = self.eval_idx(ix)?;
                 let r = if let E::Var(s) = b.as_ref() {
                     let v = &self.env[*s];
@@ -989,6 +997,33 @@ impl Ctx<'_> {
             Val::Reals(s, _) => Val::const_reals(*s, out),
         })
     }
+}
+
+/// `v[k]` for a one-dimensional container (1-D array, vector, row vector); `None` for other
+/// shapes.
+fn index_1d(v: &Val, k: i64, tv: &[f64]) -> Option<Res<Val>> {
+    let n = match v {
+        Val::Ints(d, ..) if d.n == 1 => d.d[0] as usize,
+        Val::Reals(s, _) => match (s.arr.n, s.base) {
+            (1, Base::Real) => s.arr.d[0] as usize,
+            (0, Base::Vector(n) | Base::RowVector(n)) => n as usize,
+            _ => return None,
+        },
+        _ => return None,
+    };
+    if k < 1 || k as usize > n {
+        return Some(eval_err(format!(
+            "index {k} out of range; expecting index in 1..{n}"
+        )));
+    }
+    let i = k as usize - 1;
+    Some(Ok(match v {
+        Val::Ints(_, data, off) => Val::Int(data[*off as usize + i] as i64),
+        _ => {
+            let (x, s) = v.elem(i, tv);
+            Val::Real(x, s)
+        }
+    }))
 }
 
 /// Binary operators on values.
