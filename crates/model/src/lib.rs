@@ -168,6 +168,7 @@ struct Workspace {
     env: Vec<Val>,
     seeds: Vec<u32>,
     pool: Vec<Vec<Val>>,
+    idx_pool: Vec<Vec<index::IdxVal>>,
     /// log|J| terms of the current evaluation.
     lj: Vec<Val>,
 }
@@ -211,6 +212,7 @@ fn new_ctx<'a>(
         loglik: None,
         sim: None,
         pool: &mut ws.pool,
+        idx_pool: &mut ws.idx_pool,
     }
 }
 
@@ -734,6 +736,18 @@ impl Model {
                 return Err(ModelError::Eval(
                     "cannot simulate the parameters from their priors".into(),
                 ));
+            }
+        }
+        // Independent draws for an ordered vector are sorted: for exchangeable priors the sorted
+        // draws are exactly the prior restricted to the ordering.
+        for p in &c.params {
+            let ty = c.ir.vars[p.slot].ty.as_ref().expect("type");
+            if matches!(ty.base, TyBase::Ordered(_) | TyBase::PositiveOrdered(_)) && p.k > 0 {
+                let mut v = ws.env[p.slot].to_vec(&[]);
+                for chunk in v.chunks_mut(p.k) {
+                    chunk.sort_by(f64::total_cmp);
+                }
+                ws.env[p.slot] = Val::const_reals(p.shape, v);
             }
         }
         // Observed data.

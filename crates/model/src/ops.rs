@@ -318,6 +318,7 @@ pub fn mul(t: &mut Tape, a: &Val, b: &Val) -> Res<Val> {
             a: arc.clone(),
             a_off: *off,
             v: vs,
+            b: NONE,
         });
     } else {
         let a_vals = t.alloc_part(r * k);
@@ -358,6 +359,49 @@ pub fn mul(t: &mut Tape, a: &Val, b: &Val) -> Res<Val> {
         None => Val::Real(t.val[out as usize], out),
         Some(s) => Val::Reals(s, Store::Tape(out)),
     })
+}
+
+/// `intercept + X * v` for a constant matrix `X`, a parameter vector `v` and a scalar
+/// intercept as one node; `None` when the operands do not have that form.
+pub fn affine(t: &mut Tape, intercept: &Val, x: &Val, v: &Val) -> Option<Val> {
+    let (Val::Reals(xs, Store::Const(arc, off)), Val::Reals(vs, _)) = (x, v) else {
+        return None;
+    };
+    let (Base::Matrix(r, k), Base::Vector(k2)) = (xs.base, vs.base) else {
+        return None;
+    };
+    if !xs.arr.is_empty() || !vs.arr.is_empty() || k != k2 {
+        return None;
+    }
+    let (b0, bslot) = intercept.as_scalar().ok()?;
+    let vslots = operand_slots(t, v)?;
+    let (r, k) = (r as usize, k as usize);
+    let out = t.alloc_out(r);
+    {
+        let Tape { val, .. } = &mut *t;
+        let (before, after) = val.split_at_mut(out as usize);
+        let bv = v.values(before);
+        let am = &arc[*off as usize..*off as usize + r * k];
+        let o = &mut after[..r];
+        o.iter_mut().for_each(|x| *x = b0);
+        for l in 0..k {
+            let bl = bv.get(l);
+            let col = &am[l * r..(l + 1) * r];
+            for (oi, ai) in o.iter_mut().zip(col) {
+                *oi += ai * bl;
+            }
+        }
+    }
+    t.nodes.push(Node::MatVecConst {
+        out,
+        r: r as u32,
+        c: k as u32,
+        a: arc.clone(),
+        a_off: *off,
+        v: vslots,
+        b: bslot,
+    });
+    Some(Val::Reals(Shape::vector(r), Store::Tape(out)))
 }
 
 /// `a / b`: elementwise when b is a scalar; matrix division is unsupported.

@@ -64,7 +64,8 @@ pub enum Node {
         ops: u32,
         nops: u32,
     },
-    /// `out (r) = A (r x c, constant, column-major) * v (c)`.
+    /// `out (r) = b + A (r x c, constant, column-major) * v (c)` with an optional scalar
+    /// intercept slot `b` (`NONE` when absent or constant).
     MatVecConst {
         out: u32,
         r: u32,
@@ -72,6 +73,7 @@ pub enum Node {
         a: Arc<[f64]>,
         a_off: u32,
         v: Slots,
+        b: u32,
     },
     /// `out (r x c) = A (r x k) * B (k x c)`, column-major; values of both factors are kept in
     /// `part` (at `a_vals`, `b_vals`) for the backward pass; a constant factor has no slots.
@@ -257,8 +259,13 @@ impl Tape {
                     a,
                     a_off,
                     v,
+                    b,
                 } => {
                     let (out, r, c) = (*out as usize, *r as usize, *c as usize);
+                    if *b != NONE {
+                        let s = sum(&adj[out..out + r]);
+                        adj[*b as usize] += s;
+                    }
                     let a = &a[*a_off as usize..*a_off as usize + r * c];
                     for j in 0..c {
                         let col = &a[j * r..(j + 1) * r];

@@ -974,13 +974,15 @@ fn synthetic_data(p: &refinestat_language::Program) -> Data {
 
 #[test]
 fn parser_corpus_never_panics() {
-    let dir = format!(
-        "{}/../language/tests/data/parser/valid",
-        env!("CARGO_MANIFEST_DIR")
-    );
+    let root = format!("{}/../language/tests/data", env!("CARGO_MANIFEST_DIR"));
+    let mut paths = vec![];
+    for dir in ["parser/valid", "check/valid", "check/invalid"] {
+        for entry in std::fs::read_dir(format!("{root}/{dir}")).expect("corpus") {
+            paths.push(entry.unwrap().path());
+        }
+    }
     let mut n = 0;
-    for entry in std::fs::read_dir(&dir).expect("parser corpus") {
-        let path = entry.unwrap().path();
+    for path in paths {
         let name = path.file_name().unwrap().to_string_lossy().to_string();
         if !name.ends_with(".stan") || name.matches('.').count() > 1 {
             continue;
@@ -991,7 +993,13 @@ fn parser_corpus_never_panics() {
             continue;
         }
         n += 1;
-        let data = synthetic_data(&parsed.program);
+        let json = path.with_extension("json");
+        let data = match std::fs::read_to_string(&json) {
+            Ok(text) => {
+                Data::from_json_str(&text).unwrap_or_else(|_| synthetic_data(&parsed.program))
+            }
+            Err(_) => synthetic_data(&parsed.program),
+        };
         // Errors are fine; panics are not.
         let mut m = match Model::new(&parsed.program, &data) {
             Ok(m) => m,
@@ -1111,5 +1119,44 @@ mod properties {
             prop_assert_eq!(without, 0.0);
             prop_assert!(with.is_finite());
         }
+    }
+}
+
+#[test]
+fn fused_affine_matches_unfused() {
+    let data = r#"{"X": [[1.0, 2.0], [0.5, -1.0], [3.0, 0.2]], "y": [1, 0, 1]}"#;
+    let head =
+        "data { matrix[3, 2] X; array[3] int y; } parameters { real a; vector[2] b; } model { ";
+    let x = [0.3, -0.2, 0.4];
+    for stmt in [
+        "y ~ bernoulli_logit(a + X * b);",
+        "y ~ bernoulli_logit(X * b + a);",
+        "y ~ bernoulli_logit(2.5 + X * b); a ~ normal(0, 1);",
+        "y ~ bernoulli_logit(to_vector({a, a, a}) + X * b);",
+    ] {
+        grad_ok(&format!("{head}{stmt} }}"), data, &x);
+    }
+    let fused = model(&format!("{head} y ~ bernoulli_logit(a + X * b); }}"), data);
+    let plain = model(
+        &format!("{head} y ~ bernoulli_logit(rep_vector(a, 3) + X * b); }}"),
+        data,
+    );
+    assert!((lp(&fused, &x, FULL) - lp(&plain, &x, FULL)).abs() < 1e-13);
+}
+
+#[test]
+fn ordered_parameters_simulate_sorted() {
+    let m = model(
+        "parameters { positive_ordered[4] c; ordered[3] o; } model { c ~ exponential(1); o ~ normal(0, 1); }",
+        "{}",
+    );
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(8);
+    for _ in 0..10 {
+        let d = m.simulate(&mut rng).unwrap();
+        for name in ["c", "o"] {
+            let v = &d.params.get(name).unwrap().values;
+            assert!(v.windows(2).all(|w| w[0] < w[1]), "{name}: {v:?}");
+        }
+        assert!(m.unconstrain(&d.params).is_ok());
     }
 }
