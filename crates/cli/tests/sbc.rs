@@ -162,3 +162,36 @@ fn an_interrupted_run_resumes_to_the_same_ranks() {
     assert_eq!(refused.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("other settings"));
 }
+
+#[test]
+fn a_fit_model_with_other_parameters_is_refused() {
+    let dir = out_dir("mismatch");
+    std::fs::create_dir_all(&dir).expect("create the output directory");
+    let fit = dir.join("renamed.stan");
+    std::fs::write(
+        &fit,
+        "data { int<lower=1> N; vector[N] y; }\n\
+         parameters { real m; }\n\
+         model { m ~ normal(0, 1); y ~ normal(m, 1); }\n",
+    )
+    .expect("write the program");
+    let d = data_dir();
+    let out = Command::new(env!("CARGO_BIN_EXE_refinestat"))
+        .arg("sbc")
+        .arg(d.join("normal_mean.stan"))
+        .arg("--data")
+        .arg(d.join("normal_mean.json"))
+        .arg("--fit-model")
+        .arg(&fit)
+        .arg("--output-dir")
+        .arg(&dir)
+        .output()
+        .expect("the refinestat binary runs");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("parameter `m`") && stderr.contains("is not a parameter of"),
+        "{stderr}"
+    );
+    assert!(!dir.join("ranks.csv").exists());
+}
