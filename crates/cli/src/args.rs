@@ -18,6 +18,7 @@ pub struct Cli {
 pub enum Command {
     /// Check a program against the six validity predicates (exit 0 valid, 1 violations, 2 usage/IO error).
     Check {
+        /// The Stan program (.stan).
         model: PathBuf,
         /// Stan JSON data; enables data validation and support checks against observed values.
         #[arg(long)]
@@ -28,6 +29,7 @@ pub enum Command {
     },
     /// Print a program in the house layout, or in canonical form.
     Fmt {
+        /// The Stan program (.stan).
         model: PathBuf,
         /// Canonical form: equal for programs that differ only in names, formatting, comments or
         /// the order of independent declarations.
@@ -36,7 +38,9 @@ pub enum Command {
     },
     /// Evaluate the log density, its gradient and the pointwise log-likelihood at given parameters.
     Logp {
+        /// The Stan program (.stan).
         model: PathBuf,
+        /// Stan JSON data file.
         #[arg(long)]
         data: PathBuf,
         /// Constrained parameter values by name, Stan JSON.
@@ -45,7 +49,9 @@ pub enum Command {
     },
     /// Draw from the prior predictive distribution (JSON on stdout).
     Simulate {
+        /// The Stan program (.stan).
         model: PathBuf,
+        /// Stan JSON data file.
         #[arg(long)]
         data: PathBuf,
         #[arg(long, default_value_t = 1)]
@@ -55,7 +61,9 @@ pub enum Command {
     },
     /// Fit a program with NUTS: CmdStan-layout CSV per chain, summary.json, and a summary table.
     Sample {
+        /// The Stan program (.stan).
         model: PathBuf,
+        /// Stan JSON data file.
         #[arg(long)]
         data: PathBuf,
         #[command(flatten)]
@@ -64,6 +72,7 @@ pub enum Command {
     /// Diagnose CmdStan-layout CSV files (ours or CmdStan's): writes summary.json.
     Diagnose {
         #[arg(required = true)]
+        /// CmdStan-layout CSV files, one per chain.
         csv: Vec<PathBuf>,
         /// Where summary.json goes (default: the first CSV's directory).
         #[arg(long)]
@@ -75,7 +84,9 @@ pub enum Command {
     /// Simulation-based calibration: fit the model to data drawn from its own prior predictive and
     /// test whether the ranks of the true parameter values among the posterior draws are uniform.
     Sbc {
+        /// The Stan program (.stan).
         model: PathBuf,
+        /// Stan JSON data file.
         #[arg(long)]
         data: PathBuf,
         #[command(flatten)]
