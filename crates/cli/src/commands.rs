@@ -1,7 +1,7 @@
 //! One function per subcommand; each turns validated flags into one library call and prints.
 
 use crate::args::{Cli, Command};
-use crate::error::{CliError, Result};
+use crate::error::{emit, CliError, Result};
 use refinestat_language::{check, diagnostic::line_col, parse, Data, Diagnostic};
 use refinestat_model::{LogDensityOptions, Model};
 use std::path::Path;
@@ -67,22 +67,22 @@ fn cmd_check(model: &Path, data: Option<&Path>, json: bool) -> Result<ExitCode> 
             "valid": diagnostics.is_empty(),
             "violations": diagnostics.iter().map(|d| diagnostic_json(&source, d)).collect::<Vec<_>>(),
         });
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&out).expect("JSON of plain values")
-        );
+        emit(&(serde_json::to_string_pretty(&out).expect("JSON of plain values") + "\n"))?;
     } else if diagnostics.is_empty() {
-        println!("{path}: valid");
+        emit(&(format!("{path}: valid") + "\n"))?;
     } else {
-        print!(
-            "{}",
-            refinestat_language::render::render_pretty(&path, &source, &diagnostics)
-        );
-        println!(
-            "{path}: {} violation{}",
-            diagnostics.len(),
-            if diagnostics.len() == 1 { "" } else { "s" }
-        );
+        emit(&refinestat_language::render::render_pretty(
+            &path,
+            &source,
+            &diagnostics,
+        ))?;
+        emit(
+            &(format!(
+                "{path}: {} violation{}",
+                diagnostics.len(),
+                if diagnostics.len() == 1 { "" } else { "s" }
+            ) + "\n"),
+        )?;
     }
     Ok(if diagnostics.is_empty() {
         ExitCode::SUCCESS
@@ -109,7 +109,7 @@ fn cmd_fmt(model: &Path, canonical: bool) -> Result<ExitCode> {
     } else {
         refinestat_language::print_program(&parsed.program)
     };
-    print!("{text}");
+    emit(&text)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -158,10 +158,12 @@ fn cmd_logp(model: &Path, data: &Path, params: &Path) -> Result<ExitCode> {
         "grad": grad.iter().map(|&g| num(g)).collect::<Vec<_>>(),
         "log_lik": log_lik.iter().map(|&l| num(l)).collect::<Vec<_>>(),
     });
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&out).expect("JSON of plain values")
-    );
+    emit(
+        &(serde_json::to_string_pretty(&out)
+            .expect("JSON of plain values")
+            .to_string()
+            + "\n"),
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -186,6 +188,6 @@ fn cmd_simulate(model: &Path, data: &Path, draws: usize, seed: u64) -> Result<Ex
         ));
     }
     out.push_str("\n]}\n");
-    print!("{out}");
+    emit(&out)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -31,3 +31,16 @@ impl From<refinestat_model::ModelError> for CliError {
 }
 
 pub type Result<T> = std::result::Result<T, CliError>;
+
+/// Writes command output to stdout. A closed pipe (`refinestat ... | head`) is not an error:
+/// the reader has what it wanted, so the rest is dropped instead of panicking like `print!`.
+pub fn emit(text: &str) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(CliError::new(format!("cannot write to stdout: {e}")))
+        }
+        _ => Ok(()),
+    }
+}

@@ -3,7 +3,7 @@
 
 use crate::args::SampleFlags;
 use crate::commands::{load_model, read_data};
-use crate::error::{CliError, Result};
+use crate::error::{emit, CliError, Result};
 use rand::SeedableRng;
 use refinestat_diagnostics::{render_table, summarize, ChainStats, Draws, LogLik, Summary};
 use refinestat_inference::{
@@ -213,10 +213,10 @@ pub fn cmd_sample(model_path: &Path, data_path: &Path, flags: &SampleFlags) -> R
     let summary = summarize_outputs(kept_names, &draw_rows, &stats, &log_lik_rows)?;
     write_summary(&out_dir, &summary)?;
     if flags.json {
-        println!("{}", summary.to_json());
+        emit(&(summary.to_json().to_string() + "\n"))?;
     } else {
-        print!("{}", render_table(&summary));
-        println!("output: {}", out_dir.display());
+        emit(&render_table(&summary).to_string())?;
+        emit(&(format!("output: {}", out_dir.display()) + "\n"))?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -262,9 +262,9 @@ pub fn cmd_diagnose(csv: &[PathBuf], output_dir: Option<&Path>, json: bool) -> R
         .map_err(|e| CliError::new(format!("cannot create {}: {e}", dir.display())))?;
     write_summary(&dir, &summary)?;
     if json {
-        println!("{}", summary.to_json());
+        emit(&(summary.to_json().to_string() + "\n"))?;
     } else {
-        print!("{}", render_table(&summary));
+        emit(&render_table(&summary).to_string())?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -26,7 +26,7 @@
 
 use crate::args::SbcFlags;
 use crate::commands::{load_model, read_data};
-use crate::error::{CliError, Result};
+use crate::error::{emit, CliError, Result};
 use crate::fit::{model_stem, SamplingDensity};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -753,10 +753,10 @@ pub fn cmd_sbc(model_path: &Path, data_path: &Path, flags: &SbcFlags) -> Result<
     let sbc_path = out_dir.join("sbc.json");
     std::fs::write(&sbc_path, format!("{json_text}\n")).map_err(|e| io_error(&sbc_path, e))?;
     if flags.json {
-        println!("{json_text}");
+        emit(&(json_text.to_string() + "\n"))?;
     } else {
-        print!("{}", report.table(model_path));
-        println!("output: {}", out_dir.display());
+        emit(&report.table(model_path).to_string())?;
+        emit(&(format!("output: {}", out_dir.display()) + "\n"))?;
     }
     // Exit 0 when the ranks look uniform, 1 when calibration fails (as `check` does for
     // violations), so scripts can act on the verdict.
