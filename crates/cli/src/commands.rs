@@ -158,12 +158,7 @@ fn cmd_logp(model: &Path, data: &Path, params: &Path) -> Result<ExitCode> {
         "grad": grad.iter().map(|&g| num(g)).collect::<Vec<_>>(),
         "log_lik": log_lik.iter().map(|&l| num(l)).collect::<Vec<_>>(),
     });
-    emit(
-        &(serde_json::to_string_pretty(&out)
-            .expect("JSON of plain values")
-            .to_string()
-            + "\n"),
-    )?;
+    emit(&(serde_json::to_string_pretty(&out).expect("JSON of plain values") + "\n"))?;
     Ok(ExitCode::SUCCESS)
 }
 

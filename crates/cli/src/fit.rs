@@ -213,9 +213,9 @@ pub fn cmd_sample(model_path: &Path, data_path: &Path, flags: &SampleFlags) -> R
     let summary = summarize_outputs(kept_names, &draw_rows, &stats, &log_lik_rows)?;
     write_summary(&out_dir, &summary)?;
     if flags.json {
-        emit(&(summary.to_json().to_string() + "\n"))?;
+        emit(&(summary.to_json() + "\n"))?;
     } else {
-        emit(&render_table(&summary).to_string())?;
+        emit(&render_table(&summary))?;
         emit(&(format!("output: {}", out_dir.display()) + "\n"))?;
     }
     Ok(ExitCode::SUCCESS)
@@ -262,9 +262,9 @@ pub fn cmd_diagnose(csv: &[PathBuf], output_dir: Option<&Path>, json: bool) -> R
         .map_err(|e| CliError::new(format!("cannot create {}: {e}", dir.display())))?;
     write_summary(&dir, &summary)?;
     if json {
-        emit(&(summary.to_json().to_string() + "\n"))?;
+        emit(&(summary.to_json() + "\n"))?;
     } else {
-        emit(&render_table(&summary).to_string())?;
+        emit(&render_table(&summary))?;
     }
     Ok(ExitCode::SUCCESS)
 }

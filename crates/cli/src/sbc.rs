@@ -753,9 +753,9 @@ pub fn cmd_sbc(model_path: &Path, data_path: &Path, flags: &SbcFlags) -> Result<
     let sbc_path = out_dir.join("sbc.json");
     std::fs::write(&sbc_path, format!("{json_text}\n")).map_err(|e| io_error(&sbc_path, e))?;
     if flags.json {
-        emit(&(json_text.to_string() + "\n"))?;
+        emit(&format!("{json_text}\n"))?;
     } else {
-        emit(&report.table(model_path).to_string())?;
+        emit(&report.table(model_path))?;
         emit(&(format!("output: {}", out_dir.display()) + "\n"))?;
     }
     // Exit 0 when the ranks look uniform, 1 when calibration fails (as `check` does for
