@@ -72,6 +72,8 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Write N programs after the data block with a proposal model, checked token by token.
+    Generate(crate::generate::GenerateArgs),
 }
 
 /// Flags of `sample` beyond the model and data.

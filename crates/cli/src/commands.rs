@@ -28,6 +28,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             output_dir,
             json,
         } => crate::fit::cmd_diagnose(&csv, output_dir.as_deref(), json),
+        Command::Generate(args) => crate::generate::cmd_generate(&args),
     }
 }
 
