@@ -653,8 +653,8 @@ fn obs_size(ch: &mut Chooser, a: &Analysis) -> String {
     }
 }
 
-/// Hierarchical effects `name` ~ normal(mu, tau), centered or non-centered. Returns nothing; the
-/// effects are then usable as `name` in the likelihood.
+/// Hierarchical effects `name` ~ normal(mu, tau), centered or non-centered; returns the name
+/// the effects go by (`name`, or a variant when the data already uses it).
 fn hierarchical_effects(
     ch: &mut Chooser,
     a: &Analysis,
@@ -662,9 +662,10 @@ fn hierarchical_effects(
     name: &str,
     mu_target: f64,
     tau_target: f64,
-) {
+) -> String {
     let mu = a.fresh("mu");
     let tau = a.fresh(if name == "theta" { "tau" } else { "sigma" });
+    let name = &a.fresh(name);
     let size = obs_size(ch, a);
     parts.params.push(format!("real {mu};"));
     declare_scale(ch, a, parts, &tau);
@@ -684,6 +685,7 @@ fn hierarchical_effects(
         parts.params.push(format!("vector[{size}] {name};"));
         parts.priors.push(format!("{name} ~ normal({mu}, {tau});"));
     }
+    name.clone()
 }
 
 /// Measurement-error models: y[j] ~ normal(theta[j], s[j]) with known s.
@@ -700,19 +702,20 @@ fn measurement_error(ch: &mut Chooser, a: &Analysis, parts: &mut Parts, y: &Resp
                 .push(format!("{} ~ normal({mu}, {s});", y.name));
         }
         "hierarchical" => {
-            hierarchical_effects(ch, a, parts, "theta", target, y.sd.max(1.0));
+            let theta = hierarchical_effects(ch, a, parts, "theta", target, y.sd.max(1.0));
             parts
                 .likelihood
-                .push(format!("{} ~ normal(theta, {s});", y.name));
+                .push(format!("{} ~ normal({theta}, {s});", y.name));
         }
         _ => {
             let size = obs_size(ch, a);
-            parts.params.push(format!("vector[{size}] theta;"));
+            let theta = a.fresh("theta");
+            parts.params.push(format!("vector[{size}] {theta};"));
             let p = location_prior(ch, parts.style, target * 2.0);
-            parts.priors.push(format!("theta ~ {p};"));
+            parts.priors.push(format!("{theta} ~ {p};"));
             parts
                 .likelihood
-                .push(format!("{} ~ normal(theta, {s});", y.name));
+                .push(format!("{} ~ normal({theta}, {s});", y.name));
         }
     }
 }
@@ -740,8 +743,8 @@ fn binomial_models(ch: &mut Chooser, a: &Analysis, parts: &mut Parts, c: &str, t
             parts.likelihood.push(format!("{c} ~ binomial({t}, {p});"));
         }
         "hierarchical" => {
-            hierarchical_effects(ch, a, parts, "b", 2.5, 1.0);
-            binomial_likelihood(ch, a, parts, c, t, "b");
+            let b = hierarchical_effects(ch, a, parts, "b", 2.5, 1.0);
+            binomial_likelihood(ch, a, parts, c, t, &b);
         }
         "hierarchical_beta" => {
             let size = obs_size(ch, a);
@@ -749,11 +752,12 @@ fn binomial_models(ch: &mut Chooser, a: &Analysis, parts: &mut Parts, c: &str, t
             parts
                 .params
                 .push(format!("vector<lower=0, upper=1>[{size}] {p};"));
-            parts.params.push("real<lower=0> a_p;".to_string());
-            parts.params.push("real<lower=0> b_p;".to_string());
-            parts.priors.push("a_p ~ gamma(2, 0.1);".to_string());
-            parts.priors.push("b_p ~ gamma(2, 0.1);".to_string());
-            parts.priors.push(format!("{p} ~ beta(a_p, b_p);"));
+            let (a_p, b_p) = (a.fresh("a_p"), a.fresh("b_p"));
+            parts.params.push(format!("real<lower=0> {a_p};"));
+            parts.params.push(format!("real<lower=0> {b_p};"));
+            parts.priors.push(format!("{a_p} ~ gamma(2, 0.1);"));
+            parts.priors.push(format!("{b_p} ~ gamma(2, 0.1);"));
+            parts.priors.push(format!("{p} ~ beta({a_p}, {b_p});"));
             parts.likelihood.push(format!("{c} ~ binomial({t}, {p});"));
         }
         kind => {
@@ -781,12 +785,13 @@ fn binomial_models(ch: &mut Chooser, a: &Analysis, parts: &mut Parts, c: &str, t
             if kind == "glm_overdispersed" {
                 let size = obs_size(ch, a);
                 let sigma = a.fresh("sigma");
-                parts.params.push(format!("vector[{size}] eps;"));
+                let eps = a.fresh("eps");
+                parts.params.push(format!("vector[{size}] {eps};"));
                 declare_scale(ch, a, parts, &sigma);
                 let ps = scale_prior(ch, parts.style, 1.0);
                 parts.priors.push(format!("{sigma} ~ {ps};"));
-                parts.priors.push(format!("eps ~ normal(0, {sigma});"));
-                eta = format!("{eta} + eps");
+                parts.priors.push(format!("{eps} ~ normal(0, {sigma});"));
+                eta = format!("{eta} + {eps}");
             }
             binomial_likelihood(ch, a, parts, c, t, &eta);
         }
@@ -865,13 +870,14 @@ fn regression(ch: &mut Chooser, a: &Analysis, parts: &mut Parts, y: &Response, x
             let pl = *ch.choose(&[(0.5, "uniform(0, 1)"), (0.5, "beta(2, 2)")]);
             parts.priors.push(format!("{lambda} ~ {pl};"));
             let size = obs_size(ch, a);
-            parts.transformed.push(format!("vector[{size}] m;"));
+            let m = a.fresh("m");
+            parts.transformed.push(format!("vector[{size}] {m};"));
             parts.transformed.push(format!("for (i in 1:{size}) {{"));
             parts.transformed.push(format!(
-                "  m[i] = {alpha} - {beta} * pow({lambda}, {xn}[i]);"
+                "  {m}[i] = {alpha} - {beta} * pow({lambda}, {xn}[i]);"
             ));
             parts.transformed.push("}".to_string());
-            "m".to_string()
+            m
         }
         "growth_exp" => {
             let gamma = a.fresh("gamma");
@@ -926,11 +932,12 @@ fn real_likelihood(
             .likelihood
             .push(format!("{yn} ~ normal({mean}, {sigma});")),
         "student_t" => {
-            parts.params.push("real<lower=1> nu;".to_string());
-            parts.priors.push("nu ~ gamma(2, 0.1);".to_string());
+            let nu = a.fresh("nu");
+            parts.params.push(format!("real<lower=1> {nu};"));
+            parts.priors.push(format!("{nu} ~ gamma(2, 0.1);"));
             parts
                 .likelihood
-                .push(format!("{yn} ~ student_t(nu, {mean}, {sigma});"));
+                .push(format!("{yn} ~ student_t({nu}, {mean}, {sigma});"));
         }
         // Real data under a count distribution.
         _ => parts.likelihood.push(format!("{yn} ~ poisson({mean});")),
@@ -956,6 +963,7 @@ fn gaussian_process(
     parts.params.push(format!("real<lower=0> {sigma};"));
     parts.params.push(format!("real {mu};"));
     let size = a.size.clone();
+    let (k, l_k) = (a.fresh("K"), a.fresh("L_K"));
     let kernel = *ch.choose(&[(0.7, "gp_exp_quad_cov"), (0.3, "cov_exp_quad")]);
     let cov = format!("{kernel}(to_array_1d({}), {alpha}, {rho})", x.name);
     let with_noise = if ch.flip(0.6) {
@@ -965,9 +973,9 @@ fn gaussian_process(
     };
     parts
         .model_locals
-        .push(format!("matrix[{size}, {size}] K = {with_noise};"));
+        .push(format!("matrix[{size}, {size}] {k} = {with_noise};"));
     parts.model_locals.push(format!(
-        "matrix[{size}, {size}] L_K = cholesky_decompose(K);"
+        "matrix[{size}, {size}] {l_k} = cholesky_decompose({k});"
     ));
     let rho_options = [
         (
@@ -998,7 +1006,7 @@ fn gaussian_process(
     let pm = location_prior(ch, parts.style, (y.mean_abs + y.sd).max(1.0));
     parts.priors.push(format!("{mu} ~ {pm};"));
     parts.likelihood.push(format!(
-        "{} ~ multi_normal_cholesky(rep_vector({mu}, {size}), L_K);",
+        "{} ~ multi_normal_cholesky(rep_vector({mu}, {size}), {l_k});",
         y.name
     ));
 }
@@ -1037,8 +1045,8 @@ fn count_models(ch: &mut Chooser, a: &Analysis, parts: &mut Parts, c: &str) {
         eta = format!("{alpha} + {beta} * {}", x.name);
     }
     if ch.flip(0.4) {
-        hierarchical_effects(ch, a, parts, "b", 1.0, 1.0);
-        eta = format!("{eta} + b");
+        let b = hierarchical_effects(ch, a, parts, "b", 1.0, 1.0);
+        eta = format!("{eta} + {b}");
     }
     if ch.flip(0.3) {
         let phi = a.fresh("phi");

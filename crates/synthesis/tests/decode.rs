@@ -209,3 +209,26 @@ fn lm_specs_other_than_builtin_are_not_available_yet() {
         Err(ProposalError::UnknownSpec(_))
     ));
 }
+
+/// Data beyond the five benchmarks: names that clash with the grammar's parameter names, counts
+/// with a predictor, a lone real series, {0,1} outcomes, and nothing to model at all.
+#[test]
+fn refinestat_mode_is_valid_on_other_data_shapes() {
+    let datasets = [
+        r#"{"N": 5, "y": [1.2, 0.3, -0.5, 2.2, 1.1], "x": [1, 2, 3, 4, 5], "mu": 1.0, "sigma": 2.0, "alpha": 0.5, "K": 3}"#,
+        r#"{"N": 6, "x": [0.1, 0.5, 0.9, 1.3, 1.7, 2.1], "k": [0, 2, 1, 4, 7, 9]}"#,
+        r#"{"T": 4, "z": [3.5, 4.1, 2.9, 5.0]}"#,
+        r#"{"N": 5, "b": [0, 1, 1, 0, 1], "theta": 2}"#,
+        r#"{"K": 3}"#,
+    ];
+    for text in datasets {
+        let data = Data::from_json_str(text).unwrap();
+        let model = BuiltinModel::new(&data);
+        for seed in 0..4 {
+            let out = run(&mut model.clone(), &data, &config(Mode::Refinestat), seed);
+            assert_eq!(out.stop, StopReason::Completed, "{text}:\n{}", out.program);
+            let diags = check(&out.program, Some(&data));
+            assert!(diags.is_empty(), "{text}: {diags:?}\n{}", out.program);
+        }
+    }
+}
