@@ -92,6 +92,8 @@ pub enum Command {
         #[command(flatten)]
         flags: SbcFlags,
     },
+    /// Write N programs after the data block with a proposal model, checked token by token.
+    Generate(crate::generate::GenerateArgs),
 }
 
 /// Flags of `sample` beyond the model and data.

@@ -29,6 +29,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             json,
         } => crate::fit::cmd_diagnose(&csv, output_dir.as_deref(), json),
         Command::Sbc { model, data, flags } => crate::sbc::cmd_sbc(&model, &data, &flags),
+        Command::Generate(args) => crate::generate::cmd_generate(&args),
     }
 }
 

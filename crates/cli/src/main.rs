@@ -6,6 +6,7 @@ mod args;
 mod commands;
 mod error;
 mod fit;
+mod generate;
 mod sbc;
 
 use std::process::ExitCode;

@@ -1,5 +1,47 @@
-//! The synthesis stage of refinestat (not built yet; see issues 4 and 5): proposal models,
-//! the constrained decoder, and the refinement controller.
+//! The synthesis stage of refinestat: proposal models and the constrained decoder that writes
+//! the rest of a Stan program after a data block, token by token, valid by construction.
 //!
-//! Will own: the proposal-model trait, decoding under grammar + the six predicates, refinement.
-//! Does not own: the language, models, sampling or diagnostics, which it calls.
+//! Owns: the proposal-model boundary ([`ProposalModel`], [`Vocabulary`]), the built-in weighted
+//! grammar ([`BuiltinModel`], needs no weights), the prompt ([`data_block`] written from the
+//! data), and the decoder ([`generate`]) with its modes ([`Mode`]: `standard`, `syntax`,
+//! `refinestat`), budgets ([`DecodeConfig`]) and [`StopReason`].
+//! Does not own: the language, models, sampling or diagnostics, which it calls. The refinement
+//! loop (issue 5) and other backends (local models, HTTP servers, the trained SPFN) come later.
+//!
+//! ```
+//! use rand::SeedableRng;
+//! use refinestat_language::{check, Data};
+//! use refinestat_synthesis::{data_block, generate, BuiltinModel, DecodeConfig, Mode, StopReason};
+//!
+//! let data = Data::from_json_str(r#"{"N": 3, "y": [0.1, -1.2, 2.3]}"#).unwrap();
+//! let prompt = data_block(&data);
+//! let mut model = BuiltinModel::new(&data);
+//! let config = DecodeConfig { mode: Mode::Refinestat, ..DecodeConfig::default() };
+//! let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+//! let out = generate(&mut model, &prompt, &data, &config, &mut rng);
+//! assert_eq!(out.stop, StopReason::Completed);
+//! assert!(check(&out.program, Some(&data)).is_empty());
+//! ```
+
+pub mod builtin;
+pub mod datasets;
+pub mod decode;
+pub mod prompt;
+pub mod proposal;
+
+pub use builtin::{BuiltinConfig, BuiltinModel};
+pub use decode::{generate, DecodeConfig, Generation, Mode, StopReason, TokenCounts};
+pub use prompt::{data_block, DataProfile, VarProfile};
+pub use proposal::{ProposalError, ProposalModel, TokenId, UniformModel, Vocabulary};
+
+/// The proposal model named by a `--lm` spec; only `builtin` exists in this version.
+pub fn proposal_from_spec(
+    spec: &str,
+    data: &refinestat_language::Data,
+) -> Result<Box<dyn ProposalModel>, ProposalError> {
+    match spec.split_once(':').map_or(spec, |(kind, _)| kind) {
+        "builtin" if spec == "builtin" => Ok(Box::new(BuiltinModel::new(data))),
+        "local" | "openai" | "spfn" => Err(ProposalError::NotAvailable(spec.to_string())),
+        _ => Err(ProposalError::UnknownSpec(spec.to_string())),
+    }
+}

@@ -1,0 +1,164 @@
+//! `generate`: N programs written by a proposal model after the data block, under a decoding
+//! mode; DIR/program-<i>.stan plus one JSON line per program in DIR/generate.jsonl. Resumable:
+//! indexes already in generate.jsonl are skipped, and program i depends only on (seed, i).
+
+use crate::commands::read_data;
+use crate::error::{CliError, Result};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use refinestat_language::{check, diagnostic::line_col, Data};
+use refinestat_synthesis::datasets::{dataset, DATASET_NAMES};
+use refinestat_synthesis::{data_block, generate, proposal_from_spec, DecodeConfig, Mode};
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+/// Flags of `generate`.
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["dataset", "data"])))]
+pub struct GenerateArgs {
+    /// One of the shipped benchmark datasets: eight_schools, dugongs, glm, gp, surgical.
+    #[arg(long)]
+    pub dataset: Option<String>,
+    /// Any Stan JSON data file.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// A sentence about the data (recorded; the builtin model does not read it).
+    #[arg(long)]
+    pub describe: Option<String>,
+    /// Proposal model: builtin, local:PATH, openai:URL#model=NAME or spfn:PATH.
+    #[arg(long, default_value = "builtin")]
+    pub lm: String,
+    /// Decoding mode: standard, syntax or refinestat.
+    #[arg(long, default_value = "refinestat")]
+    pub mode: Mode,
+    /// How many programs.
+    #[arg(long, default_value_t = 1)]
+    pub n: usize,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    #[arg(long, default_value_t = 1.0)]
+    pub temperature: f64,
+    #[arg(long)]
+    pub output_dir: PathBuf,
+}
+
+fn load(args: &GenerateArgs) -> Result<(String, Data)> {
+    match (&args.dataset, &args.data) {
+        (Some(name), _) => dataset(name).map(|d| (name.clone(), d)).ok_or_else(|| {
+            CliError::new(format!(
+                "unknown dataset `{name}` (shipped: {})",
+                DATASET_NAMES.join(", ")
+            ))
+        }),
+        (None, Some(path)) => Ok((path.display().to_string(), read_data(path)?)),
+        (None, None) => Err(CliError::new("give --dataset NAME or --data FILE")),
+    }
+}
+
+/// Indexes already recorded in a generate.jsonl.
+fn finished_indexes(jsonl: &Path) -> BTreeSet<usize> {
+    let Ok(text) = std::fs::read_to_string(jsonl) else {
+        return BTreeSet::new();
+    };
+    text.lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter_map(|v| v.get("index").and_then(serde_json::Value::as_u64))
+        .map(|i| i as usize)
+        .collect()
+}
+
+pub fn cmd_generate(args: &GenerateArgs) -> Result<ExitCode> {
+    if !(args.temperature > 0.0 && args.temperature.is_finite()) {
+        return Err(CliError::new("--temperature must be a positive number"));
+    }
+    let (source, data) = load(args)?;
+    let mut model =
+        proposal_from_spec(&args.lm, &data).map_err(|e| CliError::new(e.to_string()))?;
+    std::fs::create_dir_all(&args.output_dir).map_err(|e| {
+        CliError::new(format!(
+            "cannot create output directory {}: {e}",
+            args.output_dir.display()
+        ))
+    })?;
+    let jsonl_path = args.output_dir.join("generate.jsonl");
+    let done = finished_indexes(&jsonl_path);
+    let mut jsonl = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&jsonl_path)
+        .map_err(|e| CliError::new(format!("cannot open {}: {e}", jsonl_path.display())))?;
+    let prompt = data_block(&data);
+    let config = DecodeConfig {
+        mode: args.mode,
+        temperature: args.temperature,
+        ..DecodeConfig::default()
+    };
+    for index in 0..args.n {
+        if done.contains(&index) {
+            eprintln!(
+                "[{}/{}] program-{index}.stan: already done",
+                index + 1,
+                args.n
+            );
+            continue;
+        }
+        // Program i depends only on (seed, i), so a resumed run writes the same programs.
+        let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
+        rng.set_stream(index as u64);
+        let start = Instant::now();
+        let out = generate(model.as_mut(), &prompt, &data, &config, &mut rng);
+        let time_ms = start.elapsed().as_secs_f64() * 1000.0;
+        let file = format!("program-{index}.stan");
+        let path = args.output_dir.join(&file);
+        std::fs::write(&path, &out.program)
+            .map_err(|e| CliError::new(format!("cannot write {}: {e}", path.display())))?;
+        let violations = check(&out.program, Some(&data));
+        let record = serde_json::json!({
+            "index": index,
+            "program": file,
+            "data": source,
+            "describe": args.describe,
+            "lm": args.lm,
+            "mode": args.mode.as_str(),
+            "seed": args.seed,
+            "temperature": args.temperature,
+            "tokens": out.tokens,
+            "backtracks": out.backtracks,
+            "stop_reason": out.stop.as_str(),
+            "check": {
+                "valid": violations.is_empty(),
+                "violations": violations.iter().map(|d| {
+                    let (line, column) = line_col(&out.program, d.span.start);
+                    serde_json::json!({
+                        "predicate": d.predicate.as_str(),
+                        "message": d.message,
+                        "line": line,
+                        "column": column,
+                    })
+                }).collect::<Vec<_>>(),
+            },
+            "time_ms": (time_ms * 1000.0).round() / 1000.0,
+        });
+        writeln!(jsonl, "{record}")
+            .and_then(|_| jsonl.flush())
+            .map_err(|e| CliError::new(format!("cannot write {}: {e}", jsonl_path.display())))?;
+        eprintln!(
+            "[{}/{}] {file}: {}, {} ({} tokens sampled, {} rejected, {:.0} ms)",
+            index + 1,
+            args.n,
+            out.stop.as_str(),
+            if violations.is_empty() {
+                "valid"
+            } else {
+                "invalid"
+            },
+            out.tokens.sampled,
+            out.tokens.rejected,
+            time_ms
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,153 @@
+//! Measures the decoder with the built-in model on the five shipped datasets: for each mode, how
+//! many programs pass `check` with the data and how many sample without error (2 chains x 200
+//! warmup x 200 draws). Usage: `generate_bench [N] [--no-fit] [--show K] [--datasets a,b]`.
+
+use rand::SeedableRng;
+use rayon::prelude::*;
+use refinestat_inference::{sample, LogDensity, LogpFailure, SamplerConfig};
+use refinestat_language::check;
+use refinestat_model::{LogDensityOptions, Model, ModelError};
+use refinestat_synthesis::datasets::{dataset, DATASET_NAMES};
+use refinestat_synthesis::{data_block, generate, BuiltinModel, DecodeConfig, Mode, StopReason};
+use std::time::Instant;
+
+struct Density(Model);
+
+impl LogDensity for Density {
+    fn dim(&self) -> usize {
+        self.0.dim()
+    }
+    fn logp(&mut self, x: &[f64], grad: &mut [f64]) -> Result<f64, LogpFailure> {
+        let opts = LogDensityOptions {
+            jacobian: true,
+            propto: true,
+        };
+        self.0
+            .log_density_gradient(x, opts, grad)
+            .map_err(|e| match e {
+                ModelError::Eval(m) => LogpFailure::Recoverable(m),
+                other => LogpFailure::Fatal(other.to_string()),
+            })
+    }
+}
+
+fn fits(program: &str, data: &refinestat_language::Data, seed: u64) -> Result<(), String> {
+    let model = Model::from_source(program, data).map_err(|e| e.to_string())?;
+    let config = SamplerConfig {
+        chains: 2,
+        warmup: 200,
+        draws: 200,
+        seed,
+        ..Default::default()
+    };
+    let out = sample(&config, |_| Density(model.clone())).map_err(|e| e.to_string())?;
+    if out.chains.iter().all(|c| !c.draws.is_empty()) {
+        Ok(())
+    } else {
+        Err("no draws".into())
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let n: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(200);
+    let fit = !args.iter().any(|a| a == "--no-fit");
+    let show: usize = args
+        .iter()
+        .position(|a| a == "--show")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let names: Vec<String> = args
+        .iter()
+        .position(|a| a == "--datasets")
+        .and_then(|i| args.get(i + 1))
+        .map(|s| s.split(',').map(String::from).collect())
+        .unwrap_or_else(|| DATASET_NAMES.iter().map(|s| s.to_string()).collect());
+    println!("| dataset | mode | programs | completed | pass check | sample ok | tokens sampled (mean) | rejected (mean) | ms/program |");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|");
+    for name in &names {
+        let data = dataset(name).expect("shipped dataset");
+        let prompt = data_block(&data);
+        let model = BuiltinModel::new(&data);
+        eprintln!(
+            "{name}: {} derivations, vocabulary {}",
+            model.derivations(),
+            refinestat_synthesis::ProposalModel::vocabulary(&model).len()
+        );
+        for mode in [Mode::Standard, Mode::Syntax, Mode::Refinestat] {
+            let start = Instant::now();
+            let gens: Vec<_> = (0..n)
+                .into_par_iter()
+                .map(|i| {
+                    let mut m = model.clone();
+                    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(i as u64);
+                    let config = DecodeConfig {
+                        mode,
+                        ..DecodeConfig::default()
+                    };
+                    generate(&mut m, &prompt, &data, &config, &mut rng)
+                })
+                .collect();
+            let ms = start.elapsed().as_secs_f64() * 1000.0 / n as f64;
+            let valid: Vec<bool> = gens
+                .iter()
+                .map(|g| check(&g.program, Some(&data)).is_empty())
+                .collect();
+            let completed = gens
+                .iter()
+                .filter(|g| g.stop == StopReason::Completed)
+                .count();
+            let fit_ok: Vec<bool> = if fit {
+                gens.par_iter()
+                    .enumerate()
+                    .map(|(i, g)| fits(&g.program, &data, i as u64).is_ok())
+                    .collect()
+            } else {
+                vec![false; n]
+            };
+            for (i, g) in gens.iter().enumerate().take(show) {
+                eprintln!(
+                    "--- {name} {} #{i} stop={:?} valid={} fit={}\n{}",
+                    mode.as_str(),
+                    g.stop,
+                    valid[i],
+                    fit_ok[i],
+                    g.generated
+                );
+                if !valid[i] {
+                    for d in check(&g.program, Some(&data)) {
+                        eprintln!("    {}: {}", d.predicate, d.message);
+                    }
+                }
+            }
+            if fit {
+                for (i, g) in gens.iter().enumerate() {
+                    if valid[i] && !fit_ok[i] && mode == Mode::Refinestat {
+                        eprintln!(
+                            "FIT FAIL {name} #{i}: {:?}\n{}",
+                            fits(&g.program, &data, i as u64).err(),
+                            g.generated
+                        );
+                    }
+                }
+            }
+            let mean = |f: &dyn Fn(&refinestat_synthesis::Generation) -> usize| {
+                gens.iter().map(f).sum::<usize>() as f64 / n as f64
+            };
+            println!(
+                "| {name} | {} | {n} | {completed} | {} | {} | {:.0} | {:.1} | {:.1} |",
+                mode.as_str(),
+                valid.iter().filter(|v| **v).count(),
+                if fit {
+                    fit_ok.iter().filter(|v| **v).count().to_string()
+                } else {
+                    "-".into()
+                },
+                mean(&|g| g.tokens.sampled),
+                mean(&|g| g.tokens.rejected),
+                ms
+            );
+        }
+    }
+}

@@ -1,0 +1,426 @@
+//! The constrained decoder: token-by-token generation from a [`ProposalModel`], with every token
+//! checked so that a completed program is valid by construction.
+//!
+//! Local rejection sampling in the style of adaptive weighted rejection sampling: draw a token from
+//! the temperature-scaled distribution, check the text it makes, and on failure remove that token's
+//! mass and draw again from the rest. A statement that spends its rejection budget (or whose
+//! remaining mass is negligible) is backtracked; repeated failures at the same place backtrack
+//! further, one more statement each time, so a dead end caused by an earlier declaration (a scale
+//! declared without `<lower=0>`) is undone. End-of-program is accepted only when the whole program
+//! passes the mode's full check. Every token is counted: prompt, sampled, accepted, rejected.
+//!
+//! The grammar oracle of this session is the language crate's own prefix parser
+//! ([`refinestat_language::parse_prefix`] returning no errors); a compiled grammar (llguidance)
+//! that masks tokens before sampling comes in a later session.
+
+use crate::proposal::{ProposalError, ProposalModel, TokenId};
+use rand::Rng;
+use refinestat_language::{check, check_prefix, parse, parse_prefix, Data, Diagnostic};
+use std::collections::HashMap;
+
+/// What a token must satisfy to be accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Sample from the model unconstrained.
+    Standard,
+    /// Keep the text a valid prefix of the grammar.
+    Syntax,
+    /// Grammar plus the six validity predicates, with the data.
+    Refinestat,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Standard => "standard",
+            Mode::Syntax => "syntax",
+            Mode::Refinestat => "refinestat",
+        }
+    }
+}
+
+impl std::str::FromStr for Mode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Mode, String> {
+        match s {
+            "standard" => Ok(Mode::Standard),
+            "syntax" => Ok(Mode::Syntax),
+            "refinestat" => Ok(Mode::Refinestat),
+            other => Err(format!(
+                "unknown mode `{other}` (expected standard, syntax or refinestat)"
+            )),
+        }
+    }
+}
+
+/// Budgets and sampling settings of one generation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecodeConfig {
+    pub mode: Mode,
+    /// Logits are divided by this before sampling (1 = the model's own distribution).
+    pub temperature: f64,
+    /// Every token drawn, accepted or rejected, counts against this (default 6000).
+    pub max_sampled_tokens: usize,
+    /// Accepted tokens of the generated part at most (default 2000).
+    pub max_program_tokens: usize,
+    /// Rejections within one statement before it is backtracked (default 24).
+    pub max_rejections_per_statement: usize,
+    /// Backtracks in one generation before giving up (default 60).
+    pub max_backtracks: usize,
+    /// A position whose untried mass falls below this fraction of its original mass is a dead
+    /// end: backtrack instead of drawing from the model's noise floor (default 1e-2).
+    pub min_remaining_mass: f64,
+}
+
+impl Default for DecodeConfig {
+    fn default() -> DecodeConfig {
+        DecodeConfig {
+            mode: Mode::Refinestat,
+            temperature: 1.0,
+            max_sampled_tokens: 6000,
+            max_program_tokens: 2000,
+            max_rejections_per_statement: 24,
+            max_backtracks: 60,
+            min_remaining_mass: 1e-2,
+        }
+    }
+}
+
+/// Why a generation ended.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum StopReason {
+    /// The model ended the program and (outside `standard` mode) it passed the full check.
+    Completed,
+    /// The global token budget (sampled tokens) or the program length ran out.
+    TokenBudget,
+    /// No token of the vocabulary continues the text validly, and nothing is left to backtrack.
+    NoValidToken,
+    /// Too many backtracks.
+    BacktrackBudget,
+    /// The proposal model failed.
+    ModelError(String),
+}
+
+impl StopReason {
+    pub fn as_str(&self) -> &str {
+        match self {
+            StopReason::Completed => "completed",
+            StopReason::TokenBudget => "token_budget",
+            StopReason::NoValidToken => "no_valid_token",
+            StopReason::BacktrackBudget => "backtrack_budget",
+            StopReason::ModelError(_) => "model_error",
+        }
+    }
+}
+
+/// Token counts of one generation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TokenCounts {
+    /// Tokens of the prompt.
+    pub prompt: usize,
+    /// Tokens drawn from the model (accepted + rejected).
+    pub sampled: usize,
+    /// Draws that passed the check (including ones later undone by backtracking).
+    pub accepted: usize,
+    /// Draws that failed the check.
+    pub rejected: usize,
+}
+
+/// The result of one generation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Generation {
+    /// Prompt followed by the generated text.
+    pub program: String,
+    /// The generated part alone.
+    pub generated: String,
+    pub stop: StopReason,
+    pub tokens: TokenCounts,
+    pub backtracks: usize,
+}
+
+/// Why `text` is not acceptable as a prefix under `mode` (empty = acceptable).
+fn prefix_violations(mode: Mode, text: &str, data: &Data) -> Vec<Diagnostic> {
+    match mode {
+        Mode::Standard => Vec::new(),
+        Mode::Syntax => parse_prefix(text).errors,
+        Mode::Refinestat => check_prefix(text, Some(data)),
+    }
+}
+
+/// Why `text` is not acceptable as a finished program under `mode` (empty = acceptable).
+fn complete_violations(mode: Mode, text: &str, data: &Data) -> Vec<Diagnostic> {
+    match mode {
+        Mode::Standard => Vec::new(),
+        Mode::Syntax => parse(text).errors,
+        Mode::Refinestat => check(text, Some(data)),
+    }
+}
+
+/// The name a violation blames on a declaration: from a hint "declare NAME with ...", or the
+/// identifier the violation points at.
+fn blamed_name(text: &str, d: &Diagnostic) -> Option<String> {
+    if let Some(rest) = d.hint.as_deref().and_then(|h| h.strip_prefix("declare ")) {
+        let name: String = rest
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        if !name.is_empty() {
+            return Some(name);
+        }
+    }
+    let span = text.get(d.span.start as usize..d.span.end as usize)?;
+    let is_ident = !span.is_empty()
+        && span.chars().all(|c| c.is_alphanumeric() || c == '_')
+        && !span.starts_with(|c: char| c.is_ascii_digit());
+    is_ident.then(|| span.to_string())
+}
+
+/// Types that start a declaration statement.
+const TYPE_WORDS: &[&str] = &[
+    "real",
+    "int",
+    "vector",
+    "row_vector",
+    "matrix",
+    "array",
+    "simplex",
+    "ordered",
+    "positive_ordered",
+    "cholesky_factor_corr",
+    "cholesky_factor_cov",
+    "cov_matrix",
+    "corr_matrix",
+];
+
+/// Whether a statement's text declares `name`.
+fn declares(statement: &str, name: &str) -> bool {
+    let s = statement.trim_start();
+    let first: String = s
+        .chars()
+        .take_while(|c| c.is_alphanumeric() || *c == '_')
+        .collect();
+    if !TYPE_WORDS.contains(&first.as_str()) {
+        return false;
+    }
+    // Drop bounds `<...>` and sizes `[...]`, then the declared name ends at `;` or `=`.
+    let mut plain = String::new();
+    let mut depth = 0i32;
+    for c in s.chars() {
+        match c {
+            '<' | '[' => depth += 1,
+            '>' | ']' => depth -= 1,
+            _ if depth == 0 => plain.push(c),
+            _ => {}
+        }
+    }
+    let head = plain.split([';', '=']).next().unwrap_or("");
+    head.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .rfind(|w| !w.is_empty())
+        == Some(name)
+}
+
+/// The full check of a finished program with the data (what `refinestat check --data` reports).
+pub fn check_program_text(program: &str, data: &Data) -> Vec<Diagnostic> {
+    check(program, Some(data))
+}
+
+/// A token that ends a statement or opens/closes a block: statements start after one.
+fn is_boundary(text: &str) -> bool {
+    let t = text.trim_end();
+    t.ends_with(';') || t.ends_with('{') || t.ends_with('}')
+}
+
+/// Generate one program after `prompt` (which must itself be acceptable, e.g. a data block).
+pub fn generate<R: Rng + ?Sized>(
+    model: &mut dyn ProposalModel,
+    prompt: &str,
+    data: &Data,
+    config: &DecodeConfig,
+    rng: &mut R,
+) -> Generation {
+    let prompt_ids = model.encode_prompt(prompt);
+    let vocab_len = model.vocabulary().len();
+    let eos = model.vocabulary().eos();
+    let temperature = if config.temperature > 0.0 {
+        config.temperature
+    } else {
+        1.0
+    };
+    let mut counts = TokenCounts {
+        prompt: prompt_ids.len(),
+        ..TokenCounts::default()
+    };
+    let mut accepted: Vec<TokenId> = Vec::new();
+    // Text length after each accepted token, so backtracking can truncate the text.
+    let mut text = prompt.to_string();
+    let mut text_lens: Vec<usize> = Vec::new();
+    // Statement starts (indexes into `accepted`); 0 is always one.
+    let mut failures_at: HashMap<usize, usize> = HashMap::new();
+    let mut backtracks = 0;
+    let mut statement_rejections = 0;
+    // A name the latest rejection in this statement blamed (for backtracking to its declaration).
+    let mut blamed: Option<String> = None;
+    let mut logprobs = vec![f64::NEG_INFINITY; vocab_len];
+    let mut weights = vec![0.0; vocab_len];
+
+    let finish =
+        |stop: StopReason, text: &str, counts: TokenCounts, backtracks: usize| Generation {
+            program: text.to_string(),
+            generated: text[prompt.len()..].to_string(),
+            stop,
+            tokens: counts,
+            backtracks,
+        };
+
+    loop {
+        if counts.sampled >= config.max_sampled_tokens
+            || accepted.len() >= config.max_program_tokens
+        {
+            return finish(StopReason::TokenBudget, &text, counts, backtracks);
+        }
+        logprobs.fill(f64::NEG_INFINITY);
+        if let Err(ProposalError::Backend(msg) | ProposalError::NotAvailable(msg)) =
+            model.next_token_logprobs(&prompt_ids, &accepted, &mut logprobs)
+        {
+            return finish(StopReason::ModelError(msg), &text, counts, backtracks);
+        }
+        let max_lp = logprobs
+            .iter()
+            .copied()
+            .filter(|x| x.is_finite())
+            .fold(f64::NEG_INFINITY, f64::max);
+        let mut total = 0.0;
+        for (w, &lp) in weights.iter_mut().zip(&logprobs) {
+            *w = if lp.is_finite() && max_lp.is_finite() {
+                ((lp - max_lp) / temperature).exp()
+            } else {
+                0.0
+            };
+            total += *w;
+        }
+        let original_total = total;
+
+        // Local rejection sampling at this position.
+        let mut chosen = None;
+        let mut dead_end = false;
+        while chosen.is_none() {
+            if total <= original_total * config.min_remaining_mass || total <= 0.0 {
+                dead_end = true;
+                break;
+            }
+            if counts.sampled >= config.max_sampled_tokens {
+                return finish(StopReason::TokenBudget, &text, counts, backtracks);
+            }
+            let mut target = rng.random::<f64>() * total;
+            let mut token = None;
+            for (i, &w) in weights.iter().enumerate() {
+                if w > 0.0 {
+                    token = Some(i);
+                    if target < w {
+                        break;
+                    }
+                    target -= w;
+                }
+            }
+            let Some(token) = token else {
+                dead_end = true;
+                break;
+            };
+            counts.sampled += 1;
+            let id = token as TokenId;
+            let candidate = format!("{text}{}", model.vocabulary().text(id));
+            let violations = if id == eos {
+                complete_violations(config.mode, &text, data)
+            } else {
+                prefix_violations(config.mode, &candidate, data)
+            };
+            if let Some(name) = violations.iter().find_map(|d| blamed_name(&candidate, d)) {
+                blamed = Some(name);
+            }
+            if violations.is_empty() {
+                counts.accepted += 1;
+                chosen = Some(id);
+            } else {
+                counts.rejected += 1;
+                statement_rejections += 1;
+                total -= weights[token];
+                weights[token] = 0.0;
+                if statement_rejections > config.max_rejections_per_statement {
+                    dead_end = true;
+                    break;
+                }
+            }
+        }
+
+        if let Some(id) = chosen {
+            if id == eos {
+                return finish(StopReason::Completed, &text, counts, backtracks);
+            }
+            let piece = model.vocabulary().text(id);
+            text.push_str(piece);
+            accepted.push(id);
+            text_lens.push(text.len());
+            if is_boundary(piece) {
+                statement_rejections = 0;
+                blamed = None;
+            }
+            continue;
+        }
+        debug_assert!(dead_end);
+
+        // Backtrack: undo the current statement, and one more for each earlier failure here.
+        let starts: Vec<usize> = std::iter::once(0)
+            .chain(
+                accepted
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, &id)| is_boundary(model.vocabulary().text(id)))
+                    .map(|(i, _)| i + 1),
+            )
+            .filter(|&s| s <= accepted.len())
+            .collect();
+        let current = starts.len() - 1;
+        if accepted.is_empty() && weights.iter().all(|&w| w == 0.0) {
+            return finish(StopReason::NoValidToken, &text, counts, backtracks);
+        }
+        if backtracks >= config.max_backtracks {
+            return finish(StopReason::BacktrackBudget, &text, counts, backtracks);
+        }
+        let failures = failures_at.entry(starts[current]).or_insert(0);
+        *failures += 1;
+        let back = if starts[current] == accepted.len() {
+            *failures
+        } else {
+            *failures - 1
+        };
+        let mut keep = starts[current.saturating_sub(back)].min(accepted.len());
+        // Dependency-directed: a dead end blamed on a name goes back to that name's declaration
+        // (e.g. a scale declared without `<lower=0>`), when it lies further back.
+        if let Some(name) = blamed.take() {
+            let stmt_text = |k: usize| {
+                let from = if starts[k] == 0 {
+                    prompt.len()
+                } else {
+                    text_lens[starts[k] - 1]
+                };
+                let to = if k + 1 < starts.len() {
+                    text_lens[starts[k + 1] - 1]
+                } else {
+                    text.len()
+                };
+                &text[from..to]
+            };
+            if let Some(k) = (0..current).rev().find(|&k| declares(stmt_text(k), &name)) {
+                keep = keep.min(starts[k]);
+            }
+        }
+        accepted.truncate(keep);
+        text_lens.truncate(keep);
+        text.truncate(text_lens.last().copied().unwrap_or(prompt.len()));
+        backtracks += 1;
+        statement_rejections = 0;
+    }
+}
