@@ -20,7 +20,8 @@ reference_distributions.json, one case:
   decls       [[stan_type, name], ...] in declaration order (a later bound may name an earlier
               variable); sizes are literals, so the list is a valid data block as is
   variate     name of the left-hand side (the first argument)
-  args        names of the remaining arguments, in Stan argument order
+  args        the remaining arguments in Stan argument order: declared names, or numeric
+              literals written as Stan text ("0", "2.5")
   params      names of the continuous variables a gradient test may turn into parameters
               (declared with the same type in a parameters block)
   data        Stan JSON values of every declared variable (ints are JSON integers)
@@ -442,7 +443,8 @@ def V(name, stan_type, value, param=False):
 def add_dist(name, dist, kind, variables, variate, args, truncation=None):
     values = {v[0]: v[2] for v in variables}
     y = values[variate]
-    argv = [values[a] for a in args]
+    # an argument is a declared name or a numeric literal (Stan text: "0", "2.5")
+    argv = [values[a] if a in values else json.loads(a) for a in args]
     pointwise = None
     if kind in ("lpdf", "lpmf", "truncated"):
         if dist == "categorical":
@@ -865,6 +867,33 @@ def distribution_cases():
              [V("theta", "simplex[3]", [0.33, 0.33, 0.34], P),
               V("alpha", "vector<lower=0>[3]", [100.0, 100.0, 120.0], P)], "theta", ["alpha"])
 
+    # large parameters (lgamma differences of large numbers)
+    add_dist("beta_large_parameters", "beta", "lpdf",
+             [V("theta", U01, 0.34, P), V("a", POS, 1000.0, P), V("b", POS, 2000.0, P)], "theta", ["a", "b"])
+    add_dist("neg_binomial_2_large_counts", "neg_binomial_2", "lpmf",
+             [V("n", "int<lower=0>", 10200), V("mu", POS, 1e4, P), V("phi", POS, 10.0, P)], "n", ["mu", "phi"])
+    add_dist("binomial_large_size", "binomial", "lpmf",
+             [V("n", "int<lower=0>", 30100), V("N", "int<lower=0>", 100000), V("theta", U01, 0.3, P)],
+             "n", ["N", "theta"])
+    add_dist("chi_square_large_nu", "chi_square", "lpdf",
+             [V("y", POS, 1.01e4, P), V("nu", POS, 1e4, P)], "y", ["nu"])
+    add_dist("weibull_large_shape", "weibull", "lpdf",
+             [V("y", POS, 0.98, P), V("alpha", POS, 50.0, P), V("sigma", POS, 1.0, P)], "y", ["alpha", "sigma"])
+
+    # integer data under a continuous density, literal arguments
+    add_dist("normal_int_data_literal_args", "normal", "lpdf",
+             [V("y", "array[3] int", [1, 2, 5])], "y", ["0", "2.5"])
+    add_dist("student_t_literal_nu", "student_t", "lpdf",
+             [V("y", R, 0.4, P), V("mu", R, 0.1, P), V("sigma", POS, 1.3, P)], "y", ["3", "mu", "sigma"])
+    add_dist("poisson_literal_rate", "poisson", "lpmf", [V("n", "int<lower=0>", 3)], "n", ["4.5"])
+    add_dist("binomial_literal_size", "binomial", "lpmf",
+             [V("n", "int<lower=0>", 4), V("theta", U01, 0.35, P)], "n", ["10", "theta"])
+    add_dist("exponential_int_data", "exponential", "lpdf",
+             [V("y", "array[2] int<lower=0>", [0, 3]), V("beta", POS, 0.7, P)], "y", ["beta"])
+    add_dist("normal_mixed_containers", "normal", "lpdf",
+             [V("y", "row_vector[3]", [0.5, 1.5, -2.0], P), V("mu", "array[3] real", [0.0, 1.0, -1.0], P),
+              V("sigma", "vector<lower=0>[3]", [1.0, 0.5, 2.0], P)], "y", ["mu", "sigma"])
+
     # cumulative distribution functions
     cdf_cases = [
         ("normal", [V("y", R, 0.4, P), V("mu", R, 0.1, P), V("sigma", POS, 1.2, P)], ["mu", "sigma"], "mid"),
@@ -889,6 +918,13 @@ def distribution_cases():
         ("cauchy", [V("y", R, 0.3, P), V("mu", R, -0.2, P), V("sigma", POS, 1.4, P)], ["mu", "sigma"], "mid"),
         ("cauchy", [V("y", R, -1e6, P), V("mu", R, 0.0, P), V("sigma", POS, 1.0, P)], ["mu", "sigma"], "left_tail"),
         ("cauchy", [V("y", R, 3e3, P), V("mu", R, 2.0, P), V("sigma", POS, 0.5, P)], ["mu", "sigma"], "right_tail"),
+        ("student_t", [V("y", R, -1e4, P), V("nu", POS, 2.5, P), V("mu", R, 0.0, P), V("sigma", POS, 1.0, P)],
+         ["nu", "mu", "sigma"], "far_left_tail"),
+        ("gamma", [V("y", POS, 450.0, P), V("alpha", POS, 500.0, P), V("beta", POS, 1.0, P)], ["alpha", "beta"],
+         "large_shape"),
+        ("lognormal", [V("y", POS, 1e6, P), V("mu", R, 0.0, P), V("sigma", POS, 1.0, P)], ["mu", "sigma"],
+         "right_tail"),
+        ("poisson", [V("n", "int<lower=0>", 900), V("lambda", POS, 1000.0, P)], ["lambda"], "large_rate"),
         ("poisson", [V("n", "int<lower=0>", 3), V("lambda", POS, 2.5, P)], ["lambda"], "mid"),
         ("poisson", [V("n", "int<lower=0>", 0), V("lambda", POS, 0.1, P)], ["lambda"], "zero"),
         ("poisson", [V("n", "int<lower=0>", 40), V("lambda", POS, 5.0, P)], ["lambda"], "right_tail"),
@@ -1267,6 +1303,30 @@ def function_cases():
     add_fn("min_int_array", "min(k)", [V("k", "array[4] int", [3, -1, 9, 2])], "int", -1)
     add_fn("pow_ints", "pow(m, n)", [V("m", "int", 2), V("n", "int", 10)], "real", mpf(1024))
     add_fn("power_operator_ints", "m ^ n", [V("m", "int", 3), V("n", "int", 4)], "real", mpf(81))
+
+    # operators, indexing and literals
+    add_fn("comparisons", "(x > 1.0) + 2 * (x <= 0.5) + 4 * (m == 3) + 8 * (m != 3)",
+           [V("x", R, 1.5), V("m", "int", 3)], "int", 5)
+    add_fn("logical_operators", "(x > 1.0 && m < 2) + 2 * (x > 1.0 || m < 2) + 4 * (!(m == 3))",
+           [V("x", R, 1.5), V("m", "int", 3)], "int", 2)
+    add_fn("int_modulus", "m % n", [V("m", "int", 17), V("n", "int", 5)], "int", 2)
+    add_fn("unary_minus_vector", "-v", [V("v", "vector[2]", [1.5, -2.0], P)], "vector[2]", M([-1.5, 2.0]))
+    vidx = [1.0, 2.0, 3.0, 4.0, 5.0]
+    add_fn("range_index", "v[2:4]", [V("v", "vector[5]", vidx, P)], "vector[3]", M([2.0, 3.0, 4.0]))
+    add_fn("multi_index", "v[idx]", [V("v", "vector[5]", vidx, P), V("idx", "array[3] int", [3, 1, 3])],
+           "vector[3]", M([3.0, 1.0, 3.0]))
+    add_fn("open_range_index", "v[4:]", [V("v", "vector[5]", vidx, P)], "vector[2]", M([4.0, 5.0]))
+    Aidx = [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]
+    add_fn("matrix_row_index", "A[2]", [V("A", "matrix[2,3]", Aidx, P)], "row_vector[3]", M([4.0, 5.0, 6.0]))
+    add_fn("matrix_column_index", "A[:, 2]", [V("A", "matrix[2,3]", Aidx, P)], "vector[2]", M([2.0, 5.0]))
+    add_fn("matrix_element_index", "A[2, 3]", [V("A", "matrix[2,3]", Aidx, P)], "real", mpf(6.0))
+    add_fn("matrix_block_index", "A[1:2, 2:3]", [V("A", "matrix[2,3]", Aidx, P)], "matrix[2,2]",
+           mat([[2.0, 3.0], [5.0, 6.0]]))
+    add_fn("array_of_vectors_index", "a[2, 1]", [V("a", "array[2] vector[2]", [[1.0, 2.0], [3.0, 4.0]], P)],
+           "real", mpf(3.0))
+    add_fn("array_literal", "{x, 2.0, 3.5}", [V("x", R, 0.5, P)], "array[3] real", M([0.5, 2.0, 3.5]))
+    add_fn("vector_literal", "[x, 2.0]'", [V("x", R, 0.5, P)], "vector[2]", M([0.5, 2.0]))
+    add_fn("row_vector_literal", "[x, -x, 1]", [V("x", R, 0.5, P)], "row_vector[3]", M([0.5, -0.5, 1.0]))
 
     # sizes
     add_fn("rows_matrix", "rows(A)", [V("A", "matrix[2,3]", [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])], "int", 2)

@@ -167,7 +167,8 @@ pub(crate) fn lex(src: &str, prefix: bool) -> Lexed {
     let mut tokens = Vec::new();
     let mut errors = Vec::new();
     let mut incomplete_from = n;
-    let mut i = 0;
+    // A byte-order mark is not part of the program.
+    let mut i = if src.starts_with('\u{feff}') { 3 } else { 0 };
     while i < n {
         let c = bytes[i];
         let start = i;

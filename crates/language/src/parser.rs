@@ -207,6 +207,11 @@ impl<'a> Parser<'a> {
     fn cur_text(&self) -> &'a str {
         self.text(self.cur())
     }
+    /// In a prefix: whether the token `k` ahead is the end or may still change with more text.
+    fn nth_unfinished(&self, k: usize) -> bool {
+        let t = self.tokens[(self.pos + k).min(self.tokens.len() - 1)];
+        self.prefix && (t.kind == TokenKind::Eof || t.span.start as usize >= self.incomplete_from)
+    }
     fn at(&self, kind: TokenKind) -> bool {
         self.peek() == kind
     }
@@ -336,7 +341,14 @@ impl<'a> Parser<'a> {
                 }
                 TokenKind::RBrace if depth == 0 => return,
                 TokenKind::LBrace => depth += 1,
-                TokenKind::RBrace => depth -= 1,
+                TokenKind::RBrace => {
+                    // A skipped `{ ... }` group ends the broken statement.
+                    depth -= 1;
+                    if depth == 0 {
+                        self.bump();
+                        return;
+                    }
+                }
                 TokenKind::Ident if self.at_block_keyword() => return,
                 _ => {}
             }
@@ -712,7 +724,11 @@ impl<'a> Parser<'a> {
     }
 
     fn paren_cond(&mut self, what: &str) -> Expr {
-        self.expect(TokenKind::LParen, &format!("after `{what}`"));
+        if !self.eat(TokenKind::LParen) {
+            let msg = format!("expected `(` after `{what}`, found {}", self.found());
+            let hint = format!("write `{what} (condition) ...`");
+            self.error_here(msg, Some(&hint));
+        }
         let cond = self.expr();
         self.expect(
             TokenKind::RParen,
@@ -723,7 +739,10 @@ impl<'a> Parser<'a> {
 
     fn for_stmt(&mut self, ctx: Ctx) -> StmtKind {
         self.bump();
-        self.expect(TokenKind::LParen, "after `for`");
+        if !self.eat(TokenKind::LParen) {
+            let msg = format!("expected `(` after `for`, found {}", self.found());
+            self.error_here(msg, Some("write `for (i in 1:N) ...`"));
+        }
         let var = match self.ident("loop variable") {
             Some(v) => v,
             None => {
@@ -860,6 +879,15 @@ impl<'a> Parser<'a> {
                 "a function call is not a statement".to_string(),
                 "use it in `target += ...;` or assign its value".to_string(),
             )
+        } else if matches!(&lhs.kind, ExprKind::Call { name, .. } if matches!(name.name.as_str(), "elif" | "elsif" | "elseif"))
+        {
+            (
+                format!(
+                    "expected `~` or an assignment after the expression, found {}",
+                    self.found()
+                ),
+                "Stan has no `elif`; write `else if (...)`".to_string(),
+            )
         } else {
             (
                 format!(
@@ -897,10 +925,12 @@ impl<'a> Parser<'a> {
             args = self.expr_list(TokenKind::RParen, "to close the argument list");
         }
         let mut truncation = None;
-        if self.at_kw("T") && self.nth(1) == TokenKind::LBracket {
+        // In a prefix, `T` before the end may still be followed by `[`.
+        let truncation_next = self.nth(1) == TokenKind::LBracket || self.nth_unfinished(1);
+        if self.at_kw("T") && truncation_next {
             let start = self.cur_start();
             self.bump();
-            self.bump();
+            self.expect(TokenKind::LBracket, "after `T`");
             let lower = if self.at(TokenKind::Comma) {
                 None
             } else {
@@ -970,6 +1000,27 @@ impl<'a> Parser<'a> {
             if ty.array_dims.is_empty() {
                 ty.array_dims = dims;
             }
+        }
+        if self.at(TokenKind::Tilde) {
+            let hint = format!(
+                "declare `{}` here and write `{} ~ ...;` in the `model` block",
+                name.name, name.name
+            );
+            self.error_here("a declaration cannot be followed by `~`", Some(&hint));
+            self.recover();
+            return Stmt {
+                kind: StmtKind::Decl {
+                    ty,
+                    name,
+                    init: None,
+                },
+                span: self.span_from(start),
+            };
+        }
+        if self.at(TokenKind::Comma) {
+            let ty_text = &self.src[ty.span.range()];
+            let hint = format!("write `{ty_text} {}; {ty_text} ...;`", name.name);
+            self.error_here("declare one variable per statement", Some(&hint));
         }
         let mut init = None;
         if self.at(TokenKind::Assign) {
@@ -1427,7 +1478,10 @@ impl<'a> Parser<'a> {
             }
             _ => {
                 let msg = format!("expected an expression, found {}", self.found());
-                self.error_here(msg, None);
+                let after_star = self.pos > 0 && self.tokens[self.pos - 1].kind == TokenKind::Star;
+                let hint =
+                    (self.at(TokenKind::Star) && after_star).then_some("write powers with `^`");
+                self.error_here(msg, hint);
                 Expr::new(ExprKind::Error, Span::new(start, start))
             }
         }

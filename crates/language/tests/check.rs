@@ -49,6 +49,9 @@ fn violation(src: &str, data: Option<&str>, expected: &str) -> Diagnostic {
     let first = diags
         .first()
         .unwrap_or_else(|| panic!("no violation found in:\n{src}\nexpected {expected}"));
+    for d in diags.iter().filter(|d| d.predicate != Predicate::Parse) {
+        assert!(d.hint.is_some(), "no hint: {}", d.message);
+    }
     let (l, c) = line_col(src, first.span.start);
     let text = format!(
         "{} {}",
@@ -92,6 +95,24 @@ fn examples_are_valid_with_and_without_data() {
     }
 }
 
+/// The benchmark logistic regression has generated data only; it checks clean without data.
+#[test]
+fn logistic_example_is_valid_without_data() {
+    let src = example("logistic");
+    let diags = check(&src, None);
+    assert!(diags.is_empty(), "{}", show(&src, &diags));
+    for end in (0..=src.len()).filter(|&i| src.is_char_boundary(i)) {
+        assert!(check_prefix(&src[..end], None).is_empty(), "prefix {end}");
+    }
+    let d = Data::from_json_str(r#"{"N": 2, "K": 1, "X": [[0.5], [1.5]], "y": [0, 1]}"#).unwrap();
+    assert!(check(&src, Some(&d)).is_empty());
+    let wrong =
+        Data::from_json_str(r#"{"N": 2, "K": 1, "X": [[0.5], [1.5]], "y": [0, 2]}"#).unwrap();
+    let diags = check(&src, Some(&wrong));
+    assert_eq!(diags.len(), 2, "{}", show(&src, &diags));
+    assert!(diags.iter().all(|d| d.predicate == Predicate::Support));
+}
+
 #[test]
 fn common_idioms_are_valid() {
     let ok = [
@@ -105,6 +126,9 @@ fn common_idioms_are_valid() {
         "  // count data under normal is fine\n  k ~ normal(mu, sigma);",
         "  real s = sqrt(lambda);\n  y ~ normal(mu, s);\n  mu ~ std_normal();",
         "  k ~ binomial(10, inv_logit(mu));\n  y ~ double_exponential(mu, sigma);",
+        "  vector[N] r;\n  for (n in 1:N) r[n] = exp(y[n] * mu);\n  y ~ normal(mu, r);",
+        "  target += categorical_logit_lpmf(2 | rep_vector(mu, 3)) + fma(mu, 2, 1) + tan(mu) + digamma(lambda);",
+        "  y ~ uniform(-5, lambda + 3);\n  target += categorical_lpmf(3 | softmax(rep_vector(mu, 7)));",
     ];
     let data = Data::from_json_str(DATA).unwrap();
     for body in ok {
@@ -295,6 +319,11 @@ fn dependency_violations() {
         None,
         "13:8 dependency already declared",
     );
+    violation(
+        "parameters {\n  real mu;\n}\nmodel {\n  real m = 2 * mu;\n  mu ~ normal(0, 1);\n}\ngenerated quantities {\n  real z = m;\n}\n",
+        None,
+        "9:12 dependency `m` is local to the model block",
+    );
 }
 
 // ---------------------------------------------------------------- support
@@ -327,6 +356,26 @@ fn support_violations() {
         "data {\n  array[2] int n;\n  array[2] int r;\n}\nparameters {\n  real<lower=0, upper=1> p;\n}\nmodel {\n  r ~ binomial(n, p);\n}\n",
         Some(r#"{"n": [10, 5], "r": [3, 6]}"#),
         "9:3 support exceeds the number of trials 5",
+    );
+    violation(
+        "parameters {\n  real s;\n  real<offset=0, multiplier=s> z;\n}\nmodel {\n  z ~ normal(0, 1);\n}\n",
+        None,
+        "3:29 support multiplier `s` may be <= 0",
+    );
+    violation(
+        "parameters {\n  real<lower=1, upper=0> p;\n}\nmodel {\n  p ~ normal(0, 1);\n}\n",
+        None,
+        "2:23 support the lower bound 1 is not below the upper bound 0",
+    );
+    violation(
+        "data {\n  int N;\n  vector[N] x;\n  array[N] int k;\n}\nparameters {\n  real a;\n  real b;\n}\ntransformed parameters {\n  vector<lower=0>[N] lambda = a + b * x;\n}\nmodel {\n  k ~ poisson(lambda);\n}\n",
+        None,
+        "11:31 support `lambda` is declared <lower=0>, but the value assigned, `a + b * x`, may be below 0",
+    );
+    violation(
+        &model("  y ~ uniform(0, 1);"),
+        Some(DATA),
+        "13:3 support observed values of `y` lie outside the support of uniform ([0, 1])",
     );
     violation(
         &model("  y ~ normal(mu, 0);"),
@@ -498,11 +547,11 @@ fn data_validation() {
     let r = run(r#"{"N": 2, "x": [1, 1], "z": [0, 1], "M": [1, 2]}"#);
     assert_eq!(r.len(), 1);
     assert!(r[0].starts_with("5:16 type `M` is declared `matrix[N, 2]` (2 dimensions), but the data holds an array of shape [2]"), "{r:?}");
-    // Bound violated by a size variable.
+    // Bound violated by a size variable; an empty matrix is written `[]`.
     let r = run(r#"{"N": 0, "x": [], "z": [], "M": []}"#);
     assert_eq!(
-        r[0],
-        "2:16 support `N` is declared <lower=1>, but the data has 0"
+        r,
+        vec!["2:16 support `N` is declared <lower=1>, but the data has 0"]
     );
 }
 
@@ -658,4 +707,167 @@ fn valid_corpus_has_no_violations() {
         }
     }
     assert!(n >= 5, "found {n} programs");
+}
+
+/// Whenever a whole program checks clean, so does every prefix of it (prefix checking never
+/// rejects text that can still become valid); malformed programs never make the checker panic.
+#[test]
+fn parser_goldens_clean_programs_have_clean_prefixes() {
+    let base = root().join("crates/language/tests/data/parser");
+    let mut clean = 0;
+    for sub in ["valid", "invalid"] {
+        let Ok(entries) = std::fs::read_dir(base.join(sub)) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.extension().is_none_or(|e| e != "stan") {
+                continue;
+            }
+            let src = std::fs::read_to_string(&path).unwrap();
+            let whole_clean = check(&src, None).is_empty();
+            clean += usize::from(whole_clean);
+            for end in (0..=src.len()).filter(|&i| src.is_char_boundary(i)) {
+                let diags = check_prefix(&src[..end], None);
+                assert!(
+                    !whole_clean || diags.is_empty(),
+                    "{} prefix {end}:\n{}",
+                    path.display(),
+                    show(&src[..end], &diags)
+                );
+            }
+        }
+    }
+    assert!(clean >= 5, "only {clean} clean parser goldens");
+}
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    const SNIPPETS: [&str; 16] = [
+        "",
+        " ",
+        ";",
+        "}",
+        "{",
+        "(",
+        ")",
+        "normal(",
+        "sigma",
+        "mu",
+        "0",
+        "-1",
+        "[",
+        "]",
+        "~ poisson(",
+        "vector[N] ",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+        /// Arbitrary statement soup never makes checking panic, whole or as a prefix.
+        #[test]
+        fn arbitrary_text_never_panics(body in "[a-z_NTy ~;{}()\\[\\]<>=,.0-9|:'+*/!?-]{0,120}") {
+            let src = format!("data {{ int N; vector[N] y; }} parameters {{ real mu; }} model {{ {body}");
+            let d = Data::from_json_str(r#"{"N": 2, "y": [1, 2]}"#).unwrap();
+            let _ = check(&src, Some(&d));
+            let _ = check(&src, None);
+            for end in (0..=src.len()).step_by(5) {
+                let _ = check_prefix(&src[..end], Some(&d));
+            }
+        }
+
+        /// A violation found in a prefix stays a violation of the whole program.
+        #[test]
+        fn prefix_violations_are_never_repaired_later(
+            which in 0usize..EXAMPLES.len(),
+            at in 0.0f64..1.0,
+            len in 0usize..6,
+            snippet in 0usize..SNIPPETS.len(),
+            cut in 0.0f64..1.0,
+        ) {
+            let (prog, data) = EXAMPLES[which];
+            let src = example(prog);
+            let d = dataset(data);
+            let mut pos = ((src.len() as f64) * at) as usize;
+            while !src.is_char_boundary(pos) { pos -= 1; }
+            let mut end = (pos + len).min(src.len());
+            while !src.is_char_boundary(end) { end -= 1; }
+            let mutated = format!("{}{}{}", &src[..pos], SNIPPETS[snippet], &src[end..]);
+            let whole = check(&mutated, Some(&d));
+            let mut k = ((mutated.len() as f64) * cut) as usize;
+            while !mutated.is_char_boundary(k) { k -= 1; }
+            let prefix = check_prefix(&mutated[..k], Some(&d));
+            prop_assert!(
+                prefix.is_empty() || !whole.is_empty(),
+                "prefix of {} bytes reports\n{}but the whole program is clean:\n{}",
+                k, show(&mutated[..k], &prefix), mutated
+            );
+        }
+    }
+}
+
+/// Golden diagnostics for realistic broken programs: `tests/data/check/invalid/NAME.stan` is checked
+/// with the benchmark data set its name starts with, and the plain rendering must equal
+/// `NAME.expected` (regenerate with `UPDATE_EXPECT=1`, then review the diff).
+#[test]
+fn invalid_corpus_matches_expected_diagnostics() {
+    let dir = root().join("crates/language/tests/data/check/invalid");
+    let update = std::env::var_os("UPDATE_EXPECT").is_some();
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.extension().is_none_or(|e| e != "stan") {
+            continue;
+        }
+        n += 1;
+        let name = path.file_stem().unwrap().to_string_lossy().to_string();
+        let data = ["eight_schools", "dugongs", "glm", "gp", "surgical"]
+            .into_iter()
+            .find(|d| name.starts_with(d.split('_').next().unwrap_or(d)))
+            .map(dataset);
+        let src = std::fs::read_to_string(&path).unwrap();
+        let diags = check(&src, data.as_ref());
+        assert!(!diags.is_empty(), "{name} has no violations");
+        let actual =
+            refinestat_language::render::render_plain(&format!("{name}.stan"), &src, &diags);
+        let expected_path = path.with_extension("expected");
+        if update {
+            std::fs::write(&expected_path, &actual).unwrap();
+            continue;
+        }
+        let expected = std::fs::read_to_string(&expected_path).unwrap_or_default();
+        assert_eq!(
+            actual, expected,
+            "{name}: rerun with UPDATE_EXPECT=1 and review the diff"
+        );
+    }
+    assert!(n >= 5, "found {n} programs");
+}
+
+/// `check_program` on a parsed tree finds what `check` finds, minus the parser's own errors.
+#[test]
+fn check_program_agrees_with_check() {
+    let dir = root().join("crates/language/tests/data/check/invalid");
+    let mut sources: Vec<String> = EXAMPLES.iter().map(|(p, _)| example(p)).collect();
+    for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+        if entry.path().extension().is_some_and(|e| e == "stan") {
+            sources.push(std::fs::read_to_string(entry.path()).unwrap());
+        }
+    }
+    for src in &sources {
+        let parsed = parse(src);
+        let key = |d: &Diagnostic| (d.predicate, d.span);
+        let from_tree: Vec<_> = refinestat_language::check_program(&parsed.program, None)
+            .iter()
+            .map(key)
+            .collect();
+        let from_text: Vec<_> = check(src, None)
+            .iter()
+            .filter(|d| d.predicate != Predicate::Parse)
+            .map(key)
+            .collect();
+        assert_eq!(from_tree, from_text, "{src}");
+    }
 }

@@ -152,6 +152,26 @@ model {
     assert_eq!(canonical(&parse_ok(d)), expect_d);
 }
 
+/// Names used only inside other declarations are numbered independently of declaration order.
+#[test]
+fn canonical_names_of_declaration_only_variables() {
+    let a = "parameters { real a; real c; real<lower=a> b; real<lower=c> d; }
+             transformed parameters { real t = b + 1; real u = d * 2; }
+             model { b ~ normal(0, 1); d ~ normal(0, 1); }
+             generated quantities { real g = t - u; }";
+    let b = "parameters { real zc; real za; real<lower=zc> zd; real<lower=za> zb; }
+             transformed parameters { real tu = zd * 2; real tt = zb + 1; }
+             model { zb ~ normal(0, 1); zd ~ normal(0, 1); }
+             generated quantities { real gg = tt - tu; }";
+    let ca = canonical(&parse_ok(a));
+    assert_eq!(ca, canonical(&parse_ok(b)));
+    assert_eq!(canonical(&parse_ok(&ca)), ca);
+    assert!(
+        ca.contains("real<lower=p3> p1;") && ca.contains("real<lower=p4> p2;"),
+        "{ca}"
+    );
+}
+
 // ------------------------------------------------------------------ expression round trips
 
 fn leaf() -> impl Strategy<Value = Expr> {
@@ -456,6 +476,41 @@ fn reformat(text: &str, choices: &[u8]) -> String {
     out
 }
 
+/// Reformat arbitrary program text: vary whitespace around spaces and around the one-character
+/// tokens `( ) [ ] , ;` (never inside string literals), and add comments.
+fn reformat_tokens(text: &str, choices: &[u8]) -> String {
+    const GAPS: [&str; 6] = ["", "", " ", "\n", " /* c */ ", "\n// c\n"];
+    let mut out = String::new();
+    let mut in_string = false;
+    let mut k = 0;
+    let mut next = || {
+        k += 1;
+        GAPS[choices.get(k % choices.len().max(1)).copied().unwrap_or(0) as usize % GAPS.len()]
+    };
+    for c in text.chars() {
+        if c == '"' {
+            in_string = !in_string;
+        }
+        if in_string || c == '"' {
+            out.push(c);
+            continue;
+        }
+        match c {
+            '(' | ')' | '[' | ']' | ',' | ';' => {
+                out.push_str(next());
+                out.push(c);
+                out.push_str(next());
+            }
+            ' ' => {
+                let gap = next();
+                out.push_str(if gap.is_empty() { " " } else { gap });
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
 fn is_usable_name(n: &str) -> bool {
     let parsed = parse(&format!("data {{ real {n}; }}"));
     parsed.errors.is_empty() && !["N", "y", "eta", "loc"].contains(&n)
@@ -501,27 +556,6 @@ proptest! {
         prop_assert!(eq_ignoring_spans(&pa, &parse_ok(&print_program(&pa))));
     }
 
-    /// Every prefix of a generated valid program is accepted by parse_prefix.
-    #[test]
-    fn prefixes_of_generated_programs_are_accepted(spec in model_spec(), names in names_strategy(6), choices in prop::collection::vec(0u8..20, 1..40)) {
-        prop_assume!(names.iter().all(|n| is_usable_name(n)));
-        let order: Vec<usize> = (0..spec.types.len()).collect();
-        let src = reformat(&render(&spec, &names, &order, "eta", true), &choices);
-        for end in 0..=src.len() {
-            let errors = parse_prefix(&src[..end]).errors;
-            prop_assert!(errors.is_empty(), "prefix {:?}: {:?}", &src[..end], errors);
-        }
-    }
-
-    /// Arbitrary text never panics, and the tree that comes back can be printed.
-    #[test]
-    fn arbitrary_text_never_panics(src in "\\PC{0,200}") {
-        for parsed in [parse(&src), parse_prefix(&src)] {
-            let _ = print_program(&parsed.program);
-            let _ = canonical(&parsed.program);
-        }
-    }
-
     /// Random bytes (made UTF-8) never panic either.
     #[test]
     fn random_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
@@ -543,6 +577,11 @@ proptest! {
         Just("*"), Just("^"), Just("target"), Just("print"), Just("\"s\""), Just("/*"), Just("//"), Just("\n"),
     ], 0..80)) {
         let src = tokens.join(" ");
+        // Prefix mode only drops errors (those at the end of the input); it never invents any.
+        let full = parse(&src).errors;
+        for e in parse_prefix(&src).errors {
+            prop_assert!(full.contains(&e), "{}\nprefix-only error {:?}\nfull: {:?}", src, e, full);
+        }
         for (parsed, complete) in [(parse(&src), true), (parse_prefix(&src), false)] {
             let printed = print_program(&parsed.program);
             if complete && parsed.errors.is_empty() {
@@ -552,6 +591,49 @@ proptest! {
                 let c = canonical(&parsed.program);
                 prop_assert_eq!(canonical(&parse_ok(&c)), c);
             }
+        }
+    }
+}
+
+// Checking every prefix is quadratic in the program length: fewer cases.
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// Reformatted golden programs parse to the same tree, and every prefix is accepted.
+    #[test]
+    fn reformatted_golden_programs(which in 0usize..64, choices in prop::collection::vec(0u8..30, 1..60)) {
+        let sources = golden_sources();
+        let (path, src) = &sources[which % sources.len()];
+        let program = parse_ok(&print_program(&parse_ok(src)));
+        let text = reformat_tokens(&print_program(&program), &choices);
+        let reparsed = parse(&text);
+        prop_assert!(reparsed.errors.is_empty(), "{}:\n{}\n{:?}", path, text, reparsed.errors);
+        prop_assert!(eq_ignoring_spans(&program, &reparsed.program));
+        prop_assert_eq!(canonical(&program), canonical(&reparsed.program));
+        for end in (0..=text.len()).filter(|&i| text.is_char_boundary(i)) {
+            let errors = parse_prefix(&text[..end]).errors;
+            prop_assert!(errors.is_empty(), "{}: prefix {:?}: {:?}", path, &text[..end], errors);
+        }
+    }
+
+    /// Every prefix of a generated valid program is accepted by parse_prefix.
+    #[test]
+    fn prefixes_of_generated_programs_are_accepted(spec in model_spec(), names in names_strategy(6), choices in prop::collection::vec(0u8..20, 1..40)) {
+        prop_assume!(names.iter().all(|n| is_usable_name(n)));
+        let order: Vec<usize> = (0..spec.types.len()).collect();
+        let src = reformat(&render(&spec, &names, &order, "eta", true), &choices);
+        for end in 0..=src.len() {
+            let errors = parse_prefix(&src[..end]).errors;
+            prop_assert!(errors.is_empty(), "prefix {:?}: {:?}", &src[..end], errors);
+        }
+    }
+
+    /// Arbitrary text never panics, and the tree that comes back can be printed.
+    #[test]
+    fn arbitrary_text_never_panics(src in "\\PC{0,200}") {
+        for parsed in [parse(&src), parse_prefix(&src)] {
+            let _ = print_program(&parsed.program);
+            let _ = canonical(&parsed.program);
         }
     }
 }

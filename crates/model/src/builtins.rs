@@ -67,7 +67,6 @@ pub enum Builtin {
     Crossprod,
     MultiplyLowerTriSelfTranspose,
     Fma,
-    Inc,
     SortAsc,
     SortDesc,
     ColumnsDotSelf,
@@ -75,6 +74,15 @@ pub enum Builtin {
     Transpose,
     IsInf,
     IsNan,
+    IdentityMatrix,
+    QuadFormDiag,
+    QuadForm,
+    MdivideLeftTriLow,
+    MdivideRightTriLow,
+    ToMatrix,
+    Choose,
+    LinspacedVector,
+    Inverse,
 }
 
 impl Builtin {
@@ -144,6 +152,15 @@ impl Builtin {
             "transpose" => Transpose,
             "is_inf" => IsInf,
             "is_nan" => IsNan,
+            "identity_matrix" => IdentityMatrix,
+            "quad_form_diag" => QuadFormDiag,
+            "quad_form" => QuadForm,
+            "mdivide_left_tri_low" => MdivideLeftTriLow,
+            "mdivide_right_tri_low" => MdivideRightTriLow,
+            "to_matrix" => ToMatrix,
+            "choose" => Choose,
+            "linspaced_vector" => LinspacedVector,
+            "inverse" => Inverse,
             _ => return None,
         })
     }
@@ -237,8 +254,8 @@ pub fn call(t: &mut Tape, f: Builtin, args: &[Val]) -> Res<Val> {
         Abs => {
             nargs(f, args, 1)?;
             match &args[0] {
-                Val::Int(i) => Ok(Val::Int(i.abs())),
-                v => Ok(ops::map1(t, v, math::unary_fn("abs").expect("abs"))),
+                Val::Int(i) => Ok(Val::Int(i.wrapping_abs())),
+                v => Ok(ops::map1(t, v, math::unary_fn("fabs").expect("fabs"))),
             }
         }
         Sum => {
@@ -744,7 +761,6 @@ pub fn call(t: &mut Tape, f: Builtin, args: &[Val]) -> Res<Val> {
             let p = ops::elt_mul(t, &args[0], &args[1])?;
             ops::add(t, &p, &args[2])
         }
-        Inc => eval_err("internal: inc"),
         SortAsc | SortDesc => {
             nargs(f, args, 1)?;
             let v = &args[0];
@@ -775,7 +791,239 @@ pub fn call(t: &mut Tape, f: Builtin, args: &[Val]) -> Res<Val> {
             nargs(f, args, 1)?;
             Ok(Val::Int(args[0].as_f64()?.is_nan() as i64))
         }
+        IdentityMatrix => {
+            nargs(f, args, 1)?;
+            let n = size_arg(&args[0])?;
+            let mut v = vec![0.0; n * n];
+            for i in 0..n {
+                v[i + i * n] = 1.0;
+            }
+            Ok(Val::const_reals(Shape::matrix(n, n), v))
+        }
+        QuadFormDiag => {
+            nargs(f, args, 2)?;
+            let Some((_, Base::Matrix(r, c))) = base_of(&args[0]) else {
+                return eval_err("quad_form_diag needs a matrix");
+            };
+            let (r, c) = (r as usize, c as usize);
+            if r != c || args[1].numel() != r {
+                return eval_err("quad_form_diag: size mismatch");
+            }
+            let v = promote(args[1].clone());
+            let rows: Vec<usize> = (0..r * c).map(|k| k % r).collect();
+            let cols: Vec<usize> = (0..r * c).map(|k| k / r).collect();
+            let vr = gather(t, &v, &rows, Shape::matrix(r, c));
+            let vc = gather(t, &v, &cols, Shape::matrix(r, c));
+            let m = ops::elt_mul(t, &args[0], &vr)?;
+            ops::elt_mul(t, &m, &vc)
+        }
+        QuadForm => {
+            nargs(f, args, 2)?;
+            let bt = ops::transpose(t, &args[1])?;
+            let ab = ops::mul(t, &args[0], &args[1])?;
+            ops::mul(t, &bt, &ab)
+        }
+        MdivideLeftTriLow | MdivideRightTriLow => {
+            nargs(f, args, 2)?;
+            tri_solve(t, f == MdivideLeftTriLow, &args[0], &args[1])
+        }
+        ToMatrix => to_matrix(t, args),
+        Choose => {
+            nargs(f, args, 2)?;
+            let (n, k) = (args[0].as_int()?, args[1].as_int()?);
+            if n < 0 || k < 0 {
+                return eval_err("choose: arguments must be non-negative");
+            }
+            if k > n {
+                return Ok(Val::Int(0));
+            }
+            let v = math::lchoose(n as f64, k as f64).exp().round();
+            if v >= i64::MAX as f64 {
+                return eval_err("choose: result overflows an int");
+            }
+            Ok(Val::Int(v as i64))
+        }
+        LinspacedVector => {
+            nargs(f, args, 3)?;
+            let n = size_arg(&args[0])?;
+            let (lo, hi) = (args[1].as_f64()?, args[2].as_f64()?);
+            let v: Vec<f64> = (0..n)
+                .map(|i| {
+                    if n == 1 {
+                        hi
+                    } else {
+                        lo + (hi - lo) * i as f64 / (n - 1) as f64
+                    }
+                })
+                .collect();
+            Ok(Val::const_reals(Shape::vector(n), v))
+        }
+        Inverse => {
+            nargs(f, args, 1)?;
+            inverse(t, &args[0])
+        }
     }
+}
+
+/// Element (i, j) of a matrix-like value with `r` rows as a scalar value.
+fn at(t: &Tape, m: &Val, i: usize, j: usize, r: usize) -> Val {
+    let (x, s) = m.elem(i + j * r, &t.val);
+    Val::Real(x, s)
+}
+
+/// `mdivide_left_tri_low(L, b)` = L^{-1} b and `mdivide_right_tri_low(b, L)` = b L^{-1}, by
+/// substitution on scalar tape nodes.
+fn tri_solve(t: &mut Tape, left: bool, a: &Val, b: &Val) -> Res<Val> {
+    let (l, rhs) = if left { (a, b) } else { (b, a) };
+    let Some((_, Base::Matrix(n, n2))) = base_of(l) else {
+        return eval_err("triangular solve needs a square matrix");
+    };
+    let n = n as usize;
+    if n2 as usize != n {
+        return eval_err("triangular solve needs a square matrix");
+    }
+    let (shape, rows, cols) = match base_of(rhs) {
+        Some((_, Base::Vector(k))) if left => (Shape::vector(k as usize), k as usize, 1),
+        Some((_, Base::RowVector(k))) if !left => (Shape::row_vector(k as usize), 1, k as usize),
+        Some((_, Base::Matrix(r, c))) => (
+            Shape::matrix(r as usize, c as usize),
+            r as usize,
+            c as usize,
+        ),
+        _ => return eval_err("triangular solve: unsupported right-hand side"),
+    };
+    if (left && rows != n) || (!left && cols != n) {
+        return eval_err("triangular solve: size mismatch");
+    }
+    for i in 0..n {
+        if l.elem(i + i * n, &t.val).0 == 0.0 {
+            return eval_err("triangular solve: zero on the diagonal");
+        }
+    }
+    let mut out: Vec<Val> = vec![Val::real(0.0); rows * cols];
+    if left {
+        // Column by column: x_i = (b_i - sum_{k<i} L_ik x_k) / L_ii.
+        for c in 0..cols {
+            for i in 0..n {
+                let mut acc = at(t, rhs, i, c, rows);
+                for k in 0..i {
+                    let p = ops::elt_mul(t, &at(t, l, i, k, n), &out[k + c * rows])?;
+                    acc = ops::sub(t, &acc, &p)?;
+                }
+                out[i + c * rows] = ops::elt_div(t, &acc, &at(t, l, i, i, n))?;
+            }
+        }
+    } else {
+        // Row by row: x L = b, x_j = (b_j - sum_{k>j} x_k L_kj) / L_jj.
+        for r in 0..rows {
+            for j in (0..n).rev() {
+                let mut acc = at(t, rhs, r, j, rows);
+                for k in j + 1..n {
+                    let p = ops::elt_mul(t, &out[r + k * rows], &at(t, l, k, j, n))?;
+                    acc = ops::sub(t, &acc, &p)?;
+                }
+                out[r + j * rows] = ops::elt_div(t, &acc, &at(t, l, j, j, n))?;
+            }
+        }
+    }
+    ops::stack(t, &out, shape)
+}
+
+fn to_matrix(t: &mut Tape, args: &[Val]) -> Res<Val> {
+    match args.len() {
+        1 => {
+            let v = &args[0];
+            match base_of(v) {
+                Some((d, Base::Matrix(..))) if d.is_empty() => Ok(v.clone()),
+                Some((d, Base::Vector(n))) if d.is_empty() => {
+                    ops::reshape(v, Shape::matrix(n as usize, 1))
+                }
+                Some((d, Base::RowVector(n))) if d.is_empty() => {
+                    ops::reshape(v, Shape::matrix(1, n as usize))
+                }
+                Some((d, Base::Real)) if d.len() == 2 => {
+                    // A 2-D array (row-major) becomes a column-major matrix.
+                    let (r, c) = (d.d[0] as usize, d.d[1] as usize);
+                    let idx: Vec<usize> = (0..r * c).map(|k| (k % r) * c + k / r).collect();
+                    Ok(gather(t, &promote(v.clone()), &idx, Shape::matrix(r, c)))
+                }
+                _ => eval_err(format!("to_matrix: unsupported argument {}", v.type_name())),
+            }
+        }
+        3 => {
+            let (m, n) = (size_arg(&args[1])?, size_arg(&args[2])?);
+            if args[0].numel() != m * n {
+                return eval_err("to_matrix: size mismatch");
+            }
+            // Column-major fill from the storage order of a vector or 1-D array.
+            ops::reshape(&promote(args[0].clone()), Shape::matrix(m, n))
+        }
+        _ => eval_err("to_matrix takes 1 or 3 arguments"),
+    }
+}
+
+fn inverse(t: &mut Tape, a: &Val) -> Res<Val> {
+    let Some((_, Base::Matrix(r, c))) = base_of(a) else {
+        return eval_err("inverse needs a matrix");
+    };
+    if r != c {
+        return eval_err("inverse needs a square matrix");
+    }
+    let n = r as usize;
+    let av = a.to_vec(&t.val);
+    // Gauss-Jordan with partial pivoting.
+    let mut m = av.clone();
+    let mut inv = vec![0.0; n * n];
+    for i in 0..n {
+        inv[i + i * n] = 1.0;
+    }
+    for col in 0..n {
+        let piv = (col..n)
+            .max_by(|&x, &y| m[x + col * n].abs().total_cmp(&m[y + col * n].abs()))
+            .unwrap_or(col);
+        if m[piv + col * n] == 0.0 || !m[piv + col * n].is_finite() {
+            return eval_err("inverse: matrix is singular");
+        }
+        if piv != col {
+            for j in 0..n {
+                m.swap(piv + j * n, col + j * n);
+                inv.swap(piv + j * n, col + j * n);
+            }
+        }
+        let d = m[col + col * n];
+        for j in 0..n {
+            m[col + j * n] /= d;
+            inv[col + j * n] /= d;
+        }
+        for i in 0..n {
+            if i != col {
+                let fct = m[i + col * n];
+                if fct != 0.0 {
+                    for j in 0..n {
+                        m[i + j * n] -= fct * m[col + j * n];
+                        inv[i + j * n] -= fct * inv[col + j * n];
+                    }
+                }
+            }
+        }
+    }
+    if !a.is_var() {
+        return Ok(Val::const_reals(Shape::matrix(n, n), inv));
+    }
+    // d(A^-1)_{ij} / dA_{kl} = -(A^-1)_{ik} (A^-1)_{lj}.
+    let nn = n * n;
+    let mut jac = vec![0.0; nn * nn];
+    for j in 0..n {
+        for i in 0..n {
+            let row = (i + j * n) * nn;
+            for l in 0..n {
+                for k in 0..n {
+                    jac[row + k + l * n] = -inv[i + k * n] * inv[l + j * n];
+                }
+            }
+        }
+    }
+    Ok(ops::dense_with(t, a, Shape::matrix(n, n), &inv, &jac))
 }
 
 fn lower_tri(t: &Tape, m: &Val) -> Res<Val> {
@@ -832,8 +1080,10 @@ fn append(t: &Tape, rows: bool, a: &Val, b: &Val) -> Res<Val> {
     };
     let (ra, ca, _) = dims(a)?;
     let (rb, cb, _) = dims(b)?;
-    let both_vec_like = |x: &Val| matches!(x, Val::Int(_) | Val::Real(..))
-        || matches!(x, Val::Reals(s, _) if matches!(s.base, Base::Vector(_)));
+    let both_vec_like = |x: &Val| {
+        matches!(x, Val::Int(_) | Val::Real(..))
+            || matches!(x, Val::Reals(s, _) if matches!(s.base, Base::Vector(_)))
+    };
     if rows {
         if ca != cb {
             return eval_err("append_row: column counts differ");
@@ -866,8 +1116,10 @@ fn append(t: &Tape, rows: bool, a: &Val, b: &Val) -> Res<Val> {
         vals.extend(b.to_vec(&t.val));
         slots.extend(b.slots());
         let c = ca + cb;
-        let row_like = |x: &Val| matches!(x, Val::Int(_) | Val::Real(..))
-            || matches!(x, Val::Reals(s, _) if matches!(s.base, Base::RowVector(_)));
+        let row_like = |x: &Val| {
+            matches!(x, Val::Int(_) | Val::Real(..))
+                || matches!(x, Val::Reals(s, _) if matches!(s.base, Base::RowVector(_)))
+        };
         let shape = if r == 1 && row_like(a) && row_like(b) {
             Shape::row_vector(c)
         } else {

@@ -145,16 +145,14 @@ pub fn dist_name(d: Dist) -> String {
     out
 }
 
-type Kernel<const K: usize> = fn(&[f64; K], &[bool; K], bool) -> Result<(f64, [f64; K]), String>;
-
 /// The vectorised univariate driver.
 fn univariate<const K: usize>(
     t: &mut Tape,
-    args: &[&Val],
+    args: &[Val],
     propto: bool,
     terms: Option<&mut Vec<f64>>,
     d: Dist,
-    kernel: Kernel<K>,
+    kernel: impl Fn(&[f64; K], &[bool; K], bool) -> Result<(f64, [f64; K]), String>,
 ) -> Res<Val> {
     let mut n = 1usize;
     let mut any_vec = false;
@@ -183,9 +181,9 @@ fn univariate<const K: usize>(
     let mut poff = [NONE; K];
     let mut scalar = [false; K];
     for k in 0..K {
-        scalar[k] = matches!(args[k], Val::Int(_) | Val::Real(..));
+        scalar[k] = matches!(&args[k], Val::Int(_) | Val::Real(..));
         if inc[k] {
-            slots[k] = operand_slots(t, args[k]);
+            slots[k] = operand_slots(t, &args[k]);
             poff[k] = t.alloc_part(if scalar[k] { 1 } else { n });
         }
     }
@@ -200,9 +198,8 @@ fn univariate<const K: usize>(
             for k in 0..K {
                 x[k] = vals[k].get(if scalar[k] { 0 } else { i });
             }
-            let (lp, d) = kernel(&x, &inc, propto).map_err(|m| {
-                ModelError::Eval(format!("{}: {m}", dist_name(d)))
-            })?;
+            let (lp, d) = kernel(&x, &inc, propto)
+                .map_err(|m| ModelError::Eval(format!("{}: {m}", dist_name(d))))?;
             total += lp;
             if let Some(tv) = terms.as_deref_mut() {
                 tv.push(lp);
@@ -382,7 +379,11 @@ fn k_double_exponential(
     }
     Ok((
         lp,
-        [-sign / sigma, sign / sigma, -1.0 / sigma + d.abs() / (sigma * sigma)],
+        [
+            -sign / sigma,
+            sign / sigma,
+            -1.0 / sigma + d.abs() / (sigma * sigma),
+        ],
     ))
 }
 
@@ -463,10 +464,7 @@ fn k_gamma(x: &[f64; 3], inc: &[bool; 3], propto: bool) -> Result<(f64, [f64; 3]
     if !propto || inc[0] || inc[2] {
         lp -= b * y;
     }
-    Ok((
-        lp,
-        [(a - 1.0) / y - b, b.ln() - digamma(a) + ly, a / b - y],
-    ))
+    Ok((lp, [(a - 1.0) / y - b, b.ln() - digamma(a) + ly, a / b - y]))
 }
 
 fn k_inv_gamma(x: &[f64; 3], inc: &[bool; 3], propto: bool) -> Result<(f64, [f64; 3]), String> {
@@ -514,15 +512,16 @@ fn k_weibull(x: &[f64; 3], inc: &[bool; 3], propto: bool) -> Result<(f64, [f64; 
     }
     let lr = (y / sigma).ln();
     let ra = (y / sigma).powf(alpha);
+    // Stan's split: log(alpha) + (alpha - 1) log(y) - alpha log(sigma) - (y / sigma)^alpha.
     let mut lp = -ra;
     if !propto || inc[1] {
         lp += alpha.ln();
     }
-    if !propto || inc[0] || inc[1] || inc[2] {
-        lp += (alpha - 1.0) * lr;
+    if !propto || inc[0] || inc[1] {
+        lp += xlogy(alpha - 1.0, y);
     }
-    if !propto || inc[2] {
-        lp -= sigma.ln();
+    if !propto || inc[1] || inc[2] {
+        lp -= alpha * sigma.ln();
     }
     Ok((
         lp,
@@ -633,14 +632,107 @@ fn k_bernoulli_logit(
     let (y, a) = (x[0], x[1]);
     notnan(a, "logit probability")?;
     let e = (-a.abs()).exp();
-    let l1 = e.ln_1p();
-    let p = if a >= 0.0 { 1.0 / (1.0 + e) } else { e / (1.0 + e) };
+    let l1 = log1p_small(e);
+    let p = if a >= 0.0 {
+        1.0 / (1.0 + e)
+    } else {
+        e / (1.0 + e)
+    };
     if y == 1.0 {
         Ok((a.min(0.0) - l1, [0.0, 1.0 - p]))
     } else if y == 0.0 {
         Ok(((-a).min(0.0) - l1, [0.0, -p]))
     } else {
         Err(format!("outcome must be 0 or 1, found {y}"))
+    }
+}
+
+/// `bernoulli_logit` for int data and a parameter vector: the sum of the log1p terms is taken
+/// as the log of running products (one logarithm per 256 observations).
+fn bernoulli_logit_fast(t: &mut Tape, y: &Val, eta: &Val) -> Res<Val> {
+    let n = eta.numel();
+    if y.numel() != n {
+        return eval_err(format!(
+            "bernoulli_logit: vector arguments have different sizes ({} and {n})",
+            y.numel()
+        ));
+    }
+    let first_op = t.ops.len();
+    let Some(slots) = operand_slots(t, eta) else {
+        return eval_err("internal: bernoulli_logit fast path on a constant");
+    };
+    let p = t.alloc_part(n);
+    let mut lin = 0.0;
+    let mut logs = 0.0;
+    {
+        let Tape { val, part, .. } = &mut *t;
+        let ys = y.values(val);
+        let es = eta.values(val);
+        let ys = match ys {
+            crate::value::ValSlice::Slice(s) => s,
+            crate::value::ValSlice::Scalar(_) => return eval_err("internal: bernoulli_logit"),
+        };
+        let es = match es {
+            crate::value::ValSlice::Slice(s) => s,
+            crate::value::ValSlice::Scalar(_) => return eval_err("internal: bernoulli_logit"),
+        };
+        let ps = &mut part[p as usize..p as usize + n];
+        for (cy, (ce, cp)) in ys.chunks(256).zip(es.chunks(256).zip(ps.chunks_mut(256))) {
+            // Four independent products and linear sums per chunk, so the loop vectorises.
+            let mut prod = [1.0f64; 4];
+            let mut lin4 = [0.0f64; 4];
+            let m = cy.len() / 4 * 4;
+            for q in (0..m).step_by(4) {
+                for l in 0..4 {
+                    let (yi, a) = (cy[q + l], ce[q + l]);
+                    let e = (-a.abs()).exp();
+                    let one_e = 1.0 + e;
+                    prod[l] *= one_e;
+                    let num = if a >= 0.0 { 1.0 } else { e };
+                    lin4[l] += if yi != 0.0 { a.min(0.0) } else { (-a).min(0.0) };
+                    cp[q + l] = yi - num / one_e;
+                }
+            }
+            for q in m..cy.len() {
+                let (yi, a) = (cy[q], ce[q]);
+                let e = (-a.abs()).exp();
+                let one_e = 1.0 + e;
+                prod[0] *= one_e;
+                let num = if a >= 0.0 { 1.0 } else { e };
+                lin4[0] += if yi != 0.0 { a.min(0.0) } else { (-a).min(0.0) };
+                cp[q] = yi - num / one_e;
+            }
+            logs += (prod[0] * prod[1]).ln() + (prod[2] * prod[3]).ln();
+            lin += lin4.iter().sum::<f64>();
+        }
+        for &yi in ys {
+            if yi != 0.0 && yi != 1.0 {
+                return eval_err(format!(
+                    "bernoulli_logit: outcome must be 0 or 1, found {yi}"
+                ));
+            }
+        }
+        if es.iter().any(|a| a.is_nan()) {
+            return eval_err("bernoulli_logit: logit probability is NaN");
+        }
+    }
+    let total = lin - logs;
+    t.ops.push(Operand {
+        slots,
+        n: n as u32,
+        p: Partials::Stored(p),
+    });
+    Ok(Val::Real(total, t.reduce(total, first_op)))
+}
+
+/// log1p(e) for e in [0, 1]: `ln(1 + e)` is accurate there except for tiny e, where the series
+/// takes over; much cheaper than `ln_1p`.
+#[inline]
+fn log1p_small(e: f64) -> f64 {
+    if e > 1e-4 {
+        (1.0 + e).ln()
+    } else {
+        e * (1.0 - e * (0.5 - e * (1.0 / 3.0)))
     }
 }
 
@@ -780,37 +872,46 @@ pub fn lpdf(
             args.len()
         ));
     }
-    let a: Vec<&Val> = args.iter().collect();
+    let a = args;
     let name = d;
     match d {
-        Normal => univariate(t, &a, propto, terms, name, k_normal),
-        StdNormal => univariate(t, &a, propto, terms, name, k_std_normal),
-        StudentT => univariate(t, &a, propto, terms, name, k_student_t),
-        Cauchy => univariate(t, &a, propto, terms, name, k_cauchy),
-        DoubleExponential => univariate(t, &a, propto, terms, name, k_double_exponential),
-        Logistic => univariate(t, &a, propto, terms, name, k_logistic),
-        Lognormal => univariate(t, &a, propto, terms, name, k_lognormal),
-        Exponential => univariate(t, &a, propto, terms, name, k_exponential),
-        Gamma => univariate(t, &a, propto, terms, name, k_gamma),
-        InvGamma => univariate(t, &a, propto, terms, name, k_inv_gamma),
-        Weibull => univariate(t, &a, propto, terms, name, k_weibull),
-        Beta => univariate(t, &a, propto, terms, name, k_beta),
-        Uniform => univariate(t, &a, propto, terms, name, k_uniform),
-        ChiSquare => univariate(t, &a, propto, terms, name, k_chi_square),
-        Bernoulli => univariate(t, &a, propto, terms, name, k_bernoulli),
-        BernoulliLogit => univariate(t, &a, propto, terms, name, k_bernoulli_logit),
-        Binomial => univariate(t, &a, propto, terms, name, k_binomial),
-        BinomialLogit => univariate(t, &a, propto, terms, name, k_binomial_logit),
-        Poisson => univariate(t, &a, propto, terms, name, k_poisson),
-        PoissonLog => univariate(t, &a, propto, terms, name, k_poisson_log),
-        NegBinomial2 => univariate(t, &a, propto, terms, name, k_neg_binomial_2),
-        NegBinomial2Log => univariate(t, &a, propto, terms, name, k_neg_binomial_2_log),
+        Normal => univariate(t, a, propto, terms, name, k_normal),
+        StdNormal => univariate(t, a, propto, terms, name, k_std_normal),
+        StudentT => univariate(t, a, propto, terms, name, k_student_t),
+        Cauchy => univariate(t, a, propto, terms, name, k_cauchy),
+        DoubleExponential => univariate(t, a, propto, terms, name, k_double_exponential),
+        Logistic => univariate(t, a, propto, terms, name, k_logistic),
+        Lognormal => univariate(t, a, propto, terms, name, k_lognormal),
+        Exponential => univariate(t, a, propto, terms, name, k_exponential),
+        Gamma => univariate(t, a, propto, terms, name, k_gamma),
+        InvGamma => univariate(t, a, propto, terms, name, k_inv_gamma),
+        Weibull => univariate(t, a, propto, terms, name, k_weibull),
+        Beta => univariate(t, a, propto, terms, name, k_beta),
+        Uniform => univariate(t, a, propto, terms, name, k_uniform),
+        ChiSquare => univariate(t, a, propto, terms, name, k_chi_square),
+        Bernoulli => univariate(t, a, propto, terms, name, k_bernoulli),
+        BernoulliLogit => match (terms, &args[0], &args[1]) {
+            (None, Val::Ints(..), eta @ Val::Reals(..)) if eta.is_var() => {
+                bernoulli_logit_fast(t, &args[0], eta)
+            }
+            (terms, ..) => univariate(t, a, propto, terms, name, k_bernoulli_logit),
+        },
+        Binomial => univariate(t, a, propto, terms, name, k_binomial),
+        BinomialLogit => univariate(t, a, propto, terms, name, k_binomial_logit),
+        Poisson => univariate(t, a, propto, terms, name, k_poisson),
+        PoissonLog => univariate(t, a, propto, terms, name, k_poisson_log),
+        NegBinomial2 => univariate(t, a, propto, terms, name, k_neg_binomial_2),
+        NegBinomial2Log => univariate(t, a, propto, terms, name, k_neg_binomial_2_log),
         Categorical | CategoricalLogit => categorical(t, &args[0], &args[1], d, terms),
         MultiNormal => multi_normal(t, &args[0], &args[1], &args[2], false, propto, terms),
-        MultiNormalCholesky => {
-            multi_normal(t, &args[0], &args[1], &args[2], true, propto, terms)
+        MultiNormalCholesky => multi_normal(t, &args[0], &args[1], &args[2], true, propto, terms),
+        LkjCorrCholesky => {
+            let v = lkj_corr_cholesky(t, &args[0], &args[1], propto)?;
+            if let Some(tv) = terms {
+                tv.push(v.as_f64()?);
+            }
+            Ok(v)
         }
-        LkjCorrCholesky => lkj_corr_cholesky(t, &args[0], &args[1], propto),
         Dirichlet => dirichlet(t, &args[0], &args[1], propto, terms),
     }
 }
@@ -832,7 +933,13 @@ fn reduce_multi(t: &mut Tape, total: f64, parts: &[(&Val, &[f64])]) -> Val {
     Val::Real(total, t.reduce(total, first_op))
 }
 
-fn categorical(t: &mut Tape, y: &Val, theta: &Val, d: Dist, terms: Option<&mut Vec<f64>>) -> Res<Val> {
+fn categorical(
+    t: &mut Tape,
+    y: &Val,
+    theta: &Val,
+    d: Dist,
+    terms: Option<&mut Vec<f64>>,
+) -> Res<Val> {
     let th = theta.to_vec(&t.val);
     let k = th.len();
     let ys = y.to_vec(&t.val);
@@ -1066,7 +1173,9 @@ fn dirichlet(
     let mut s = 0.0;
     for &a in &al {
         if !(a > 0.0) {
-            return eval_err(format!("dirichlet: concentration must be positive, found {a}"));
+            return eval_err(format!(
+                "dirichlet: concentration must be positive, found {a}"
+            ));
         }
         s += a;
     }
@@ -1118,7 +1227,9 @@ fn lkj_corr_cholesky(t: &mut Tape, l: &Val, eta: &Val, propto: bool) -> Res<Val>
     }
     let (e, _) = eta.as_scalar()?;
     if !(e > 0.0) {
-        return eval_err(format!("lkj_corr_cholesky: shape must be positive, found {e}"));
+        return eval_err(format!(
+            "lkj_corr_cholesky: shape must be positive, found {e}"
+        ));
     }
     let mut lp = 0.0;
     let mut de = 0.0;
@@ -1161,6 +1272,11 @@ fn gamma_cdf(x: f64, a: f64, b: f64) -> f64 {
     math::gamma_p(a, b * x)
 }
 
+/// 0.5 * I_{nu/(nu+t^2)}(nu/2, 1/2): the probability beyond |t|.
+fn student_tail(tv: f64, nu: f64) -> f64 {
+    0.5 * math::inc_beta(nu / (nu + tv * tv), 0.5 * nu, 0.5)
+}
+
 fn student_cdf(tv: f64, nu: f64) -> (f64, f64) {
     // Returns (F, 1 - F) of the standard t distribution at tv.
     let xb = nu / (nu + tv * tv);
@@ -1173,7 +1289,9 @@ fn student_cdf(tv: f64, nu: f64) -> (f64, f64) {
 }
 
 fn student_pdf(tv: f64, nu: f64) -> f64 {
-    (lgamma(0.5 * (nu + 1.0)) - lgamma(0.5 * nu) - 0.5 * (nu * std::f64::consts::PI).ln()
+    (lgamma(0.5 * (nu + 1.0))
+        - lgamma(0.5 * nu)
+        - 0.5 * (nu * std::f64::consts::PI).ln()
         - 0.5 * (nu + 1.0) * (tv * tv / nu).ln_1p())
     .exp()
 }
@@ -1244,14 +1362,26 @@ pub fn cdf(d: Dist, x: f64, p: &[f64]) -> Res<Cdf> {
                     dp: [0.0; 3],
                 });
             }
-            let f = gamma_cdf(x, a, b);
             let u = b * x;
+            let (f, s) = if u < a + 1.0 {
+                let f = gamma_cdf(x, a, b);
+                (f, 1.0 - f)
+            } else {
+                let s = math::gamma_q(a, u);
+                (1.0 - s, s)
+            };
             let g = ((a - 1.0) * u.ln() - u - lgamma(a)).exp();
+            // Differentiate the smaller tail numerically (the other loses its digits).
+            let da = if f < 0.5 {
+                numdiff(|aa| gamma_cdf(x, aa, b), a)
+            } else {
+                -numdiff(|aa| math::gamma_q(aa, u), a)
+            };
             Cdf {
                 f,
-                s: 1.0 - f,
+                s,
                 dx: g * b,
-                dp: [numdiff(|aa| gamma_cdf(x, aa, b), a), g * x, 0.0],
+                dp: [da, g * x, 0.0],
             }
         }
         StudentT => {
@@ -1267,7 +1397,11 @@ pub fn cdf(d: Dist, x: f64, p: &[f64]) -> Res<Cdf> {
                 s,
                 dx: pdf / sigma,
                 dp: [
-                    numdiff(|n| student_cdf(tv, n).0, nu),
+                    if tv > 0.0 {
+                        -numdiff(|n| student_tail(tv, n), nu)
+                    } else {
+                        numdiff(|n| student_tail(tv, n), nu)
+                    },
                     -pdf / sigma,
                     -pdf * tv / sigma,
                 ],
@@ -1464,12 +1598,17 @@ pub fn cdf_fn(t: &mut Tape, d: Dist, kind: CdfKind, args: &[Val]) -> Res<Val> {
             g[k][j] += scale * dp[k - 1];
         }
     }
-    let parts: Vec<(&Val, &[f64])> = args.iter().zip(&g).map(|(a, g)| (a, g.as_slice())).collect();
+    let parts: Vec<(&Val, &[f64])> = args
+        .iter()
+        .zip(&g)
+        .map(|(a, g)| (a, g.as_slice()))
+        .collect();
     Ok(reduce_multi(t, total, &parts))
 }
 
-/// The truncation correction `-log(F(U) - F(L))` for one observation's parameters, with
-/// `lower`/`upper` optional. Discrete distributions use `F(L - 1)` for the lower end.
+/// The truncation correction `-log(F(U) - F(L))` summed over `n_obs` observations (parameters
+/// and bounds broadcast), with `lower`/`upper` optional. Discrete distributions use `F(L - 1)`
+/// for the lower end. Also returns the per-observation terms.
 pub fn truncation(
     t: &mut Tape,
     d: Dist,
@@ -1477,53 +1616,92 @@ pub fn truncation(
     lower: Option<&Val>,
     upper: Option<&Val>,
     n_obs: usize,
-) -> Res<Val> {
+) -> Res<(Val, Vec<f64>)> {
+    if lower.is_none() && upper.is_none() {
+        return Ok((Val::real(0.0), vec![0.0; n_obs]));
+    }
     let discrete = d.is_discrete();
-    let pv: Vec<f64> = params
-        .iter()
-        .map(|p| p.as_f64())
-        .collect::<Res<Vec<f64>>>()
-        .map_err(|_| {
-            ModelError::Unsupported("truncation with vector-valued distribution parameters".into())
-        })?;
-    let lo = lower.map(|v| v.as_f64()).transpose()?;
-    let hi = upper.map(|v| v.as_f64()).transpose()?;
-    let cl = match lo {
-        Some(l) => Some(cdf(d, if discrete { l - 1.0 } else { l }, &pv)?),
-        None => None,
-    };
-    let cu = match hi {
-        Some(u) => Some(cdf(d, u, &pv)?),
-        None => None,
-    };
-    // mass = F(U) - F(L), computed from the side with less cancellation.
-    let (mass, dmass, dlo, dhi) = match (&cl, &cu) {
-        (Some(l), Some(u)) => {
-            let m = if l.f > 0.5 { l.s - u.s } else { u.f - l.f };
-            let dp = [u.dp[0] - l.dp[0], u.dp[1] - l.dp[1], u.dp[2] - l.dp[2]];
-            (m, dp, -l.dx, u.dx)
+    let mut n = n_obs;
+    for v in params.iter().chain(lower).chain(upper) {
+        let m = v.numel();
+        if m != 1 && m != n {
+            if n == 1 {
+                n = m;
+            } else {
+                return eval_err(format!(
+                    "{}: truncation arguments have different sizes ({n} and {m})",
+                    d.name()
+                ));
+            }
         }
-        (Some(l), None) => (l.s, l.dp.map(|x| -x), -l.dx, 0.0),
-        (None, Some(u)) => (u.f, u.dp, 0.0, u.dx),
-        (None, None) => return Ok(Val::real(0.0)),
-    };
-    if !(mass > 0.0) {
-        return eval_err(format!("{d:?}: truncation interval has zero probability"));
     }
-    let nf = n_obs as f64;
-    let value = -nf * mass.ln();
-    let mut parts: Vec<(&Val, Vec<f64>)> = vec![];
-    for (k, p) in params.iter().enumerate() {
-        parts.push((p, vec![-nf * dmass[k] / mass]));
+    let at = |v: &Val, i: usize, tv: &[f64]| v.elem(if v.numel() == 1 { 0 } else { i }, tv).0;
+    let mut gp: Vec<Vec<f64>> = params.iter().map(|p| vec![0.0; p.numel()]).collect();
+    let mut glo = vec![0.0; lower.map_or(0, |v| v.numel())];
+    let mut ghi = vec![0.0; upper.map_or(0, |v| v.numel())];
+    let mut terms = Vec::with_capacity(n);
+    let mut total = 0.0;
+    for i in 0..n {
+        let pv: Vec<f64> = params.iter().map(|p| at(p, i, &t.val)).collect();
+        let cl = match lower {
+            Some(l) => {
+                let lv = at(l, i, &t.val);
+                Some(cdf(d, if discrete { lv - 1.0 } else { lv }, &pv)?)
+            }
+            None => None,
+        };
+        let cu = match upper {
+            Some(u) => Some(cdf(d, at(u, i, &t.val), &pv)?),
+            None => None,
+        };
+        // mass = F(U) - F(L), computed from the side with less cancellation.
+        let (mass, dmass, dlo, dhi) = match (&cl, &cu) {
+            (Some(l), Some(u)) => {
+                let m = if l.f > 0.5 { l.s - u.s } else { u.f - l.f };
+                let dp = [u.dp[0] - l.dp[0], u.dp[1] - l.dp[1], u.dp[2] - l.dp[2]];
+                (m, dp, -l.dx, u.dx)
+            }
+            (Some(l), None) => (l.s, l.dp.map(|x| -x), -l.dx, 0.0),
+            (None, Some(u)) => (u.f, u.dp, 0.0, u.dx),
+            (None, None) => (1.0, [0.0; 3], 0.0, 0.0),
+        };
+        if !(mass > 0.0) {
+            return eval_err(format!(
+                "{}: truncation interval has zero probability",
+                d.name()
+            ));
+        }
+        let term = -mass.ln();
+        // Scalar arguments with a single observation repeated n_obs times (n_obs > n only
+        // when everything is scalar).
+        let reps = if n == 1 { n_obs as f64 } else { 1.0 };
+        total += reps * term;
+        for _ in 0..(if n == 1 { n_obs } else { 1 }) {
+            terms.push(term);
+        }
+        for (k, p) in params.iter().enumerate() {
+            let j = if p.numel() == 1 { 0 } else { i };
+            gp[k][j] += -reps * dmass[k] / mass;
+        }
+        if let Some(l) = lower {
+            glo[if l.numel() == 1 { 0 } else { i }] += -reps * dlo / mass;
+        }
+        if let Some(u) = upper {
+            ghi[if u.numel() == 1 { 0 } else { i }] += -reps * dhi / mass;
+        }
     }
+    let mut parts: Vec<(&Val, &[f64])> = params
+        .iter()
+        .zip(&gp)
+        .map(|(p, g)| (p, g.as_slice()))
+        .collect();
     if let Some(l) = lower {
-        parts.push((l, vec![-nf * dlo / mass]));
+        parts.push((l, &glo));
     }
     if let Some(u) = upper {
-        parts.push((u, vec![-nf * dhi / mass]));
+        parts.push((u, &ghi));
     }
-    let refs: Vec<(&Val, &[f64])> = parts.iter().map(|(v, g)| (*v, g.as_slice())).collect();
-    Ok(reduce_multi(t, value, &refs))
+    Ok((reduce_multi(t, total, &parts), terms))
 }
 
 /// Whether `x` lies inside the truncation bounds.
@@ -1535,7 +1713,7 @@ pub fn in_bounds(x: f64, lo: Option<f64>, hi: Option<f64>) -> bool {
 // Random number generation.
 
 fn rng_err(d: Dist, m: impl std::fmt::Display) -> ModelError {
-    ModelError::Eval(format!("{d:?}_rng: {m}"))
+    ModelError::Eval(format!("{}_rng: {m}", d.name()))
 }
 
 /// One draw of a univariate distribution with scalar parameters.
@@ -1559,11 +1737,17 @@ pub fn rng_scalar(d: Dist, p: &[f64], rng: &mut dyn RngCore) -> Res<f64> {
             let u = rng_uniform(rng);
             p[0] + p[1] * (u / (1.0 - u)).ln()
         }
-        Lognormal => rd::LogNormal::new(p[0], p[1]).map_err(|x| e(&x))?.sample(rng),
+        Lognormal => rd::LogNormal::new(p[0], p[1])
+            .map_err(|x| e(&x))?
+            .sample(rng),
         Exponential => rd::Exp::new(p[0]).map_err(|x| e(&x))?.sample(rng),
-        Gamma => rd::Gamma::new(p[0], 1.0 / p[1]).map_err(|x| e(&x))?.sample(rng),
+        Gamma => rd::Gamma::new(p[0], 1.0 / p[1])
+            .map_err(|x| e(&x))?
+            .sample(rng),
         InvGamma => {
-            let g: f64 = rd::Gamma::new(p[0], 1.0 / p[1]).map_err(|x| e(&x))?.sample(rng);
+            let g: f64 = rd::Gamma::new(p[0], 1.0 / p[1])
+                .map_err(|x| e(&x))?
+                .sample(rng);
             1.0 / g
         }
         Weibull => rd::Weibull::new(p[1], p[0]).map_err(|x| e(&x))?.sample(rng),
@@ -1591,16 +1775,24 @@ pub fn rng_scalar(d: Dist, p: &[f64], rng: &mut dyn RngCore) -> Res<f64> {
             if p[0] < 0.0 {
                 return Err(e(&"negative number of trials"));
             }
-            rd::Binomial::new(p[0] as u64, th).map_err(|x| e(&x))?.sample(rng) as f64
+            rd::Binomial::new(p[0] as u64, th)
+                .map_err(|x| e(&x))?
+                .sample(rng) as f64
         }
         Poisson | PoissonLog => {
             let lam = if d == PoissonLog { p[0].exp() } else { p[0] };
             poisson(lam, rng).map_err(|m| e(&m))?
         }
         NegBinomial2 | NegBinomial2Log => {
-            let mu = if d == NegBinomial2Log { p[0].exp() } else { p[0] };
+            let mu = if d == NegBinomial2Log {
+                p[0].exp()
+            } else {
+                p[0]
+            };
             let phi = p[1];
-            let lam: f64 = rd::Gamma::new(phi, mu / phi).map_err(|x| e(&x))?.sample(rng);
+            let lam: f64 = rd::Gamma::new(phi, mu / phi)
+                .map_err(|x| e(&x))?
+                .sample(rng);
             poisson(lam, rng).map_err(|m| e(&m))?
         }
         _ => return Err(e(&"needs vector arguments")),
@@ -1626,9 +1818,10 @@ fn poisson(lam: f64, rng: &mut dyn RngCore) -> Result<f64, String> {
 /// Vectorised `_rng`: broadcasts scalar parameters; returns one draw per element.
 pub fn rng(d: Dist, args: &[Val], tv: &[f64], rng: &mut dyn RngCore) -> Res<Val> {
     use Dist::*;
-    let nparams = d.arity() - 1;
+    // lkj_corr_cholesky_rng(K, eta) also takes the size.
+    let nparams = d.arity() - 1 + (d == LkjCorrCholesky) as usize;
     if args.len() != nparams {
-        return eval_err(format!("{d:?}_rng takes {nparams} arguments"));
+        return eval_err(format!("{}_rng takes {nparams} arguments", d.name()));
     }
     match d {
         MultiNormal | MultiNormalCholesky => {
@@ -1690,7 +1883,9 @@ pub fn rng(d: Dist, args: &[Val], tv: &[f64], rng: &mut dyn RngCore) -> Res<Val>
         }
         _ => {
             let n = args.iter().map(|a| a.numel()).max().unwrap_or(1);
-            let vector_arg = args.iter().find(|a| !matches!(a, Val::Int(_) | Val::Real(..)));
+            let vector_arg = args
+                .iter()
+                .find(|a| !matches!(a, Val::Int(_) | Val::Real(..)));
             let mut out = Vec::with_capacity(n);
             let mut p = vec![0.0; nparams];
             for i in 0..n {
@@ -1730,8 +1925,8 @@ fn lkj_rng(k: usize, eta: f64, rng: &mut dyn RngCore) -> Res<Vec<f64>> {
     let mut alpha = eta + 0.5 * (k as f64 - 1.0);
     for i in 0..k.saturating_sub(1) {
         alpha -= 0.5;
-        let b = rand_distr::Beta::new(alpha, alpha)
-            .map_err(|x| rng_err(Dist::LkjCorrCholesky, x))?;
+        let b =
+            rand_distr::Beta::new(alpha, alpha).map_err(|x| rng_err(Dist::LkjCorrCholesky, x))?;
         for j in i + 1..k {
             let x: f64 = b.sample(&mut *rng);
             cpc[j + i * k] = 2.0 * x - 1.0;

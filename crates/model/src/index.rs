@@ -49,7 +49,12 @@ fn dims_of(v: &Val) -> Res<(Vec<usize>, Base, Vec<usize>)> {
             };
             (arr, s.base, base)
         }
-        other => return eval_err(format!("cannot index a value of type {}", other.type_name())),
+        other => {
+            return eval_err(format!(
+                "cannot index a value of type {}",
+                other.type_name()
+            ))
+        }
     })
 }
 
@@ -256,7 +261,9 @@ pub fn index(t: &Tape, v: &Val, idx: &[IdxVal]) -> Res<Val> {
                 if contiguous && !pos.is_empty() {
                     let p0 = pos[0] as u32;
                     match st {
-                        Store::Const(d, off) => return Ok(Val::Reals(s, Store::Const(d.clone(), off + p0))),
+                        Store::Const(d, off) => {
+                            return Ok(Val::Reals(s, Store::Const(d.clone(), off + p0)))
+                        }
                         Store::Tape(start) => return Ok(Val::Reals(s, Store::Tape(start + p0))),
                         Store::Mixed(..) => {}
                     }
@@ -341,7 +348,9 @@ fn assign_whole(t: &Tape, target: &mut Val, rhs: &Val) -> Res<()> {
                 return eval_err("assignment size mismatch");
             }
             let d = *d;
-            let Val::Ints(_, data, off) = rhs else { unreachable!() };
+            let Val::Ints(_, data, off) = rhs else {
+                unreachable!()
+            };
             *target = Val::Ints(d, data.clone(), *off);
         }
         (Val::Reals(shape, _), _) => {
@@ -362,6 +371,5 @@ fn assign_whole(t: &Tape, target: &mut Val, rhs: &Val) -> Res<()> {
         }
         (Val::Ints(..), _) => return eval_err("cannot assign a real value to an int array"),
     }
-    let _ = t;
     Ok(())
 }

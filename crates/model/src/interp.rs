@@ -38,6 +38,8 @@ pub struct Sim {
     pub progress: bool,
     /// Data variables (by index) that were simulated.
     pub simulated: Vec<bool>,
+    /// A draw that failed (reported after the pass, so it is not mistaken for "not ready").
+    pub error: Option<ModelError>,
 }
 
 /// The declared shape of a variable: `None` shape for ints (with array dims).
@@ -57,6 +59,8 @@ pub struct Ctx<'a> {
     pub rng: Option<&'a mut dyn RngCore>,
     pub loglik: Option<&'a mut LogLik>,
     pub sim: Option<&'a mut Sim>,
+    /// Argument vectors reused across calls (no allocation per call in steady state).
+    pub pool: &'a mut Vec<Vec<Val>>,
 }
 
 const MAX_REJECTION_TRIES: usize = 1000;
@@ -279,14 +283,16 @@ impl Ctx<'_> {
     }
 
     /// Apply a sequence of index lists (`x[i][j]`) to a value.
-    fn index_chain(&mut self, base: &Val, lists: &[Vec<IdxVal>]) -> Res<Val> {
-        let mut cur = base.clone();
+    /// Apply a sequence of index lists (`x[i][j]`) to a value without copying it first.
+    fn index_chain(t: &Tape, base: &Val, lists: &[Vec<IdxVal>]) -> Res<Val> {
+        let mut cur: Option<Val> = None;
         for l in lists {
             let mut l = l.clone();
-            Self::resolve_open(&cur, &mut l);
-            cur = index::index(self.t, &cur, &l)?;
+            let src = cur.as_ref().unwrap_or(base);
+            Self::resolve_open(src, &mut l);
+            cur = Some(index::index(t, src, &l)?);
         }
-        Ok(cur)
+        Ok(cur.unwrap_or_else(|| base.clone()))
     }
 
     pub fn eval(&mut self, e: &E) -> Res<Val> {
@@ -329,15 +335,21 @@ impl Ctx<'_> {
             }
             E::Builtin(b, args) => {
                 let vals = self.eval_args(args)?;
-                builtins::call(self.t, *b, &vals)
+                let r = builtins::call(self.t, *b, &vals);
+                self.give(vals);
+                r
             }
             E::Lpdf { dist, propto, args } => {
                 let vals = self.eval_args(args)?;
-                dist::lpdf(self.t, *dist, &vals, *propto && self.propto, None)
+                let r = dist::lpdf(self.t, *dist, &vals, *propto && self.propto, None);
+                self.give(vals);
+                r
             }
             E::Cdf { dist, kind, args } => {
                 let vals = self.eval_args(args)?;
-                dist::cdf_fn(self.t, *dist, *kind, &vals)
+                let r = dist::cdf_fn(self.t, *dist, *kind, &vals);
+                self.give(vals);
+                r
             }
             E::Rng { dist, args } => {
                 let vals = self.eval_args(args)?;
@@ -372,15 +384,42 @@ impl Ctx<'_> {
                 let v = self.eval(a)?;
                 ops::transpose(self.t, &v)
             }
+            E::Target => {
+                let v = self.target;
+                let seeds: Vec<u32> = self.seeds.iter().copied().filter(|&s| s != NONE).collect();
+                if seeds.is_empty() {
+                    return Ok(Val::real(v));
+                }
+                let first_op = self.t.ops.len();
+                let off = self.t.push_idx(&seeds);
+                self.t.ops.push(crate::tape::Operand {
+                    slots: crate::tape::Slots::Idx(off),
+                    n: seeds.len() as u32,
+                    p: crate::tape::Partials::Ones,
+                });
+                Ok(Val::Real(v, self.t.reduce(v, first_op)))
+            }
         }
     }
 
     fn eval_args(&mut self, args: &[E]) -> Res<Vec<Val>> {
-        let mut out = Vec::with_capacity(args.len());
+        let mut out = self.pool.pop().unwrap_or_default();
         for a in args {
-            out.push(self.eval(a)?);
+            match self.eval(a) {
+                Ok(v) => out.push(v),
+                Err(e) => {
+                    self.give(out);
+                    return Err(e);
+                }
+            }
         }
         Ok(out)
+    }
+
+    /// Return an argument vector to the pool.
+    fn give(&mut self, mut v: Vec<Val>) {
+        v.clear();
+        self.pool.push(v);
     }
 
     fn binary(&mut self, op: BinOp, a: &E, b: &E) -> Res<Val> {
@@ -395,6 +434,37 @@ impl Ctx<'_> {
                 return Ok(Val::Int(1));
             }
             return Ok(Val::Int(self.eval(b)?.truthy()? as i64));
+        }
+        // `alpha + X * beta` (either order) with data X: one fused node.
+        if op == BinOp::Add {
+            let (scalar, product) = match (a, b) {
+                (s, E::Bin(BinOp::Mul, x, v)) | (E::Bin(BinOp::Mul, x, v), s) => (s, Some((x, v))),
+                _ => (a, None),
+            };
+            if let Some((x, v)) = product {
+                // Evaluate in source order (matters only for _rng calls).
+                let scalar_first = std::ptr::eq(scalar, a);
+                let mut vs = Val::Int(0);
+                if scalar_first {
+                    vs = self.eval(scalar)?;
+                }
+                let vx = self.eval(x)?;
+                let vv = self.eval(v)?;
+                if !scalar_first {
+                    vs = self.eval(scalar)?;
+                }
+                if matches!(vs, Val::Int(_) | Val::Real(..)) {
+                    if let Some(r) = ops::affine(self.t, &vs, &vx, &vv) {
+                        return Ok(r);
+                    }
+                }
+                let prod = binop(self.t, BinOp::Mul, &vx, &vv)?;
+                return if scalar_first {
+                    binop(self.t, op, &vs, &prod)
+                } else {
+                    binop(self.t, op, &prod, &vs)
+                };
+            }
         }
         let va = self.eval(a)?;
         let vb = self.eval(b)?;
@@ -435,11 +505,8 @@ impl Ctx<'_> {
                     return self.sim_tilde(lhs, place.as_ref(), *dist, args, trunc, *obs);
                 }
                 let y = self.eval(lhs)?;
-                let mut all = Vec::with_capacity(args.len() + 1);
-                all.push(y);
-                for a in args {
-                    all.push(self.eval(a)?);
-                }
+                let mut all = self.eval_args(args)?;
+                all.insert(0, y);
                 let collect = obs.is_some() && self.loglik.is_some();
                 let mut terms = Vec::new();
                 let lp = dist::lpdf(
@@ -454,31 +521,52 @@ impl Ctx<'_> {
                     let lo = lo.as_ref().map(|e| self.eval(e)).transpose()?;
                     let hi = hi.as_ref().map(|e| self.eval(e)).transpose()?;
                     let n = all[0].numel();
-                    let lov = lo.as_ref().map(|v| v.as_f64()).transpose()?;
-                    let hiv = hi.as_ref().map(|v| v.as_f64()).transpose()?;
                     for i in 0..n {
                         let x = all[0].elem(i, &self.t.val).0;
-                        if !dist::in_bounds(x, lov, hiv) {
+                        let bound = |b: &Option<Val>| {
+                            b.as_ref()
+                                .map(|v| v.elem(if v.numel() == 1 { 0 } else { i }, &self.t.val).0)
+                        };
+                        if !dist::in_bounds(x, bound(&lo), bound(&hi)) {
                             return eval_err(format!(
                                 "{}: value {x} outside its truncation bounds",
                                 dist.name()
                             ));
                         }
                     }
-                    let tr = dist::truncation(self.t, *dist, &all[1..], lo.as_ref(), hi.as_ref(), n)?;
+                    let (tr, tr_terms) =
+                        dist::truncation(self.t, *dist, &all[1..], lo.as_ref(), hi.as_ref(), n)?;
                     self.add_target(&tr)?;
                     if collect {
-                        let per = tr.as_f64()? / terms.len().max(1) as f64;
-                        terms.iter_mut().for_each(|x| *x += per);
+                        if tr_terms.len() == terms.len() {
+                            terms.iter_mut().zip(&tr_terms).for_each(|(x, t)| *x += t);
+                        } else {
+                            let per = tr.as_f64()? / terms.len().max(1) as f64;
+                            terms.iter_mut().for_each(|x| *x += per);
+                        }
                     }
                 }
                 if collect {
                     self.record_loglik(obs.expect("obs"), lhs, *dist, &terms)?;
                 }
+                self.give(all);
                 Ok(Flow::Normal)
             }
-            S::Target { e, obs } => {
+            S::Target { e, obs, place } => {
                 if self.sim.is_some() {
+                    // `target += dist_lpdf(x | ...)` simulates like `x ~ dist(...)`.
+                    if let E::Lpdf { dist, args, .. } = e {
+                        if let Some(first) = args.first() {
+                            return self.sim_tilde(
+                                first,
+                                place.as_ref(),
+                                *dist,
+                                &args[1..],
+                                &None,
+                                *obs,
+                            );
+                        }
+                    }
                     return Ok(Flow::Normal);
                 }
                 if let (Some(o), Some(_), E::Lpdf { dist, args, .. }) = (obs, &self.loglik, e) {
@@ -503,7 +591,10 @@ impl Ctx<'_> {
                         Flow::Break => break,
                         Flow::Continue | Flow::Normal => {}
                     }
-                    i += 1;
+                    match i.checked_add(1) {
+                        Some(n) => i = n,
+                        None => break,
+                    }
                 }
                 Ok(Flow::Normal)
             }
@@ -554,7 +645,7 @@ impl Ctx<'_> {
                 }
             }
             S::Block(ss) => self.exec_block(ss),
-            S::Print(_) => Ok(Flow::Normal),
+            S::Print => Ok(Flow::Normal),
             S::Reject(items) => {
                 let mut msg = String::new();
                 for it in items {
@@ -586,7 +677,7 @@ impl Ctx<'_> {
         let rhs = match op {
             None => rhs,
             Some(op) => {
-                let cur = self.index_chain(&self.env[place.slot].clone(), &lists)?;
+                let cur = Self::index_chain(self.t, &self.env[place.slot], &lists)?;
                 binop(self.t, op, &cur, &rhs)?
             }
         };
@@ -619,13 +710,21 @@ impl Ctx<'_> {
         let saved = std::mem::replace(&mut self.env[slot], surrogate);
         let pos = self.eval(lhs);
         self.env[slot] = saved;
-        let pos: Vec<usize> = pos?.to_vec(&self.t.val).iter().map(|&x| x as usize).collect();
+        let pos: Vec<usize> = pos?
+            .to_vec(&self.t.val)
+            .iter()
+            .map(|&x| x as usize)
+            .collect();
         let Some(ll) = self.loglik.as_deref_mut() else {
             return Ok(());
         };
         let acc = &mut ll.acc[var];
         if d.is_multivariate() {
-            let k = if terms.is_empty() { 0 } else { pos.len() / terms.len() };
+            let k = if terms.is_empty() {
+                0
+            } else {
+                pos.len() / terms.len()
+            };
             for (i, t) in terms.iter().enumerate() {
                 acc[pos[i * k]] += t;
             }
@@ -703,17 +802,27 @@ impl Ctx<'_> {
                 Err(_) => return Ok(Flow::Normal),
             }
         };
-        let lo_f = lo.as_ref().map(|v| v.as_f64()).transpose().map_err(|_| {
-            ModelError::Unsupported("simulation with vector-valued bounds".into())
-        })?;
-        let hi_f = hi.as_ref().map(|v| v.as_f64()).transpose().map_err(|_| {
-            ModelError::Unsupported("simulation with vector-valued bounds".into())
-        })?;
+        let lo_f =
+            lo.as_ref().map(|v| v.as_f64()).transpose().map_err(|_| {
+                ModelError::Unsupported("simulation with vector-valued bounds".into())
+            })?;
+        let hi_f =
+            hi.as_ref().map(|v| v.as_f64()).transpose().map_err(|_| {
+                ModelError::Unsupported("simulation with vector-valued bounds".into())
+            })?;
         if lo_f.is_some_and(f64::is_nan) || hi_f.is_some_and(f64::is_nan) {
             return Ok(Flow::Normal);
         }
         let n = cur.numel();
-        let drawn = self.draw(d, &vals, &cur, n, lo_f, hi_f)?;
+        let drawn = match self.draw(d, &vals, &cur, n, lo_f, hi_f) {
+            Ok(v) => v,
+            Err(e) => {
+                if let Some(sim) = self.sim.as_deref_mut() {
+                    sim.error.get_or_insert(e.clone());
+                }
+                return Err(e);
+            }
+        };
         let mut lists = Vec::with_capacity(place.idx.len());
         for l in &place.idx {
             lists.push(self.eval_idx(l)?);
@@ -756,7 +865,7 @@ impl Ctx<'_> {
                     Val::Reals(s, _) => s.base.numel(),
                     _ => return eval_err("multivariate draw needs a vector"),
                 };
-                let obs = if k == 0 { 0 } else { n / k };
+                let obs = n.checked_div(k).unwrap_or(0);
                 for o in 0..obs {
                     let ps: Vec<Val> = params
                         .iter()
@@ -818,9 +927,14 @@ impl Ctx<'_> {
             ));
         }
         Ok(match like {
-            Val::Int(_) => Val::Int(out[0] as i64),
+            // Int data under a continuous distribution: simulated values are rounded so the
+            // draw stays a valid data set for the declared type.
+            Val::Int(_) => Val::Int(out[0].round() as i64),
             Val::Real(..) => Val::real(out[0]),
-            Val::Ints(dims, ..) => Val::Ints(*dims, out.into(), 0),
+            Val::Ints(dims, ..) => {
+                let rounded: Vec<f64> = out.iter().map(|x| x.round()).collect();
+                Val::Ints(*dims, rounded.into(), 0)
+            }
             Val::Reals(s, _) => Val::const_reals(*s, out),
         })
     }
@@ -842,7 +956,11 @@ pub fn binop(t: &mut Tape, op: BinOp, a: &Val, b: &Val) -> Res<Val> {
             if y == 0 {
                 return eval_err("integer division by zero");
             }
-            Ok(Val::Int(if op == IntDiv { x / y } else { x % y }))
+            Ok(Val::Int(if op == IntDiv {
+                x.wrapping_div(y)
+            } else {
+                x.wrapping_rem(y)
+            }))
         }
         Lt | Le | Gt | Ge | Eq | Ne => {
             let (x, y) = (a.as_f64()?, b.as_f64()?);
@@ -858,7 +976,14 @@ pub fn binop(t: &mut Tape, op: BinOp, a: &Val, b: &Val) -> Res<Val> {
         }
         And => Ok(Val::Int((a.truthy()? && b.truthy()?) as i64)),
         Or => Ok(Val::Int((a.truthy()? || b.truthy()?) as i64)),
-        LeftDiv => Err(ModelError::Unsupported("left division `\\`".into())),
+        // A \ B = inverse(A) * B.
+        LeftDiv => {
+            if let Val::Int(_) | Val::Real(..) = a {
+                return ops::div(t, b, a);
+            }
+            let inv = builtins::call(t, builtins::Builtin::Inverse, std::slice::from_ref(a))?;
+            ops::mul(t, &inv, b)
+        }
     }
 }
 

@@ -16,8 +16,38 @@
 //! single fused nodes with hand-written partials (`dist`, `ops`, `builtins`).
 //!
 //! Layouts: the unconstrained vector is in declaration order; within a variable, array elements
-//! outermost (row-major), matrices column-major. Outputs ([`Model::output_names`],
-//! [`Model::write_array`]) follow CmdStan: column-major over all dimensions.
+//! outermost (row-major), matrices column-major (Stan's serializer order). Outputs
+//! ([`Model::output_names`], [`Model::write_array`]) follow CmdStan: column-major over all
+//! dimensions. Transforms are Stan's (reference manual up to 2.35): simplex by stick-breaking,
+//! `cholesky_factor_corr` by tanh-transformed canonical partial correlations, `cov_matrix` by a
+//! Cholesky factor with log diagonal.
+//!
+//! Semantics: `propto` drops a term when every argument it depends on is constant (Stan's
+//! `include_summand`); `target +=` and `_lpdf` keep everything, `_lupdf` follows `propto`.
+//! The pointwise log-likelihood has one term per element of each observed data variable (a data
+//! variable on the left of `~` or first in `target += dist_lpdf(...)`), ordered by data
+//! declaration, then element in JSON order; multivariate observations give one term per vector.
+//! A value outside a distribution's support, `reject`, a violated transformed-parameter bound or
+//! an index out of range is a recoverable [`ModelError::Eval`].
+//!
+//! ```
+//! use refinestat_language::Data;
+//! use refinestat_model::{LogDensityOptions, Model};
+//! let src = "data { int N; vector[N] y; } parameters { real mu; real<lower=0> sigma; }
+//!            model { mu ~ normal(0, 10); sigma ~ exponential(1); y ~ normal(mu, sigma); }";
+//! let data = Data::from_json_str(r#"{"N": 3, "y": [0.5, 1.5, 1.0]}"#).unwrap();
+//! let mut model = Model::from_source(src, &data).unwrap();
+//! assert_eq!(model.param_names(), ["mu", "sigma"]);
+//! let x = [1.0, 0.0]; // mu = 1, log(sigma) = 0
+//! let mut grad = [0.0; 2];
+//! let opts = LogDensityOptions { jacobian: true, propto: false };
+//! let lp = model.log_density_gradient(&x, opts, &mut grad).unwrap();
+//! assert!(lp.is_finite());
+//! assert_eq!(model.log_lik(&x).unwrap().len(), 3);
+//! ```
+
+// Comparisons are written `!(x > 0.0)` on purpose: they reject NaN as well.
+#![allow(clippy::neg_cmp_op_on_partial_ord)]
 
 mod builtins;
 mod dist;
@@ -40,7 +70,7 @@ use rand::{Rng, RngCore, SeedableRng};
 use refinestat_language::{Data, DataValue, Program};
 
 use interp::{Ctx, DeclShape, LogLik, Sim};
-use lower::{Ir, Slot, TyBase, VarKind, S};
+use lower::{Ir, Slot, TyBase, S};
 use tape::Tape;
 use transform::Constraint;
 use value::{Base, Dims, Shape, Store, Val};
@@ -137,6 +167,9 @@ struct Workspace {
     tape: Tape,
     env: Vec<Val>,
     seeds: Vec<u32>,
+    pool: Vec<Vec<Val>>,
+    /// log|J| terms of the current evaluation.
+    lj: Vec<Val>,
 }
 
 /// An executable model. Cheap to clone; one clone per sampling chain.
@@ -177,6 +210,7 @@ fn new_ctx<'a>(
         rng,
         loglik: None,
         sim: None,
+        pool: &mut ws.pool,
     }
 }
 
@@ -187,8 +221,8 @@ fn data_to_val(name: &str, dv: &DataValue, decl: DeclShape) -> Result<Val, Model
         DeclShape::Int(d) => (d.as_slice().iter().map(|&x| x as usize).collect(), true),
         DeclShape::Real(s) => (layout::full_dims(&s), false),
     };
-    let dims_ok = dv.dims == expected
-        || (expected.iter().product::<usize>() == 0 && dv.values.is_empty());
+    let dims_ok =
+        dv.dims == expected || (expected.iter().product::<usize>() == 0 && dv.values.is_empty());
     if !dims_ok {
         return bad(format!(
             "expected dimensions {:?}, found {:?}",
@@ -196,7 +230,11 @@ fn data_to_val(name: &str, dv: &DataValue, decl: DeclShape) -> Result<Val, Model
         ));
     }
     if is_int {
-        if let Some(x) = dv.values.iter().find(|x| x.fract() != 0.0 || !x.is_finite()) {
+        if let Some(x) = dv
+            .values
+            .iter()
+            .find(|x| x.fract() != 0.0 || !x.is_finite())
+        {
             return bad(format!("expected integers, found {x}"));
         }
     }
@@ -269,9 +307,9 @@ impl Model {
             for &slot in &ir.data {
                 let info = &ir.vars[slot];
                 let ty = info.ty.as_ref().expect("data type");
-                let decl = ctx.decl_shape(ty).map_err(|e| {
-                    ModelError::Data(format!("size of `{}`: {e}", info.name))
-                })?;
+                let decl = ctx
+                    .decl_shape(ty)
+                    .map_err(|e| ModelError::Data(format!("size of `{}`: {e}", info.name)))?;
                 let dv = data.get(&info.name).ok_or_else(|| {
                     ModelError::Data(format!("missing data variable `{}`", info.name))
                 })?;
@@ -350,9 +388,10 @@ impl Model {
             for &slot in ir.tparam_vars.iter().chain(&ir.gq_vars) {
                 let info = &ir.vars[slot];
                 let ty = info.ty.as_ref().expect("type");
-                let shape = match ctx.decl_shape(ty).map_err(|e| {
-                    ModelError::Data(format!("size of `{}`: {e}", info.name))
-                })? {
+                let shape = match ctx
+                    .decl_shape(ty)
+                    .map_err(|e| ModelError::Data(format!("size of `{}`: {e}", info.name)))?
+                {
                     DeclShape::Real(s) => s,
                     DeclShape::Int(d) => Shape::array(d),
                 };
@@ -390,6 +429,7 @@ impl Model {
             S::Target {
                 obs: Some(o),
                 e: lower::E::Lpdf { dist, .. },
+                ..
             } => note(*o, *dist),
             _ => {}
         });
@@ -427,10 +467,7 @@ impl Model {
             gq_log_lik,
             n_log_lik,
         };
-        Ok(Model {
-            c: Arc::new(c),
-            ws,
-        })
+        Ok(Model { c: Arc::new(c), ws })
     }
 
     /// Parse, check and compile source text. Checker diagnostics of the `support` predicate
@@ -491,8 +528,9 @@ impl Model {
             let dv = params
                 .get(&p.name)
                 .ok_or_else(|| ModelError::Params(format!("missing parameter `{}`", p.name)))?;
-            let v = data_to_val(&p.name, dv, DeclShape::Real(p.shape))
-                .map_err(|e| ModelError::Params(e.to_string().replace("data does not fit the program: ", "")))?;
+            let v = data_to_val(&p.name, dv, DeclShape::Real(p.shape)).map_err(|e| {
+                ModelError::Params(e.to_string().replace("data does not fit the program: ", ""))
+            })?;
             let ty = c.ir.vars[p.slot].ty.clone().expect("param type");
             let cons = ctx.constraint(&ty)?;
             let xs = v.to_vec(&[]);
@@ -532,7 +570,7 @@ impl Model {
     /// Log density at an unconstrained point.
     pub fn log_density(&self, x: &[f64], opts: LogDensityOptions) -> Result<f64, ModelError> {
         let mut ws = self.fresh_ws();
-        density(&self.c, &mut ws, x, opts, false, None)
+        density(&self.c, &mut ws, x, opts, None)
     }
 
     /// Log density and its gradient with respect to the unconstrained vector.
@@ -549,7 +587,7 @@ impl Model {
                 self.c.dim
             )));
         }
-        let lp = density(&self.c, &mut self.ws, x, opts, true, None)?;
+        let lp = density(&self.c, &mut self.ws, x, opts, None)?;
         if !lp.is_finite() {
             return Err(ModelError::Eval(format!("log density is {lp}")));
         }
@@ -593,7 +631,7 @@ impl Model {
             jacobian: false,
             propto: false,
         };
-        density(c, &mut ws, x, opts, false, Some(&mut ll))?;
+        density(c, &mut ws, x, opts, Some(&mut ll))?;
         let mut out = Vec::with_capacity(c.n_log_lik);
         for o in &c.obs {
             for &u in &o.units {
@@ -621,11 +659,16 @@ impl Model {
             ctx.exec_block(&c.ir.gq)?;
             check_block_bounds(c, &mut ctx, &c.ir.gq_vars)?;
         }
-        Ok(collect_outputs(c, &ws.env, &c.outputs))
+        Ok(collect_outputs(&ws.env, &c.outputs))
     }
 
-    /// One prior-predictive draw: parameters from their priors (in program order, respecting
-    /// declared bounds), then the observed data from the statements on data.
+    /// One prior-predictive draw: parameters from their `~` (or `target += dist_lpdf(x | ...)`)
+    /// statements, respecting declared bounds by rejection (at most 1000 tries per element);
+    /// statements whose arguments depend on parameters not yet drawn are retried in later passes,
+    /// so priors may appear in any order. A bounded parameter without a prior is uniform on its
+    /// bounds (a simplex flat, a correlation factor LKJ(1)); any other parameter without a
+    /// drawable prior is an error. Then the transformed parameters, then the observed data from
+    /// the statements on data (int data drawn from a continuous distribution is rounded).
     pub fn simulate<R: Rng + ?Sized>(&self, rng: &mut R) -> Result<SimulatedDraw, ModelError> {
         let c = &self.c;
         let mut ws = self.fresh_ws();
@@ -641,6 +684,7 @@ impl Model {
             data_phase: false,
             progress: false,
             simulated: vec![false; c.ir.data.len()],
+            error: None,
         };
         let max_passes = c.params.len() + 2;
         let mut passes = 0;
@@ -652,6 +696,9 @@ impl Model {
                 ctx.sim = Some(&mut sim);
                 ctx.exec_block(&c.ir.tparams)?;
                 ctx.exec_block(&c.ir.model)?;
+            }
+            if let Some(e) = sim.error.take() {
+                return Err(e);
             }
             let undrawn: Vec<&ParamLayout> = c
                 .params
@@ -687,6 +734,18 @@ impl Model {
                 return Err(ModelError::Eval(
                     "cannot simulate the parameters from their priors".into(),
                 ));
+            }
+        }
+        // Independent draws for an ordered vector are sorted: for exchangeable priors the sorted
+        // draws are exactly the prior restricted to the ordering.
+        for p in &c.params {
+            let ty = c.ir.vars[p.slot].ty.as_ref().expect("type");
+            if matches!(ty.base, TyBase::Ordered(_) | TyBase::PositiveOrdered(_)) && p.k > 0 {
+                let mut v = ws.env[p.slot].to_vec(&[]);
+                for chunk in v.chunks_mut(p.k) {
+                    chunk.sort_by(f64::total_cmp);
+                }
+                ws.env[p.slot] = Val::const_reals(p.shape, v);
             }
         }
         // Observed data.
@@ -756,11 +815,13 @@ fn fallback_draw(
         }
         _ => return Ok(None),
     };
-    Ok(Some(if p.shape.arr.is_empty() && p.shape.base == Base::Real {
-        Val::real(vals[0])
-    } else {
-        Val::const_reals(p.shape, vals)
-    }))
+    Ok(Some(
+        if p.shape.arr.is_empty() && p.shape.base == Base::Real {
+            Val::real(vals[0])
+        } else {
+            Val::const_reals(p.shape, vals)
+        },
+    ))
 }
 
 /// Set every parameter from the unconstrained vector (as tape inputs when `use_tape`),
@@ -843,15 +904,17 @@ fn density(
     ws: &mut Workspace,
     x: &[f64],
     opts: LogDensityOptions,
-    use_tape: bool,
     loglik: Option<&mut LogLik>,
 ) -> Result<f64, ModelError> {
     ws.tape.clear();
     ws.seeds.clear();
-    let mut lj = Vec::new();
+    let mut lj = std::mem::take(&mut ws.lj);
+    lj.clear();
     let mut ctx = new_ctx(&c.ir, ws, opts.propto, None);
     ctx.loglik = loglik;
-    set_params(c, &mut ctx, x, use_tape, &mut lj)?;
+    // Always on the tape, also without a gradient: `propto` decides what to drop by what
+    // depends on parameters.
+    set_params(c, &mut ctx, x, true, &mut lj)?;
     if opts.jacobian {
         for v in &lj {
             ctx.add_target(v)?;
@@ -861,15 +924,15 @@ fn density(
     check_block_bounds(c, &mut ctx, &c.ir.tparam_vars)?;
     ctx.exec_block(&c.ir.model)?;
     let lp = ctx.target;
+    lj.clear();
+    ws.lj = lj;
     if lp.is_nan() {
         return Err(ModelError::Eval("log density is NaN".into()));
     }
-    let _ = VarKind::Data;
     Ok(lp)
 }
 
-fn collect_outputs(c: &Compiled, env: &[Val], outs: &[OutVar]) -> Vec<f64> {
-    let _ = c;
+fn collect_outputs(env: &[Val], outs: &[OutVar]) -> Vec<f64> {
     let mut v = Vec::new();
     for o in outs {
         let vals = env[o.slot].to_vec(&[]);

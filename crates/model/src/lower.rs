@@ -44,6 +44,8 @@ pub enum E {
     ArrayLit(Vec<E>),
     RowVecLit(Vec<E>),
     Transpose(Box<E>),
+    /// `target()`: the log density accumulated so far.
+    Target,
 }
 
 #[derive(Debug, Clone)]
@@ -119,6 +121,8 @@ pub enum S {
         e: E,
         /// For `target += dist_lpdf(y | ...)` with `y` data: the data variable index.
         obs: Option<usize>,
+        /// For `target += dist_lpdf(y | ...)` with `y` a variable: where to put simulated draws.
+        place: Option<Place>,
     },
     For {
         slot: Slot,
@@ -141,7 +145,8 @@ pub enum S {
         otherwise: Vec<S>,
     },
     Block(Vec<S>),
-    Print(Vec<PrintItem>),
+    /// `print(...)`: output is ignored.
+    Print,
     Reject(Vec<PrintItem>),
     Break,
     Continue,
@@ -432,7 +437,10 @@ impl Lowerer {
                     return unsupported(format!("distribution `{}`", dist.name));
                 };
                 let lhs = self.expr(lhs)?;
-                let args: Vec<E> = args.iter().map(|a| self.expr(a)).collect::<Result<_, _>>()?;
+                let args: Vec<E> = args
+                    .iter()
+                    .map(|a| self.expr(a))
+                    .collect::<Result<_, _>>()?;
                 if args.len() + 1 != d.arity() {
                     return invalid(format!(
                         "`{}` takes {} arguments, found {}",
@@ -460,11 +468,14 @@ impl Lowerer {
             }
             StmtKind::TargetPlus(e) => {
                 let e = self.expr(e)?;
-                let obs = match &e {
-                    E::Lpdf { args, .. } => args.first().and_then(|a| self.observed(a)),
-                    _ => None,
+                let (obs, place) = match &e {
+                    E::Lpdf { args, .. } => (
+                        args.first().and_then(|a| self.observed(a)),
+                        args.first().and_then(Self::place_of),
+                    ),
+                    _ => (None, None),
                 };
-                S::Target { e, obs }
+                S::Target { e, obs, place }
             }
             StmtKind::For {
                 var,
@@ -523,7 +534,7 @@ impl Lowerer {
                 self.scopes.pop();
                 S::Block(r?)
             }
-            StmtKind::Print(items) => S::Print(self.printables(items)?),
+            StmtKind::Print(_) => S::Print,
             StmtKind::Reject(items) => S::Reject(self.printables(items)?),
             StmtKind::Break => S::Break,
             StmtKind::Continue => S::Continue,
@@ -566,9 +577,6 @@ impl Lowerer {
             ExprKind::StrLit(_) => return invalid("a string is only allowed in print/reject"),
             ExprKind::Var(id) => E::Var(self.lookup(&id.name)?),
             ExprKind::Binary { op, lhs, rhs } => {
-                if *op == BinOp::LeftDiv {
-                    return unsupported("left division `\\`");
-                }
                 E::Bin(*op, Box::new(self.expr(lhs)?), Box::new(self.expr(rhs)?))
             }
             ExprKind::Unary { op, expr } => {
@@ -661,6 +669,9 @@ impl Lowerer {
                 let a = args.pop().expect("arg");
                 return Ok(E::Binary(f, Box::new(a), Box::new(b)));
             }
+        }
+        if (name == "target" || name == "get_lp") && args.is_empty() {
+            return Ok(E::Target);
         }
         if (name == "log2" || name == "log10") && !args.is_empty() {
             return unsupported(format!("function `{name}` with {} arguments", args.len()));

@@ -109,27 +109,6 @@ pub fn std_normal_pdf(x: f64) -> f64 {
     (-0.5 * x * x - LOG_SQRT_2PI).exp()
 }
 
-/// log Phi(x) accurate in the lower tail.
-pub fn log_phi(x: f64) -> f64 {
-    if x > -20.0 {
-        phi(x).ln()
-    } else {
-        // Asymptotic expansion of the Mills ratio.
-        let x2 = x * x;
-        -0.5 * x2 - LOG_SQRT_2PI - (-x).ln() + (1.0 - 1.0 / x2 + 3.0 / (x2 * x2)).ln()
-    }
-}
-
-/// d/dx log Phi(x) = phi(x) / Phi(x), stable in the lower tail.
-pub fn dlog_phi(x: f64) -> f64 {
-    if x > -20.0 {
-        std_normal_pdf(x) / phi(x)
-    } else {
-        let x2 = x * x;
-        -x / (1.0 - 1.0 / x2 + 3.0 / (x2 * x2))
-    }
-}
-
 /// Regularized lower incomplete gamma P(a, x).
 pub fn gamma_p(a: f64, x: f64) -> f64 {
     if x <= 0.0 {
@@ -139,6 +118,44 @@ pub fn gamma_p(a: f64, x: f64) -> f64 {
         return 1.0;
     }
     special::Gamma::inc_gamma(x, a)
+}
+
+/// Regularized upper incomplete gamma Q(a, x) = 1 - P(a, x), accurate in the right tail
+/// (Lentz continued fraction for x > a + 1).
+pub fn gamma_q(a: f64, x: f64) -> f64 {
+    if x <= 0.0 {
+        return 1.0;
+    }
+    if x.is_infinite() {
+        return 0.0;
+    }
+    if x < a + 1.0 {
+        return 1.0 - gamma_p(a, x);
+    }
+    const TINY: f64 = 1e-300;
+    let mut b = x + 1.0 - a;
+    let mut c = 1.0 / TINY;
+    let mut d = 1.0 / b;
+    let mut h = d;
+    for i in 1..1000 {
+        let an = -(i as f64) * (i as f64 - a);
+        b += 2.0;
+        d = an * d + b;
+        if d.abs() < TINY {
+            d = TINY;
+        }
+        c = b + an / c;
+        if c.abs() < TINY {
+            c = TINY;
+        }
+        d = 1.0 / d;
+        let del = d * c;
+        h *= del;
+        if (del - 1.0).abs() < 1e-16 {
+            break;
+        }
+    }
+    (-x + a * x.ln() - lgamma(a)).exp() * h
 }
 
 /// Regularized incomplete beta I_x(a, b).
@@ -186,7 +203,18 @@ pub fn unary_fn(name: &str) -> Option<UnaryFn> {
             (y, -0.5 * y / x)
         },
         "inv_square" => |x| (1.0 / (x * x), -2.0 / (x * x * x)),
-        "fabs" | "abs" => |x| (x.abs(), if x > 0.0 { 1.0 } else if x < 0.0 { -1.0 } else { 0.0 }),
+        "fabs" => |x| {
+            (
+                x.abs(),
+                if x > 0.0 {
+                    1.0
+                } else if x < 0.0 {
+                    -1.0
+                } else {
+                    0.0
+                },
+            )
+        },
         "inv_logit" | "expit" => |x| {
             let y = inv_logit(x);
             (y, y * (1.0 - y))
@@ -194,6 +222,7 @@ pub fn unary_fn(name: &str) -> Option<UnaryFn> {
         "logit" => |x| ((x / (1.0 - x)).ln(), 1.0 / (x * (1.0 - x))),
         "log_inv_logit" => |x| (log_inv_logit(x), 1.0 - inv_logit(x)),
         "log1m_inv_logit" => |x| (log_inv_logit(-x), -inv_logit(x)),
+        "inv_cloglog" => |x| (-(-x.exp()).exp_m1(), (x - x.exp()).exp()),
         "log1m" => |x| ((-x).ln_1p(), -1.0 / (1.0 - x)),
         "log1p_exp" => |x| (log1p_exp(x), inv_logit(x)),
         "log1m_exp" => |x| (log1m_exp(x), -1.0 / (-x).exp_m1()),
@@ -250,9 +279,28 @@ pub type BinaryFn = fn(f64, f64) -> (f64, f64, f64);
 pub fn binary_fn(name: &str) -> Option<BinaryFn> {
     let f: BinaryFn = match name {
         "pow" => pow,
-        "fmin" => |a, b| if a <= b { (a, 1.0, 0.0) } else { (b, 0.0, 1.0) },
-        "fmax" => |a, b| if a >= b { (a, 1.0, 0.0) } else { (b, 0.0, 1.0) },
-        "fdim" => |a, b| if a > b { (a - b, 1.0, -1.0) } else { (0.0, 0.0, 0.0) },
+        // Stan's fmin/fmax ignore a NaN argument.
+        "fmin" => |a, b| {
+            if b.is_nan() || a <= b {
+                (a, 1.0, 0.0)
+            } else {
+                (b, 0.0, 1.0)
+            }
+        },
+        "fmax" => |a, b| {
+            if b.is_nan() || a >= b {
+                (a, 1.0, 0.0)
+            } else {
+                (b, 0.0, 1.0)
+            }
+        },
+        "fdim" => |a, b| {
+            if a > b {
+                (a - b, 1.0, -1.0)
+            } else {
+                (0.0, 0.0, 0.0)
+            }
+        },
         "fmod" => |a, b| (a % b, 1.0, -(a / b).trunc()),
         "hypot" => |a, b| {
             let h = a.hypot(b);

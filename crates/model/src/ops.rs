@@ -2,12 +2,10 @@
 //! products, reductions, and the container functions of the language. Each operation on
 //! constants only is computed directly; anything touching a tape slot becomes one fused node.
 
-use std::sync::Arc;
-
 use crate::math;
 use crate::tape::{Node, Operand, Partials, Slots, Tape, NONE};
 use crate::value::{
-    eval_err, from_elems, operand_slots, promote, store_values, Base, Dims, Res, Shape, Store, Val,
+    eval_err, from_elems, operand_slots, promote, store_values, Base, Res, Shape, Store, Val,
 };
 
 fn real_shape(v: &Val) -> Option<Shape> {
@@ -196,7 +194,9 @@ pub fn add(t: &mut Tape, a: &Val, b: &Val) -> Res<Val> {
     if let (Val::Int(x), Val::Int(y)) = (a, b) {
         return Ok(Val::Int(x.wrapping_add(*y)));
     }
-    map2(t, a, b, "+", Known::Ones, Known::Ones, |x, y| (x + y, 1.0, 1.0))
+    map2(t, a, b, "+", Known::Ones, Known::Ones, |x, y| {
+        (x + y, 1.0, 1.0)
+    })
 }
 
 pub fn sub(t: &mut Tape, a: &Val, b: &Val) -> Res<Val> {
@@ -222,7 +222,7 @@ pub fn elt_div(t: &mut Tape, a: &Val, b: &Val) -> Res<Val> {
         if *y == 0 {
             return eval_err("integer division by zero");
         }
-        return Ok(Val::Int(x / y));
+        return Ok(Val::Int(x.wrapping_div(*y)));
     }
     map2(t, a, b, "./", Known::Stored, Known::Stored, |x, y| {
         let q = x / y;
@@ -232,7 +232,7 @@ pub fn elt_div(t: &mut Tape, a: &Val, b: &Val) -> Res<Val> {
 
 pub fn neg(t: &mut Tape, a: &Val) -> Val {
     match a {
-        Val::Int(i) => Val::Int(-i),
+        Val::Int(i) => Val::Int(i.wrapping_neg()),
         _ => map1(t, a, |x| (-x, -1.0)),
     }
 }
@@ -276,8 +276,6 @@ pub fn mul(t: &mut Tape, a: &Val, b: &Val) -> Res<Val> {
         },
         _ => unreachable!(),
     };
-    let first_op = t.ops.len();
-    let _ = first_op;
     let sa = operand_slots(t, a);
     let sb = operand_slots(t, b);
     let n = r * c;
@@ -320,6 +318,7 @@ pub fn mul(t: &mut Tape, a: &Val, b: &Val) -> Res<Val> {
             a: arc.clone(),
             a_off: *off,
             v: vs,
+            b: NONE,
         });
     } else {
         let a_vals = t.alloc_part(r * k);
@@ -362,6 +361,49 @@ pub fn mul(t: &mut Tape, a: &Val, b: &Val) -> Res<Val> {
     })
 }
 
+/// `intercept + X * v` for a constant matrix `X`, a parameter vector `v` and a scalar
+/// intercept as one node; `None` when the operands do not have that form.
+pub fn affine(t: &mut Tape, intercept: &Val, x: &Val, v: &Val) -> Option<Val> {
+    let (Val::Reals(xs, Store::Const(arc, off)), Val::Reals(vs, _)) = (x, v) else {
+        return None;
+    };
+    let (Base::Matrix(r, k), Base::Vector(k2)) = (xs.base, vs.base) else {
+        return None;
+    };
+    if !xs.arr.is_empty() || !vs.arr.is_empty() || k != k2 {
+        return None;
+    }
+    let (b0, bslot) = intercept.as_scalar().ok()?;
+    let vslots = operand_slots(t, v)?;
+    let (r, k) = (r as usize, k as usize);
+    let out = t.alloc_out(r);
+    {
+        let Tape { val, .. } = &mut *t;
+        let (before, after) = val.split_at_mut(out as usize);
+        let bv = v.values(before);
+        let am = &arc[*off as usize..*off as usize + r * k];
+        let o = &mut after[..r];
+        o.iter_mut().for_each(|x| *x = b0);
+        for l in 0..k {
+            let bl = bv.get(l);
+            let col = &am[l * r..(l + 1) * r];
+            for (oi, ai) in o.iter_mut().zip(col) {
+                *oi += ai * bl;
+            }
+        }
+    }
+    t.nodes.push(Node::MatVecConst {
+        out,
+        r: r as u32,
+        c: k as u32,
+        a: arc.clone(),
+        a_off: *off,
+        v: vslots,
+        b: bslot,
+    });
+    Some(Val::Reals(Shape::vector(r), Store::Tape(out)))
+}
+
 /// `a / b`: elementwise when b is a scalar; matrix division is unsupported.
 pub fn div(t: &mut Tape, a: &Val, b: &Val) -> Res<Val> {
     if let (Val::Int(x), Val::Int(y)) = (a, b) {
@@ -369,11 +411,22 @@ pub fn div(t: &mut Tape, a: &Val, b: &Val) -> Res<Val> {
             return eval_err("integer division by zero");
         }
         // Stan's int / int truncates.
-        return Ok(Val::Int(x / y));
+        return Ok(Val::Int(x.wrapping_div(*y)));
     }
     if real_shape(b).is_some() && real_shape(a).is_some() {
+        // B / A = B * inverse(A) for a square matrix A.
+        if let Val::Reals(s, _) = b {
+            if matches!(s.base, Base::Matrix(..)) && s.arr.is_empty() {
+                let inv = crate::builtins::call(
+                    t,
+                    crate::builtins::Builtin::Inverse,
+                    std::slice::from_ref(b),
+                )?;
+                return mul(t, a, &inv);
+            }
+        }
         return Err(crate::ModelError::Unsupported(
-            "matrix division `/` between two containers (use ./)".into(),
+            "division `/` by a container that is not a matrix (use ./)".into(),
         ));
     }
     elt_div(t, a, b)
@@ -462,7 +515,6 @@ pub fn reduce_with(t: &mut Tape, v: &Val, value: f64, grad: &[f64]) -> Val {
 /// with respect to `v`. For small transforms (softmax, cumulative sums of short vectors).
 pub fn dense_with(t: &mut Tape, v: &Val, shape: Shape, out: &[f64], jac: &[f64]) -> Val {
     let m = out.len();
-    let first_op = t.ops.len();
     let Some(slots) = operand_slots(t, v) else {
         return Val::const_reals(shape, out.to_vec());
     };
@@ -495,7 +547,6 @@ pub fn dense_with(t: &mut Tape, v: &Val, shape: Shape, out: &[f64], jac: &[f64])
             nops: 1,
         });
     }
-    let _ = first_op;
     Val::Reals(shape, Store::Tape(start))
 }
 
@@ -528,11 +579,6 @@ pub fn stack(t: &Tape, items: &[Val], shape: Shape) -> Res<Val> {
     Ok(from_elems(shape, vals, slots))
 }
 
-/// Values and slots of every element.
-pub fn elems(t: &Tape, v: &Val) -> (Vec<f64>, Vec<u32>) {
-    (v.to_vec(&t.val), v.slots())
-}
-
 /// Reinterpret the same elements under a new shape (storage order preserved).
 pub fn reshape(v: &Val, shape: Shape) -> Res<Val> {
     if v.numel() != shape.numel() {
@@ -543,9 +589,4 @@ pub fn reshape(v: &Val, shape: Shape) -> Res<Val> {
         Val::Reals(_, st) => Val::Reals(shape, st),
         other => other,
     })
-}
-
-/// Lift an int array into a real array with shared storage.
-pub fn ints_to_reals(d: Dims, data: &Arc<[f64]>, off: u32) -> Val {
-    Val::Reals(Shape::array(d), Store::Const(data.clone(), off))
 }

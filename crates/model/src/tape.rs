@@ -58,8 +58,14 @@ pub enum Node {
     Reduce { out: u32, ops: u32, nops: u32 },
     /// Outputs `out..out + n`; `adj[slot_i] += adj[out + i] * p_i`; a `Scalar` operand collects
     /// `sum_i adj[out + i] * p_i`.
-    Elem { out: u32, n: u32, ops: u32, nops: u32 },
-    /// `out (r) = A (r x c, constant, column-major) * v (c)`.
+    Elem {
+        out: u32,
+        n: u32,
+        ops: u32,
+        nops: u32,
+    },
+    /// `out (r) = b + A (r x c, constant, column-major) * v (c)` with an optional scalar
+    /// intercept slot `b` (`NONE` when absent or constant).
     MatVecConst {
         out: u32,
         r: u32,
@@ -67,6 +73,7 @@ pub enum Node {
         a: Arc<[f64]>,
         a_off: u32,
         v: Slots,
+        b: u32,
     },
     /// `out (r x c) = A (r x k) * B (k x c)`, column-major; values of both factors are kept in
     /// `part` (at `a_vals`, `b_vals`) for the backward pass; a constant factor has no slots.
@@ -252,16 +259,17 @@ impl Tape {
                     a,
                     a_off,
                     v,
+                    b,
                 } => {
                     let (out, r, c) = (*out as usize, *r as usize, *c as usize);
+                    if *b != NONE {
+                        let s = sum(&adj[out..out + r]);
+                        adj[*b as usize] += s;
+                    }
                     let a = &a[*a_off as usize..*a_off as usize + r * c];
                     for j in 0..c {
                         let col = &a[j * r..(j + 1) * r];
-                        let g = &adj[out..out + r];
-                        let mut s = 0.0;
-                        for (x, y) in col.iter().zip(g) {
-                            s += x * y;
-                        }
+                        let s = dot(col, &adj[out..out + r]);
                         let slot = Self::slot(idx, *v, j);
                         if slot != NONE {
                             adj[slot as usize] += s;
@@ -330,6 +338,45 @@ impl Tape {
     }
 }
 
+/// Sum with independent accumulators (breaks the floating-point add latency chain).
+#[inline]
+pub fn sum(a: &[f64]) -> f64 {
+    let mut acc = [0.0; 8];
+    let chunks = a.chunks_exact(8);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for k in 0..8 {
+            acc[k] += c[k];
+        }
+    }
+    let mut s: f64 = rest.iter().sum();
+    for v in acc {
+        s += v;
+    }
+    s
+}
+
+/// Dot product with independent accumulators.
+#[inline]
+pub fn dot(a: &[f64], b: &[f64]) -> f64 {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut acc = [0.0; 8];
+    let ca = a.chunks_exact(8);
+    let cb = b.chunks_exact(8);
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for k in 0..8 {
+            acc[k] += x[k] * y[k];
+        }
+    }
+    let mut s: f64 = ra.iter().zip(rb).map(|(x, y)| x * y).sum();
+    for v in acc {
+        s += v;
+    }
+    s
+}
+
 #[inline]
 fn scatter_reduce(adj: &mut [f64], part: &[f64], idx: &[u32], op: &Operand, g: f64) {
     let n = op.n as usize;
@@ -338,13 +385,16 @@ fn scatter_reduce(adj: &mut [f64], part: &[f64], idx: &[u32], op: &Operand, g: f
             let d = match p {
                 Partials::Ones => n as f64,
                 Partials::NegOnes => -(n as f64),
-                Partials::Stored(o) => part[o as usize..o as usize + n].iter().sum(),
+                Partials::Stored(o) => sum(&part[o as usize..o as usize + n]),
             };
             adj[s as usize] += g * d;
         }
         (Slots::Range(s), Partials::Stored(o)) => {
             let s = s as usize;
-            for (a, p) in adj[s..s + n].iter_mut().zip(&part[o as usize..o as usize + n]) {
+            for (a, p) in adj[s..s + n]
+                .iter_mut()
+                .zip(&part[o as usize..o as usize + n])
+            {
                 *a += g * p;
             }
         }
@@ -381,13 +431,9 @@ fn scatter_elem(adj: &mut [f64], part: &[f64], idx: &[u32], op: &Operand, out: u
         (Slots::Scalar(s), p) => {
             let g = &adj[out..out + n];
             let d: f64 = match p {
-                Partials::Ones => g.iter().sum(),
-                Partials::NegOnes => -g.iter().sum::<f64>(),
-                Partials::Stored(o) => g
-                    .iter()
-                    .zip(&part[o as usize..o as usize + n])
-                    .map(|(a, b)| a * b)
-                    .sum(),
+                Partials::Ones => sum(g),
+                Partials::NegOnes => -sum(g),
+                Partials::Stored(o) => dot(g, &part[o as usize..o as usize + n]),
             };
             adj[s as usize] += d;
         }

@@ -8,8 +8,8 @@
 
 use crate::math;
 use crate::ops;
-use crate::tape::{Tape, NONE};
-use crate::value::{eval_err, from_elems, Res, Shape, Val};
+use crate::tape::Tape;
+use crate::value::{eval_err, Res, Shape, Val};
 
 /// The constraint of a declared parameter (bounds already evaluated).
 #[derive(Debug, Clone)]
@@ -106,8 +106,7 @@ pub fn constrain(
             lj.push(ops::elt_mul(t, &lws, &Val::real(times as f64))?);
             let scaled = ops::elt_mul(t, &w, &p)?;
             let x = ops::add(t, lb, &scaled)?;
-            // Keep the declared shape when the bounds were scalars.
-            ops::reshape(&x, shape).or(Ok(x))
+            fit(x, shape)
         }
         Constraint::OffsetMultiplier(off, mult) => {
             for i in 0..mult.numel() {
@@ -121,7 +120,7 @@ pub fn constrain(
             lj.push(ops::elt_mul(t, &lms, &Val::real(times as f64))?);
             let scaled = ops::elt_mul(t, mult, &u)?;
             let x = ops::add(t, off, &scaled)?;
-            ops::reshape(&x, shape).or(Ok(x))
+            fit(x, shape)
         }
         Constraint::Simplex => simplex(t, &u, k, lj),
         Constraint::Ordered | Constraint::PositiveOrdered => {
@@ -151,6 +150,18 @@ pub fn constrain(
         Constraint::CholeskyCorr => cholesky_corr(t, &u, k, lj),
         Constraint::CovMatrix => cov_matrix(t, &u, k, lj),
     }
+}
+
+/// Give a constrained value the declared shape (bounds may have had a different container
+/// type than the parameter).
+fn fit(x: Val, shape: Shape) -> Res<Val> {
+    if shape.arr.is_empty() && shape.base == crate::value::Base::Real {
+        if let Val::Reals(..) = x {
+            return eval_err("a scalar parameter has container-valued bounds");
+        }
+        return Ok(x);
+    }
+    ops::reshape(&x, shape)
 }
 
 fn scalar_at(t: &Tape, u: &Val, i: usize) -> Val {
@@ -222,7 +233,9 @@ fn cholesky_corr(t: &mut Tape, u: &Val, k: usize, lj: &mut Vec<Val>) -> Res<Val>
                 (y, 1.0 - y * y)
             });
             // log|J| of tanh: log1m(z^2)
-            lj.push(ops::map1(t, &z, |x| ((-x * x).ln_1p(), -2.0 * x / (1.0 - x * x))));
+            lj.push(ops::map1(t, &z, |x| {
+                ((-x * x).ln_1p(), -2.0 * x / (1.0 - x * x))
+            }));
             let v = if j == 0 {
                 z
             } else {
@@ -395,6 +408,14 @@ pub fn free(c: &Constraint, x: &[f64], k: usize) -> Result<Vec<f64>, String> {
             Ok(y)
         }
         Constraint::CovMatrix => {
+            for i in 0..k {
+                for j in 0..i {
+                    let (a, b) = (x[i + j * k], x[j + i * k]);
+                    if (a - b).abs() > 1e-8 * (1.0 + a.abs().max(b.abs())) {
+                        return Err("is not symmetric".into());
+                    }
+                }
+            }
             let l = crate::dist::cholesky(x, k)
                 .ok_or_else(|| "is not a symmetric positive-definite matrix".to_string())?;
             let mut y = vec![];
@@ -407,24 +428,4 @@ pub fn free(c: &Constraint, x: &[f64], k: usize) -> Result<Vec<f64>, String> {
             Ok(y)
         }
     }
-}
-
-/// Wrap plain unconstrained values as tape inputs.
-pub fn inputs(t: &mut Tape, x: &[f64], shape: Shape) -> Val {
-    let start = t.val.len() as u32;
-    for &v in x {
-        t.input(v);
-    }
-    if x.is_empty() {
-        return from_elems(shape, vec![], vec![]);
-    }
-    Val::Reals(shape, crate::value::Store::Tape(start))
-}
-
-/// Constants (no tape) for the values.
-pub fn constants(x: &[f64], shape: Shape) -> Val {
-    if shape.numel() == 1 && shape.arr.is_empty() && shape.base == crate::value::Base::Real {
-        return Val::Real(x[0], NONE);
-    }
-    Val::const_reals(shape, x.to_vec())
 }

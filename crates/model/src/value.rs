@@ -51,14 +51,6 @@ impl Dims {
     pub fn numel(&self) -> usize {
         self.as_slice().iter().map(|&x| x as usize).product()
     }
-    /// Drop the outermost dimension.
-    pub fn tail(&self) -> Dims {
-        let mut d = [0u32; 4];
-        for i in 1..self.n as usize {
-            d[i - 1] = self.d[i];
-        }
-        Dims { n: self.n - 1, d }
-    }
     /// Prepend an outermost dimension.
     pub fn push_front(&self, k: usize) -> Res<Dims> {
         let mut v: Vec<usize> = vec![k];
@@ -296,12 +288,6 @@ pub enum ValSlice<'a> {
 }
 
 impl ValSlice<'_> {
-    pub fn len(&self) -> usize {
-        match self {
-            ValSlice::Scalar(_) => 1,
-            ValSlice::Slice(s) => s.len(),
-        }
-    }
     #[inline]
     pub fn get(&self, i: usize) -> f64 {
         match self {

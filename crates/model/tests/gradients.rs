@@ -101,24 +101,38 @@ fn sampling(case: &DistCase) -> String {
 /// `~` with propto = true may drop only parameter-free terms: its gradient equals the full
 /// gradient, differences of its value between two points equal those of the full density, and
 /// `log_density` agrees with the value `log_density_gradient` returns.
-fn check_propto(full: &mut Model, case: &DistCase, data: &Data, x: &[f64]) -> Result<(), String> {
-    let (data_decls, param_decls) = split_decls(&case.decls, &case.params);
+fn check_propto(
+    full: &mut Model,
+    case: &DistCase,
+    decls: &[Decl],
+    params: &[String],
+    data: &Data,
+    x: &[f64],
+) -> Result<(), String> {
+    let (data_decls, param_decls) = split_decls(decls, params);
     let src = program(&data_decls, &param_decls, &format!("  {}", sampling(case)));
     let mut propto = compile(&src, data)?;
-    let y: Vec<f64> = x
-        .iter()
-        .enumerate()
-        .map(|(i, v)| v + 0.05 * (1.0 + i as f64).sin())
-        .collect();
     let mut g_full = vec![0.0; x.len()];
     let mut g_propto = vec![0.0; x.len()];
     let mut scratch = vec![0.0; x.len()];
     let lp_full_x = full
         .log_density_gradient(x, FULL_JACOBIAN, &mut g_full)
         .map_err(|e| format!("{e}"))?;
-    let lp_full_y = full
-        .log_density_gradient(&y, FULL_JACOBIAN, &mut scratch)
-        .map_err(|e| format!("{e}"))?;
+    // A second point close by; closer when data bounds (uniform) leave little room.
+    let (y, lp_full_y) = [5e-2, 5e-4, 5e-6, 5e-8]
+        .iter()
+        .find_map(|step| {
+            let y: Vec<f64> = x
+                .iter()
+                .enumerate()
+                .map(|(i, v)| v + step * (1.0 + i as f64).sin())
+                .collect();
+            let lp = full
+                .log_density_gradient(&y, FULL_JACOBIAN, &mut scratch)
+                .ok()?;
+            Some((y, lp))
+        })
+        .ok_or_else(|| format!("no point near {x:?} has a finite density\n{src}"))?;
     let lp_propto_x = propto
         .log_density_gradient(x, PROPTO_JACOBIAN, &mut g_propto)
         .map_err(|e| format!("propto gradient: {e}\n{src}"))?;
@@ -156,20 +170,46 @@ fn check_propto(full: &mut Model, case: &DistCase, data: &Data, x: &[f64]) -> Re
 fn distribution_gradients_match_finite_differences() {
     let mut failures = Failures::default();
     for case in dist_cases().iter().filter(|c| !c.params.is_empty()) {
-        let (data_decls, param_decls) = split_decls(&case.decls, &case.params);
-        let data = data_of(&case.data, data_decls.iter().map(|(_, n)| n));
-        let params = data_of(&case.data, case.params.iter());
-        let src = program(&data_decls, &param_decls, &dist_body(case));
-        let result = check_at_reference(&src, &data, &params, case.lp).and_then(|(mut m, x)| {
-            if case.kind == "lpdf" || case.kind == "lpmf" {
-                guarded(|| check_propto(&mut m, case, &data, &x))
-            } else {
-                Ok(())
-            }
-        });
-        failures.record(&case.name, result);
+        // All continuous arguments as parameters, then each one alone (the others data), so
+        // kernels with a mix of constant and variable arguments are exercised too.
+        let mut subsets = vec![case.params.clone()];
+        if case.params.len() > 1 {
+            subsets.extend(case.params.iter().map(|p| vec![p.clone()]));
+        }
+        for params in subsets {
+            let decls = decls_for(case, &params);
+            let (data_decls, param_decls) = split_decls(&decls, &params);
+            let data = data_of(&case.data, data_decls.iter().map(|(_, n)| n));
+            let values = data_of(&case.data, params.iter());
+            let src = program(&data_decls, &param_decls, &dist_body(case));
+            let result =
+                check_at_reference(&src, &data, &values, case.lp).and_then(|(mut m, x)| {
+                    if case.kind == "lpdf" || case.kind == "lpmf" {
+                        guarded(|| check_propto(&mut m, case, &decls, &params, &data, &x))
+                    } else {
+                        Ok(())
+                    }
+                });
+            failures.record(&format!("{} parameters {params:?}", case.name), result);
+        }
     }
     failures.assert_none("distribution gradients");
+}
+
+/// The case's declarations with `params` to become parameters: a data declaration bounded by a
+/// parameter loses its bounds (data cannot depend on parameters).
+fn decls_for(case: &DistCase, params: &[String]) -> Vec<Decl> {
+    case.decls
+        .iter()
+        .map(|(ty, name)| {
+            let is_data = !params.contains(name);
+            if is_data && params.iter().any(|p| mentions(ty, p)) {
+                (without_bounds(ty), name.clone())
+            } else {
+                (ty.clone(), name.clone())
+            }
+        })
+        .collect()
 }
 
 /// Whether Stan type text mentions the identifier `name`.
@@ -204,19 +244,7 @@ fn pointwise_log_lik_with_parameters_matches_reference() {
         if params.is_empty() {
             continue;
         }
-        // Data cannot be bounded by parameters: such a variate is declared without bounds.
-        let decls: Vec<Decl> = case
-            .decls
-            .iter()
-            .map(|(ty, name)| {
-                let bounded_by_param = params.iter().any(|p| mentions(ty, p));
-                if name == &case.variate && bounded_by_param {
-                    (without_bounds(ty), name.clone())
-                } else {
-                    (ty.clone(), name.clone())
-                }
-            })
-            .collect();
+        let decls = decls_for(&case, &params);
         let (data_decls, param_decls) = split_decls(&decls, &params);
         let data = data_of(&case.data, data_decls.iter().map(|(_, n)| n));
         let values = data_of(&case.data, params.iter());
@@ -263,8 +291,8 @@ fn weight(k: usize) -> f64 {
 
 /// The program and expected value for a function case with parameters: scalar results are
 /// added to the target, containers through a weighted sum of every element.
-fn fn_gradient_program(case: &FnCase) -> (String, f64) {
-    let (data_decls, param_decls) = split_decls(&case.decls, &case.params);
+fn fn_gradient_program(case: &FnCase, params: &[String]) -> (String, f64) {
+    let (data_decls, param_decls) = split_decls(&case.decls, params);
     let dv = common::data_value(&case.value);
     let ty = &case.result_type;
     if ty == "real" || ty == "int" {
@@ -294,14 +322,21 @@ fn fn_gradient_program(case: &FnCase) -> (String, f64) {
 fn function_gradients_match_finite_differences() {
     let mut failures = Failures::default();
     for case in fn_cases().iter().filter(|c| !c.params.is_empty()) {
-        let (data_decls, _) = split_decls(&case.decls, &case.params);
-        let data = data_of(&case.data, data_decls.iter().map(|(_, n)| n));
-        let params = data_of(&case.data, case.params.iter());
-        let (src, want) = fn_gradient_program(case);
-        failures.record(
-            &case.name,
-            check_at_reference(&src, &data, &params, want).map(|_| ()),
-        );
+        // All differentiable inputs as parameters, then each alone (the others data).
+        let mut subsets = vec![case.params.clone()];
+        if case.params.len() > 1 {
+            subsets.extend(case.params.iter().map(|p| vec![p.clone()]));
+        }
+        for params in subsets {
+            let (data_decls, _) = split_decls(&case.decls, &params);
+            let data = data_of(&case.data, data_decls.iter().map(|(_, n)| n));
+            let values = data_of(&case.data, params.iter());
+            let (src, want) = fn_gradient_program(case, &params);
+            failures.record(
+                &format!("{} parameters {params:?}", case.name),
+                check_at_reference(&src, &data, &values, want).map(|_| ()),
+            );
+        }
     }
     failures.assert_none("function gradients");
 }
@@ -475,4 +510,46 @@ fn composite_model_gradients_match_finite_differences() {
         }
     }
     failures.assert_none("composite model gradients");
+}
+
+/// The finite-difference check itself: it accepts the true derivative of smooth functions
+/// (including one with a kink close by and one with a short length scale) and rejects one off
+/// by 1e-5 relative.
+#[test]
+fn finite_difference_check_accepts_true_and_rejects_wrong_derivatives() {
+    type Case = (&'static str, fn(f64) -> f64, f64, f64);
+    let cases: [Case; 4] = [
+        (
+            "sin*exp",
+            |x| x.sin() * x.exp(),
+            0.7,
+            0.7f64.exp() * (0.7f64.sin() + 0.7f64.cos()),
+        ),
+        ("kink near x", |x| (x - 1e-6).abs() * 3.0 + x, 3e-6, 4.0),
+        (
+            "short scale",
+            |x| (-(x / 1e-4).powi(2)).exp(),
+            5e-5,
+            -2.0 * 5e-5 / 1e-8 * (-0.25f64).exp(),
+        ),
+        ("large x", |x| 1e9 * x.ln(), 1e9, 1.0),
+    ];
+    for (name, f, x, truth) in cases {
+        let mut along = |t: f64| Some(f(t));
+        let estimates = common::derivative_estimates(&mut along, x);
+        assert!(
+            estimates.iter().any(|&e| common::agrees(truth, e)),
+            "{name}: true derivative {truth} rejected, estimates {estimates:?}"
+        );
+        let wrong = truth * (1.0 + 1e-5);
+        assert!(
+            !estimates.iter().any(|&e| common::agrees(wrong, e)),
+            "{name}: wrong derivative {wrong} accepted, estimates {estimates:?}"
+        );
+        let (d, _) = common::derivative(&mut along, x);
+        assert!(
+            (d - truth).abs() <= 1e-7 * truth.abs(),
+            "{name}: derivative {d}, want {truth}"
+        );
+    }
 }

@@ -330,3 +330,37 @@ fn fixtures_cover_the_design_lists() {
         );
     }
 }
+
+/// `Model::from_source` (parse + validity check + compile) accepts every reference program:
+/// they are valid Stan, so a rejection is a false positive of the checker.
+#[test]
+fn from_source_accepts_the_reference_programs() {
+    let mut failures = Failures::default();
+    let mut record = |name: &str, src: &str, data: &Data| {
+        let result = guarded(|| {
+            refinestat_model::Model::from_source(src, data)
+                .map(|_| ())
+                .map_err(|e| format!("{e}\n--- program ---\n{src}"))
+        });
+        failures.record(name, result);
+    };
+    for case in dist_cases() {
+        let data = all_data(&case.decls, &case.data);
+        let statement = if case.kind == "lpdf" || case.kind == "lpmf" || case.kind == "truncated" {
+            sampling_statement(&case)
+        } else {
+            format!(
+                "target += {};",
+                call(&case, &format!("{}_{}", case.dist, case.kind))
+            )
+        };
+        record(&case.name, &dist_program(&case, &statement), &data);
+    }
+    for case in fn_cases() {
+        let data = all_data(&case.decls, &case.data);
+        if let Some((src, _)) = fn_programs(&case, false).first() {
+            record(&case.name, src, &data);
+        }
+    }
+    failures.assert_none("from_source on the reference programs");
+}

@@ -12,6 +12,19 @@
 //!
 //! `core` marks the entries DESIGN.md requires; the others are common Stan functions accepted by
 //! the checker that a back end may still reject as unsupported.
+//!
+//! ```
+//! use refinestat_language::catalog::{self, ArgKind, Callee, Suffix, Support};
+//! let normal = catalog::distribution("normal").unwrap();
+//! assert_eq!(normal.params[1].name, "sigma");
+//! assert_eq!(normal.params[1].support, Support::Positive);
+//! assert_eq!(normal.variate.kind, ArgKind::Reals);
+//! assert!(matches!(catalog::resolve("poisson_lpmf"), Some(Callee::Dist(d, Suffix::Lpmf)) if d.discrete));
+//! assert!(catalog::resolve("normal_lpmf").is_none());
+//! let exp = catalog::function("exp").unwrap();
+//! let out = exp.apply(&[catalog::ArgInfo::new(refinestat_language::check::types::Ty::REAL)]).unwrap();
+//! assert!(out.range.is_positive());
+//! ```
 
 use super::intervals::Interval;
 use super::types::{Base, Sizes, Structure, Ty};
@@ -493,6 +506,15 @@ static DISTRIBUTIONS: &[DistSpec] = &[
         has_rng: true,
         core: true,
     },
+    DistSpec {
+        name: "categorical_logit",
+        discrete: true,
+        variate: arg("y", K::Ints, S::Category(0)),
+        params: &[arg("beta", K::Vector, S::Real)],
+        has_cdf: false,
+        has_rng: true,
+        core: false,
+    },
     multi(
         "multi_normal",
         arg("y", K::Vectors, S::Real),
@@ -762,15 +784,14 @@ impl FunctionSpec {
 
     fn arity_error(&self, got: usize) -> String {
         format!(
-            "`{}` got {got} argument{}; expected {}",
-            self.name,
+            "{got} argument{} given; expected {}",
             if got == 1 { "" } else { "s" },
             self.signatures.join(" or ")
         )
     }
 
     fn expected(&self) -> String {
-        format!("`{}` expects {}", self.name, self.signatures.join(" or "))
+        format!("expected {}", self.signatures.join(" or "))
     }
 }
 
@@ -1346,6 +1367,158 @@ static FUNCTIONS: &[FunctionSpec] = &[
         },
     ),
     // Common extras beyond DESIGN.md's list.
+    custom("target", &["target() -> real"], false, |a| {
+        if a.is_empty() {
+            Ok(real_out(Interval::ALL))
+        } else {
+            Err(String::new())
+        }
+    }),
+    custom(
+        "quad_form_diag",
+        &["quad_form_diag(matrix m, vector v) -> matrix"],
+        false,
+        |a| match a {
+            [m, v] if m.ty == Ty::MATRIX && is_vec_like(v.ty) => Ok(ArgInfo {
+                ty: Ty::MATRIX,
+                sizes: m.sizes,
+                range: Interval::ALL,
+                structure: if m.structure == Structure::CovMatrix && v.range.is_positive() {
+                    Structure::CovMatrix
+                } else {
+                    Structure::Unknown
+                },
+            }),
+            _ => Err(String::new()),
+        },
+    ),
+    custom(
+        "quad_form",
+        &[
+            "quad_form(matrix A, matrix B) -> matrix",
+            "quad_form(matrix A, vector v) -> real",
+        ],
+        false,
+        |a| match a {
+            [m, b] if m.ty == Ty::MATRIX && b.ty == Ty::MATRIX => Ok(ArgInfo {
+                ty: Ty::MATRIX,
+                sizes: Sizes::from_slice(&[b.sizes.get(1), b.sizes.get(1)]),
+                range: Interval::ALL,
+                structure: Structure::Unknown,
+            }),
+            [m, v] if m.ty == Ty::MATRIX && v.ty == Ty::VECTOR => Ok(real_out(Interval::ALL)),
+            _ => Err(String::new()),
+        },
+    ),
+    custom(
+        "mdivide_left_tri_low",
+        &[
+            "mdivide_left_tri_low(matrix L, vector b) -> vector",
+            "mdivide_left_tri_low(matrix L, matrix B) -> matrix",
+        ],
+        false,
+        |a| match a {
+            [l, b] if l.ty == Ty::MATRIX && (b.ty == Ty::VECTOR || b.ty == Ty::MATRIX) => {
+                Ok(ArgInfo {
+                    ty: b.ty,
+                    sizes: b.sizes,
+                    range: Interval::ALL,
+                    structure: Structure::Unknown,
+                })
+            }
+            _ => Err(String::new()),
+        },
+    ),
+    custom(
+        "mdivide_right_tri_low",
+        &[
+            "mdivide_right_tri_low(row_vector b, matrix L) -> row_vector",
+            "mdivide_right_tri_low(matrix B, matrix L) -> matrix",
+        ],
+        false,
+        |a| match a {
+            [b, l] if l.ty == Ty::MATRIX && (b.ty == Ty::ROW_VECTOR || b.ty == Ty::MATRIX) => {
+                Ok(ArgInfo {
+                    ty: b.ty,
+                    sizes: b.sizes,
+                    range: Interval::ALL,
+                    structure: Structure::Unknown,
+                })
+            }
+            _ => Err(String::new()),
+        },
+    ),
+    custom(
+        "col",
+        &["col(matrix x, int n) -> vector"],
+        false,
+        |a| match a {
+            [m, n] if m.ty == Ty::MATRIX && n.ty.is_int() => Ok(ArgInfo {
+                ty: Ty::VECTOR,
+                sizes: Sizes::from_slice(&[m.sizes.get(0)]),
+                range: m.range,
+                structure: Structure::Unknown,
+            }),
+            _ => Err(String::new()),
+        },
+    ),
+    custom(
+        "row",
+        &["row(matrix x, int m) -> row_vector"],
+        false,
+        |a| match a {
+            [m, n] if m.ty == Ty::MATRIX && n.ty.is_int() => Ok(ArgInfo {
+                ty: Ty::ROW_VECTOR,
+                sizes: Sizes::from_slice(&[m.sizes.get(1)]),
+                range: m.range,
+                structure: Structure::Unknown,
+            }),
+            _ => Err(String::new()),
+        },
+    ),
+    custom(
+        "block",
+        &["block(matrix x, int i, int j, int n_rows, int n_cols) -> matrix"],
+        false,
+        |a| match a {
+            [m, i, j, r, c] if m.ty == Ty::MATRIX && [i, j, r, c].iter().all(|x| x.ty.is_int()) => {
+                Ok(ArgInfo {
+                    ty: Ty::MATRIX,
+                    sizes: Sizes::from_slice(&[r.size_value(), c.size_value()]),
+                    range: m.range,
+                    structure: Structure::Unknown,
+                })
+            }
+            _ => Err(String::new()),
+        },
+    ),
+    custom(
+        "to_matrix",
+        &[
+            "to_matrix(container x) -> matrix",
+            "to_matrix(container x, int m, int n) -> matrix",
+        ],
+        false,
+        |a| match a {
+            [x] if !x.ty.is_scalar() => Ok(ArgInfo {
+                ty: Ty::MATRIX,
+                sizes: if x.ty == Ty::MATRIX {
+                    x.sizes
+                } else {
+                    Sizes::UNKNOWN
+                },
+                range: x.range,
+                structure: Structure::Unknown,
+            }),
+            [x, m, n] if !x.ty.is_scalar() && m.ty.is_int() && n.ty.is_int() => Ok(ArgInfo {
+                ty: Ty::MATRIX,
+                sizes: Sizes::from_slice(&[m.size_value(), n.size_value()]),
+                range: x.range,
+                structure: Structure::Unknown,
+            }),
+            _ => Err(String::new()),
+        },
+    ),
     unary("inv", &["inv(reals x) -> reals"], false, |x| x.recip()),
     unary("inv_sqrt", &["inv_sqrt(reals x) -> reals"], false, |x| {
         x.intersect(&Interval::NON_NEGATIVE)
@@ -1370,6 +1543,111 @@ static FUNCTIONS: &[FunctionSpec] = &[
         &["inv_cloglog(reals x) -> reals"],
         false,
         |_| Interval::UNIT,
+    ),
+    unary(
+        "expit",
+        &["expit(reals x) -> reals"],
+        false,
+        inv_logit_range,
+    ),
+    unary("tan", &["tan(reals x) -> reals"], false, all),
+    unary("asin", &["asin(reals x) -> reals"], false, |_| {
+        Interval::closed(-2.0, 2.0)
+    }),
+    unary("acos", &["acos(reals x) -> reals"], false, |_| {
+        Interval::closed(0.0, 4.0)
+    }),
+    unary("sinh", &["sinh(reals x) -> reals"], false, |x| {
+        x.map_increasing(f64::sinh)
+    }),
+    unary("cosh", &["cosh(reals x) -> reals"], false, |_| {
+        Interval::closed(1.0, f64::INFINITY)
+    }),
+    unary("asinh", &["asinh(reals x) -> reals"], false, |x| {
+        x.map_increasing(f64::asinh)
+    }),
+    unary("acosh", &["acosh(reals x) -> reals"], false, |_| {
+        Interval::NON_NEGATIVE
+    }),
+    unary("atanh", &["atanh(reals x) -> reals"], false, all),
+    unary("digamma", &["digamma(reals x) -> reals"], false, all),
+    binary("fmod", &["fmod(real a, real b) -> real"], false, |_, _| {
+        Interval::ALL
+    }),
+    binary(
+        "log_inv_logit_diff",
+        &["log_inv_logit_diff(real a, real b) -> real"],
+        false,
+        |_, _| Interval::new(f64::NEG_INFINITY, true, 0.0, true),
+    ),
+    custom(
+        "fma",
+        &["fma(real x, real y, real z) -> real"],
+        false,
+        |a| match a {
+            [x, y, z] if x.ty.is_scalar() && y.ty.is_scalar() && z.ty.is_scalar() => {
+                Ok(real_out(x.range.mul(&y.range).add(&z.range)))
+            }
+            _ => Err(String::new()),
+        },
+    ),
+    custom(
+        "columns_dot_self",
+        &["columns_dot_self(matrix x) -> row_vector"],
+        false,
+        |a| match a {
+            [m] if m.ty.is_linear_algebra() => Ok(ArgInfo {
+                ty: Ty::ROW_VECTOR,
+                sizes: Sizes::from_slice(&[if m.ty == Ty::MATRIX {
+                    m.sizes.get(1)
+                } else {
+                    None
+                }]),
+                range: Interval::NON_NEGATIVE,
+                structure: Structure::Unknown,
+            }),
+            _ => Err(String::new()),
+        },
+    ),
+    custom(
+        "rows_dot_self",
+        &["rows_dot_self(matrix x) -> vector"],
+        false,
+        |a| match a {
+            [m] if m.ty.is_linear_algebra() => Ok(ArgInfo {
+                ty: Ty::VECTOR,
+                sizes: Sizes::from_slice(&[if m.ty == Ty::MATRIX {
+                    m.sizes.get(0)
+                } else {
+                    None
+                }]),
+                range: Interval::NON_NEGATIVE,
+                structure: Structure::Unknown,
+            }),
+            _ => Err(String::new()),
+        },
+    ),
+    custom(
+        "transpose",
+        &["transpose(vector|row_vector|matrix x) -> the transpose"],
+        false,
+        |a| match a {
+            [x] if x.ty.is_linear_algebra() => Ok(ArgInfo {
+                ty: match x.ty.base {
+                    Base::Vector => Ty::ROW_VECTOR,
+                    Base::RowVector => Ty::VECTOR,
+                    _ => Ty::MATRIX,
+                },
+                sizes: if x.ty == Ty::MATRIX {
+                    Sizes::from_slice(&[x.sizes.get(1), x.sizes.get(0)])
+                } else {
+                    x.sizes
+                },
+                range: x.range,
+                structure: Structure::Unknown,
+            }),
+            _ => Err(String::new()),
+        },
     ),
     unary("tanh", &["tanh(reals x) -> reals"], false, |_| {
         Interval::closed(-1.0, 1.0)
@@ -1687,9 +1965,7 @@ fn dot_product(a: &[ArgInfo]) -> Result<Output, String> {
         [x, y] if is_1d(x.ty) && is_1d(y.ty) => {
             if let (Some(n), Some(m)) = (x.sizes.get(0), y.sizes.get(0)) {
                 if n != m {
-                    return Err(format!(
-                        "`dot_product` needs two vectors of one size, got sizes {n} and {m}"
-                    ));
+                    return Err(format!("the vectors have different sizes, {n} and {m}"));
                 }
             }
             Ok(real_out(x.range.mul(&y.range).sum_of(x.element_count())))
@@ -1923,13 +2199,20 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
-/// The candidate closest to `name` by edit distance, if it is close enough to be a likely typo.
+/// The candidate closest to `name` by edit distance, if it is close enough to be a likely typo
+/// (a different case, or a few edits that leave most of the name intact).
 pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    let limit = (name.chars().count() / 2).clamp(1, 4);
+    let len = name.chars().count();
+    let limit = (len / 3).clamp(1, 3);
     candidates
         .into_iter()
-        .map(|c| (edit_distance(name, c), c))
-        .filter(|(d, _)| *d <= limit)
+        .filter_map(|c| {
+            if c.eq_ignore_ascii_case(name) {
+                return Some((0, c));
+            }
+            let d = edit_distance(name, c);
+            (d <= limit && d < len && d < c.chars().count()).then_some((d, c))
+        })
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
 }
@@ -1969,7 +2252,10 @@ mod tests {
             "lkj_corr_cholesky",
             "dirichlet",
         ];
-        assert_eq!(distributions().len(), names.len());
+        assert_eq!(
+            distributions().iter().filter(|d| d.core).count(),
+            names.len()
+        );
         for n in names {
             assert!(distribution(n).is_some(), "{n}");
         }

@@ -109,8 +109,16 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
                 break;
             }
             self.block = kind;
+            // Model-block declarations are locals: invisible to generated quantities.
+            let local = kind == BlockKind::Model;
+            if local {
+                self.scopes.push();
+            }
             for s in &block.stmts {
                 self.stmt(s, true);
+            }
+            if local {
+                self.scopes.pop();
             }
         }
     }
@@ -331,6 +339,7 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
             has_upper: true,
             value: None,
             whole_assignments: 1,
+            bound_values: (None, None),
         });
     }
 
@@ -404,6 +413,10 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
             has_upper: declared.has_upper,
             value: None,
             whole_assignments: 0,
+            bound_values: (
+                declared.lower.and_then(|r| r.is_point()),
+                declared.upper.and_then(|r| r.is_point()),
+            ),
         };
         if self.block == BlockKind::Parameters
             && declared.structure == Structure::Unknown
@@ -418,6 +431,7 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
             let info = self.expr(init);
             if !self.unfinished(init.span) {
                 self.check_assignable(init, &info, declared.ty, &declared.sizes, &name.name, false);
+                self.check_bounds_kept(&sym, init, &info.range, info.deps);
             }
             if sym.fixed.is_none() {
                 sym.assigned = Some(info.range);
@@ -516,13 +530,25 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
                                 Predicate::Type,
                                 e.span,
                                 format!("bound `{}` must be a number, but it is {t}", self.text(e)),
-                                None,
+                                Some("write the bound as an int or real expression".into()),
                             );
                         }
                     }
                 }
                 let lo_end = lo.as_ref().map(|(_, i)| i.range);
                 let hi_end = hi.as_ref().map(|(_, i)| i.range);
+                if let (Some((_, l)), Some((e, u))) = (&lo, &hi) {
+                    if let (Some(a), Some(b)) = (l.range.is_point(), u.range.is_point()) {
+                        if a >= b && !self.unfinished(e.span) {
+                            self.report(
+                                Predicate::Support,
+                                e.span,
+                                format!("the lower bound {a} is not below the upper bound {b}: no value fits"),
+                                Some("swap the bounds or widen them".into()),
+                            );
+                        }
+                    }
+                }
                 out.has_lower = lo.is_some();
                 out.has_upper = hi.is_some();
                 out.lower = lo_end;
@@ -539,8 +565,28 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
                 });
             }
             Bounds::OffsetMultiplier { offset, multiplier } => {
-                for e in offset.iter().chain(multiplier.iter()) {
+                if let Some(e) = offset {
                     self.expr(e);
+                }
+                if let Some(e) = multiplier {
+                    let m = self.expr(e);
+                    // A multiplier scales the unconstrained value: it must be positive.
+                    let certain = m.deps & DEP_PARAM != 0 || m.range.is_point().is_some();
+                    let bad = m.ty.is_some_and(|t| t.is_scalar())
+                        && !self.unfinished(e.span)
+                        && if certain {
+                            !m.range.is_positive()
+                        } else {
+                            m.range.disjoint(&Interval::POSITIVE)
+                        };
+                    if bad {
+                        self.report(
+                            Predicate::Support,
+                            e.span,
+                            format!("multiplier `{}` may be <= 0: it takes values in {}", self.text(e), m.range),
+                            Some("use a positive multiplier, e.g. a parameter declared with <lower=0>".into()),
+                        );
+                    }
                 }
             }
         }
@@ -569,11 +615,11 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
                 Predicate::Type,
                 e.span,
                 format!("size `{}` is negative ({v})", self.text(e)),
-                None,
+                Some("sizes must be zero or more".into()),
             );
             return None;
         }
-        (v < u32::MAX as f64).then_some(v as u32)
+        (v.fract() == 0.0 && v < u32::MAX as f64).then_some(v as u32)
     }
 
     // ------------------------------------------------------------------ assignment
@@ -618,10 +664,9 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
                 let desc = if lhs.indices.is_empty() {
                     lhs.name.name.clone()
                 } else {
-                    self.src.map_or_else(
-                        || lhs.name.name.clone(),
-                        |src| src[lhs.span.range()].to_string(),
-                    )
+                    self.src
+                        .and_then(|src| src.get(lhs.span.range()))
+                        .map_or_else(|| lhs.name.name.clone(), str::to_string)
                 };
                 self.check_assignable(
                     rhs,
@@ -639,6 +684,9 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
             None => rhs_info.range,
             Some(bop) => self.binary_range(bop, &target.range, &rhs_info.range),
         };
+        if !self.unfinished(rhs.span) {
+            self.check_bounds_kept(&sym, rhs, &new_range, rhs_info.deps | sym.deps);
+        }
         let symm = &mut self.scopes.symbols[id];
         symm.deps |= rhs_info.deps;
         if symm.fixed.is_none() {
@@ -663,6 +711,52 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
             symm.structure = Structure::Unknown;
         }
         symm.whole_assignments += 1;
+    }
+
+    /// A value assigned to a variable declared with bounds must respect them (Stan rejects the
+    /// draw otherwise).
+    fn check_bounds_kept(&mut self, sym: &Symbol, rhs: &Expr, value: &Interval, deps: u8) {
+        let (lower, upper) = sym.bound_values;
+        let name = sym.name;
+        let sampled = deps & DEP_PARAM != 0;
+        let mut problem = None;
+        if let Some(l) = lower {
+            let allowed = Interval::new(l, false, f64::INFINITY, true);
+            let bad = if sampled {
+                !value.within(&allowed)
+            } else {
+                value.disjoint(&allowed)
+            };
+            if bad {
+                problem = Some(("lower", l, "below"));
+            }
+        }
+        if let (None, Some(u)) = (problem, upper) {
+            let allowed = Interval::new(f64::NEG_INFINITY, true, u, false);
+            let bad = if sampled {
+                !value.within(&allowed)
+            } else {
+                value.disjoint(&allowed)
+            };
+            if bad {
+                problem = Some(("upper", u, "above"));
+            }
+        }
+        if let Some((which, b, side)) = problem {
+            self.report(
+                Predicate::Support,
+                rhs.span,
+                format!(
+                    "`{name}` is declared <{which}={b}>, but the value assigned, `{}`, may be {side} {b} (it takes values in {value})",
+                    self.text(rhs)
+                ),
+                Some(if which == "lower" && b == 0.0 {
+                    "compute it with a positive expression such as exp(...), or drop the bound".into()
+                } else {
+                    format!("make sure the value stays {} {b}, or drop the bound", if which == "lower" { "above" } else { "below" })
+                }),
+            );
+        }
     }
 
     /// Why assigning to `sym` here is not allowed: (message, hint).
@@ -750,14 +844,17 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
         if self.partial_name(name.span) {
             let n = name.name.as_str();
             let known = self.scopes.visible_names().any(|v| v.starts_with(n))
+                || KEYWORDS.iter().any(|k| k.starts_with(n))
                 || super::catalog::callable_names().any(|f| f.starts_with(n));
             if !known {
                 self.report(
                     Predicate::Dependency,
                     name.span,
                     format!("no declared variable or function starts with `{n}`"),
-                    self.closest_visible(n)
-                        .map(|c| format!("did you mean `{c}`?")),
+                    Some(self.closest_visible(n).map_or_else(
+                        || "use a declared variable".to_string(),
+                        |c| format!("did you mean `{c}`?"),
+                    )),
                 );
             }
             return;
@@ -772,6 +869,13 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
                 ),
                 "generated quantities are computed after sampling; compute the value in transformed parameters instead"
                     .to_string(),
+            ),
+            Some(BlockKind::Model) if self.block > BlockKind::Model => (
+                format!(
+                    "`{n}` is local to the model block and cannot be used in the {} block",
+                    self.block.keyword()
+                ),
+                format!("declare `{n}` in transformed parameters to use it here"),
             ),
             Some(b) => (
                 format!("`{n}` is used before it is declared (it is declared later, in the {} block)", b.keyword()),
@@ -796,6 +900,38 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
         super::catalog::closest(n, self.scopes.visible_names()).map(str::to_string)
     }
 }
+
+/// Words a name at the end of a prefix may still grow into besides variables and functions.
+const KEYWORDS: [&str; 28] = [
+    "for",
+    "while",
+    "if",
+    "else",
+    "in",
+    "target",
+    "print",
+    "reject",
+    "break",
+    "continue",
+    "return",
+    "real",
+    "int",
+    "vector",
+    "row_vector",
+    "matrix",
+    "array",
+    "simplex",
+    "ordered",
+    "positive_ordered",
+    "cholesky_factor_corr",
+    "cholesky_factor_cov",
+    "cov_matrix",
+    "corr_matrix",
+    "lower",
+    "upper",
+    "offset",
+    "multiplier",
+];
 
 /// A declared type, evaluated.
 #[derive(Debug, Clone, Copy)]

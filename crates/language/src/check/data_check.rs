@@ -36,7 +36,12 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
         };
         let rank = declared.ty.rank();
         let decl_text = crate::print::print_type(ty);
-        if value.dims.len() != rank {
+        // JSON cannot spell the inner sizes of an empty array (`[]` for a 0 x 3 matrix).
+        let empty_ok = value.values.is_empty()
+            && value.dims.first() == Some(&0)
+            && value.dims.len() < rank
+            && declared.sizes.get(0).is_none_or(|n| n == 0);
+        if value.dims.len() != rank && !empty_ok {
             let shape = if value.dims.is_empty() {
                 "a single number".to_string()
             } else {

@@ -54,7 +54,7 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
                 Some("put observed data or a parameter on the left of `~`".into()),
             );
         }
-        let closed = self.call_closed(dist, args, s.span);
+        let closed = self.call_closed(dist, args);
         let mut params: Vec<(&Expr, Info)> = args.iter().zip(infos).collect();
         // `d(` at the end of a prefix: the placeholder after `(` is no argument yet.
         if !closed && params.len() == 1 && params[0].0.kind == ExprKind::Error {
@@ -73,7 +73,7 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
                                 "truncation bound `{}` must be an int or real, but it is {ty}",
                                 self.text(e)
                             ),
-                            None,
+                            Some("truncate with scalar limits, e.g. `T[0, ]`".into()),
                         );
                     }
                 }
@@ -92,7 +92,12 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
     }
 
     fn closest_distribution(&self, n: &str) -> String {
-        match catalog::closest(n, catalog::distributions().iter().map(|d| d.name)) {
+        let names = catalog::distributions().iter().map(|d| d.name);
+        let prefixed = names
+            .clone()
+            .filter(|d| n.len() >= 2 && d.starts_with(n))
+            .min_by_key(|d| d.len());
+        match catalog::closest(n, names).or(prefixed) {
             Some(c) => format!("did you mean `{c}`?"),
             None => {
                 let names: Vec<&str> = catalog::distributions().iter().map(|d| d.name).collect();
@@ -251,7 +256,11 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
             }
             return out;
         };
-        let params: Vec<(&Expr, Info)> = rest.iter().zip(infos[1..].iter().copied()).collect();
+        let mut params: Vec<(&Expr, Info)> = rest.iter().zip(infos[1..].iter().copied()).collect();
+        // `d_lpdf(y |` at the end of a prefix: the placeholder after `|` is no argument yet.
+        if !closed && params.len() == 1 && params[0].0.kind == ExprKind::Error {
+            params.clear();
+        }
         self.apply_dist(d, Some((first, infos[0])), &params, closed, e.span, true);
         out
     }
@@ -273,7 +282,10 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
             let usage = if as_function {
                 d.signature()
             } else {
-                d.usage()
+                let lhs = variate
+                    .as_ref()
+                    .map_or_else(|| d.variate.name.to_string(), |(e, _)| self.text(e));
+                format!("{lhs} ~ {}({})", d.name, names.join(", "))
             };
             self.report(
                 Predicate::Parameter,
@@ -289,7 +301,9 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
             );
         }
         let mut kinds_ok = vec![true; given];
-        for (i, ((e, info), arg)) in params.iter().zip(d.params).enumerate() {
+        // With the wrong number of arguments, which argument is which is a guess: check no further.
+        let arity_ok = given == expected || (!closed && given < expected);
+        for (i, ((e, info), arg)) in params.iter().zip(d.params).enumerate().filter(|_| arity_ok) {
             if self.unfinished(e.span) {
                 kinds_ok[i] = false;
                 continue;
@@ -507,10 +521,18 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
         }
         let param_range = |i: usize| params.get(i).and_then(|(_, p)| p.ty.map(|_| p.range));
         let req = match sup {
-            Support::Between { lower, upper } => match (param_range(lower), param_range(upper)) {
-                (Some(l), Some(u)) if l.hi <= u.lo => Interval::closed(l.hi, u.lo),
-                _ => return,
-            },
+            Support::Between { lower, upper } => {
+                let sampled = [lower, upper]
+                    .iter()
+                    .any(|&i| params.get(i).is_some_and(|(_, p)| p.deps & DEP_PARAM != 0));
+                match (param_range(lower), param_range(upper)) {
+                    // Limits that are parameters can move: only values outside every possible
+                    // support count.
+                    (Some(l), Some(u)) if sampled => Interval::closed(l.lo, u.hi),
+                    (Some(l), Some(u)) if l.hi <= u.lo => Interval::closed(l.hi, u.lo),
+                    _ => return,
+                }
+            }
             Support::CountUpTo(i) => Interval::new(
                 0.0,
                 false,
@@ -544,7 +566,7 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
                 }
             }
             if let Support::CountUpTo(i) = sup {
-                if let Some((e2, _)) = params.get(i) {
+                if let Some((e2, _)) = params.get(i).filter(|(e2, _)| !self.unfinished(e2.span)) {
                     if self.counts_exceed_trials(d, e, e2) {
                         return;
                     }
@@ -579,9 +601,14 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
             );
         } else {
             let bounds = match sup {
-                Support::Between { .. } => {
-                    format!("<lower={}, upper={}>", fmt_num(req.lo), fmt_num(req.hi))
-                }
+                Support::Between { .. } => match (req.lo.is_finite(), req.hi.is_finite()) {
+                    (true, true) => {
+                        format!("<lower={}, upper={}>", fmt_num(req.lo), fmt_num(req.hi))
+                    }
+                    (true, false) => format!("<lower={}>", fmt_num(req.lo)),
+                    (false, true) => format!("<upper={}>", fmt_num(req.hi)),
+                    (false, false) => "bounds".into(),
+                },
                 Support::Unit | Support::OpenUnit => "<lower=0, upper=1>".into(),
                 _ => "<lower=0>".into(),
             };
@@ -716,20 +743,23 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
         };
         if let Some(&(other, n1)) = lens.iter().find(|(_, n)| *n != n0) {
             let (a, b) = (self.text(first), self.text(other));
-            let what = if multivariate {
-                "dimension"
+            let message = if multivariate {
+                format!(
+                    "size mismatch in {}: `{a}` has size {n0} but `{b}` has size {n1}",
+                    d.name
+                )
             } else {
-                "elements"
+                format!(
+                    "size mismatch in {}: `{a}` has {n0} elements but `{b}` has {n1}",
+                    d.name
+                )
             };
             self.report(
                 Predicate::Type,
                 other.span,
-                format!(
-                    "size mismatch in {}: `{a}` has {n0} {what} but `{b}` has {n1}",
-                    d.name
-                ),
+                message,
                 Some(if multivariate {
-                    "the outcome, location and covariance must have one dimension".into()
+                    "the outcome, location and covariance must have the same size".into()
                 } else {
                     "vectorized arguments must have the same number of elements".into()
                 }),
@@ -784,7 +814,7 @@ fn rng_type(d: &DistSpec, infos: &[Info]) -> Ty {
             _ => Ty::VECTOR,
         },
         "dirichlet" => Ty::VECTOR,
-        "categorical" => Ty::INT,
+        "categorical" | "categorical_logit" => Ty::INT,
         _ => {
             let base = if d.discrete { Base::Int } else { Base::Real };
             let vectorized = infos.iter().any(|i| i.ty.is_some_and(|t| !t.is_scalar()));
@@ -801,6 +831,7 @@ fn role(dist: &str, param: &str) -> &'static str {
         (_, "mu") => "location",
         (_, "nu") => "degrees-of-freedom",
         ("categorical", "theta") => "probability vector",
+        ("categorical_logit", "beta") => "log-odds vector",
         (_, "theta") => "probability",
         (_, "lambda") => "rate",
         (_, "phi") => "dispersion",

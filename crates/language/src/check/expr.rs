@@ -53,26 +53,17 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
                     };
                 };
                 match op {
-                    UnOp::Neg | UnOp::Plus => {
-                        if t.is_array() {
-                            self.report(
-                                Predicate::Type,
-                                e.span,
-                                format!("cannot negate `{}` of type {t}: arithmetic on arrays is not allowed", self.text(expr)),
-                                Some("use a vector instead of an array".into()),
-                            );
-                        }
-                        Info {
-                            range: if *op == UnOp::Neg {
-                                a.range.neg()
-                            } else {
-                                a.range
-                            },
-                            structure: Structure::Unknown,
-                            root: None,
-                            ..a
-                        }
-                    }
+                    // Stan negates arrays elementwise too.
+                    UnOp::Neg | UnOp::Plus => Info {
+                        range: if *op == UnOp::Neg {
+                            a.range.neg()
+                        } else {
+                            a.range
+                        },
+                        structure: Structure::Unknown,
+                        root: None,
+                        ..a
+                    },
                     UnOp::Not => {
                         if !t.is_scalar() {
                             self.report(
@@ -82,7 +73,7 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
                                     "`!` needs an int or real, but `{}` is {t}",
                                     self.text(expr)
                                 ),
-                                None,
+                                Some("negate a comparison, e.g. `!(x > 0)`".into()),
                             );
                         }
                         Info {
@@ -112,7 +103,7 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
                                 "condition `{}` must be an int or real, but it is {t}",
                                 self.text(cond)
                             ),
-                            None,
+                            Some("compare scalars, e.g. `x > 0 ? a : b`".into()),
                         );
                     }
                 }
@@ -241,7 +232,7 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
                             "the elements of this {} have different types: {p} and {t}",
                             if array { "array" } else { "row vector" }
                         ),
-                        None,
+                        Some("make every element the same type".into()),
                     );
                     return Info {
                         deps,
@@ -366,7 +357,7 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
                                     Predicate::Type,
                                     e.span,
                                     format!("index {v} is out of range: the size is {n} (indexes run from 1 to {n})"),
-                                    None,
+                                    Some(format!("use an index between 1 and {n}")),
                                 );
                                 }
                             }
@@ -459,8 +450,9 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
         match binop_type(op, ta, tb, &a.sizes, &b.sizes) {
             Err(msg) => {
                 if finished {
-                    let hint = binop_hint(op, ta, tb);
-                    self.report(Predicate::Type, span, msg, hint);
+                    let hint = binop_hint(op, ta, tb)
+                        .unwrap_or_else(|| "check the types of both operands".into());
+                    self.report(Predicate::Type, span, msg, Some(hint));
                 }
                 Info {
                     deps,
@@ -537,17 +529,20 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
     }
 
     /// Is the call `name(` closed by its `)`? Whole programs always are.
-    pub(crate) fn call_closed(&self, name: &Ident, args: &[Expr], span: Span) -> bool {
+    pub(crate) fn call_closed(&self, name: &Ident, args: &[Expr]) -> bool {
+        // Without the text (a tree from elsewhere) calls are taken as written completely. With it,
+        // a call is closed when its `)` follows the last argument: a prefix may still add
+        // arguments, and a parse error may have cut the list short.
         let Some(src) = self.src else { return true };
-        if self.frontier == usize::MAX || (span.end as usize) < self.frontier {
-            return true;
-        }
         let from = args
             .last()
             .map_or(name.span.end as usize, |a| a.span.end as usize);
-        let mut rest = src.get(from..).unwrap_or("").trim_start();
+        let mut rest = skip_trivia(src.get(from..).unwrap_or(""));
         if args.is_empty() {
-            rest = rest.strip_prefix('(').unwrap_or(rest).trim_start();
+            rest = skip_trivia(rest.strip_prefix('(').unwrap_or(rest));
+        }
+        if let Some(r) = rest.strip_prefix('|') {
+            rest = skip_trivia(r);
         }
         rest.starts_with(')')
     }
@@ -555,7 +550,7 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
     fn call(&mut self, e: &'p Expr, name: &'p Ident, args: &'p [Expr], cond: bool) -> Info {
         let infos: Vec<Info> = args.iter().map(|a| self.expr(a)).collect();
         let deps = infos.iter().fold(0, |d, i| d | i.deps);
-        let closed = self.call_closed(name, args, e.span);
+        let closed = self.call_closed(name, args);
         let n = name.name.as_str();
         match catalog::resolve(n) {
             Some(Callee::Function(f)) => {
@@ -603,7 +598,7 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
                         self.report(
                             Predicate::Parameter,
                             e.span,
-                            format!("wrong arguments to `{n}`: {msg}; got ({})", got.join(", ")),
+                            format!("wrong arguments to `{n}` (given {}): {msg}", got.join(", ")),
                             Some(format!("call it as {}", f.signatures[0])),
                         );
                         Info {
@@ -679,6 +674,20 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
             format!("unknown function `{n}`"),
             Some(hint),
         );
+    }
+}
+
+/// The text after whitespace and comments.
+fn skip_trivia(mut s: &str) -> &str {
+    loop {
+        s = s.trim_start();
+        if let Some(r) = s.strip_prefix("//") {
+            s = r.find('\n').map_or("", |i| &r[i..]);
+        } else if let Some(r) = s.strip_prefix("/*") {
+            s = r.find("*/").map_or("", |i| &r[i + 2..]);
+        } else {
+            return s;
+        }
     }
 }
 
@@ -819,6 +828,7 @@ fn binop_type(
                 Err(format!("`{}` needs two ints, got {a} and {b}", op.as_str()))
             }
         }
+        BinOp::LeftDiv if a.is_scalar() && b.is_scalar() => Ok((Ty::REAL, Sizes::UNKNOWN, None)),
         BinOp::LeftDiv => match (a == Ty::MATRIX, b) {
             (true, t) if t == Ty::MATRIX => {
                 Ok((Ty::MATRIX, Sizes::from_slice(&[sa.get(1), sb.get(1)]), None))

@@ -8,6 +8,20 @@
 //!
 //! Prefixes ([`check_prefix`]): whatever touches the end of the text may still grow, so it is only
 //! checked as far as it goes; missing blocks and unused names are never violations.
+//!
+//! ```
+//! use refinestat_language::{check, check_prefix, Predicate};
+//! let head = "data { int N; vector[N] y; } parameters { real mu; real s; } model { ";
+//! // Still fine: `norm` may become `normal`.
+//! assert!(check_prefix(&format!("{head}y ~ norm"), None).is_empty());
+//! // No continuation repairs an unknown distribution.
+//! let d = check_prefix(&format!("{head}y ~ normall("), None);
+//! assert_eq!(d[0].predicate, Predicate::Distribution);
+//! // `s` has no lower bound, so as a scale it may be <= 0.
+//! let d = check(&format!("{head}y ~ normal(mu, s); }}"), None);
+//! assert_eq!(d[0].predicate, Predicate::Support);
+//! assert_eq!(d[0].hint.as_deref(), Some("declare s with <lower=0>"));
+//! ```
 
 pub mod catalog;
 mod checker;

@@ -41,6 +41,8 @@ pub(crate) struct Symbol<'p, 'd> {
     pub value: Option<&'d DataValue>,
     /// Has the variable been assigned as a whole yet (for structure tracking)?
     pub whole_assignments: u32,
+    /// Declared `<lower=..>` / `<upper=..>` values, when they are known numbers.
+    pub bound_values: (Option<f64>, Option<f64>),
 }
 
 impl Symbol<'_, '_> {

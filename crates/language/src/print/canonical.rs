@@ -7,8 +7,10 @@
 //! transformed data: `p1..` parameters, `tp1..` transformed parameters, `gq1..` generated
 //! quantities, `td1..` transformed data, `l1..` locals and loop variables; then sort the leading run
 //! of declarations of every statement list by printed text, keeping each declaration after the ones
-//! it refers to. Known limit: a variable used only inside reorderable declarations (never in a
-//! statement) is numbered by declaration order.
+//! it refers to. Declaration expressions are walked after all statements, the declaration of the
+//! earliest-used name first. Known limit: variables that nothing uses at all (e.g. several unused
+//! generated quantities) are numbered in declaration order, then re-sorted until stable; two such
+//! declarations that differ only deep in what they refer to may keep their input order.
 
 use super::{print_program, simple_stmt_text};
 use crate::ast::*;
@@ -88,6 +90,15 @@ struct Renamer {
     new_names: Option<Vec<String>>,
     /// Names used but not declared anywhere (kept as they are).
     free: HashSet<String>,
+    /// Block-level declarations whose expressions are walked after all statements.
+    deferred: Vec<Deferred>,
+}
+
+/// A postponed declaration: where it is and the binding it declares.
+struct Deferred {
+    block: BlockKind,
+    index: usize,
+    binding: usize,
 }
 
 fn block_priority(kind: BlockKind) -> u8 {
@@ -121,6 +132,7 @@ fn rename(p: &mut Program) {
         priority: 0,
         new_names: None,
         free: HashSet::new(),
+        deferred: Vec::new(),
     };
     r.walk_program(p);
     let names = r.assign_names();
@@ -142,12 +154,44 @@ impl Renamer {
             if local {
                 self.scopes.push(HashMap::new());
             }
-            self.walk_list(&mut block.stmts, block_category(kind));
+            // Block-level declarations outside the model block only see block-level names, so
+            // their expressions can wait until every statement has been walked.
+            let defer = (!local).then_some(kind);
+            self.walk_list(&mut block.stmts, block_category(kind), defer);
             if local {
                 self.scopes.pop();
             }
         }
+        self.walk_deferred(p);
         self.scopes.pop();
+    }
+
+    /// Walk the postponed declaration expressions, the declaration of the earliest-used name
+    /// first (not in declaration order, which canonicalisation must not depend on).
+    fn walk_deferred(&mut self, p: &mut Program) {
+        let mut pending = std::mem::take(&mut self.deferred);
+        while !pending.is_empty() {
+            let key = |d: &Deferred| {
+                let first = self.bindings.get(d.binding).and_then(|b| b.first_use);
+                first.unwrap_or((u8::MAX, usize::MAX))
+            };
+            let Some((at, _)) = pending.iter().enumerate().min_by_key(|(i, d)| (key(d), *i)) else {
+                break;
+            };
+            let d = pending.remove(at);
+            self.priority = block_priority(d.block);
+            let Some(block) = p.block_mut(d.block) else {
+                continue;
+            };
+            if let Some(StmtKind::Decl { ty, init, .. }) =
+                block.stmts.get_mut(d.index).map(|s| &mut s.kind)
+            {
+                walk_type(ty, &mut |e| self.walk_expr(e));
+                if let Some(e) = init {
+                    self.walk_expr(e);
+                }
+            }
+        }
     }
 
     /// Number each category by first use; data, `log_lik` and free names stay as they are.
@@ -194,7 +238,8 @@ impl Renamer {
         names
     }
 
-    fn declare(&mut self, ident: &mut Ident, category: Category) {
+    /// Bind `ident` in the innermost scope; returns the binding id.
+    fn declare(&mut self, ident: &mut Ident, category: Category) -> usize {
         let id = self.next_id;
         self.next_id += 1;
         if self.new_names.is_none() {
@@ -210,6 +255,7 @@ impl Renamer {
         if let Some(names) = &self.new_names {
             ident.name = names[id].clone();
         }
+        id
     }
 
     fn use_name(&mut self, ident: &mut Ident) {
@@ -238,15 +284,26 @@ impl Renamer {
 
     /// A statement list: its leading declarations are declared first, the statements after them
     /// are walked next, and the declarations' own expressions last (their order may change).
-    fn walk_list(&mut self, stmts: &mut [Stmt], category: Category) {
+    fn walk_list(&mut self, stmts: &mut [Stmt], category: Category, defer: Option<BlockKind>) {
         let run = leading_decls(stmts);
+        let mut ids = Vec::with_capacity(run);
         for s in &mut stmts[..run] {
             if let StmtKind::Decl { name, .. } = &mut s.kind {
-                self.declare(name, category);
+                ids.push(self.declare(name, category));
             }
         }
         for s in &mut stmts[run..] {
             self.walk_stmt(s, category);
+        }
+        if let Some(block) = defer {
+            for (index, binding) in ids.into_iter().enumerate() {
+                self.deferred.push(Deferred {
+                    block,
+                    index,
+                    binding,
+                });
+            }
+            return;
         }
         for s in &mut stmts[..run] {
             if let StmtKind::Decl { ty, init, .. } = &mut s.kind {
@@ -330,7 +387,7 @@ impl Renamer {
             }
             StmtKind::Block(stmts) => {
                 self.scopes.push(HashMap::new());
-                self.walk_list(stmts, Category::Local);
+                self.walk_list(stmts, Category::Local, None);
                 self.scopes.pop();
             }
             _ => walk_stmt_exprs(s, &mut |e| self.walk_expr(e)),

@@ -345,14 +345,20 @@ pub fn derivative_estimates(f: &mut dyn FnMut(f64) -> Option<f64>, x: f64) -> Ve
 }
 
 /// One derivative estimate: the largest starting step whose estimate is confirmed by the next
-/// smaller one (Ridders' own error estimate can be fooled by a coincidence at one step, and
-/// rounding makes tiny steps return exact zeros); failing that, the smallest error estimate.
+/// smaller one to 1e-8 relative (Ridders' own error estimate can be fooled by a coincidence at
+/// one step; steps far beyond a short length scale agree on meaningless zeros, so exact zeros
+/// count only when every estimate is zero); failing that, the smallest error estimate.
 pub fn derivative(f: &mut dyn FnMut(f64) -> Option<f64>, x: f64) -> (f64, f64) {
     let estimates = derivative_estimates(f, x);
+    if estimates.iter().all(|(d, _)| *d == 0.0 || !d.is_finite()) {
+        if estimates.iter().any(|(d, _)| *d == 0.0) {
+            return (0.0, 0.0);
+        }
+        return (f64::NAN, f64::INFINITY);
+    }
     for pair in estimates.windows(2) {
         let ((d, e), (d_next, _)) = (pair[0], pair[1]);
-        let scale = d.abs().max(1e-8);
-        if e <= 1e-9 * scale && (d - d_next).abs() <= 1e-8 * scale {
+        if d != 0.0 && e <= 1e-9 * d.abs() && (d - d_next).abs() <= 1e-8 * d.abs() {
             return (d, e.max((d - d_next).abs()));
         }
     }
@@ -364,7 +370,7 @@ pub fn derivative(f: &mut dyn FnMut(f64) -> Option<f64>, x: f64) -> (f64, f64) {
 
 /// Whether an AD derivative `g` agrees with a finite-difference estimate `(d, err)`: 1e-6
 /// relative, plus the estimate's own error (which must itself be small) and a 1e-9 floor.
-fn agrees(g: f64, (d, err): (f64, f64)) -> bool {
+pub fn agrees(g: f64, (d, err): (f64, f64)) -> bool {
     let scale = g.abs().max(d.abs());
     err <= 1e-5 * scale.max(1e-3) && (g - d).abs() <= 1e-6 * scale + 2.0 * err + 1e-9
 }

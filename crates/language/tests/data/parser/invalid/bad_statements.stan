@@ -10,6 +10,7 @@ transformed data {
   return n;
   n &= 1;
   x[1 = 2;
+  real a, b;
 }
 model {
   for (i in 1:3)

@@ -11,6 +11,7 @@ parameters {
 model {
     mu ~ normal((0), ((10)));
     sigma ~ cauchy(0, 2.5) T[0, ];
+    y ~ normal(mu, sigma) T[, 100];
     y ~ normal(mu, sigma);
     target += -0.5 * square((mu - 1) / 2) + 1e-3 - .5E2;
 }

@@ -8,7 +8,9 @@ model
 {
   // priors
   mu~normal( ( 0 ) , ((10)) ) ;
-  sigma~cauchy(0,2.5)T[0,];
+  sigma~cauchy(0,2.5)T [0,];
+  y ~ normal(mu, sigma) T
+    [ , 100 ] ;
   /* likelihood, with a
      block comment over two lines */
   y~normal(mu,sigma);
