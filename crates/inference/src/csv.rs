@@ -68,12 +68,22 @@ impl CsvHeader {
 /// Formats a number so that parsing it gives back the same `f64`: the shortest round-trip digits,
 /// in exponent form only for very small or very large magnitudes (`1e-7`, `1.5e20`).
 pub fn format_f64(x: f64) -> String {
+    let mut text = String::new();
+    push_f64(&mut text, x);
+    text
+}
+
+/// Appends [`format_f64`]`(x)` to `text` without allocating a string per number (a chain's CSV
+/// holds millions of numbers when there is a `log_lik` column per observation).
+fn push_f64(text: &mut String, x: f64) {
+    use std::fmt::Write as _;
     let magnitude = x.abs();
-    if x != 0.0 && x.is_finite() && !(1e-5..1e16).contains(&magnitude) {
-        format!("{x:e}")
+    // Writing to a String cannot fail.
+    let _ = if x != 0.0 && x.is_finite() && !(1e-5..1e16).contains(&magnitude) {
+        write!(text, "{x:e}")
     } else {
-        format!("{x}")
-    }
+        write!(text, "{x}")
+    };
 }
 
 /// Converts a Stan name to its CmdStan column: `theta[1]` -> `theta.1`, `L[2,1]` -> `L.2.1`.
@@ -188,22 +198,24 @@ pub fn write_cmdstan_csv<W: Write>(
     out.write_all(text.as_bytes())?;
 
     for (stat, draw) in stats.iter().zip(draws) {
+        use std::fmt::Write as _;
         text.clear();
-        text.push_str(&format_f64(stat.lp));
-        for value in [
-            format_f64(stat.accept_stat),
-            format_f64(stat.stepsize),
-            stat.treedepth.to_string(),
-            stat.n_leapfrog.to_string(),
-            u8::from(stat.divergent).to_string(),
-            format_f64(stat.energy),
-        ] {
-            text.push(',');
-            text.push_str(&value);
-        }
+        push_f64(&mut text, stat.lp);
+        text.push(',');
+        push_f64(&mut text, stat.accept_stat);
+        text.push(',');
+        push_f64(&mut text, stat.stepsize);
+        let _ = write!(
+            text,
+            ",{},{},{},",
+            stat.treedepth,
+            stat.n_leapfrog,
+            u8::from(stat.divergent)
+        );
+        push_f64(&mut text, stat.energy);
         for &value in draw {
             text.push(',');
-            text.push_str(&format_f64(value));
+            push_f64(&mut text, value);
         }
         text.push('\n');
         out.write_all(text.as_bytes())?;
