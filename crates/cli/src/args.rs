@@ -72,6 +72,15 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Simulation-based calibration: fit the model to data drawn from its own prior predictive and
+    /// test whether the ranks of the true parameter values among the posterior draws are uniform.
+    Sbc {
+        model: PathBuf,
+        #[arg(long)]
+        data: PathBuf,
+        #[command(flatten)]
+        flags: SbcFlags,
+    },
 }
 
 /// Flags of `sample` beyond the model and data.
@@ -100,6 +109,46 @@ pub struct SampleFlags {
     #[arg(long)]
     pub output_dir: Option<PathBuf>,
     /// Print summary.json to stdout instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Flags of `sbc` beyond the model and data.
+#[derive(Debug, clap::Args)]
+pub struct SbcFlags {
+    /// Number of replications (simulate, refit, rank).
+    #[arg(long, default_value_t = 200)]
+    pub reps: usize,
+    /// Post-warmup draws per chain and replication.
+    #[arg(long, default_value_t = 1000)]
+    pub draws: usize,
+    #[arg(long, default_value_t = 1000)]
+    pub warmup: usize,
+    #[arg(long, default_value_t = 1)]
+    pub chains: usize,
+    /// Keep every T-th posterior draw for the ranks (default: about 200 kept draws in all).
+    #[arg(long)]
+    pub thin: Option<usize>,
+    /// Histogram bins of the uniformity test (default: 20, fewer when reps/bins would drop below 5).
+    #[arg(long)]
+    pub bins: Option<usize>,
+    /// Family-wise significance level of the uniformity test (Bonferroni over the parameters).
+    #[arg(long, default_value_t = 0.05)]
+    pub alpha: f64,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Fit this program instead of MODEL (same parameter names); MODEL still simulates.
+    #[arg(long)]
+    pub fit_model: Option<PathBuf>,
+    #[arg(long, default_value_t = 10)]
+    pub max_treedepth: usize,
+    #[arg(long, default_value_t = 0.8)]
+    pub target_accept: f64,
+    /// Where ranks.csv and sbc.json go (default: output/<model name>-sbc). A rerun with the same
+    /// settings continues the replications already there.
+    #[arg(long)]
+    pub output_dir: Option<PathBuf>,
+    /// Print sbc.json to stdout instead of the table.
     #[arg(long)]
     pub json: bool,
 }

@@ -28,6 +28,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             output_dir,
             json,
         } => crate::fit::cmd_diagnose(&csv, output_dir.as_deref(), json),
+        Command::Sbc { model, data, flags } => crate::sbc::cmd_sbc(&model, &data, &flags),
     }
 }
 

@@ -17,7 +17,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 /// The model as the sampler sees it: Stan's sampling density (Jacobian on, constants dropped).
-struct SamplingDensity(Model);
+pub(crate) struct SamplingDensity(pub(crate) Model);
 
 impl LogDensity for SamplingDensity {
     fn dim(&self) -> usize {
@@ -38,7 +38,7 @@ impl LogDensity for SamplingDensity {
     }
 }
 
-fn model_stem(model: &Path) -> String {
+pub(crate) fn model_stem(model: &Path) -> String {
     model
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())

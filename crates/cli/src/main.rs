@@ -6,6 +6,7 @@ mod args;
 mod commands;
 mod error;
 mod fit;
+mod sbc;
 
 use std::process::ExitCode;
 

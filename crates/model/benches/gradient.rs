@@ -86,5 +86,39 @@ fn bench(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench);
+/// Example programs on their datasets (scalar loops, a Gaussian process).
+fn bench_examples(c: &mut Criterion) {
+    let opts = LogDensityOptions {
+        jacobian: true,
+        propto: true,
+    };
+    let cases = [
+        (
+            "dugongs",
+            include_str!("../../../examples/dugongs.stan"),
+            include_str!("../../../datasets/dugongs.json"),
+        ),
+        (
+            "glm",
+            include_str!("../../../examples/glm.stan"),
+            include_str!("../../../datasets/glm.json"),
+        ),
+        (
+            "gp",
+            include_str!("../../../examples/gp.stan"),
+            include_str!("../../../datasets/gp.json"),
+        ),
+    ];
+    for (name, src, data) in cases {
+        let data = Data::from_json_str(data).expect("dataset");
+        let mut m = compile(src, &data);
+        let x: Vec<f64> = (0..m.dim()).map(|i| 0.1 * i as f64 - 0.2).collect();
+        let mut g = vec![0.0; m.dim()];
+        c.bench_function(&format!("gradient/{name}"), |b| {
+            b.iter(|| m.log_density_gradient(&x, opts, &mut g).expect("gradient"))
+        });
+    }
+}
+
+criterion_group!(benches, bench, bench_examples);
 criterion_main!(benches);

@@ -61,6 +61,8 @@ pub struct Ctx<'a> {
     pub sim: Option<&'a mut Sim>,
     /// Argument vectors reused across calls (no allocation per call in steady state).
     pub pool: &'a mut Vec<Vec<Val>>,
+    /// Index vectors reused across index operations.
+    pub idx_pool: &'a mut Vec<Vec<IdxVal>>,
 }
 
 const MAX_REJECTION_TRIES: usize = 1000;
@@ -220,7 +222,8 @@ impl Ctx<'_> {
     }
 
     fn eval_idx(&mut self, ix: &[Ix]) -> Res<Vec<IdxVal>> {
-        let mut out = Vec::with_capacity(ix.len());
+        let mut out = self.idx_pool.pop().unwrap_or_default();
+        out.clear();
         for i in ix {
             out.push(match i {
                 Ix::One(e) => match self.eval(e)? {
@@ -266,6 +269,10 @@ impl Ctx<'_> {
 
     /// Resolve open-ended ranges (`l:`) encoded as `Many([-l])` against the value's dims.
     fn resolve_open(v: &Val, idx: &mut [IdxVal]) {
+        let open = |ix: &IdxVal| matches!(ix, IdxVal::Many(m) if m.len() == 1 && m[0] < 0);
+        if !idx.iter().any(open) {
+            return;
+        }
         let dims: Vec<usize> = match v {
             Val::Ints(d, ..) => d.as_slice().iter().map(|&x| x as usize).collect(),
             Val::Reals(s, _) => crate::layout::full_dims(s),
@@ -362,15 +369,31 @@ impl Ctx<'_> {
                 dist::rng(*dist, &vals, &self.t.val, rng)
             }
             E::Index(b, ix) => {
+                // Fast path for the loop idiom `x[i]` on a one-dimensional container.
+                if let (E::Var(s), [Ix::One(E::Var(iv))]) = (b.as_ref(), ix.as_slice()) {
+                    if let Val::Int(k) = self.env[*iv] {
+                        if let Some(v) = index_1d(&self.env[*s], k, &self.t.val) {
+                            return v;
+                        }
+                    }
+                }
                 let mut idx = self.eval_idx(ix)?;
-                if let E::Var(s) = b.as_ref() {
+                let r = if let E::Var(s) = b.as_ref() {
                     let v = &self.env[*s];
                     Self::resolve_open(v, &mut idx);
-                    return index::index(self.t, v, &idx);
-                }
-                let v = self.eval(b)?;
-                Self::resolve_open(&v, &mut idx);
-                index::index(self.t, &v, &idx)
+                    index::index(self.t, v, &idx)
+                } else {
+                    match self.eval(b) {
+                        Ok(v) => {
+                            Self::resolve_open(&v, &mut idx);
+                            index::index(self.t, &v, &idx)
+                        }
+                        Err(e) => Err(e),
+                    }
+                };
+                idx.clear();
+                self.idx_pool.push(idx);
+                r
             }
             E::ArrayLit(xs) => {
                 let vals = self.eval_args(xs)?;
@@ -670,6 +693,21 @@ impl Ctx<'_> {
     }
 
     fn assign(&mut self, place: &Place, op: Option<BinOp>, rhs: Val) -> Res<()> {
+        // The common case, one index list, without intermediate vectors.
+        if place.idx.len() <= 1 {
+            let mut idx = match place.idx.first() {
+                Some(l) => self.eval_idx(l)?,
+                None => {
+                    let mut v = self.idx_pool.pop().unwrap_or_default();
+                    v.clear();
+                    v
+                }
+            };
+            let r = self.assign_flat(place.slot, op, rhs, &mut idx);
+            idx.clear();
+            self.idx_pool.push(idx);
+            return r;
+        }
         let mut lists = Vec::with_capacity(place.idx.len());
         for l in &place.idx {
             lists.push(self.eval_idx(l)?);
@@ -681,13 +719,34 @@ impl Ctx<'_> {
                 binop(self.t, op, &cur, &rhs)?
             }
         };
-        // Only one index list is applied in place; `x[i][j] = v` is written as x[i, j].
-        let flat: Vec<IdxVal> = lists.into_iter().flatten().collect();
-        let mut target = std::mem::replace(&mut self.env[place.slot], Val::Int(0));
-        let mut flat = flat;
-        Self::resolve_open(&target, &mut flat);
-        let r = index::assign(self.t, &mut target, &flat, &rhs);
-        self.env[place.slot] = target;
+        // `x[i][j] = v` is applied as x[i, j].
+        let mut flat: Vec<IdxVal> = lists.into_iter().flatten().collect();
+        self.assign_flat(place.slot, None, rhs, &mut flat)
+    }
+
+    /// Assign `rhs` (combined with the current value by `op`) at `idx` of the variable.
+    fn assign_flat(
+        &mut self,
+        slot: usize,
+        op: Option<BinOp>,
+        rhs: Val,
+        idx: &mut [IdxVal],
+    ) -> Res<()> {
+        Self::resolve_open(&self.env[slot], idx);
+        let rhs = match op {
+            None => rhs,
+            Some(op) => {
+                let cur = if idx.is_empty() {
+                    self.env[slot].clone()
+                } else {
+                    index::index(self.t, &self.env[slot], idx)?
+                };
+                binop(self.t, op, &cur, &rhs)?
+            }
+        };
+        let mut target = std::mem::replace(&mut self.env[slot], Val::Int(0));
+        let r = index::assign(self.t, &mut target, idx, &rhs);
+        self.env[slot] = target;
         r
     }
 
@@ -938,6 +997,33 @@ impl Ctx<'_> {
             Val::Reals(s, _) => Val::const_reals(*s, out),
         })
     }
+}
+
+/// `v[k]` for a one-dimensional container (1-D array, vector, row vector); `None` for other
+/// shapes.
+fn index_1d(v: &Val, k: i64, tv: &[f64]) -> Option<Res<Val>> {
+    let n = match v {
+        Val::Ints(d, ..) if d.n == 1 => d.d[0] as usize,
+        Val::Reals(s, _) => match (s.arr.n, s.base) {
+            (1, Base::Real) => s.arr.d[0] as usize,
+            (0, Base::Vector(n) | Base::RowVector(n)) => n as usize,
+            _ => return None,
+        },
+        _ => return None,
+    };
+    if k < 1 || k as usize > n {
+        return Some(eval_err(format!(
+            "index {k} out of range; expecting index in 1..{n}"
+        )));
+    }
+    let i = k as usize - 1;
+    Some(Ok(match v {
+        Val::Ints(_, data, off) => Val::Int(data[*off as usize + i] as i64),
+        _ => {
+            let (x, s) = v.elem(i, tv);
+            Val::Real(x, s)
+        }
+    }))
 }
 
 /// Binary operators on values.

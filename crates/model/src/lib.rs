@@ -168,6 +168,7 @@ struct Workspace {
     env: Vec<Val>,
     seeds: Vec<u32>,
     pool: Vec<Vec<Val>>,
+    idx_pool: Vec<Vec<index::IdxVal>>,
     /// log|J| terms of the current evaluation.
     lj: Vec<Val>,
 }
@@ -211,6 +212,7 @@ fn new_ctx<'a>(
         loglik: None,
         sim: None,
         pool: &mut ws.pool,
+        idx_pool: &mut ws.idx_pool,
     }
 }
 

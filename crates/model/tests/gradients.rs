@@ -184,7 +184,7 @@ fn distribution_gradients_match_finite_differences() {
             let src = program(&data_decls, &param_decls, &dist_body(case));
             let result =
                 check_at_reference(&src, &data, &values, case.lp).and_then(|(mut m, x)| {
-                    if case.kind == "lpdf" || case.kind == "lpmf" {
+                    if matches!(case.kind.as_str(), "lpdf" | "lpmf" | "truncated") {
                         guarded(|| check_propto(&mut m, case, &decls, &params, &data, &x))
                     } else {
                         Ok(())

@@ -4,6 +4,11 @@
 //! Every case becomes a tiny Stan program whose inputs are data, evaluated with
 //! `log_density(&[], jacobian = false, propto = false)`. Agreement is required to 1e-10 relative
 //! (absolute floor 1e-12). Each test checks all cases and reports every failing one by name.
+//!
+//! To add a case: add it to scripts/make_reference.py (each case is one `add_dist`/`add_fn`
+//! call), run `.venv/bin/python scripts/make_reference.py` (pins in scripts/requirements.txt),
+//! and commit the regenerated JSON with the script. The tests here and in gradients.rs pick new
+//! cases up without code changes.
 
 mod common;
 
@@ -146,30 +151,38 @@ fn pointwise_log_lik_matches_reference() {
             continue;
         };
         let data = all_data(&case.decls, &case.data);
-        let src = dist_program(&case, &sampling_statement(&case));
-        let result = guarded(|| {
-            let model = compile(&src, &data)?;
-            let got = model
-                .log_lik(&[])
-                .map_err(|e| format!("log_lik: {e}\n{src}"))?;
-            if model.n_log_lik() != pointwise.len() || got.len() != pointwise.len() {
-                return Err(format!(
-                    "{} log_lik terms (n_log_lik {}), want {}\n{src}",
-                    got.len(),
-                    model.n_log_lik(),
-                    pointwise.len()
-                ));
-            }
-            for (i, (g, w)) in got.iter().zip(&pointwise).enumerate() {
-                if !close(*g, *w, REL, ABS) {
-                    return Err(format!("log_lik[{i}] = {g:e}, want {w:e}\n{src}"));
+        // `~` and (without truncation) `target += dist_lpdf(...)` both define log_lik terms.
+        let mut statements = vec![sampling_statement(&case)];
+        if case.truncation.is_none() {
+            let function = format!("{}_{}", case.dist, suffix(&case));
+            statements.push(format!("target += {};", call(&case, &function)));
+        }
+        for statement in statements {
+            let src = dist_program(&case, &statement);
+            let result = guarded(|| {
+                let model = compile(&src, &data)?;
+                let got = model
+                    .log_lik(&[])
+                    .map_err(|e| format!("log_lik: {e}\n{src}"))?;
+                if model.n_log_lik() != pointwise.len() || got.len() != pointwise.len() {
+                    return Err(format!(
+                        "{} log_lik terms (n_log_lik {}), want {}\n{src}",
+                        got.len(),
+                        model.n_log_lik(),
+                        pointwise.len()
+                    ));
                 }
-            }
-            Ok(())
-        });
-        failures.record(&case.name, result);
+                for (i, (g, w)) in got.iter().zip(&pointwise).enumerate() {
+                    if !close(*g, *w, REL, ABS) {
+                        return Err(format!("log_lik[{i}] = {g:e}, want {w:e}\n{src}"));
+                    }
+                }
+                Ok(())
+            });
+            failures.record(&format!("{} `{statement}`", case.name), result);
+        }
     }
-    failures.assert_none("pointwise log_lik of y ~ dist(...)");
+    failures.assert_none("pointwise log_lik of y ~ dist(...) and target += dist_lpdf(y | ...)");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,0 +1,71 @@
+"""Shared plumbing of the peer scripts: arguments, data, timestamps, the result file.
+
+Kept free of heavy imports so that a peer script's own imports are what its timing shows.
+Every timestamp is ``time.monotonic()`` (CLOCK_MONOTONIC on Linux, the same clock in every
+process), so the driver can subtract its own spawn time from a child's marks.
+"""
+
+import argparse
+import json
+import pathlib
+import time
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+
+# Model name -> (data file, parameters whose minimum bulk ESS is reported). The parameter lists
+# are the model's parameters and transformed parameters, exactly the columns refinestat's
+# summary.json carries (log_lik excluded).
+MODELS = {
+    "eight_schools": (REPO / "datasets" / "eight_schools.json", ["mu", "tau", "theta_tilde", "theta"]),
+    "logistic": (REPO / "examples" / "data" / "logistic_1000x5.json", ["alpha", "beta"]),
+}
+STAN_FILES = {
+    "eight_schools": REPO / "scripts" / "bench_peers" / "stan" / "eight_schools_noncentered.stan",
+    "logistic": REPO / "scripts" / "bench_peers" / "stan" / "logistic.stan",
+}
+
+CHAINS = 4
+WARMUP = 1000
+DRAWS = 1000
+
+
+class Run:
+    """Arguments, monotonic time marks and the result record of one peer process."""
+
+    def __init__(self, peer: str) -> None:
+        self.marks = {"start": time.monotonic()}
+        parser = argparse.ArgumentParser(description=f"{peer}: fit one benchmark model")
+        parser.add_argument("--model", choices=sorted(MODELS), required=True)
+        parser.add_argument("--seed", type=int, default=1)
+        parser.add_argument("--result", type=pathlib.Path, required=True, help="JSON written here")
+        parser.add_argument(
+            "--second-fit",
+            action="store_true",
+            help="after the end-to-end path, fit again in the same process and time that call "
+            "(sampling time with every compilation already done)",
+        )
+        self.args = parser.parse_args()
+        self.peer = peer
+        self.model = self.args.model
+        data_path, self.ess_vars = MODELS[self.model]
+        self.data = json.loads(data_path.read_text())
+        self.record = {"peer": peer, "model": self.model, "seed": self.args.seed}
+
+    def mark(self, name: str) -> None:
+        self.marks[name] = time.monotonic()
+
+    def summarize(self, idata, prefix: str) -> None:
+        """Min bulk ESS over the reported parameters; PSIS-LOO when the idata has log_lik."""
+        import arviz as az
+
+        ess = az.ess(idata, var_names=self.ess_vars, method="bulk")
+        self.record[f"{prefix}min_ess_bulk"] = float(min(float(ess[v].min()) for v in self.ess_vars))
+        if prefix == "":
+            loo = az.loo(idata)
+            self.record["elpd_loo"] = float(loo.elpd_loo)
+            self.record["p_loo"] = float(loo.p_loo)
+            self.record["max_pareto_k"] = float(loo.pareto_k.max())
+
+    def write(self) -> None:
+        self.record["marks"] = self.marks
+        self.args.result.write_text(json.dumps(self.record, indent=1) + "\n")
