@@ -38,12 +38,6 @@ impl LogDensity for SamplingDensity {
     }
 }
 
-/// Per-chain outputs in constrained space: `values[draw]` (params, TPs, GQs) and `log_lik[draw]`.
-struct ChainOutputs {
-    values: Vec<Vec<f64>>,
-    log_lik: Vec<Vec<f64>>,
-}
-
 pub(crate) fn model_stem(model: &Path) -> String {
     model
         .file_stem()
@@ -110,115 +104,190 @@ pub fn cmd_sample(model_path: &Path, data_path: &Path, flags: &SampleFlags) -> R
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
-    if output.stop_reason() == StopReason::TimeBudget {
-        eprintln!("warning: the time budget ran out; the results hold the draws made before it");
-    }
+    let rows_per_chain = output_rows(&model, &output.chains, flags.seed)?;
+    let layout = OutputLayout::new(model.output_names(), model.n_log_lik());
 
-    // Constrained outputs per chain, in parallel; each chain's generated quantities get their own
-    // seeded stream so the files do not depend on thread scheduling.
+    // One file per chain, written in parallel: formatting the numbers is most of the work when
+    // there is a log-likelihood column per observation.
     use rayon::prelude::*;
-    let outputs: Vec<ChainOutputs> = output
+    output
         .chains
         .par_iter()
-        .map(|chain| -> Result<ChainOutputs> {
-            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(flags.seed);
-            rng.set_stream(1000 + chain.chain as u64);
-            let mut values = Vec::with_capacity(chain.draws.len());
-            let mut log_lik = Vec::with_capacity(chain.draws.len());
-            for (i, x) in chain.draws.iter().enumerate() {
-                let context = |e: ModelError| {
-                    CliError::new(format!("chain {} draw {}: {e}", chain.chain + 1, i + 1))
-                };
-                values.push(model.write_array(x, &mut rng).map_err(context)?);
-                log_lik.push(model.log_lik(x).map_err(context)?);
-            }
-            Ok(ChainOutputs { values, log_lik })
+        .zip(&rows_per_chain)
+        .map(|(chain, rows)| {
+            let path = out_dir.join(format!("chain-{}.csv", chain.chain + 1));
+            let header = CsvHeader::for_chain(&stem, &config, chain);
+            let file = std::fs::File::create(&path)
+                .map_err(|e| CliError::new(format!("cannot write {}: {e}", path.display())))?;
+            let mut writer = BufWriter::new(file);
+            write_cmdstan_csv(&mut writer, &header, &layout.columns, &chain.stats, rows)
+                .and_then(|_| writer.flush())
+                .map_err(|e| CliError::new(format!("cannot write {}: {e}", path.display())))
         })
-        .collect::<Result<_>>()?;
+        .collect::<Result<()>>()?;
 
-    let names = model.output_names();
-    // A program's own `log_lik` generated quantity already is the pointwise log-likelihood.
-    let own_log_lik = names
-        .iter()
-        .any(|n| n == "log_lik" || n.starts_with("log_lik["));
-    let n_obs = outputs
-        .first()
-        .and_then(|c| c.log_lik.first())
-        .map_or(0, Vec::len);
-    let mut columns: Vec<String> = names.iter().map(|n| cmdstan_column_name(n)).collect();
-    if !own_log_lik {
-        columns.extend((1..=n_obs).map(|i| format!("log_lik.{i}")));
-    }
-    for (chain, out) in output.chains.iter().zip(&outputs) {
-        let path = out_dir.join(format!("chain-{}.csv", chain.chain + 1));
-        let rows: Vec<Vec<f64>> = out
-            .values
-            .iter()
-            .zip(&out.log_lik)
-            .map(|(v, ll)| {
-                let mut row = v.clone();
-                if !own_log_lik {
-                    row.extend_from_slice(ll);
-                }
-                row
-            })
-            .collect();
-        let header = CsvHeader::for_chain(&stem, &config, chain);
-        let file = std::fs::File::create(&path)
-            .map_err(|e| CliError::new(format!("cannot write {}: {e}", path.display())))?;
-        let mut writer = BufWriter::new(file);
-        write_cmdstan_csv(&mut writer, &header, &columns, &chain.stats, &rows)
-            .and_then(|_| writer.flush())
-            .map_err(|e| CliError::new(format!("cannot write {}: {e}", path.display())))?;
-    }
-
-    // Summary over everything but the log-likelihood columns, as summary.json documents.
-    let keep: Vec<usize> = (0..names.len())
-        .filter(|&i| !(names[i] == "log_lik" || names[i].starts_with("log_lik[")))
-        .collect();
-    let draw_rows: Vec<Vec<Vec<f64>>> = outputs
-        .iter()
-        .map(|c| {
-            c.values
-                .iter()
-                .map(|row| keep.iter().map(|&i| row[i]).collect())
-                .collect()
-        })
-        .collect();
-    let kept_names: Vec<String> = keep.iter().map(|&i| names[i].clone()).collect();
-    let log_lik_rows: Vec<Vec<Vec<f64>>> = if own_log_lik {
-        let ll_idx: Vec<usize> = (0..names.len())
-            .filter(|&i| names[i] == "log_lik" || names[i].starts_with("log_lik["))
-            .collect();
-        outputs
-            .iter()
-            .map(|c| {
-                c.values
-                    .iter()
-                    .map(|row| ll_idx.iter().map(|&i| row[i]).collect())
-                    .collect()
-            })
-            .collect()
-    } else {
-        outputs.iter().map(|c| c.log_lik.clone()).collect()
-    };
-    let stats: Vec<ChainStats> = output
+    // A time budget can stop chains at different points (or before their first kept draw); the
+    // diagnostics need chains of equal length, so they see each non-empty chain's first draws.
+    let kept_draws = output
         .chains
         .iter()
-        .map(|c| ChainStats {
-            energy: c.stats.iter().map(|s| s.energy).collect(),
-            divergent: c.stats.iter().map(|s| s.divergent).collect(),
+        .map(|c| c.draws.len())
+        .filter(|&n| n > 0)
+        .min()
+        .unwrap_or(0);
+    if output.stop_reason() == StopReason::TimeBudget {
+        let empty = output.chains.iter().filter(|c| c.draws.is_empty()).count();
+        if kept_draws == 0 {
+            return Err(CliError::new(format!(
+                "the time budget ran out before any chain finished warmup; no draws to summarise \
+                 (chain files are in {})",
+                out_dir.display()
+            )));
+        }
+        eprintln!(
+            "warning: the time budget ran out; summarising the first {kept_draws} draws of {} \
+             chain(s){}",
+            output.chains.len() - empty,
+            if empty > 0 {
+                format!(" ({empty} chain(s) had no post-warmup draws)")
+            } else {
+                String::new()
+            }
+        );
+    }
+    let summarised: Vec<usize> = (0..output.chains.len())
+        .filter(|&k| !output.chains[k].draws.is_empty())
+        .collect();
+    let draw_rows: Vec<Vec<Vec<f64>>> = summarised
+        .iter()
+        .map(|&k| layout.select(&rows_per_chain[k][..kept_draws], &layout.summary_columns))
+        .collect();
+    let log_lik_rows: Vec<Vec<Vec<f64>>> = summarised
+        .iter()
+        .map(|&k| layout.select(&rows_per_chain[k][..kept_draws], &layout.log_lik_columns))
+        .collect();
+    let stats: Vec<ChainStats> = summarised
+        .iter()
+        .map(|&k| {
+            let s = &output.chains[k].stats[..kept_draws];
+            ChainStats {
+                energy: s.iter().map(|s| s.energy).collect(),
+                divergent: s.iter().map(|s| s.divergent).collect(),
+            }
         })
         .collect();
-    let summary = summarize_outputs(kept_names, &draw_rows, &stats, &log_lik_rows)?;
+    let summary_names = layout
+        .summary_columns
+        .iter()
+        .map(|&i| layout.names[i].clone())
+        .collect();
+    let summary = summarize_outputs(summary_names, &draw_rows, &stats, &log_lik_rows)?;
     write_summary(&out_dir, &summary)?;
+
+    let depth_hits: usize = output
+        .chains
+        .iter()
+        .flat_map(|c| &c.stats)
+        .filter(|s| s.treedepth >= config.max_treedepth as u64)
+        .count();
+    let total_draws: usize = output.chains.iter().map(|c| c.stats.len()).sum();
+    let depth_line = format!(
+        "Max tree depth ({}) hit: {depth_hits} of {total_draws} draws",
+        config.max_treedepth
+    );
+    if depth_hits > 0 {
+        eprintln!(
+            "warning: {depth_hits} of {total_draws} draws hit the maximum tree depth ({}); the \
+             posterior may be improper or badly scaled, or --max-treedepth too small",
+            config.max_treedepth
+        );
+    }
     if flags.json {
         emit(&(summary.to_json() + "\n"))?;
     } else {
         emit(&render_table(&summary))?;
-        emit(&(format!("output: {}", out_dir.display()) + "\n"))?;
+        emit(&format!("{depth_line}\n"))?;
+        emit(&format!("output: {}\n", out_dir.display()))?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Which output column is what: the model's outputs (parameters, transformed parameters,
+/// generated quantities), then, unless the program declares its own `log_lik`, the pointwise
+/// log-likelihood the model computes (`log_lik.1`, ...).
+struct OutputLayout {
+    /// Stan names of every column after the sampler's, in file order.
+    names: Vec<String>,
+    /// CmdStan names of the same columns.
+    columns: Vec<String>,
+    /// Columns that go into the summary table (all but the log-likelihood).
+    summary_columns: Vec<usize>,
+    /// The pointwise log-likelihood columns, in observation order.
+    log_lik_columns: Vec<usize>,
+}
+
+fn is_log_lik(name: &str) -> bool {
+    name == "log_lik" || name.starts_with("log_lik[")
+}
+
+impl OutputLayout {
+    fn new(mut names: Vec<String>, n_log_lik: usize) -> OutputLayout {
+        let own_log_lik = names.iter().any(|n| is_log_lik(n));
+        if !own_log_lik {
+            names.extend((1..=n_log_lik).map(|i| format!("log_lik[{i}]")));
+        }
+        let (log_lik_columns, summary_columns) =
+            (0..names.len()).partition(|&i| is_log_lik(&names[i]));
+        OutputLayout {
+            columns: names.iter().map(|n| cmdstan_column_name(n)).collect(),
+            names,
+            summary_columns,
+            log_lik_columns,
+        }
+    }
+
+    /// The `columns` of every row.
+    fn select(&self, rows: &[Vec<f64>], columns: &[usize]) -> Vec<Vec<f64>> {
+        rows.iter()
+            .map(|row| columns.iter().map(|&i| row[i]).collect())
+            .collect()
+    }
+}
+
+/// Every chain's CSV rows after the sampler columns (see [`OutputLayout`]), computed from the
+/// unconstrained draws in parallel. Each chain's generated quantities get their own seeded stream
+/// so the files do not depend on thread scheduling.
+fn output_rows(
+    model: &Model,
+    chains: &[refinestat_inference::ChainDraws],
+    seed: u64,
+) -> Result<Vec<Vec<Vec<f64>>>> {
+    use rayon::prelude::*;
+    let own_log_lik = model.output_names().iter().any(|n| is_log_lik(n));
+    chains
+        .par_iter()
+        .map(|chain| {
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+            rng.set_stream(1000 + chain.chain as u64);
+            chain
+                .draws
+                .iter()
+                .enumerate()
+                .map(|(i, x)| {
+                    let context = |e: ModelError| {
+                        CliError::new(format!("chain {} draw {}: {e}", chain.chain + 1, i + 1))
+                    };
+                    let mut row = model.write_array(x, &mut rng).map_err(context)?;
+                    // With its own `log_lik` the program already wrote it; computing it again
+                    // would re-run the generated quantities.
+                    if !own_log_lik {
+                        row.extend(model.log_lik(x).map_err(context)?);
+                    }
+                    Ok(row)
+                })
+                .collect()
+        })
+        .collect()
 }
 
 fn summarize_outputs(

@@ -68,11 +68,35 @@ impl CsvHeader {
 /// Formats a number so that parsing it gives back the same `f64`: the shortest round-trip digits,
 /// in exponent form only for very small or very large magnitudes (`1e-7`, `1.5e20`).
 pub fn format_f64(x: f64) -> String {
-    let magnitude = x.abs();
-    if x != 0.0 && x.is_finite() && !(1e-5..1e16).contains(&magnitude) {
-        format!("{x:e}")
+    let mut text = String::new();
+    push_f64(&mut text, x);
+    text
+}
+
+/// Appends [`format_f64`]`(x)` to `text`. A chain's CSV holds millions of numbers when there is a
+/// `log_lik` column per observation (formatting them was a fifth of a logistic regression run),
+/// so this takes the shortest round-trip digits from `zmij`, about three times faster than
+/// `std::fmt`. `zmij` already switches to exponent form outside `[1e-5, 1e16)`; only its spelling
+/// differs from the standard library's (`1.0` for `1`, `1.5e+20` for `1.5e20`). Where the exact
+/// value lies halfway between two shortest candidates the last digit may differ from the standard
+/// library's; both read back to `x` (checked in the tests).
+fn push_f64(text: &mut String, x: f64) {
+    if x == 0.0 || !x.is_finite() {
+        use std::fmt::Write as _;
+        // "0", "-0", "NaN", "inf", "-inf"; writing to a String cannot fail.
+        let _ = write!(text, "{x}");
+        return;
+    }
+    let mut buffer = zmij::Buffer::new();
+    let shortest = buffer.format_finite(x);
+    if let Some(integer) = shortest.strip_suffix(".0") {
+        text.push_str(integer);
+    } else if let Some((mantissa, exponent)) = shortest.split_once("e+") {
+        text.push_str(mantissa);
+        text.push('e');
+        text.push_str(exponent);
     } else {
-        format!("{x}")
+        text.push_str(shortest);
     }
 }
 
@@ -188,22 +212,24 @@ pub fn write_cmdstan_csv<W: Write>(
     out.write_all(text.as_bytes())?;
 
     for (stat, draw) in stats.iter().zip(draws) {
+        use std::fmt::Write as _;
         text.clear();
-        text.push_str(&format_f64(stat.lp));
-        for value in [
-            format_f64(stat.accept_stat),
-            format_f64(stat.stepsize),
-            stat.treedepth.to_string(),
-            stat.n_leapfrog.to_string(),
-            u8::from(stat.divergent).to_string(),
-            format_f64(stat.energy),
-        ] {
-            text.push(',');
-            text.push_str(&value);
-        }
+        push_f64(&mut text, stat.lp);
+        text.push(',');
+        push_f64(&mut text, stat.accept_stat);
+        text.push(',');
+        push_f64(&mut text, stat.stepsize);
+        let _ = write!(
+            text,
+            ",{},{},{},",
+            stat.treedepth,
+            stat.n_leapfrog,
+            u8::from(stat.divergent)
+        );
+        push_f64(&mut text, stat.energy);
         for &value in draw {
             text.push(',');
-            text.push_str(&format_f64(value));
+            push_f64(&mut text, value);
         }
         text.push('\n');
         out.write_all(text.as_bytes())?;
@@ -230,6 +256,81 @@ mod tests {
             assert_eq!(stan_name_from_cmdstan(column), stan.replace(' ', ""));
         }
         assert_eq!(stan_name_from_cmdstan("lp__"), "lp__");
+    }
+
+    /// The standard library's layout of its shortest digits, which `format_f64` follows.
+    fn std_format(x: f64) -> String {
+        let magnitude = x.abs();
+        if x != 0.0 && x.is_finite() && !(1e-5..1e16).contains(&magnitude) {
+            format!("{x:e}")
+        } else {
+            format!("{x}")
+        }
+    }
+
+    #[test]
+    fn fast_formatting_is_shortest_round_trip_in_the_standard_layout() {
+        let mut values = vec![
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            0.1,
+            1e-5,
+            -1e-5,
+            9.999999999999999e-6,
+            1e16,
+            9999999999999998.0,
+            1e15,
+            123.456,
+            1e21,
+            1e-7,
+            -1.5e20,
+            5e-324,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            f64::EPSILON,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            100.0,
+            1234567.0,
+            0.000123,
+        ];
+        // Random bit patterns cover every exponent; random values of ordinary size cover the
+        // numbers draws actually have.
+        let mut state = 0x9E37_79B9_7F4A_7C15_u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..200_000 {
+            values.push(f64::from_bits(next()));
+            let unit = (next() >> 11) as f64 / (1u64 << 53) as f64;
+            values.push((unit - 0.5) * 10f64.powi((next() % 40) as i32 - 20));
+        }
+        let total = values.len();
+        let mut identical = 0;
+        for x in values {
+            let (fast, reference) = (format_f64(x), std_format(x));
+            if fast == reference {
+                identical += 1;
+                continue;
+            }
+            // A tie between two shortest candidates, rounded the other way: same length and
+            // layout, and it still reads back to `x`.
+            assert_eq!(fast.len(), reference.len(), "{x:?}: {fast} vs {reference}");
+            assert_eq!(fast.contains('e'), reference.contains('e'), "{x:?}");
+            let back: f64 = fast.parse().unwrap();
+            assert_eq!(back.to_bits(), x.to_bits(), "{x:?}: {fast}");
+        }
+        // 399433 of 400025 when this was written (ties are common among huge integers).
+        assert!(
+            identical * 100 >= total * 99,
+            "{identical} of {total} identical"
+        );
     }
 
     #[test]

@@ -30,7 +30,9 @@ pub struct SamplerConfig {
     pub thin: usize,
     /// A trajectory has at most `2^max_treedepth - 1` leapfrog steps.
     pub max_treedepth: usize,
-    /// Target mean acceptance statistic for step-size adaptation (CmdStan's `delta`).
+    /// Target mean acceptance statistic for step-size adaptation (CmdStan's `delta`). nuts-rs is
+    /// given `(1 + delta) / 2` so that the adapted step size behaves like CmdStan's (see the
+    /// crate docs).
     pub target_accept: f64,
     /// Master seed; chain `k` derives its own streams from `(seed, k)`.
     pub seed: u64,
