@@ -2,13 +2,14 @@
 //! many programs pass `check` with the data and how many sample without error (2 chains x 200
 //! warmup x 200 draws). Usage: `generate_bench [N] [--no-fit] [--show K] [--datasets a,b]`.
 
-use rand::SeedableRng;
 use rayon::prelude::*;
 use refinestat_inference::{sample, LogDensity, LogpFailure, SamplerConfig};
 use refinestat_language::check;
 use refinestat_model::{LogDensityOptions, Model, ModelError};
 use refinestat_synthesis::datasets::{dataset, DATASET_NAMES};
-use refinestat_synthesis::{data_block, generate, BuiltinModel, DecodeConfig, Mode, StopReason};
+use refinestat_synthesis::{
+    data_block, generate, program_rng, BuiltinModel, DecodeConfig, Mode, StopReason,
+};
 use std::time::Instant;
 
 struct Density(Model);
@@ -64,8 +65,8 @@ fn main() {
         .and_then(|i| args.get(i + 1))
         .map(|s| s.split(',').map(String::from).collect())
         .unwrap_or_else(|| DATASET_NAMES.iter().map(|s| s.to_string()).collect());
-    println!("| dataset | mode | programs | completed | pass check | sample ok | tokens sampled (mean) | rejected (mean) | ms/program |");
-    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|");
+    println!("| dataset | mode | programs | completed | pass check | sample ok | pass check and sample ok | tokens sampled (mean) | rejected (mean) | backtracks (mean) | ms/program |");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for name in &names {
         let data = dataset(name).expect("shipped dataset");
         let prompt = data_block(&data);
@@ -81,7 +82,7 @@ fn main() {
                 .into_par_iter()
                 .map(|i| {
                     let mut m = model.clone();
-                    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(i as u64);
+                    let mut rng = program_rng(1, i as u64);
                     let config = DecodeConfig {
                         mode,
                         ..DecodeConfig::default()

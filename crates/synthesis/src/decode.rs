@@ -141,6 +141,16 @@ pub struct Generation {
     pub backtracks: usize,
 }
 
+/// The random stream of program `index` in a run seeded with `seed`: ChaCha8 seeded with `seed`,
+/// on stream `index`, so each program depends only on (seed, index) and a resumed or partial run
+/// writes the same programs.
+pub fn program_rng(seed: u64, index: u64) -> rand_chacha::ChaCha8Rng {
+    use rand::SeedableRng;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(index);
+    rng
+}
+
 /// Why `text` is not acceptable as a prefix under `mode` (empty = acceptable).
 fn prefix_violations(mode: Mode, text: &str, data: &Data) -> Vec<Diagnostic> {
     match mode {
