@@ -808,7 +808,7 @@ fn binomial_likelihood(
 ) {
     let form = *ch.choose(&[
         (0.75, "logit"),
-        (0.25 - a.sloppiness / 2.0, "inv_logit"),
+        ((0.25 - a.sloppiness / 2.0).max(0.0), "inv_logit"),
         (a.sloppiness / 2.0, "sloppy"),
     ]);
     parts.likelihood.push(match form {
@@ -923,7 +923,7 @@ fn real_likelihood(
 ) {
     let family = *ch.choose(&[
         (0.8, "normal"),
-        (0.2 - a.sloppiness / 2.0, "student_t"),
+        ((0.2 - a.sloppiness / 2.0).max(0.0), "student_t"),
         (a.sloppiness / 2.0, "poisson"),
     ]);
     let yn = &y.name;
