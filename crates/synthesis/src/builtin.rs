@@ -910,7 +910,15 @@ fn regression(ch: &mut Chooser, a: &Analysis, parts: &mut Parts, y: &Response, x
     declare_scale(ch, a, parts, &sigma);
     let ps = scale_prior(ch, parts.style, y.sd.max(0.1));
     parts.priors.push(format!("{sigma} ~ {ps};"));
-    real_likelihood(ch, a, parts, y, &mean, &sigma);
+    // A positive response may be modelled on the log scale (a multiplicative-error regression).
+    let log_scale = y.positive && matches!(kind, "linear" | "log_linear") && ch.flip(0.2);
+    if log_scale {
+        parts
+            .likelihood
+            .push(format!("{} ~ lognormal({mean}, {sigma});", y.name));
+    } else {
+        real_likelihood(ch, a, parts, y, &mean, &sigma);
+    }
 }
 
 fn real_likelihood(
