@@ -4,11 +4,11 @@
 
 use crate::commands::read_data;
 use crate::error::{CliError, Result};
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 use refinestat_language::{check, diagnostic::line_col, Data};
 use refinestat_synthesis::datasets::{dataset, DATASET_NAMES};
-use refinestat_synthesis::{data_block, generate, proposal_from_spec, DecodeConfig, Mode};
+use refinestat_synthesis::{
+    data_block, generate, program_rng, proposal_from_spec, DecodeConfig, Mode,
+};
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -37,10 +37,13 @@ pub struct GenerateArgs {
     /// How many programs.
     #[arg(long, default_value_t = 1)]
     pub n: usize,
+    /// Program i is drawn from ChaCha8 stream i of this seed.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Divides the model's log-probabilities before sampling.
     #[arg(long, default_value_t = 1.0)]
     pub temperature: f64,
+    /// Where program-<i>.stan (i from 0) and generate.jsonl go; an existing generate.jsonl resumes.
     #[arg(long)]
     pub output_dir: PathBuf,
 }
@@ -106,8 +109,7 @@ pub fn cmd_generate(args: &GenerateArgs) -> Result<ExitCode> {
             continue;
         }
         // Program i depends only on (seed, i), so a resumed run writes the same programs.
-        let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
-        rng.set_stream(index as u64);
+        let mut rng = program_rng(args.seed, index as u64);
         let start = Instant::now();
         let out = generate(model.as_mut(), &prompt, &data, &config, &mut rng);
         let time_ms = start.elapsed().as_secs_f64() * 1000.0;

@@ -30,7 +30,7 @@ pub mod prompt;
 pub mod proposal;
 
 pub use builtin::{BuiltinConfig, BuiltinModel};
-pub use decode::{generate, DecodeConfig, Generation, Mode, StopReason, TokenCounts};
+pub use decode::{generate, program_rng, DecodeConfig, Generation, Mode, StopReason, TokenCounts};
 pub use prompt::{data_block, DataProfile, VarProfile};
 pub use proposal::{ProposalError, ProposalModel, TokenId, UniformModel, Vocabulary};
 
