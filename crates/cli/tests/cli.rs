@@ -1,34 +1,11 @@
 //! End-to-end runs of the `refinestat` binary: check, fmt, logp and simulate, as a user runs them.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use common::{refinestat, stderr, stdout};
 
-fn refinestat(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_refinestat"))
-        .args(args)
-        .current_dir(root())
-        .output()
-        .expect("the refinestat binary runs")
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-/// A fresh scratch directory for one test.
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("refinestat-cli-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+fn scratch(name: &str) -> common::Scratch {
+    common::scratch("cli", name)
 }
 
 const EXAMPLES: [(&str, &str); 7] = [

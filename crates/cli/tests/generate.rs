@@ -1,26 +1,14 @@
 //! End-to-end runs of `refinestat generate`: files and JSON lines written, every refinestat-mode
 //! program valid under `refinestat check`, resumption, reproducibility, and unavailable backends.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+mod common;
 
-fn refinestat(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_refinestat"))
-        .args(args)
-        .current_dir(root())
-        .output()
-        .expect("the refinestat binary runs")
-}
+use common::refinestat;
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("refinestat-gen-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+fn scratch(name: &str) -> common::Scratch {
+    common::scratch("generate", name)
 }
 
 fn records(dir: &Path) -> Vec<serde_json::Value> {
