@@ -115,6 +115,11 @@ impl Dist {
         )
     }
 
+    /// A multivariate normal: an observed single vector gets one leave-one-out term per element.
+    pub fn is_gaussian_vector(self) -> bool {
+        matches!(self, Dist::MultiNormal | Dist::MultiNormalCholesky)
+    }
+
     /// Size of one observation of the variate (1 for univariate; 0 = the whole vector).
     pub fn is_multivariate(self) -> bool {
         use Dist::*;
@@ -1041,6 +1046,63 @@ fn back_solve_t(l: &[f64], n: usize, z: &mut [f64]) {
         }
         z[i] = s / l[i + i * n];
     }
+}
+
+/// Whether observing the data value `v` under `d` gives one log-likelihood term per element (a
+/// single vector under a multivariate normal: the likelihood does not factorize, so the terms are
+/// the exact leave-one-out conditionals) rather than one per variate vector.
+pub fn loo_per_element(d: Dist, v: &Val) -> bool {
+    d.is_gaussian_vector()
+        && matches!(v, Val::Reals(s, _) if s.arr.is_empty() && matches!(s.base, Base::Vector(_) | Base::RowVector(_)))
+}
+
+/// Exact leave-one-out terms of a multivariate normal (`args` = variate, location, covariance or
+/// its Cholesky factor), one per element of each variate vector:
+/// log p(y_i | y_{-i}) = normal_lpdf(y_i | y_i - g_i / K_ii, 1 / sqrt(K_ii)) with K = Sigma^{-1},
+/// g = K (y - mu) (Vehtari et al. 2016, "LOO for non-factorized models"). They do not sum to
+/// the joint density.
+pub fn multi_normal_loo_terms(tv: &[f64], is_chol: bool, args: &[Val]) -> Res<Vec<f64>> {
+    let [y, mu, sm] = args else {
+        return eval_err("multi_normal: expected three arguments");
+    };
+    let (ny, k, yv) = split_vectors(y, tv)?;
+    let (nm, km, mv) = match mu {
+        Val::Int(_) | Val::Real(..) => (1, k, vec![mu.as_f64()?; k]),
+        _ => split_vectors(mu, tv)?,
+    };
+    let sv = sm.to_vec(tv);
+    if km != k || sv.len() != k * k {
+        return eval_err("multi_normal: argument sizes do not match the variate");
+    }
+    let l = if is_chol {
+        sv
+    } else {
+        cholesky(&sv, k).ok_or_else(|| {
+            ModelError::Eval("multi_normal: covariance matrix is not positive definite".into())
+        })?
+    };
+    // K_ii = |L^{-1} e_i|^2.
+    let mut k_diag = vec![0.0; k];
+    let mut e = vec![0.0; k];
+    for (i, kd) in k_diag.iter_mut().enumerate() {
+        e.iter_mut().for_each(|x| *x = 0.0);
+        e[i] = 1.0;
+        forward_solve(&l, k, &mut e);
+        *kd = e.iter().map(|x| x * x).sum();
+    }
+    let n = ny.max(nm);
+    let mut out = Vec::with_capacity(n * k);
+    for obs in 0..n {
+        let yo = if ny == 1 { 0 } else { obs * k };
+        let mo = if nm == 1 { 0 } else { obs * k };
+        let mut g: Vec<f64> = (0..k).map(|i| yv[yo + i] - mv[mo + i]).collect();
+        forward_solve(&l, k, &mut g);
+        back_solve_t(&l, k, &mut g);
+        for (gi, kii) in g.iter().zip(&k_diag) {
+            out.push(-LOG_SQRT_2PI + 0.5 * kii.ln() - 0.5 * gi * gi / kii);
+        }
+    }
+    Ok(out)
 }
 
 fn multi_normal(

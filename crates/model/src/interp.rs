@@ -570,6 +570,7 @@ impl Ctx<'_> {
                     }
                 }
                 if collect {
+                    self.gaussian_loo(obs.expect("obs"), *dist, &all, &mut terms)?;
                     self.record_loglik(obs.expect("obs"), lhs, *dist, &terms)?;
                 }
                 self.give(all);
@@ -597,6 +598,7 @@ impl Ctx<'_> {
                     let mut terms = Vec::new();
                     let lp = dist::lpdf(self.t, *dist, &vals, false, Some(&mut terms))?;
                     self.add_target(&lp)?;
+                    self.gaussian_loo(*o, *dist, &vals, &mut terms)?;
                     self.record_loglik(*o, &args[0], *dist, &terms)?;
                     return Ok(Flow::Normal);
                 }
@@ -748,6 +750,16 @@ impl Ctx<'_> {
         let r = index::assign(self.t, &mut target, idx, &rhs);
         self.env[slot] = target;
         r
+    }
+
+    /// Replace the per-vector terms of a multivariate normal observing a single data vector by
+    /// its per-element leave-one-out terms (see [`dist::loo_per_element`]).
+    fn gaussian_loo(&self, var: usize, d: Dist, args: &[Val], terms: &mut Vec<f64>) -> Res<()> {
+        if dist::loo_per_element(d, &self.env[self.ir.data[var]]) {
+            *terms =
+                dist::multi_normal_loo_terms(&self.t.val, d == Dist::MultiNormalCholesky, args)?;
+        }
+        Ok(())
     }
 
     fn record_loglik(&mut self, var: usize, lhs: &E, d: Dist, terms: &[f64]) -> Res<()> {
