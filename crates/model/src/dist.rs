@@ -11,7 +11,7 @@ use rand_distr::Distribution;
 
 use crate::math::{self, digamma, lgamma, LN2, LOG_PI, LOG_SQRT_2PI};
 use crate::tape::{Operand, Partials, Tape, NONE};
-use crate::value::{eval_err, operand_slots, Base, Res, Shape, Val};
+use crate::value::{eval_err, operand_slots, Base, Res, Shape, Store, Val};
 use crate::ModelError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -636,7 +636,7 @@ fn k_bernoulli_logit(
 ) -> Result<(f64, [f64; 2]), String> {
     let (y, a) = (x[0], x[1]);
     notnan(a, "logit probability")?;
-    let e = (-a.abs()).exp();
+    let e = math::exp_nonpos(-a.abs());
     let l1 = log1p_small(e);
     let p = if a >= 0.0 {
         1.0 / (1.0 + e)
@@ -690,7 +690,7 @@ fn bernoulli_logit_fast(t: &mut Tape, y: &Val, eta: &Val) -> Res<Val> {
             for q in (0..m).step_by(4) {
                 for l in 0..4 {
                     let (yi, a) = (cy[q + l], ce[q + l]);
-                    let e = (-a.abs()).exp();
+                    let e = math::exp_nonpos(-a.abs());
                     let one_e = 1.0 + e;
                     prod[l] *= one_e;
                     let num = if a >= 0.0 { 1.0 } else { e };
@@ -700,7 +700,7 @@ fn bernoulli_logit_fast(t: &mut Tape, y: &Val, eta: &Val) -> Res<Val> {
             }
             for q in m..cy.len() {
                 let (yi, a) = (cy[q], ce[q]);
-                let e = (-a.abs()).exp();
+                let e = math::exp_nonpos(-a.abs());
                 let one_e = 1.0 + e;
                 prod[0] *= one_e;
                 let num = if a >= 0.0 { 1.0 } else { e };
@@ -728,6 +728,140 @@ fn bernoulli_logit_fast(t: &mut Tape, y: &Val, eta: &Val) -> Res<Val> {
         p: Partials::Stored(p),
     });
     Ok(Val::Real(total, t.reduce(total, first_op)))
+}
+
+/// `y ~ bernoulli_logit(alpha + X * beta)` for int data `y`, a data matrix `X` and a scalar
+/// `alpha` as one node (Stan's `bernoulli_logit_glm`): the linear predictor is built column by
+/// column in a scratch buffer, each row needs one exponential, and since the result is a scalar
+/// the partials are just the K + 1 sums `X' (y - inv_logit(eta))` and `sum(y - inv_logit(eta))`.
+/// `None` when the arguments do not have that form.
+pub fn bernoulli_logit_glm(
+    t: &mut Tape,
+    y: &Val,
+    alpha: &Val,
+    x: &Val,
+    beta: &Val,
+) -> Option<Res<Val>> {
+    let (Val::Ints(..), Val::Reals(xs, Store::Const(xa, xoff)), Val::Reals(bs, _)) = (y, x, beta)
+    else {
+        return None;
+    };
+    let (Base::Matrix(r, k), Base::Vector(kb)) = (xs.base, bs.base) else {
+        return None;
+    };
+    if !xs.arr.is_empty() || !bs.arr.is_empty() || k != kb {
+        return None;
+    }
+    let (a0, aslot) = alpha.as_scalar().ok()?;
+    let (n, k) = (r as usize, k as usize);
+    if y.numel() != n {
+        return Some(eval_err(format!(
+            "bernoulli_logit: vector arguments have different sizes ({} and {n})",
+            y.numel()
+        )));
+    }
+    let first_op = t.ops.len();
+    let bslots = operand_slots(t, beta);
+    // Scratch for eta (then y - inv_logit(eta)), followed by the K + 1 partials.
+    let p = t.alloc_part(n + k + 1) as usize;
+    let mut lin = 0.0;
+    let mut logs = 0.0;
+    {
+        let Tape { val, part, .. } = &mut *t;
+        let crate::value::ValSlice::Slice(ys) = y.values(val) else {
+            return Some(eval_err("internal: bernoulli_logit_glm outcome"));
+        };
+        if ys.iter().any(|&v| v != 0.0 && v != 1.0) {
+            let bad = ys
+                .iter()
+                .find(|&&v| v != 0.0 && v != 1.0)
+                .copied()
+                .unwrap_or(f64::NAN);
+            return Some(eval_err(format!(
+                "bernoulli_logit: outcome must be 0 or 1, found {bad}"
+            )));
+        }
+        let bv = beta.values(val);
+        let xm = &xa[*xoff as usize..*xoff as usize + n * k];
+        let (eta, grads) = part[p..p + n + k + 1].split_at_mut(n);
+        eta.fill(a0);
+        for (l, col) in xm.chunks_exact(n.max(1)).enumerate().take(k) {
+            let bl = bv.get(l);
+            for (e, xi) in eta.iter_mut().zip(col) {
+                *e += xi * bl;
+            }
+        }
+        if eta.iter().any(|a| a.is_nan()) {
+            return Some(eval_err("bernoulli_logit: logit probability is NaN"));
+        }
+        for (cy, ce) in ys.chunks(256).zip(eta.chunks_mut(256)) {
+            // Four independent products and linear sums per chunk, so the loop vectorises; the
+            // product of at most 256 factors in (1, 2] cannot overflow.
+            let mut prod = [1.0f64; 4];
+            let mut lin4 = [0.0f64; 4];
+            let m = cy.len() / 4 * 4;
+            let (cy4, cy_tail) = cy.split_at(m);
+            let (ce4, ce_tail) = ce.split_at_mut(m);
+            for (yq, eq) in cy4.chunks_exact(4).zip(ce4.chunks_exact_mut(4)) {
+                for l in 0..4 {
+                    let (yi, a) = (yq[l], eq[l]);
+                    let e = math::exp_nonpos(-a.abs());
+                    let one_e = 1.0 + e;
+                    prod[l] *= one_e;
+                    lin4[l] += if yi != 0.0 { a.min(0.0) } else { (-a).min(0.0) };
+                    let num = if a >= 0.0 { 1.0 } else { e };
+                    eq[l] = yi - num / one_e;
+                }
+            }
+            for (&yi, slot) in cy_tail.iter().zip(ce_tail.iter_mut()) {
+                let a = *slot;
+                let e = math::exp_nonpos(-a.abs());
+                let one_e = 1.0 + e;
+                prod[0] *= one_e;
+                lin4[0] += if yi != 0.0 { a.min(0.0) } else { (-a).min(0.0) };
+                let num = if a >= 0.0 { 1.0 } else { e };
+                *slot = yi - num / one_e;
+            }
+            logs += (prod[0] * prod[1]).ln() + (prod[2] * prod[3]).ln();
+            lin += lin4.iter().sum::<f64>();
+        }
+        let resid: &[f64] = eta;
+        for (l, col) in xm.chunks_exact(n.max(1)).enumerate().take(k) {
+            grads[l] = dot4(col, resid);
+        }
+        grads[k] = resid.iter().sum();
+    }
+    let total = lin - logs;
+    if let Some(slots) = bslots {
+        t.ops.push(Operand {
+            slots,
+            n: k as u32,
+            p: Partials::Stored((p + n) as u32),
+        });
+    }
+    if aslot != NONE {
+        t.ops.push(Operand {
+            slots: crate::tape::Slots::Scalar(aslot),
+            n: 1,
+            p: Partials::Stored((p + n + k) as u32),
+        });
+    }
+    Some(Ok(Val::Real(total, t.reduce(total, first_op))))
+}
+
+/// Dot product with four accumulators (so it vectorises without reassociation licence).
+#[inline]
+fn dot4(a: &[f64], b: &[f64]) -> f64 {
+    let mut acc = [0.0f64; 4];
+    let (a4, at) = a.split_at(a.len() / 4 * 4);
+    let (b4, bt) = b.split_at(a4.len().min(b.len()));
+    for (x, y) in a4.chunks_exact(4).zip(b4.chunks_exact(4)) {
+        for l in 0..4 {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    let tail: f64 = at.iter().zip(bt).map(|(x, y)| x * y).sum();
+    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
 }
 
 /// log1p(e) for e in [0, 1]: `ln(1 + e)` is accurate there except for tiny e, where the series

@@ -1225,3 +1225,66 @@ fn ordered_parameters_simulate_sorted() {
         assert!(m.unconstrain(&d.params).is_ok());
     }
 }
+
+#[test]
+fn exp_nonpos_agrees_with_std_exp() {
+    let mut worst: f64 = 0.0;
+    for i in 0..=200_000 {
+        let x = -(i as f64) * 0.003_731;
+        let (got, want) = (crate::math::exp_nonpos(x), x.exp());
+        if want > f64::MIN_POSITIVE {
+            worst = worst.max(((got - want) / want).abs());
+        } else {
+            // Subnormal results: within one unit of the smallest subnormal.
+            assert!((got - want).abs() <= 5e-324, "{x}: {got:e} vs {want:e}");
+        }
+    }
+    assert!(worst < 1e-15, "worst relative error {worst:e}");
+    assert_eq!(crate::math::exp_nonpos(0.0), 1.0);
+    assert_eq!(crate::math::exp_nonpos(f64::NEG_INFINITY), 0.0);
+    assert!(crate::math::exp_nonpos(-1e-300) == 1.0);
+}
+
+#[test]
+fn bernoulli_logit_glm_matches_closed_form_and_gradient() {
+    // 523 rows: several 256-row chunks and a tail that is not a multiple of four; logits up to
+    // about +-60 so both branches of the stable form are exercised.
+    let (n, k) = (523usize, 3usize);
+    let xm: Vec<Vec<f64>> = (0..n)
+        .map(|i| {
+            (0..k)
+                .map(|j| ((i * (j + 3)) as f64 * 0.61).sin() * 7.0)
+                .collect()
+        })
+        .collect();
+    let y: Vec<i32> = (0..n).map(|i| ((i * 5) % 7 < 3) as i32).collect();
+    let data = format!(r#"{{"N": {n}, "K": {k}, "X": {xm:?}, "y": {y:?}}}"#);
+    let src = "data { int N; int K; matrix[N, K] X; array[N] int y; }
+               parameters { real a; vector[K] b; } model { y ~ bernoulli_logit(a + X * b); }";
+    let m = model(src, &data);
+    let theta = [0.4, 2.5, -1.5, 0.8];
+    let mut want = 0.0;
+    for i in 0..n {
+        let eta = theta[0] + (0..k).map(|j| xm[i][j] * theta[1 + j]).sum::<f64>();
+        // log inv_logit(+-eta) = -softplus(-+eta), with std's exp and ln_1p.
+        let softplus = |z: f64| z.max(0.0) + (-z.abs()).exp().ln_1p();
+        want -= if y[i] == 1 {
+            softplus(-eta)
+        } else {
+            softplus(eta)
+        };
+    }
+    let got = lp(&m, &theta, FULL);
+    assert!((got - want).abs() < 1e-12 * want.abs(), "{got} vs {want}");
+    // The generic kernel (log_lik path) agrees tightly.
+    let ll: f64 = m.log_lik(&theta).unwrap().iter().sum();
+    assert!((got - ll).abs() < 1e-11 * ll.abs(), "{got} vs {ll}");
+    check_grad(src, &data, &theta, FULL, 1e-6);
+    // An outcome outside {0, 1} is an evaluation error, as on the generic path.
+    let bad = data.replacen("\"y\": [1", "\"y\": [2", 1);
+    let m = model(src, &bad);
+    assert!(matches!(
+        m.clone().log_density(&theta, FULL),
+        Err(ModelError::Eval(_))
+    ));
+}
