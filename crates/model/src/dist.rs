@@ -762,16 +762,19 @@ pub fn bernoulli_logit_glm(
     }
     let first_op = t.ops.len();
     let bslots = operand_slots(t, beta);
-    // Scratch for eta (then y - inv_logit(eta)), followed by the K + 1 partials.
-    let p = t.alloc_part(n + k + 1) as usize;
-    let mut lin = 0.0;
-    let mut logs = 0.0;
+    // Scratch: eta (then y - inv_logit(eta)), 1 + exp(-|eta|), the linear part of each term;
+    // then the K + 1 partials.
+    let p = t.alloc_part(3 * n + k + 1) as usize;
+    let (lin, logs);
     {
         let Tape { val, part, .. } = &mut *t;
         let crate::value::ValSlice::Slice(ys) = y.values(val) else {
             return Some(eval_err("internal: bernoulli_logit_glm outcome"));
         };
-        if ys.iter().any(|&v| v != 0.0 && v != 1.0) {
+        if ys
+            .iter()
+            .fold(false, |acc, &v| acc | ((v != 0.0) & (v != 1.0)))
+        {
             let bad = ys
                 .iter()
                 .find(|&&v| v != 0.0 && v != 1.0)
@@ -783,85 +786,156 @@ pub fn bernoulli_logit_glm(
         }
         let bv = beta.values(val);
         let xm = &xa[*xoff as usize..*xoff as usize + n * k];
-        let (eta, grads) = part[p..p + n + k + 1].split_at_mut(n);
-        eta.fill(a0);
-        for (l, col) in xm.chunks_exact(n.max(1)).enumerate().take(k) {
-            let bl = bv.get(l);
-            for (e, xi) in eta.iter_mut().zip(col) {
-                *e += xi * bl;
-            }
-        }
-        if eta.iter().any(|a| a.is_nan()) {
+        let (eta, rest) = part[p..p + 3 * n + k + 1].split_at_mut(n);
+        let (one_plus, rest) = rest.split_at_mut(n);
+        let (lin_terms, grads) = rest.split_at_mut(n);
+        // Plain loops, compiled for the widest instruction set the CPU has (AVX2 + FMA where
+        // present; no fused multiply-adds are formed, so results do not depend on it).
+        let kernel = GlmKernel {
+            ys,
+            xm,
+            beta: bv,
+            alpha: a0,
+            eta,
+            one_plus,
+            lin_terms,
+            grads,
+        };
+        let (l, lg, nan) = pulp::Arch::new().dispatch(kernel);
+        if nan {
             return Some(eval_err("bernoulli_logit: logit probability is NaN"));
         }
-        for (cy, ce) in ys.chunks(256).zip(eta.chunks_mut(256)) {
-            // Four independent products and linear sums per chunk, so the loop vectorises; the
-            // product of at most 256 factors in (1, 2] cannot overflow.
-            let mut prod = [1.0f64; 4];
-            let mut lin4 = [0.0f64; 4];
-            let m = cy.len() / 4 * 4;
-            let (cy4, cy_tail) = cy.split_at(m);
-            let (ce4, ce_tail) = ce.split_at_mut(m);
-            for (yq, eq) in cy4.chunks_exact(4).zip(ce4.chunks_exact_mut(4)) {
-                for l in 0..4 {
-                    let (yi, a) = (yq[l], eq[l]);
-                    let e = math::exp_nonpos(-a.abs());
-                    let one_e = 1.0 + e;
-                    prod[l] *= one_e;
-                    lin4[l] += if yi != 0.0 { a.min(0.0) } else { (-a).min(0.0) };
-                    let num = if a >= 0.0 { 1.0 } else { e };
-                    eq[l] = yi - num / one_e;
-                }
-            }
-            for (&yi, slot) in cy_tail.iter().zip(ce_tail.iter_mut()) {
-                let a = *slot;
-                let e = math::exp_nonpos(-a.abs());
-                let one_e = 1.0 + e;
-                prod[0] *= one_e;
-                lin4[0] += if yi != 0.0 { a.min(0.0) } else { (-a).min(0.0) };
-                let num = if a >= 0.0 { 1.0 } else { e };
-                *slot = yi - num / one_e;
-            }
-            logs += (prod[0] * prod[1]).ln() + (prod[2] * prod[3]).ln();
-            lin += lin4.iter().sum::<f64>();
-        }
-        let resid: &[f64] = eta;
-        for (l, col) in xm.chunks_exact(n.max(1)).enumerate().take(k) {
-            grads[l] = dot4(col, resid);
-        }
-        grads[k] = resid.iter().sum();
+        (lin, logs) = (l, lg);
     }
     let total = lin - logs;
     if let Some(slots) = bslots {
         t.ops.push(Operand {
             slots,
             n: k as u32,
-            p: Partials::Stored((p + n) as u32),
+            p: Partials::Stored((p + 3 * n) as u32),
         });
     }
     if aslot != NONE {
         t.ops.push(Operand {
             slots: crate::tape::Slots::Scalar(aslot),
             n: 1,
-            p: Partials::Stored((p + n + k) as u32),
+            p: Partials::Stored((p + 3 * n + k) as u32),
         });
     }
     Some(Ok(Val::Real(total, t.reduce(total, first_op))))
 }
 
-/// Dot product with four accumulators (so it vectorises without reassociation licence).
-#[inline]
-fn dot4(a: &[f64], b: &[f64]) -> f64 {
-    let mut acc = [0.0f64; 4];
-    let (a4, at) = a.split_at(a.len() / 4 * 4);
-    let (b4, bt) = b.split_at(a4.len().min(b.len()));
-    for (x, y) in a4.chunks_exact(4).zip(b4.chunks_exact(4)) {
-        for l in 0..4 {
+/// The arithmetic of [`bernoulli_logit_glm`]: eta = alpha + X beta into `eta`, then per row
+/// `1 + exp(-|eta|)`, the linear part of the log density and the residual y - inv_logit(eta)
+/// (overwriting `eta`), then `grads` = (X' resid, sum(resid)). Returns (sum of linear parts,
+/// sum of logs, whether some eta was NaN).
+struct GlmKernel<'a> {
+    ys: &'a [f64],
+    xm: &'a [f64],
+    beta: crate::value::ValSlice<'a>,
+    alpha: f64,
+    eta: &'a mut [f64],
+    one_plus: &'a mut [f64],
+    lin_terms: &'a mut [f64],
+    grads: &'a mut [f64],
+}
+
+impl pulp::WithSimd for GlmKernel<'_> {
+    type Output = (f64, f64, bool);
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _simd: S) -> Self::Output {
+        let GlmKernel {
+            ys,
+            xm,
+            beta,
+            alpha,
+            eta,
+            one_plus,
+            lin_terms,
+            grads,
+        } = self;
+        let n = eta.len();
+        let k = grads.len() - 1;
+        eta.fill(alpha);
+        for (l, col) in xm.chunks_exact(n.max(1)).enumerate().take(k) {
+            let bl = beta.get(l);
+            for (e, xi) in eta.iter_mut().zip(col) {
+                *e += xi * bl;
+            }
+        }
+        let nan = eta.iter().fold(false, |acc, a| acc | a.is_nan());
+        for (((a, &yi), op), li) in eta
+            .iter_mut()
+            .zip(ys)
+            .zip(one_plus.iter_mut())
+            .zip(lin_terms.iter_mut())
+        {
+            let av = *a;
+            let e = math::exp_nonpos(-av.abs());
+            let one_e = 1.0 + e;
+            *op = one_e;
+            // log inv_logit(+-a) = min(+-a, 0) - log(1 + exp(-|a|)).
+            *li = if yi != 0.0 {
+                av.min(0.0)
+            } else {
+                (-av).min(0.0)
+            };
+            let num = if av >= 0.0 { 1.0 } else { e };
+            *a = yi - num / one_e;
+        }
+        // One logarithm per block of 512 factors in (1, 2] (eight running products).
+        let mut logs = 0.0;
+        for block in one_plus.chunks(512) {
+            let mut prod = [1.0f64; 8];
+            let (b8, tail) = block.split_at(block.len() / 8 * 8);
+            for c in b8.chunks_exact(8) {
+                for l in 0..8 {
+                    prod[l] *= c[l];
+                }
+            }
+            for (l, &v) in tail.iter().enumerate() {
+                prod[l] *= v;
+            }
+            logs += ((prod[0] * prod[1]) * (prod[2] * prod[3])).ln()
+                + ((prod[4] * prod[5]) * (prod[6] * prod[7])).ln();
+        }
+        let lin = sum8(lin_terms);
+        let resid: &[f64] = eta;
+        for (l, col) in xm.chunks_exact(n.max(1)).enumerate().take(k) {
+            grads[l] = dot8(col, resid);
+        }
+        grads[k] = sum8(resid);
+        (lin, logs, nan)
+    }
+}
+
+/// Dot product with eight accumulators (so it vectorises without reassociation licence).
+#[inline(always)]
+fn dot8(a: &[f64], b: &[f64]) -> f64 {
+    let mut acc = [0.0f64; 8];
+    let m = a.len().min(b.len()) / 8 * 8;
+    for (x, y) in a[..m].chunks_exact(8).zip(b[..m].chunks_exact(8)) {
+        for l in 0..8 {
             acc[l] += x[l] * y[l];
         }
     }
-    let tail: f64 = at.iter().zip(bt).map(|(x, y)| x * y).sum();
-    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
+    let tail: f64 = a[m..].iter().zip(&b[m..]).map(|(x, y)| x * y).sum();
+    ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])) + tail
+}
+
+/// Sum with eight accumulators.
+#[inline(always)]
+fn sum8(a: &[f64]) -> f64 {
+    let mut acc = [0.0f64; 8];
+    let m = a.len() / 8 * 8;
+    for x in a[..m].chunks_exact(8) {
+        for l in 0..8 {
+            acc[l] += x[l];
+        }
+    }
+    let tail: f64 = a[m..].iter().sum();
+    ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])) + tail
 }
 
 /// log1p(e) for e in [0, 1]: `ln(1 + e)` is accurate there except for tiny e, where the series
