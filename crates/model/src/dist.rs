@@ -762,33 +762,28 @@ pub fn bernoulli_logit_glm(
     }
     let first_op = t.ops.len();
     let bslots = operand_slots(t, beta);
-    // Scratch: eta (then y - inv_logit(eta)), 1 + exp(-|eta|), the linear part of each term;
-    // then the K + 1 partials.
-    let p = t.alloc_part(3 * n + k + 1) as usize;
+    // The K + 1 partials; scratch for eta (then y - inv_logit(eta)), 1 + exp(-|eta|) and the
+    // linear part of each term lives outside the tape.
+    let p = t.alloc_part(k + 1) as usize;
     let (lin, logs);
     {
-        let Tape { val, part, .. } = &mut *t;
+        let Tape {
+            val,
+            part,
+            fwd_scratch,
+            ..
+        } = &mut *t;
         let crate::value::ValSlice::Slice(ys) = y.values(val) else {
             return Some(eval_err("internal: bernoulli_logit_glm outcome"));
         };
-        if ys
-            .iter()
-            .fold(false, |acc, &v| acc | ((v != 0.0) & (v != 1.0)))
-        {
-            let bad = ys
-                .iter()
-                .find(|&&v| v != 0.0 && v != 1.0)
-                .copied()
-                .unwrap_or(f64::NAN);
-            return Some(eval_err(format!(
-                "bernoulli_logit: outcome must be 0 or 1, found {bad}"
-            )));
+        if fwd_scratch.len() < 3 * n {
+            fwd_scratch.resize(3 * n, 0.0);
         }
         let bv = beta.values(val);
         let xm = &xa[*xoff as usize..*xoff as usize + n * k];
-        let (eta, rest) = part[p..p + 3 * n + k + 1].split_at_mut(n);
-        let (one_plus, rest) = rest.split_at_mut(n);
-        let (lin_terms, grads) = rest.split_at_mut(n);
+        let (eta, rest) = fwd_scratch[..3 * n].split_at_mut(n);
+        let (one_plus, lin_terms) = rest.split_at_mut(n);
+        let grads = &mut part[p..p + k + 1];
         // Plain loops, compiled for the widest instruction set the CPU has (AVX2 + FMA where
         // present; no fused multiply-adds are formed, so results do not depend on it).
         let kernel = GlmKernel {
@@ -801,7 +796,17 @@ pub fn bernoulli_logit_glm(
             lin_terms,
             grads,
         };
-        let (l, lg, nan) = pulp::Arch::new().dispatch(kernel);
+        let (l, lg, bad_y, nan) = pulp::Arch::new().dispatch(kernel);
+        if bad_y {
+            let bad = ys
+                .iter()
+                .find(|&&v| v != 0.0 && v != 1.0)
+                .copied()
+                .unwrap_or(f64::NAN);
+            return Some(eval_err(format!(
+                "bernoulli_logit: outcome must be 0 or 1, found {bad}"
+            )));
+        }
         if nan {
             return Some(eval_err("bernoulli_logit: logit probability is NaN"));
         }
@@ -812,14 +817,14 @@ pub fn bernoulli_logit_glm(
         t.ops.push(Operand {
             slots,
             n: k as u32,
-            p: Partials::Stored((p + 3 * n) as u32),
+            p: Partials::Stored(p as u32),
         });
     }
     if aslot != NONE {
         t.ops.push(Operand {
             slots: crate::tape::Slots::Scalar(aslot),
             n: 1,
-            p: Partials::Stored((p + 3 * n + k) as u32),
+            p: Partials::Stored((p + k) as u32),
         });
     }
     Some(Ok(Val::Real(total, t.reduce(total, first_op))))
@@ -828,7 +833,7 @@ pub fn bernoulli_logit_glm(
 /// The arithmetic of [`bernoulli_logit_glm`]: eta = alpha + X beta into `eta`, then per row
 /// `1 + exp(-|eta|)`, the linear part of the log density and the residual y - inv_logit(eta)
 /// (overwriting `eta`), then `grads` = (X' resid, sum(resid)). Returns (sum of linear parts,
-/// sum of logs, whether some eta was NaN).
+/// sum of logs, whether some outcome was not 0 or 1, whether some eta was NaN).
 struct GlmKernel<'a> {
     ys: &'a [f64],
     xm: &'a [f64],
@@ -841,7 +846,7 @@ struct GlmKernel<'a> {
 }
 
 impl pulp::WithSimd for GlmKernel<'_> {
-    type Output = (f64, f64, bool);
+    type Output = (f64, f64, bool, bool);
 
     #[inline(always)]
     fn with_simd<S: pulp::Simd>(self, _simd: S) -> Self::Output {
@@ -865,24 +870,24 @@ impl pulp::WithSimd for GlmKernel<'_> {
             }
         }
         let nan = eta.iter().fold(false, |acc, a| acc | a.is_nan());
-        for (((a, &yi), op), li) in eta
-            .iter_mut()
-            .zip(ys)
-            .zip(one_plus.iter_mut())
-            .zip(lin_terms.iter_mut())
-        {
-            let av = *a;
+        let ys = &ys[..n];
+        let bad_y = ys
+            .iter()
+            .fold(false, |acc, &v| acc | ((v != 0.0) & (v != 1.0)));
+        let (one_plus, lin_terms) = (&mut one_plus[..n], &mut lin_terms[..n]);
+        for i in 0..n {
+            let (av, yi) = (eta[i], ys[i]);
             let e = math::exp_nonpos(-av.abs());
             let one_e = 1.0 + e;
-            *op = one_e;
+            one_plus[i] = one_e;
             // log inv_logit(+-a) = min(+-a, 0) - log(1 + exp(-|a|)).
-            *li = if yi != 0.0 {
+            lin_terms[i] = if yi != 0.0 {
                 av.min(0.0)
             } else {
                 (-av).min(0.0)
             };
             let num = if av >= 0.0 { 1.0 } else { e };
-            *a = yi - num / one_e;
+            eta[i] = yi - num / one_e;
         }
         // One logarithm per block of 512 factors in (1, 2] (eight running products).
         let mut logs = 0.0;
@@ -906,7 +911,7 @@ impl pulp::WithSimd for GlmKernel<'_> {
             grads[l] = dot8(col, resid);
         }
         grads[k] = sum8(resid);
-        (lin, logs, nan)
+        (lin, logs, bad_y, nan)
     }
 }
 
