@@ -849,7 +849,7 @@ impl pulp::WithSimd for GlmKernel<'_> {
     type Output = (f64, f64, bool, bool);
 
     #[inline(always)]
-    fn with_simd<S: pulp::Simd>(self, _simd: S) -> Self::Output {
+    fn with_simd<S: pulp::Simd>(self, simd: S) -> Self::Output {
         let GlmKernel {
             ys,
             xm,
@@ -905,42 +905,51 @@ impl pulp::WithSimd for GlmKernel<'_> {
             logs += ((prod[0] * prod[1]) * (prod[2] * prod[3])).ln()
                 + ((prod[4] * prod[5]) * (prod[6] * prod[7])).ln();
         }
-        let lin = sum8(lin_terms);
+        let lin = simd_dot(simd, lin_terms, None);
         let resid: &[f64] = eta;
         for (l, col) in xm.chunks_exact(n.max(1)).enumerate().take(k) {
-            grads[l] = dot8(col, resid);
+            grads[l] = simd_dot(simd, col, Some(resid));
         }
-        grads[k] = sum8(resid);
+        grads[k] = simd_dot(simd, resid, None);
         (lin, logs, bad_y, nan)
     }
 }
 
-/// Dot product with eight accumulators (so it vectorises without reassociation licence).
+/// `sum_i a_i b_i` (or `sum_i a_i` when `b` is `None`) with two SIMD accumulators of the
+/// dispatched width (4 lanes with AVX2): the summation order, and so the last bits, depend on
+/// the instruction set.
 #[inline(always)]
-fn dot8(a: &[f64], b: &[f64]) -> f64 {
-    let mut acc = [0.0f64; 8];
-    let m = a.len().min(b.len()) / 8 * 8;
-    for (x, y) in a[..m].chunks_exact(8).zip(b[..m].chunks_exact(8)) {
-        for l in 0..8 {
-            acc[l] += x[l] * y[l];
+fn simd_dot<S: pulp::Simd>(simd: S, a: &[f64], b: Option<&[f64]>) -> f64 {
+    let (av, at) = S::as_simd_f64s(a);
+    let (mut acc0, mut acc1) = (simd.splat_f64s(0.0), simd.splat_f64s(0.0));
+    let tail = match b {
+        Some(b) => {
+            let (bv, bt) = S::as_simd_f64s(&b[..a.len()]);
+            let (av2, bv2) = (av.chunks_exact(2), bv.chunks_exact(2));
+            let (ar, br) = (av2.remainder(), bv2.remainder());
+            for (x, y) in av2.zip(bv2) {
+                acc0 = simd.add_f64s(acc0, simd.mul_f64s(x[0], y[0]));
+                acc1 = simd.add_f64s(acc1, simd.mul_f64s(x[1], y[1]));
+            }
+            if let (Some(x), Some(y)) = (ar.first(), br.first()) {
+                acc0 = simd.add_f64s(acc0, simd.mul_f64s(*x, *y));
+            }
+            at.iter().zip(bt).map(|(x, y)| x * y).sum::<f64>()
         }
-    }
-    let tail: f64 = a[m..].iter().zip(&b[m..]).map(|(x, y)| x * y).sum();
-    ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])) + tail
-}
-
-/// Sum with eight accumulators.
-#[inline(always)]
-fn sum8(a: &[f64]) -> f64 {
-    let mut acc = [0.0f64; 8];
-    let m = a.len() / 8 * 8;
-    for x in a[..m].chunks_exact(8) {
-        for l in 0..8 {
-            acc[l] += x[l];
+        None => {
+            let av2 = av.chunks_exact(2);
+            let ar = av2.remainder();
+            for x in av2 {
+                acc0 = simd.add_f64s(acc0, x[0]);
+                acc1 = simd.add_f64s(acc1, x[1]);
+            }
+            if let Some(x) = ar.first() {
+                acc0 = simd.add_f64s(acc0, *x);
+            }
+            at.iter().sum::<f64>()
         }
-    }
-    let tail: f64 = a[m..].iter().sum();
-    ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])) + tail
+    };
+    simd.reduce_sum_f64s(simd.add_f64s(acc0, acc1)) + tail
 }
 
 /// log1p(e) for e in [0, 1]: `ln(1 + e)` is accurate there except for tiny e, where the series
