@@ -13,7 +13,11 @@
 //! (`lower`), loads the data, runs `transformed data`, and fixes the parameter and output layouts.
 //! Each evaluation interprets the IR (`interp`) over runtime values whose real elements are
 //! constants or slots of a reusable AD tape (`tape`); distributions and vector functions are
-//! single fused nodes with hand-written partials (`dist`, `ops`, `builtins`).
+//! single fused nodes with hand-written partials (`dist`, `ops`, `builtins`). The statement
+//! `y ~ bernoulli_logit(alpha + X * beta)` with int data `y` and a data matrix `X` is recognised
+//! and evaluated as one GLM node (Stan's `bernoulli_logit_glm`) whose loops are compiled for the
+//! widest instruction set the CPU offers (AVX2 via `pulp`'s runtime dispatch); its reductions'
+//! last bits therefore depend on the instruction set.
 //!
 //! Layouts: the unconstrained vector is in declaration order; within a variable, array elements
 //! outermost (row-major), matrices column-major (Stan's serializer order). Outputs
