@@ -636,7 +636,7 @@ fn k_bernoulli_logit(
 ) -> Result<(f64, [f64; 2]), String> {
     let (y, a) = (x[0], x[1]);
     notnan(a, "logit probability")?;
-    let e = math::exp_nonpos(-a.abs());
+    let e = (-a.abs()).exp();
     let l1 = log1p_small(e);
     let p = if a >= 0.0 {
         1.0 / (1.0 + e)
@@ -690,7 +690,7 @@ fn bernoulli_logit_fast(t: &mut Tape, y: &Val, eta: &Val) -> Res<Val> {
             for q in (0..m).step_by(4) {
                 for l in 0..4 {
                     let (yi, a) = (cy[q + l], ce[q + l]);
-                    let e = math::exp_nonpos(-a.abs());
+                    let e = (-a.abs()).exp();
                     let one_e = 1.0 + e;
                     prod[l] *= one_e;
                     let num = if a >= 0.0 { 1.0 } else { e };
@@ -700,7 +700,7 @@ fn bernoulli_logit_fast(t: &mut Tape, y: &Val, eta: &Val) -> Res<Val> {
             }
             for q in m..cy.len() {
                 let (yi, a) = (cy[q], ce[q]);
-                let e = math::exp_nonpos(-a.abs());
+                let e = (-a.abs()).exp();
                 let one_e = 1.0 + e;
                 prod[0] *= one_e;
                 let num = if a >= 0.0 { 1.0 } else { e };
