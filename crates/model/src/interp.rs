@@ -445,6 +445,68 @@ impl Ctx<'_> {
         self.pool.push(v);
     }
 
+    /// For `a + b` of the form `scalar + x * v` (either order): the three operands evaluated in
+    /// source order (which matters only for `_rng` calls), and whether the scalar came first.
+    #[allow(clippy::type_complexity)]
+    fn eval_affine_parts(&mut self, a: &E, b: &E) -> Res<Option<(Val, Val, Val, bool)>> {
+        let (scalar, x, v) = match (a, b) {
+            (s, E::Bin(BinOp::Mul, x, v)) | (E::Bin(BinOp::Mul, x, v), s) => (s, x, v),
+            _ => return Ok(None),
+        };
+        let scalar_first = std::ptr::eq(scalar, a);
+        let mut vs = Val::Int(0);
+        if scalar_first {
+            vs = self.eval(scalar)?;
+        }
+        let vx = self.eval(x)?;
+        let vv = self.eval(v)?;
+        if !scalar_first {
+            vs = self.eval(scalar)?;
+        }
+        Ok(Some((vs, vx, vv, scalar_first)))
+    }
+
+    /// `scalar + x * v` from evaluated operands: one fused node when `x` is a data matrix.
+    fn combine_affine(&mut self, vs: &Val, vx: &Val, vv: &Val, scalar_first: bool) -> Res<Val> {
+        if matches!(vs, Val::Int(_) | Val::Real(..)) {
+            if let Some(r) = ops::affine(self.t, vs, vx, vv) {
+                return Ok(r);
+            }
+        }
+        let prod = binop(self.t, BinOp::Mul, vx, vv)?;
+        if scalar_first {
+            binop(self.t, BinOp::Add, vs, &prod)
+        } else {
+            binop(self.t, BinOp::Add, &prod, vs)
+        }
+    }
+
+    /// `y ~ bernoulli_logit(alpha + X * beta)` (int data `y`, data matrix `X`) as one GLM node:
+    /// `Ok(None)` when the statement does not have that form (nothing was evaluated then).
+    fn tilde_bernoulli_logit_glm(&mut self, lhs: &E, args: &[E]) -> Res<Option<()>> {
+        let [E::Bin(BinOp::Add, a, b)] = args else {
+            return Ok(None);
+        };
+        if !matches!(a.as_ref(), E::Bin(BinOp::Mul, ..))
+            && !matches!(b.as_ref(), E::Bin(BinOp::Mul, ..))
+        {
+            return Ok(None);
+        }
+        let y = self.eval(lhs)?;
+        let Some((vs, vx, vv, scalar_first)) = self.eval_affine_parts(a, b)? else {
+            return Ok(None);
+        };
+        let lp = match dist::bernoulli_logit_glm(self.t, &y, &vs, &vx, &vv) {
+            Some(lp) => lp?,
+            None => {
+                let eta = self.combine_affine(&vs, &vx, &vv, scalar_first)?;
+                dist::lpdf(self.t, Dist::BernoulliLogit, &[y, eta], self.propto, None)?
+            }
+        };
+        self.add_target(&lp)?;
+        Ok(Some(()))
+    }
+
     fn binary(&mut self, op: BinOp, a: &E, b: &E) -> Res<Val> {
         if op == BinOp::And {
             if !self.eval(a)?.truthy()? {
@@ -460,33 +522,8 @@ impl Ctx<'_> {
         }
         // `alpha + X * beta` (either order) with data X: one fused node.
         if op == BinOp::Add {
-            let (scalar, product) = match (a, b) {
-                (s, E::Bin(BinOp::Mul, x, v)) | (E::Bin(BinOp::Mul, x, v), s) => (s, Some((x, v))),
-                _ => (a, None),
-            };
-            if let Some((x, v)) = product {
-                // Evaluate in source order (matters only for _rng calls).
-                let scalar_first = std::ptr::eq(scalar, a);
-                let mut vs = Val::Int(0);
-                if scalar_first {
-                    vs = self.eval(scalar)?;
-                }
-                let vx = self.eval(x)?;
-                let vv = self.eval(v)?;
-                if !scalar_first {
-                    vs = self.eval(scalar)?;
-                }
-                if matches!(vs, Val::Int(_) | Val::Real(..)) {
-                    if let Some(r) = ops::affine(self.t, &vs, &vx, &vv) {
-                        return Ok(r);
-                    }
-                }
-                let prod = binop(self.t, BinOp::Mul, &vx, &vv)?;
-                return if scalar_first {
-                    binop(self.t, op, &vs, &prod)
-                } else {
-                    binop(self.t, op, &prod, &vs)
-                };
+            if let Some((vs, vx, vv, scalar_first)) = self.eval_affine_parts(a, b)? {
+                return self.combine_affine(&vs, &vx, &vv, scalar_first);
             }
         }
         let va = self.eval(a)?;
@@ -527,10 +564,17 @@ impl Ctx<'_> {
                 if self.sim.is_some() {
                     return self.sim_tilde(lhs, place.as_ref(), *dist, args, trunc, *obs);
                 }
+                let collect = obs.is_some() && self.loglik.is_some();
+                if *dist == Dist::BernoulliLogit
+                    && !collect
+                    && trunc.is_none()
+                    && self.tilde_bernoulli_logit_glm(lhs, args)?.is_some()
+                {
+                    return Ok(Flow::Normal);
+                }
                 let y = self.eval(lhs)?;
                 let mut all = self.eval_args(args)?;
                 all.insert(0, y);
-                let collect = obs.is_some() && self.loglik.is_some();
                 let mut terms = Vec::new();
                 let lp = dist::lpdf(
                     self.t,
@@ -570,6 +614,7 @@ impl Ctx<'_> {
                     }
                 }
                 if collect {
+                    self.gaussian_loo(obs.expect("obs"), *dist, &all, &mut terms)?;
                     self.record_loglik(obs.expect("obs"), lhs, *dist, &terms)?;
                 }
                 self.give(all);
@@ -597,6 +642,7 @@ impl Ctx<'_> {
                     let mut terms = Vec::new();
                     let lp = dist::lpdf(self.t, *dist, &vals, false, Some(&mut terms))?;
                     self.add_target(&lp)?;
+                    self.gaussian_loo(*o, *dist, &vals, &mut terms)?;
                     self.record_loglik(*o, &args[0], *dist, &terms)?;
                     return Ok(Flow::Normal);
                 }
@@ -748,6 +794,16 @@ impl Ctx<'_> {
         let r = index::assign(self.t, &mut target, idx, &rhs);
         self.env[slot] = target;
         r
+    }
+
+    /// Replace the per-vector terms of a multivariate normal observing a single data vector by
+    /// its per-element leave-one-out terms (see [`dist::loo_per_element`]).
+    fn gaussian_loo(&self, var: usize, d: Dist, args: &[Val], terms: &mut Vec<f64>) -> Res<()> {
+        if dist::loo_per_element(d, &self.env[self.ir.data[var]]) {
+            *terms =
+                dist::multi_normal_loo_terms(&self.t.val, d == Dist::MultiNormalCholesky, args)?;
+        }
+        Ok(())
     }
 
     fn record_loglik(&mut self, var: usize, lhs: &E, d: Dist, terms: &[f64]) -> Res<()> {

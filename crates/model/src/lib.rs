@@ -13,7 +13,11 @@
 //! (`lower`), loads the data, runs `transformed data`, and fixes the parameter and output layouts.
 //! Each evaluation interprets the IR (`interp`) over runtime values whose real elements are
 //! constants or slots of a reusable AD tape (`tape`); distributions and vector functions are
-//! single fused nodes with hand-written partials (`dist`, `ops`, `builtins`).
+//! single fused nodes with hand-written partials (`dist`, `ops`, `builtins`). The statement
+//! `y ~ bernoulli_logit(alpha + X * beta)` with int data `y` and a data matrix `X` is recognised
+//! and evaluated as one GLM node (Stan's `bernoulli_logit_glm`) whose loops are compiled for the
+//! widest instruction set the CPU offers (AVX2 via `pulp`'s runtime dispatch); its reductions'
+//! last bits therefore depend on the instruction set.
 //!
 //! Layouts: the unconstrained vector is in declaration order; within a variable, array elements
 //! outermost (row-major), matrices column-major (Stan's serializer order). Outputs
@@ -26,7 +30,12 @@
 //! `include_summand`); `target +=` and `_lpdf` keep everything, `_lupdf` follows `propto`.
 //! The pointwise log-likelihood has one term per element of each observed data variable (a data
 //! variable on the left of `~` or first in `target += dist_lpdf(...)`), ordered by data
-//! declaration, then element in JSON order; multivariate observations give one term per vector.
+//! declaration, then element in JSON order; multivariate observations give one term per vector,
+//! except a single data vector observed under `multi_normal` / `multi_normal_cholesky`: that
+//! likelihood does not factorize, so it gives one term per element, the exact leave-one-out
+//! conditional log p(y_i | y_{-i}) = normal_lpdf(y_i | y_i - g_i / K_ii, 1 / sqrt(K_ii)) with
+//! K = Sigma^{-1}, g = K (y - mu) (Vehtari et al. 2016; Bürkner, Gabry and Vehtari 2021). Those
+//! terms do NOT sum to the joint log density.
 //! A value outside a distribution's support, `reject`, a violated transformed-parameter bound or
 //! an index out of range is a recoverable [`ModelError::Eval`].
 //!
@@ -413,7 +422,7 @@ impl Model {
         let mut event: Vec<Option<usize>> = vec![None; ir.data.len()];
         let mut note = |var: usize, d: dist::Dist| {
             let slot = ir.data[var];
-            let size = if d.is_multivariate() {
+            let size = if d.is_multivariate() && !dist::loo_per_element(d, &ws.env[slot]) {
                 match &ws.env[slot] {
                     Val::Reals(s, _) => s.base.numel().max(1),
                     _ => 1,
@@ -606,6 +615,11 @@ impl Model {
 
     /// Pointwise log-likelihood of the observed data (normalizing constants included), in data
     /// order; a `log_lik` declared in generated quantities wins.
+    ///
+    /// A single data vector observed under `multi_normal` / `multi_normal_cholesky` gives one term
+    /// per element: the exact leave-one-out conditional density log p(y_i | y_{-i}) of the
+    /// multivariate normal, for PSIS-LOO of a non-factorized model. These terms do NOT sum to
+    /// the joint log density; every other observation's terms do.
     pub fn log_lik(&self, x: &[f64]) -> Result<Vec<f64>, ModelError> {
         let c = &self.c;
         if let Some(slot) = c.gq_log_lik {

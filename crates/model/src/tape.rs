@@ -103,6 +103,8 @@ pub struct Tape {
     pub idx: Vec<u32>,
     /// Scratch for the Cholesky backward pass.
     scratch: Vec<f64>,
+    /// Forward-pass scratch of fused kernels; grown, never cleared, so reusing it costs nothing.
+    pub fwd_scratch: Vec<f64>,
 }
 
 impl Tape {
@@ -213,6 +215,7 @@ impl Tape {
             part,
             idx,
             scratch,
+            ..
         } = self;
         adj.clear();
         adj.resize(val.len(), 0.0);

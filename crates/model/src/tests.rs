@@ -550,6 +550,71 @@ fn log_lik_loops_and_declared() {
     assert!((ll[1] - (-0.5 * (0.6f64 / 2.0).powi(2) - 2f64.ln() - 0.5 * ln2pi)).abs() < 1e-12);
 }
 
+/// log p(y_i | y_{-i}) of a trivariate normal by explicit conditioning on the other two
+/// elements (2x2 Schur complement), independent of the precision-matrix formula in the model.
+fn conditional_normal_3(y: [f64; 3], mu: [f64; 3], s: [[f64; 3]; 3], i: usize) -> f64 {
+    let o: Vec<usize> = (0..3).filter(|&j| j != i).collect();
+    let (a, b, c) = (s[o[0]][o[0]], s[o[0]][o[1]], s[o[1]][o[1]]);
+    let det = a * c - b * b;
+    let inv = [[c / det, -b / det], [-b / det, a / det]];
+    let s_io = [s[i][o[0]], s[i][o[1]]];
+    let r = [y[o[0]] - mu[o[0]], y[o[1]] - mu[o[1]]];
+    let w = [
+        s_io[0] * inv[0][0] + s_io[1] * inv[1][0],
+        s_io[0] * inv[0][1] + s_io[1] * inv[1][1],
+    ];
+    let m = mu[i] + w[0] * r[0] + w[1] * r[1];
+    let v = s[i][i] - (w[0] * s_io[0] + w[1] * s_io[1]);
+    -0.5 * (2.0 * std::f64::consts::PI * v).ln() - 0.5 * (y[i] - m).powi(2) / v
+}
+
+#[test]
+fn multi_normal_log_lik_is_pointwise_leave_one_out() {
+    let y = [0.5, -1.0, 2.0];
+    let mu = [0.0, 0.5, 1.0];
+    let s = [[2.0, 0.3, -0.4], [0.3, 1.0, 0.2], [-0.4, 0.2, 1.5]];
+    let data = r#"{"y": [0.5, -1.0, 2.0], "mu": [0.0, 0.5, 1.0],
+                   "S": [[2.0, 0.3, -0.4], [0.3, 1.0, 0.2], [-0.4, 0.2, 1.5]]}"#;
+    let want: Vec<f64> = (0..3).map(|i| conditional_normal_3(y, mu, s, i)).collect();
+    let head = "data { vector[3] y; vector[3] mu; cov_matrix[3] S; } parameters { real a; } ";
+    for body in [
+        "model { a ~ normal(0, 1); y ~ multi_normal(mu + a, S); }",
+        "model { a ~ normal(0, 1); y ~ multi_normal_cholesky(mu + a, cholesky_decompose(S)); }",
+        "model { a ~ normal(0, 1); target += multi_normal_lpdf(y | mu + a, S); }",
+        "model { a ~ normal(0, 1); target += multi_normal_cholesky_lpdf(y | mu + a, cholesky_decompose(S)); }",
+    ] {
+        let m = model(&format!("{head}{body}"), data);
+        assert_eq!(m.n_log_lik(), 3, "{body}");
+        let ll = m.log_lik(&[0.0]).unwrap();
+        assert_eq!(ll.len(), 3, "{body}");
+        for (g, w) in ll.iter().zip(&want) {
+            assert!((g - w).abs() < 1e-12, "{body}: {g} vs {w}");
+        }
+        // Non-factorized: the leave-one-out terms do not add up to the joint density.
+        let joint = lp(&m, &[0.0], NOJAC) + 0.5 * (2.0 * std::f64::consts::PI).ln();
+        assert!((ll.iter().sum::<f64>() - joint).abs() > 1e-3, "{body}");
+    }
+    // The shift a moves mu, so the terms at a = 0.7 are those at mu + 0.7.
+    let m = model(
+        &format!("{head}model {{ y ~ multi_normal(mu + a, S); }}"),
+        data,
+    );
+    let mu2 = mu.map(|x| x + 0.7);
+    for (i, g) in m.log_lik(&[0.7]).unwrap().iter().enumerate() {
+        assert!((g - conditional_normal_3(y, mu2, s, i)).abs() < 1e-12);
+    }
+    // Independent vectors (an array) keep one joint term per vector.
+    let m = model(
+        "data { array[2] vector[3] ys; cov_matrix[3] S; } parameters { real a; }
+         model { ys ~ multi_normal(rep_vector(a, 3), S); }",
+        r#"{"ys": [[0.5, -1.0, 2.0], [0.1, 0.2, 0.3]],
+            "S": [[2.0, 0.3, -0.4], [0.3, 1.0, 0.2], [-0.4, 0.2, 1.5]]}"#,
+    );
+    assert_eq!(m.n_log_lik(), 2);
+    let ll = m.log_lik(&[0.0]).unwrap();
+    assert!((ll.iter().sum::<f64>() - lp(&m, &[0.0], NOJAC)).abs() < 1e-12);
+}
+
 #[test]
 fn simulate_is_reproducible_and_respects_bounds() {
     let m = model(EIGHT_SCHOOLS_NC, EIGHT_SCHOOLS_DATA);
@@ -727,7 +792,7 @@ fn example_programs_evaluate_with_correct_gradients() {
         ("dugongs", "dugongs", 27),
         ("glm", "glm", 40),
         ("surgical", "surgical", 12),
-        ("gp", "gp", 1),
+        ("gp", "gp", 11),
         ("gp_poisson", "gp", 11),
     ];
     for (prog, data, n_ll) in cases {
@@ -1159,4 +1224,67 @@ fn ordered_parameters_simulate_sorted() {
         }
         assert!(m.unconstrain(&d.params).is_ok());
     }
+}
+
+#[test]
+fn exp_nonpos_agrees_with_std_exp() {
+    let mut worst: f64 = 0.0;
+    for i in 0..=200_000 {
+        let x = -(i as f64) * 0.003_731;
+        let (got, want) = (crate::math::exp_nonpos(x), x.exp());
+        if want > f64::MIN_POSITIVE {
+            worst = worst.max(((got - want) / want).abs());
+        } else {
+            // Subnormal results: within one unit of the smallest subnormal.
+            assert!((got - want).abs() <= 5e-324, "{x}: {got:e} vs {want:e}");
+        }
+    }
+    assert!(worst < 1e-15, "worst relative error {worst:e}");
+    assert_eq!(crate::math::exp_nonpos(0.0), 1.0);
+    assert_eq!(crate::math::exp_nonpos(f64::NEG_INFINITY), 0.0);
+    assert!(crate::math::exp_nonpos(-1e-300) == 1.0);
+}
+
+#[test]
+fn bernoulli_logit_glm_matches_closed_form_and_gradient() {
+    // 523 rows: several 256-row chunks and a tail that is not a multiple of four; logits up to
+    // about +-60 so both branches of the stable form are exercised.
+    let (n, k) = (523usize, 3usize);
+    let xm: Vec<Vec<f64>> = (0..n)
+        .map(|i| {
+            (0..k)
+                .map(|j| ((i * (j + 3)) as f64 * 0.61).sin() * 7.0)
+                .collect()
+        })
+        .collect();
+    let y: Vec<i32> = (0..n).map(|i| ((i * 5) % 7 < 3) as i32).collect();
+    let data = format!(r#"{{"N": {n}, "K": {k}, "X": {xm:?}, "y": {y:?}}}"#);
+    let src = "data { int N; int K; matrix[N, K] X; array[N] int y; }
+               parameters { real a; vector[K] b; } model { y ~ bernoulli_logit(a + X * b); }";
+    let m = model(src, &data);
+    let theta = [0.4, 2.5, -1.5, 0.8];
+    let mut want = 0.0;
+    for i in 0..n {
+        let eta = theta[0] + (0..k).map(|j| xm[i][j] * theta[1 + j]).sum::<f64>();
+        // log inv_logit(+-eta) = -softplus(-+eta), with std's exp and ln_1p.
+        let softplus = |z: f64| z.max(0.0) + (-z.abs()).exp().ln_1p();
+        want -= if y[i] == 1 {
+            softplus(-eta)
+        } else {
+            softplus(eta)
+        };
+    }
+    let got = lp(&m, &theta, FULL);
+    assert!((got - want).abs() < 1e-12 * want.abs(), "{got} vs {want}");
+    // The generic kernel (log_lik path) agrees tightly.
+    let ll: f64 = m.log_lik(&theta).unwrap().iter().sum();
+    assert!((got - ll).abs() < 1e-11 * ll.abs(), "{got} vs {ll}");
+    check_grad(src, &data, &theta, FULL, 1e-6);
+    // An outcome outside {0, 1} is an evaluation error, as on the generic path.
+    let bad = data.replacen("\"y\": [1", "\"y\": [2", 1);
+    let m = model(src, &bad);
+    assert!(matches!(
+        m.clone().log_density(&theta, FULL),
+        Err(ModelError::Eval(_))
+    ));
 }

@@ -13,8 +13,8 @@
 mod common;
 
 use common::{
-    close, compile, data_of, dist_cases, fn_cases, guarded, program, DistCase, Failures, FnCase,
-    FULL,
+    close, compile, data_of, dist_cases, fn_cases, gaussian_loo_reference, guarded, program,
+    DistCase, Failures, FnCase, FULL,
 };
 use refinestat_language::Data;
 use serde_json::Value;
@@ -147,7 +147,7 @@ fn truncated_densities_match_reference() {
 fn pointwise_log_lik_matches_reference() {
     let mut failures = Failures::default();
     for case in dist_cases() {
-        let Some(pointwise) = case.pointwise.clone() else {
+        let Some(pointwise) = gaussian_loo_reference(&case).or(case.pointwise.clone()) else {
             continue;
         };
         let data = all_data(&case.decls, &case.data);

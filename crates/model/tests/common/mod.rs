@@ -481,3 +481,85 @@ pub fn literal(x: f64) -> String {
         s
     }
 }
+
+/// Solve `a x = b` (dense, row-major `n x n`) by Gaussian elimination with partial pivoting.
+pub fn solve_dense(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Vec<f64> {
+    let n = b.len();
+    for c in 0..n {
+        let p = (c..n)
+            .max_by(|&i, &j| a[i][c].abs().total_cmp(&a[j][c].abs()))
+            .unwrap_or(c);
+        a.swap(c, p);
+        b.swap(c, p);
+        let pivot_row = a[c].clone();
+        for r in c + 1..n {
+            let f = a[r][c] / pivot_row[c];
+            for (x, p) in a[r].iter_mut().zip(&pivot_row).skip(c) {
+                *x -= f * p;
+            }
+            b[r] -= f * b[c];
+        }
+    }
+    let mut x = vec![0.0; n];
+    for r in (0..n).rev() {
+        let s: f64 = (r + 1..n).map(|k| a[r][k] * x[k]).sum();
+        x[r] = (b[r] - s) / a[r][r];
+    }
+    x
+}
+
+/// A single vector under a multivariate normal has per-element leave-one-out log_lik terms; the
+/// reference is computed here by explicit conditioning, y_i | y_o ~ normal(mu_i + S_io S_oo^{-1}
+/// (y_o - mu_o), S_ii - S_io S_oo^{-1} S_oi), independent of the model's precision formula.
+pub fn gaussian_loo_reference(case: &DistCase) -> Option<Vec<f64>> {
+    let is_chol = match case.dist.as_str() {
+        "multi_normal" => false,
+        "multi_normal_cholesky" => true,
+        _ => return None,
+    };
+    let decl = case.decls.iter().find(|(_, n)| *n == case.variate)?;
+    if !decl.0.starts_with("vector[") {
+        return None;
+    }
+    let nums = |v: &serde_json::Value| -> Vec<f64> {
+        v.as_array()
+            .map(|a| a.iter().filter_map(|x| x.as_f64()).collect())
+            .unwrap_or_default()
+    };
+    let y = nums(&case.data[&case.variate]);
+    let k = y.len();
+    let mu_v = &case.data[&case.args[0]];
+    let mu = mu_v.as_f64().map_or_else(|| nums(mu_v), |m| vec![m; k]);
+    let m: Vec<Vec<f64>> = case.data[&case.args[1]]
+        .as_array()?
+        .iter()
+        .map(nums)
+        .collect();
+    let s: Vec<Vec<f64>> = if is_chol {
+        (0..k)
+            .map(|i| {
+                (0..k)
+                    .map(|j| (0..k).map(|q| m[i][q] * m[j][q]).sum())
+                    .collect()
+            })
+            .collect()
+    } else {
+        m
+    };
+    let out = (0..k)
+        .map(|i| {
+            let o: Vec<usize> = (0..k).filter(|&j| j != i).collect();
+            let s_oo: Vec<Vec<f64>> = o
+                .iter()
+                .map(|&a| o.iter().map(|&b| s[a][b]).collect())
+                .collect();
+            let s_oi: Vec<f64> = o.iter().map(|&a| s[a][i]).collect();
+            let r_o: Vec<f64> = o.iter().map(|&a| y[a] - mu[a]).collect();
+            let w = solve_dense(s_oo, s_oi.clone());
+            let mean = mu[i] + w.iter().zip(&r_o).map(|(a, b)| a * b).sum::<f64>();
+            let var = s[i][i] - w.iter().zip(&s_oi).map(|(a, b)| a * b).sum::<f64>();
+            -0.5 * (2.0 * std::f64::consts::PI * var).ln() - 0.5 * (y[i] - mean).powi(2) / var
+        })
+        .collect();
+    Some(out)
+}
