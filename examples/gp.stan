@@ -1,5 +1,5 @@
 // Gaussian-process regression of y on x with a squared-exponential kernel
-// (posteriordb gp_pois_regr data, modelling the continuous y).
+// (posteriordb gp_pois_regr-gp_regr: the noise term is sigma on the diagonal, as there).
 data {
   int<lower=1> N;
   array[N] real x;
@@ -11,7 +11,7 @@ parameters {
   real<lower=0> sigma;
 }
 model {
-  matrix[N, N] cov = gp_exp_quad_cov(x, alpha, rho) + diag_matrix(rep_vector(square(sigma), N));
+  matrix[N, N] cov = gp_exp_quad_cov(x, alpha, rho) + diag_matrix(rep_vector(sigma, N));
   matrix[N, N] L_cov = cholesky_decompose(cov);
   rho ~ gamma(25, 4);
   alpha ~ normal(0, 2);
