@@ -1,48 +1,20 @@
-//! `sample` and `diagnose`: the model adapted to the sampler, draws turned into CmdStan CSV,
+//! `sample` and `diagnose`: a fit (refinestat_synthesis::fit) written as CmdStan CSV,
 //! summary.json and the summary table.
 
 use crate::args::SampleFlags;
 use crate::commands::{load_model, read_data};
 use crate::error::{emit, CliError, Result};
-use rand::SeedableRng;
-use refinestat_diagnostics::{render_table, summarize, ChainStats, Draws, LogLik, Summary};
+use refinestat_diagnostics::{render_table, Summary};
 use refinestat_inference::{
-    cmdstan_column_name, sample_with_progress, write_cmdstan_csv, CsvHeader, LogDensity,
-    LogpFailure, SamplerConfig, StopReason,
+    cmdstan_column_name, write_cmdstan_csv, CsvHeader, SamplerConfig, StopReason,
 };
-use refinestat_model::{LogDensityOptions, Model, ModelError};
+use refinestat_synthesis::fit::fit_model;
 use std::io::{BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-/// The model as the sampler sees it: Stan's sampling density (Jacobian on, constants dropped).
-pub(crate) struct SamplingDensity(pub(crate) Model);
-
-impl LogDensity for SamplingDensity {
-    fn dim(&self) -> usize {
-        self.0.dim()
-    }
-
-    fn logp(&mut self, x: &[f64], grad: &mut [f64]) -> std::result::Result<f64, LogpFailure> {
-        let opts = LogDensityOptions {
-            jacobian: true,
-            propto: true,
-        };
-        self.0
-            .log_density_gradient(x, opts, grad)
-            .map_err(|e| match e {
-                ModelError::Eval(msg) => LogpFailure::Recoverable(msg),
-                other => LogpFailure::Fatal(other.to_string()),
-            })
-    }
-}
-
-/// Per-chain outputs in constrained space: `values[draw]` (params, TPs, GQs) and `log_lik[draw]`.
-struct ChainOutputs {
-    values: Vec<Vec<f64>>,
-    log_lik: Vec<Vec<f64>>,
-}
+pub(crate) use refinestat_synthesis::fit::SamplingDensity;
 
 pub(crate) fn model_stem(model: &Path) -> String {
     model
@@ -96,52 +68,24 @@ pub fn cmd_sample(model_path: &Path, data_path: &Path, flags: &SampleFlags) -> R
     let total = (config.chains * (config.warmup + config.draws)) as u64;
     let bar = progress_bar(total);
     let mut done = vec![0usize; config.chains];
-    let output = sample_with_progress(
-        &config,
-        |_| SamplingDensity(model.clone()),
-        |chain, iterations, _| {
-            if let Some(bar) = &bar {
-                done[chain] = iterations;
-                bar.set_position(done.iter().sum::<usize>() as u64);
-            }
-        },
-    )
+    let fit = fit_model(&model, &config, |chain, iterations, _| {
+        if let Some(bar) = &bar {
+            done[chain] = iterations;
+            bar.set_position(done.iter().sum::<usize>() as u64);
+        }
+    })
     .map_err(|e| CliError::new(e.to_string()))?;
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
-    if output.stop_reason() == StopReason::TimeBudget {
+    if fit.sample.stop_reason() == StopReason::TimeBudget {
         eprintln!("warning: the time budget ran out; the results hold the draws made before it");
     }
 
-    // Constrained outputs per chain, in parallel; each chain's generated quantities get their own
-    // seeded stream so the files do not depend on thread scheduling.
-    use rayon::prelude::*;
-    let outputs: Vec<ChainOutputs> = output
-        .chains
-        .par_iter()
-        .map(|chain| -> Result<ChainOutputs> {
-            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(flags.seed);
-            rng.set_stream(1000 + chain.chain as u64);
-            let mut values = Vec::with_capacity(chain.draws.len());
-            let mut log_lik = Vec::with_capacity(chain.draws.len());
-            for (i, x) in chain.draws.iter().enumerate() {
-                let context = |e: ModelError| {
-                    CliError::new(format!("chain {} draw {}: {e}", chain.chain + 1, i + 1))
-                };
-                values.push(model.write_array(x, &mut rng).map_err(context)?);
-                log_lik.push(model.log_lik(x).map_err(context)?);
-            }
-            Ok(ChainOutputs { values, log_lik })
-        })
-        .collect::<Result<_>>()?;
-
-    let names = model.output_names();
-    // A program's own `log_lik` generated quantity already is the pointwise log-likelihood.
-    let own_log_lik = names
-        .iter()
-        .any(|n| n == "log_lik" || n.starts_with("log_lik["));
-    let n_obs = outputs
+    let names = &fit.names;
+    let own_log_lik = fit.own_log_lik;
+    let n_obs = fit
+        .outputs
         .first()
         .and_then(|c| c.log_lik.first())
         .map_or(0, Vec::len);
@@ -149,7 +93,7 @@ pub fn cmd_sample(model_path: &Path, data_path: &Path, flags: &SampleFlags) -> R
     if !own_log_lik {
         columns.extend((1..=n_obs).map(|i| format!("log_lik.{i}")));
     }
-    for (chain, out) in output.chains.iter().zip(&outputs) {
+    for (chain, out) in fit.sample.chains.iter().zip(&fit.outputs) {
         let path = out_dir.join(format!("chain-{}.csv", chain.chain + 1));
         let rows: Vec<Vec<f64>> = out
             .values
@@ -171,46 +115,7 @@ pub fn cmd_sample(model_path: &Path, data_path: &Path, flags: &SampleFlags) -> R
             .and_then(|_| writer.flush())
             .map_err(|e| CliError::new(format!("cannot write {}: {e}", path.display())))?;
     }
-
-    // Summary over everything but the log-likelihood columns, as summary.json documents.
-    let keep: Vec<usize> = (0..names.len())
-        .filter(|&i| !(names[i] == "log_lik" || names[i].starts_with("log_lik[")))
-        .collect();
-    let draw_rows: Vec<Vec<Vec<f64>>> = outputs
-        .iter()
-        .map(|c| {
-            c.values
-                .iter()
-                .map(|row| keep.iter().map(|&i| row[i]).collect())
-                .collect()
-        })
-        .collect();
-    let kept_names: Vec<String> = keep.iter().map(|&i| names[i].clone()).collect();
-    let log_lik_rows: Vec<Vec<Vec<f64>>> = if own_log_lik {
-        let ll_idx: Vec<usize> = (0..names.len())
-            .filter(|&i| names[i] == "log_lik" || names[i].starts_with("log_lik["))
-            .collect();
-        outputs
-            .iter()
-            .map(|c| {
-                c.values
-                    .iter()
-                    .map(|row| ll_idx.iter().map(|&i| row[i]).collect())
-                    .collect()
-            })
-            .collect()
-    } else {
-        outputs.iter().map(|c| c.log_lik.clone()).collect()
-    };
-    let stats: Vec<ChainStats> = output
-        .chains
-        .iter()
-        .map(|c| ChainStats {
-            energy: c.stats.iter().map(|s| s.energy).collect(),
-            divergent: c.stats.iter().map(|s| s.divergent).collect(),
-        })
-        .collect();
-    let summary = summarize_outputs(kept_names, &draw_rows, &stats, &log_lik_rows)?;
+    let summary = fit.summary;
     write_summary(&out_dir, &summary)?;
     if flags.json {
         emit(&(summary.to_json() + "\n"))?;
@@ -219,21 +124,6 @@ pub fn cmd_sample(model_path: &Path, data_path: &Path, flags: &SampleFlags) -> R
         emit(&(format!("output: {}", out_dir.display()) + "\n"))?;
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn summarize_outputs(
-    names: Vec<String>,
-    draws: &[Vec<Vec<f64>>],
-    stats: &[ChainStats],
-    log_lik: &[Vec<Vec<f64>>],
-) -> Result<Summary> {
-    let draws = Draws::from_chains(names, draws).map_err(|e| CliError::new(e.to_string()))?;
-    let log_lik = if log_lik.iter().all(|c| c.iter().all(Vec::is_empty)) {
-        None
-    } else {
-        LogLik::from_chains(log_lik)
-    };
-    summarize(&draws, stats, log_lik.as_ref()).map_err(|e| CliError::new(e.to_string()))
 }
 
 fn write_summary(dir: &Path, summary: &Summary) -> Result<()> {
