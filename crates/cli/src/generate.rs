@@ -4,11 +4,11 @@
 
 use crate::commands::read_data;
 use crate::error::{CliError, Result};
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 use refinestat_language::{check, diagnostic::line_col, Data};
 use refinestat_synthesis::datasets::{dataset, DATASET_NAMES};
-use refinestat_synthesis::{data_block, generate, proposal_from_spec, DecodeConfig, Mode};
+use refinestat_synthesis::{
+    data_block, generate, program_rng, proposal_from_spec, DecodeConfig, Mode,
+};
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -106,8 +106,7 @@ pub fn cmd_generate(args: &GenerateArgs) -> Result<ExitCode> {
             continue;
         }
         // Program i depends only on (seed, i), so a resumed run writes the same programs.
-        let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
-        rng.set_stream(index as u64);
+        let mut rng = program_rng(args.seed, index as u64);
         let start = Instant::now();
         let out = generate(model.as_mut(), &prompt, &data, &config, &mut rng);
         let time_ms = start.elapsed().as_secs_f64() * 1000.0;

@@ -2,13 +2,14 @@
 //! many programs pass `check` with the data and how many sample without error (2 chains x 200
 //! warmup x 200 draws). Usage: `generate_bench [N] [--no-fit] [--show K] [--datasets a,b]`.
 
-use rand::SeedableRng;
 use rayon::prelude::*;
 use refinestat_inference::{sample, LogDensity, LogpFailure, SamplerConfig};
 use refinestat_language::check;
 use refinestat_model::{LogDensityOptions, Model, ModelError};
 use refinestat_synthesis::datasets::{dataset, DATASET_NAMES};
-use refinestat_synthesis::{data_block, generate, BuiltinModel, DecodeConfig, Mode, StopReason};
+use refinestat_synthesis::{
+    data_block, generate, program_rng, BuiltinModel, DecodeConfig, Mode, StopReason,
+};
 use std::time::Instant;
 
 struct Density(Model);
@@ -48,6 +49,15 @@ fn fits(program: &str, data: &refinestat_language::Data, seed: u64) -> Result<()
     }
 }
 
+/// A count, or `-` when it was not measured.
+fn count_if(measured: bool, count: usize) -> String {
+    if measured {
+        count.to_string()
+    } else {
+        "-".into()
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let n: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(200);
@@ -64,8 +74,12 @@ fn main() {
         .and_then(|i| args.get(i + 1))
         .map(|s| s.split(',').map(String::from).collect())
         .unwrap_or_else(|| DATASET_NAMES.iter().map(|s| s.to_string()).collect());
-    println!("| dataset | mode | programs | completed | pass check | sample ok | tokens sampled (mean) | rejected (mean) | ms/program |");
-    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|");
+    if args.iter().any(|a| a == "--uniform") {
+        uniform_table(n, &names);
+        return;
+    }
+    println!("| dataset | mode | programs | completed | pass check | sample ok | pass check and sample ok | tokens sampled (mean) | rejected (mean) | backtracks (mean) | ms/program | failed checks by first predicate |");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
     for name in &names {
         let data = dataset(name).expect("shipped dataset");
         let prompt = data_block(&data);
@@ -81,7 +95,7 @@ fn main() {
                 .into_par_iter()
                 .map(|i| {
                     let mut m = model.clone();
-                    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(i as u64);
+                    let mut rng = program_rng(1, i as u64);
                     let config = DecodeConfig {
                         mode,
                         ..DecodeConfig::default()
@@ -132,22 +146,83 @@ fn main() {
                     }
                 }
             }
+            let mut by_predicate = std::collections::BTreeMap::new();
+            for g in &gens {
+                if let Some(d) = check(&g.program, Some(&data)).first() {
+                    *by_predicate.entry(d.predicate.as_str()).or_insert(0) += 1;
+                }
+            }
             let mean = |f: &dyn Fn(&refinestat_synthesis::Generation) -> usize| {
                 gens.iter().map(f).sum::<usize>() as f64 / n as f64
             };
             println!(
-                "| {name} | {} | {n} | {completed} | {} | {} | {:.0} | {:.1} | {:.1} |",
+                "| {name} | {} | {n} | {completed} | {} | {} | {} | {:.0} | {:.1} | {:.2} | {:.1} | {} |",
                 mode.as_str(),
                 valid.iter().filter(|v| **v).count(),
-                if fit {
-                    fit_ok.iter().filter(|v| **v).count().to_string()
-                } else {
-                    "-".into()
-                },
+                count_if(fit, fit_ok.iter().filter(|v| **v).count()),
+                count_if(fit, valid.iter().zip(&fit_ok).filter(|(v, f)| **v && **f).count()),
                 mean(&|g| g.tokens.sampled),
                 mean(&|g| g.tokens.rejected),
-                ms
+                mean(&|g| g.backtracks),
+                ms,
+                by_predicate.iter().map(|(p, c)| format!("{p}: {c}")).collect::<Vec<_>>().join(", "),
             );
         }
+    }
+}
+
+/// The adversarial proposal: a uniform distribution over the builtin vocabulary, refinestat mode.
+fn uniform_table(n: usize, names: &[String]) {
+    use refinestat_synthesis::{ProposalModel, UniformModel};
+    println!("| dataset | programs | completed | completed and pass check | stopped (reason: count) | invalid returned as completed | tokens sampled (mean) |");
+    println!("|---|---:|---:|---:|---|---:|---:|");
+    for name in names {
+        let data = dataset(name).expect("shipped dataset");
+        let prompt = data_block(&data);
+        let vocabulary = BuiltinModel::new(&data).vocabulary().clone();
+        let gens: Vec<_> = (0..n)
+            .into_par_iter()
+            .map(|i| {
+                let mut m = UniformModel::new(vocabulary.clone());
+                let mut rng = program_rng(1, i as u64);
+                generate(&mut m, &prompt, &data, &DecodeConfig::default(), &mut rng)
+            })
+            .collect();
+        let completed: Vec<bool> = gens
+            .iter()
+            .map(|g| g.stop == StopReason::Completed)
+            .collect();
+        let valid: Vec<bool> = gens
+            .iter()
+            .map(|g| check(&g.program, Some(&data)).is_empty())
+            .collect();
+        for g in gens
+            .iter()
+            .filter(|g| g.stop == StopReason::Completed)
+            .take(3)
+        {
+            eprintln!("--- {name} uniform, completed: {:?}", g.generated);
+        }
+        let mut reasons = std::collections::BTreeMap::new();
+        for g in gens.iter().filter(|g| g.stop != StopReason::Completed) {
+            *reasons.entry(g.stop.as_str().to_string()).or_insert(0) += 1;
+        }
+        let reasons: Vec<String> = reasons.iter().map(|(r, c)| format!("{r}: {c}")).collect();
+        println!(
+            "| {name} | {n} | {} | {} | {} | {} | {:.0} |",
+            completed.iter().filter(|c| **c).count(),
+            completed
+                .iter()
+                .zip(&valid)
+                .filter(|(c, v)| **c && **v)
+                .count(),
+            reasons.join(", "),
+            completed
+                .iter()
+                .zip(&valid)
+                .filter(|(c, v)| **c && !**v)
+                .count(),
+            gens.iter().map(|g| g.tokens.sampled).sum::<usize>() as f64 / n as f64,
+        );
     }
 }

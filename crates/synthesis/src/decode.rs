@@ -15,7 +15,9 @@
 
 use crate::proposal::{ProposalError, ProposalModel, TokenId};
 use rand::Rng;
-use refinestat_language::{check, check_prefix, parse, parse_prefix, Data, Diagnostic};
+use refinestat_language::{
+    check, check_prefix, parse, parse_prefix, Data, Diagnostic, Predicate, Span,
+};
 use std::collections::HashMap;
 
 /// What a token must satisfy to be accepted.
@@ -71,6 +73,9 @@ pub struct DecodeConfig {
     /// A position whose untried mass falls below this fraction of its original mass is a dead
     /// end: backtrack instead of drawing from the model's noise floor (default 1e-2).
     pub min_remaining_mass: f64,
+    /// Outside `standard` mode, end-of-program needs a `model` block too (default true): a data
+    /// block alone is a valid program, but not a model.
+    pub require_model_block: bool,
 }
 
 impl Default for DecodeConfig {
@@ -83,6 +88,7 @@ impl Default for DecodeConfig {
             max_rejections_per_statement: 24,
             max_backtracks: 60,
             min_remaining_mass: 1e-2,
+            require_model_block: true,
         }
     }
 }
@@ -141,6 +147,16 @@ pub struct Generation {
     pub backtracks: usize,
 }
 
+/// The random stream of program `index` in a run seeded with `seed`: ChaCha8 seeded with `seed`,
+/// on stream `index`, so each program depends only on (seed, index) and a resumed or partial run
+/// writes the same programs.
+pub fn program_rng(seed: u64, index: u64) -> rand_chacha::ChaCha8Rng {
+    use rand::SeedableRng;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(index);
+    rng
+}
+
 /// Why `text` is not acceptable as a prefix under `mode` (empty = acceptable).
 fn prefix_violations(mode: Mode, text: &str, data: &Data) -> Vec<Diagnostic> {
     match mode {
@@ -151,12 +167,26 @@ fn prefix_violations(mode: Mode, text: &str, data: &Data) -> Vec<Diagnostic> {
 }
 
 /// Why `text` is not acceptable as a finished program under `mode` (empty = acceptable).
-fn complete_violations(mode: Mode, text: &str, data: &Data) -> Vec<Diagnostic> {
-    match mode {
-        Mode::Standard => Vec::new(),
+fn complete_violations(
+    mode: Mode,
+    text: &str,
+    data: &Data,
+    require_model: bool,
+) -> Vec<Diagnostic> {
+    let mut violations = match mode {
+        Mode::Standard => return Vec::new(),
         Mode::Syntax => parse(text).errors,
         Mode::Refinestat => check(text, Some(data)),
+    };
+    if require_model && violations.is_empty() && parse(text).program.model.is_none() {
+        let end = text.len() as u32;
+        violations.push(Diagnostic::new(
+            Predicate::Parse,
+            Span { start: end, end },
+            "the program ends without a model block",
+        ));
     }
+    violations
 }
 
 /// The name a violation blames on a declaration: from a hint "declare NAME with ...", or the
@@ -333,7 +363,7 @@ pub fn generate<R: Rng + ?Sized>(
             let id = token as TokenId;
             let candidate = format!("{text}{}", model.vocabulary().text(id));
             let violations = if id == eos {
-                complete_violations(config.mode, &text, data)
+                complete_violations(config.mode, &text, data, config.require_model_block)
             } else {
                 prefix_violations(config.mode, &candidate, data)
             };

@@ -34,7 +34,7 @@ pub mod proposal;
 pub mod refine;
 
 pub use builtin::{BuiltinConfig, BuiltinModel};
-pub use decode::{generate, DecodeConfig, Generation, Mode, StopReason, TokenCounts};
+pub use decode::{generate, program_rng, DecodeConfig, Generation, Mode, StopReason, TokenCounts};
 pub use prompt::{data_block, DataProfile, VarProfile};
 pub use proposal::{ProposalError, ProposalModel, TokenId, UniformModel, Vocabulary};
 pub use refine::{

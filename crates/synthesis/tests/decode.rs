@@ -232,3 +232,41 @@ fn refinestat_mode_is_valid_on_other_data_shapes() {
         }
     }
 }
+
+/// A model that only ever proposes end-of-program: the data block alone is a valid program but
+/// not a model, so refinestat mode finds no valid token; standard mode ends at once.
+struct OnlyEos(refinestat_synthesis::Vocabulary);
+
+impl ProposalModel for OnlyEos {
+    fn vocabulary(&self) -> &refinestat_synthesis::Vocabulary {
+        &self.0
+    }
+    fn next_token_logprobs(
+        &mut self,
+        _prompt: &[refinestat_synthesis::TokenId],
+        _generated: &[refinestat_synthesis::TokenId],
+        logprobs: &mut [f64],
+    ) -> Result<(), ProposalError> {
+        logprobs.fill(f64::NEG_INFINITY);
+        logprobs[self.0.eos() as usize] = 0.0;
+        Ok(())
+    }
+}
+
+#[test]
+fn end_of_program_needs_a_model_block() {
+    let data = dataset("surgical").unwrap();
+    let vocabulary = BuiltinModel::new(&data).vocabulary().clone();
+    let out = run(
+        &mut OnlyEos(vocabulary.clone()),
+        &data,
+        &config(Mode::Refinestat),
+        1,
+    );
+    assert_eq!(out.stop, StopReason::NoValidToken);
+    assert_eq!(out.generated, "");
+    assert_eq!((out.tokens.sampled, out.tokens.rejected), (1, 1));
+    let out = run(&mut OnlyEos(vocabulary), &data, &config(Mode::Standard), 1);
+    assert_eq!(out.stop, StopReason::Completed);
+    assert_eq!((out.tokens.sampled, out.tokens.accepted), (1, 1));
+}
