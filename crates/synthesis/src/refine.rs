@@ -343,9 +343,10 @@ fn target_on_data(expr: &Expr, data_names: &HashSet<String>) -> bool {
     }
 }
 
-/// Where the likelihood part L of `program` starts: the byte offset of the beginning of the line
-/// holding the first model-block statement on observed data (see [`is_likelihood`]; data
-/// variables are those of the `data` block). `program[..offset]` is D || P, what a likelihood
+/// Where the likelihood part L of `program` starts: the byte offset of the first model-block
+/// statement on observed data: a `~` whose left side (outside index brackets) mentions a variable
+/// of the `data` block, or a `target +=` of an `_lpdf`/`_lpmf`/`_lupdf`/`_lupmf` call whose first
+/// argument does; a loop, `if` or block containing one counts as a whole. `program[..offset]` is D || P, what a likelihood
 /// resample keeps. `None` when the program does not parse or has no such statement.
 ///
 /// Everything from that statement on is regenerated, including prior statements written after
@@ -370,15 +371,10 @@ pub fn likelihood_start(program: &str) -> Option<usize> {
         .unwrap_or_default();
     let model = parsed.program.block(BlockKind::Model)?;
     let first = model.stmts.iter().find(|s| is_likelihood(s, &data_names))?;
-    let start = (first.span.start as usize).min(program.len());
-    // Back up over the indentation to the start of the line, so the kept part ends a line.
-    let line_start = program[..start].rfind('\n').map_or(0, |nl| nl + 1);
-    let offset = if program[line_start..start].trim().is_empty() {
-        line_start
-    } else {
-        start
-    };
-    Some(offset)
+    // The kept part ends with the statement's indentation: tokenizers (the built-in model's
+    // included) make a newline with its indentation one token, so cutting inside it would hand
+    // the model a token it never writes.
+    Some((first.span.start as usize).min(program.len()))
 }
 
 /// A proposal model continuing a forced prefix: the decoder sees the prompt D || P, the inner

@@ -174,12 +174,12 @@ fn the_loop_stops_at_rmax_and_runs_are_reproducible() {
 fn likelihood_starts_at_the_first_statement_on_data() {
     let program = "data {\n  int<lower=0> N;\n  vector[N] y;\n}\nparameters {\n  real mu;\n  real<lower=0> sigma;\n}\nmodel {\n  mu ~ normal(0, 10);\n  for (n in 1:N) {\n    y[n] ~ normal(mu, sigma);\n  }\n  sigma ~ exponential(1);\n}\n";
     let at = likelihood_start(program).unwrap();
-    assert_eq!(&program[at..at + 6], "  for ");
-    assert!(program[..at].ends_with("mu ~ normal(0, 10);\n"));
+    assert_eq!(&program[at..at + 6], "for (n");
+    assert!(program[..at].ends_with("mu ~ normal(0, 10);\n  "));
 
     let target = "data {\n  int<lower=0> N;\n  vector[N] y;\n}\nparameters {\n  real mu;\n}\nmodel {\n  target += normal_lpdf(mu | 0, 1);\n  target += normal_lpdf(y | mu, 1);\n}\n";
     let at = likelihood_start(target).unwrap();
-    assert!(target[at..].starts_with("  target += normal_lpdf(y |"));
+    assert!(target[at..].starts_with("target += normal_lpdf(y |"));
 
     // No statement on data, or no parse: no split.
     assert_eq!(
@@ -187,4 +187,72 @@ fn likelihood_starts_at_the_first_statement_on_data() {
         None
     );
     assert_eq!(likelihood_start("model { y ~ "), None);
+}
+
+#[test]
+fn the_builtin_vocabulary_reencodes_what_it_wrote() {
+    // A likelihood resample hands the kept P back to the model as tokens; they must spell it.
+    use refinestat_synthesis::ProposalModel;
+    let data = regression_data();
+    let mut fitter = Scripted::new(&[(2, -10.0)]);
+    let config = RefineConfig {
+        rmax: 3,
+        ..RefineConfig::default()
+    };
+    let out = run(&data, &mut fitter, &config);
+    let model = BuiltinModel::new(&data);
+    let vocab = model.vocabulary();
+    let program = &out.attempts[0].program;
+    let generated = &program[refinestat_synthesis::data_block(&data).len()..];
+    assert_eq!(vocab.decode(&vocab.encode(generated)), generated);
+    // The builtin's likelihood follows from its prior part, so the resample writes the parent.
+    assert_eq!(&out.attempts[1].program, program);
+    assert!(out.attempts[1].cached);
+}
+
+#[test]
+fn a_spent_time_budget_stops_before_the_first_attempt() {
+    let data = regression_data();
+    let config = RefineConfig {
+        time_budget: Some(std::time::Duration::ZERO),
+        ..RefineConfig::default()
+    };
+    let out = run(&data, &mut Scripted::new(&[(7, -1.0)]), &config);
+    assert!(out.attempts.is_empty());
+    assert_eq!(out.stop, RefineStop::NoValidProgram);
+
+    // With valid programs found, the time budget is the reason.
+    let config = RefineConfig {
+        rmax: 2,
+        beta: 10,
+        ..RefineConfig::default()
+    };
+    let out = run(&data, &mut Scripted::new(&[(7, -1.0)]), &config);
+    assert_eq!(out.stop, RefineStop::RmaxReached);
+    assert!(out.best.is_some());
+}
+
+#[test]
+fn modes_map_to_decoder_modes_and_attempt_budgets() {
+    use refinestat_synthesis::refine::config_for_mode;
+    use refinestat_synthesis::Mode;
+    let base = RefineConfig::default();
+    let get = |m: &str| config_for_mode(m, base.clone()).unwrap();
+    assert_eq!(
+        (get("refinestat").decode.mode, get("refinestat").rmax),
+        (Mode::Refinestat, 100)
+    );
+    assert_eq!(
+        (get("iterative").decode.mode, get("iterative").rmax),
+        (Mode::Syntax, 100)
+    );
+    assert_eq!(
+        (get("syntax").decode.mode, get("syntax").rmax),
+        (Mode::Syntax, 1)
+    );
+    assert_eq!(
+        (get("standard").decode.mode, get("standard").rmax),
+        (Mode::Standard, 1)
+    );
+    assert!(config_for_mode("magic", base).is_err());
 }
