@@ -37,10 +37,13 @@ pub struct GenerateArgs {
     /// How many programs.
     #[arg(long, default_value_t = 1)]
     pub n: usize,
+    /// Program i is drawn from ChaCha8 stream i of this seed.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Divides the model's log-probabilities before sampling.
     #[arg(long, default_value_t = 1.0)]
     pub temperature: f64,
+    /// Where program-<i>.stan (i from 0) and generate.jsonl go; an existing generate.jsonl resumes.
     #[arg(long)]
     pub output_dir: PathBuf,
 }

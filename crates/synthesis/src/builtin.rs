@@ -808,7 +808,7 @@ fn binomial_likelihood(
 ) {
     let form = *ch.choose(&[
         (0.75, "logit"),
-        (0.25 - a.sloppiness / 2.0, "inv_logit"),
+        ((0.25 - a.sloppiness / 2.0).max(0.0), "inv_logit"),
         (a.sloppiness / 2.0, "sloppy"),
     ]);
     parts.likelihood.push(match form {
@@ -910,7 +910,15 @@ fn regression(ch: &mut Chooser, a: &Analysis, parts: &mut Parts, y: &Response, x
     declare_scale(ch, a, parts, &sigma);
     let ps = scale_prior(ch, parts.style, y.sd.max(0.1));
     parts.priors.push(format!("{sigma} ~ {ps};"));
-    real_likelihood(ch, a, parts, y, &mean, &sigma);
+    // A positive response may be modelled on the log scale (a multiplicative-error regression).
+    let log_scale = y.positive && matches!(kind, "linear" | "log_linear") && ch.flip(0.2);
+    if log_scale {
+        parts
+            .likelihood
+            .push(format!("{} ~ lognormal({mean}, {sigma});", y.name));
+    } else {
+        real_likelihood(ch, a, parts, y, &mean, &sigma);
+    }
 }
 
 fn real_likelihood(
@@ -923,7 +931,7 @@ fn real_likelihood(
 ) {
     let family = *ch.choose(&[
         (0.8, "normal"),
-        (0.2 - a.sloppiness / 2.0, "student_t"),
+        ((0.2 - a.sloppiness / 2.0).max(0.0), "student_t"),
         (a.sloppiness / 2.0, "poisson"),
     ]);
     let yn = &y.name;

@@ -13,7 +13,7 @@
 //! ([`refinestat_language::parse_prefix`] returning no errors); a compiled grammar (llguidance)
 //! that masks tokens before sampling comes in a later session.
 
-use crate::proposal::{ProposalError, ProposalModel, TokenId};
+use crate::proposal::{ProposalModel, TokenId};
 use rand::Rng;
 use refinestat_language::{
     check, check_prefix, parse, parse_prefix, Data, Diagnostic, Predicate, Span,
@@ -312,10 +312,13 @@ pub fn generate<R: Rng + ?Sized>(
             return finish(StopReason::TokenBudget, &text, counts, backtracks);
         }
         logprobs.fill(f64::NEG_INFINITY);
-        if let Err(ProposalError::Backend(msg) | ProposalError::NotAvailable(msg)) =
-            model.next_token_logprobs(&prompt_ids, &accepted, &mut logprobs)
-        {
-            return finish(StopReason::ModelError(msg), &text, counts, backtracks);
+        if let Err(err) = model.next_token_logprobs(&prompt_ids, &accepted, &mut logprobs) {
+            return finish(
+                StopReason::ModelError(err.to_string()),
+                &text,
+                counts,
+                backtracks,
+            );
         }
         let max_lp = logprobs
             .iter()

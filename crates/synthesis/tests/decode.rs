@@ -270,3 +270,63 @@ fn end_of_program_needs_a_model_block() {
     assert_eq!(out.stop, StopReason::Completed);
     assert_eq!((out.tokens.sampled, out.tokens.accepted), (1, 1));
 }
+
+/// A much sloppier grammar (half its scales declared without `<lower=0>`, half its likelihoods
+/// outside their support): refinestat mode still completes valid programs, by backtracking to
+/// the declarations the violations blame.
+#[test]
+fn sloppy_grammar_is_repaired_by_backtracking() {
+    let sloppy = refinestat_synthesis::BuiltinConfig {
+        sloppiness: 0.5,
+        ..Default::default()
+    };
+    let mut backtracks = 0;
+    for name in ["eight_schools", "dugongs"] {
+        let data = dataset(name).unwrap();
+        let model = BuiltinModel::with_config(&data, &sloppy);
+        for seed in 0..6 {
+            let out = run(&mut model.clone(), &data, &config(Mode::Refinestat), seed);
+            assert_eq!(out.stop, StopReason::Completed, "{name}:\n{}", out.program);
+            assert!(
+                check(&out.program, Some(&data)).is_empty(),
+                "{}",
+                out.program
+            );
+            backtracks += out.backtracks;
+        }
+    }
+    assert!(backtracks > 0);
+}
+
+struct Failing(refinestat_synthesis::Vocabulary);
+
+impl ProposalModel for Failing {
+    fn vocabulary(&self) -> &refinestat_synthesis::Vocabulary {
+        &self.0
+    }
+    fn next_token_logprobs(
+        &mut self,
+        _prompt: &[refinestat_synthesis::TokenId],
+        _generated: &[refinestat_synthesis::TokenId],
+        _logprobs: &mut [f64],
+    ) -> Result<(), ProposalError> {
+        Err(ProposalError::Backend("connection refused".into()))
+    }
+}
+
+#[test]
+fn a_failing_model_stops_with_its_error() {
+    let data = dataset("gp").unwrap();
+    let vocabulary = BuiltinModel::new(&data).vocabulary().clone();
+    let out = run(
+        &mut Failing(vocabulary),
+        &data,
+        &config(Mode::Refinestat),
+        1,
+    );
+    assert_eq!(
+        out.stop,
+        StopReason::ModelError("proposal model failed: connection refused".into())
+    );
+    assert_eq!(out.tokens.sampled, 0);
+}
