@@ -138,6 +138,13 @@ fn attempt_event(attempt: &Attempt, candidates: &[Candidate]) -> serde_json::Val
 }
 
 pub fn cmd_synth(args: &SynthArgs) -> Result<ExitCode> {
+    if let Some(budget) = args.time_budget {
+        if !(budget >= 0.0 && budget.is_finite()) {
+            return Err(CliError::new(
+                "--time-budget must be a non-negative number of seconds",
+            ));
+        }
+    }
     let (source, data) = load(args)?;
     let base = RefineConfig {
         rmax: args.rmax,

@@ -146,4 +146,24 @@ fn bad_flags_are_usage_errors() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown mode"));
     let out = refinestat(&["synth", "--dataset", "nope"]);
     assert_eq!(out.status.code(), Some(2));
+    let out = refinestat(&["synth", "--dataset", "eight_schools", "--time-budget=-1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--time-budget"));
+    let dir = scratch("zero-draws");
+    let out = refinestat(&[
+        "synth",
+        "--dataset",
+        "eight_schools",
+        "--draws",
+        "0",
+        "--rmax",
+        "1",
+        "--output-dir",
+        dir.to_str().unwrap(),
+    ]);
+    // Zero draws is no fit: the one attempt is invalid, which is exit 1, not a crash.
+    assert_eq!(out.status.code(), Some(1));
+    let record = json(&dir.join("candidates/attempt-0.json"));
+    assert!(record["fit_error"].as_str().unwrap().contains("no draws"));
+    let _ = std::fs::remove_dir_all(&dir);
 }
