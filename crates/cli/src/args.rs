@@ -94,6 +94,8 @@ pub enum Command {
     },
     /// Write N programs after the data block with a proposal model, checked token by token.
     Generate(crate::generate::GenerateArgs),
+    /// Write a reliable program for the data: generate, fit, score and refine (RefineStat).
+    Synth(crate::synth::SynthArgs),
 }
 
 /// Flags of `sample` beyond the model and data.

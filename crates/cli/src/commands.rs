@@ -30,6 +30,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         } => crate::fit::cmd_diagnose(&csv, output_dir.as_deref(), json),
         Command::Sbc { model, data, flags } => crate::sbc::cmd_sbc(&model, &data, &flags),
         Command::Generate(args) => crate::generate::cmd_generate(&args),
+        Command::Synth(args) => crate::synth::cmd_synth(&args),
     }
 }
 

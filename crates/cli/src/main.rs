@@ -8,6 +8,7 @@ mod error;
 mod fit;
 mod generate;
 mod sbc;
+mod synth;
 
 use std::process::ExitCode;
 

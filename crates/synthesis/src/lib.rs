@@ -5,8 +5,10 @@
 //! grammar ([`BuiltinModel`], needs no weights), the prompt ([`data_block`] written from the
 //! data), and the decoder ([`generate`]) with its modes ([`Mode`]: `standard`, `syntax`,
 //! `refinestat`), budgets ([`DecodeConfig`]) and [`StopReason`].
-//! Does not own: the language, models, sampling or diagnostics, which it calls. The refinement
-//! loop (issue 5) and other backends (local models, HTTP servers, the trained SPFN) come later.
+//! Also owns fitting one program for scoring ([`fit`]: NUTS + diagnostics, shared with the CLI's
+//! `sample`) and the RefineStat refinement loop ([`refine()`]).
+//! Does not own: the language, models, sampling or diagnostics, which it calls. Other backends
+//! (local models, HTTP servers, the trained SPFN) come later.
 //!
 //! ```
 //! use rand::SeedableRng;
@@ -26,13 +28,19 @@
 pub mod builtin;
 pub mod datasets;
 pub mod decode;
+pub mod fit;
 pub mod prompt;
 pub mod proposal;
+pub mod refine;
 
 pub use builtin::{BuiltinConfig, BuiltinModel};
 pub use decode::{generate, program_rng, DecodeConfig, Generation, Mode, StopReason, TokenCounts};
 pub use prompt::{data_block, DataProfile, VarProfile};
 pub use proposal::{ProposalError, ProposalModel, TokenId, UniformModel, Vocabulary};
+pub use refine::{
+    likelihood_start, refine, Assessment, Attempt, AttemptKind, Candidate, Fitter, NutsFitter,
+    RefineConfig, RefineOutcome, RefineStop, Selection,
+};
 
 /// The proposal model named by a `--lm` spec; only `builtin` exists in this version.
 pub fn proposal_from_spec(

@@ -1,0 +1,386 @@
+//! `synth`: the RefineStat loop from data to a reliable program (refinestat_synthesis::refine).
+//!
+//! Writes DIR/best_program.stan and DIR/best_program_diagnostics.json (the best program's
+//! summary.json), DIR/candidates/attempt-<i>.stan and .json (every attempt: its check result or
+//! fit diagnostics, and why it was not chosen), DIR/log.jsonl (one event per attempt, appended as
+//! it happens) and DIR/token_usage.json. Exit code 0 with a best program, 1 when no program was
+//! valid (every file but the best_program ones is still written), 2 on usage or I/O errors.
+
+use crate::commands::read_data;
+use crate::error::{emit, CliError, Result};
+use refinestat_inference::SamplerConfig;
+use refinestat_language::{diagnostic::line_col, Data};
+use refinestat_synthesis::datasets::{dataset, DATASET_NAMES};
+use refinestat_synthesis::refine::config_for_mode;
+use refinestat_synthesis::{
+    proposal_from_spec, refine, Attempt, AttemptKind, Candidate, DecodeConfig, NutsFitter,
+    RefineConfig, RefineOutcome, Selection, TokenCounts,
+};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Flags of `synth`.
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["dataset", "data"])))]
+pub struct SynthArgs {
+    /// One of the shipped benchmark datasets: eight_schools, dugongs, glm, gp, surgical.
+    #[arg(long)]
+    pub dataset: Option<String>,
+    /// Any Stan JSON data file.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// A sentence about the data (recorded; the builtin model does not read it).
+    #[arg(long)]
+    pub describe: Option<String>,
+    /// Proposal model: builtin, local:PATH, openai:URL#model=NAME or spfn:PATH.
+    #[arg(long, default_value = "builtin")]
+    pub lm: String,
+    /// refinestat (the loop, full constrained decoding), iterative (the loop, grammar-only
+    /// decoding), syntax or standard (one grammar-only or unconstrained pass).
+    #[arg(long, default_value = "refinestat")]
+    pub mode: String,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Where the results go (default: output/synth-<dataset>).
+    #[arg(long)]
+    pub output_dir: Option<PathBuf>,
+    /// Chains per fit.
+    #[arg(long, default_value_t = 4)]
+    pub chains: usize,
+    /// Warmup iterations per chain and fit.
+    #[arg(long, default_value_t = 1000)]
+    pub warmup: usize,
+    /// Draws per chain and fit.
+    #[arg(long, default_value_t = 1000)]
+    pub draws: usize,
+    /// Attempts (generations) at most.
+    #[arg(long, default_value_t = 100)]
+    pub rmax: usize,
+    /// Likelihood resamples per prior before the prior is resampled.
+    #[arg(long, default_value_t = 2)]
+    pub alpha: usize,
+    /// Stop after this many valid programs.
+    #[arg(long, default_value_t = 4)]
+    pub beta: usize,
+    /// Reliability score (of 7 checks) a valid program reaches at least.
+    #[arg(long, default_value_t = 5)]
+    pub k: u8,
+    /// elpd (highest ELPD-LOO among valid programs) or score-then-elpd.
+    #[arg(long, default_value = "elpd")]
+    pub select: Selection,
+    /// Wall-clock budget in seconds, checked before each attempt.
+    #[arg(long)]
+    pub time_budget: Option<f64>,
+}
+
+fn load(args: &SynthArgs) -> Result<(String, Data)> {
+    match (&args.dataset, &args.data) {
+        (Some(name), _) => dataset(name).map(|d| (name.clone(), d)).ok_or_else(|| {
+            CliError::new(format!(
+                "unknown dataset `{name}` (shipped: {})",
+                DATASET_NAMES.join(", ")
+            ))
+        }),
+        (None, Some(path)) => Ok((path.display().to_string(), read_data(path)?)),
+        (None, None) => Err(CliError::new("give --dataset NAME or --data FILE")),
+    }
+}
+
+fn write(path: &Path, text: &str) -> Result<()> {
+    std::fs::write(path, text)
+        .map_err(|e| CliError::new(format!("cannot write {}: {e}", path.display())))
+}
+
+fn secs(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1000.0).round() / 1000.0
+}
+
+fn violations_json(program: &str, attempt: &Attempt) -> Vec<serde_json::Value> {
+    attempt
+        .violations
+        .iter()
+        .map(|d| {
+            let (line, column) = line_col(program, d.span.start);
+            serde_json::json!({
+                "predicate": d.predicate.as_str(),
+                "message": d.message,
+                "line": line,
+                "column": column,
+            })
+        })
+        .collect()
+}
+
+/// The log.jsonl event of one attempt.
+fn attempt_event(attempt: &Attempt, candidates: &[Candidate]) -> serde_json::Value {
+    let fit_error = attempt
+        .candidate
+        .and_then(|i| candidates.get(i))
+        .and_then(|c| c.assessment.error.clone());
+    serde_json::json!({
+        "attempt": attempt.index,
+        "kind": attempt.kind,
+        "program": format!("candidates/attempt-{}.stan", attempt.index),
+        "generation": attempt.generation.as_str(),
+        "tokens": attempt.tokens,
+        "check_valid": attempt.violations.is_empty() && attempt.generation.as_str() == "completed",
+        "violations": violations_json(&attempt.program, attempt),
+        "candidate": attempt.candidate,
+        "cached": attempt.cached,
+        "fit_error": fit_error,
+        "score": attempt.score,
+        "elpd_loo": attempt.elpd_loo,
+        "valid": attempt.valid,
+        "time_s": secs(attempt.time),
+    })
+}
+
+pub fn cmd_synth(args: &SynthArgs) -> Result<ExitCode> {
+    if let Some(budget) = args.time_budget {
+        if !(budget >= 0.0 && budget.is_finite()) {
+            return Err(CliError::new(
+                "--time-budget must be a non-negative number of seconds",
+            ));
+        }
+    }
+    let (source, data) = load(args)?;
+    let base = RefineConfig {
+        rmax: args.rmax,
+        alpha: args.alpha,
+        beta: args.beta,
+        k: args.k,
+        select: args.select,
+        decode: DecodeConfig::default(),
+        seed: args.seed,
+        time_budget: args.time_budget.map(Duration::from_secs_f64),
+    };
+    let config = config_for_mode(&args.mode, base).map_err(CliError::new)?;
+    if args.rmax == 0 || args.beta == 0 {
+        return Err(CliError::new("--rmax and --beta must be at least 1"));
+    }
+    let sampler = SamplerConfig {
+        chains: args.chains,
+        warmup: args.warmup,
+        draws: args.draws,
+        seed: args.seed,
+        ..SamplerConfig::default()
+    };
+    sampler
+        .validate()
+        .map_err(|e| CliError::new(e.to_string()))?;
+    let mut model =
+        proposal_from_spec(&args.lm, &data).map_err(|e| CliError::new(e.to_string()))?;
+    let out_dir = args.output_dir.clone().unwrap_or_else(|| {
+        let stem = args.dataset.clone().unwrap_or_else(|| "data".to_string());
+        PathBuf::from("output").join(format!("synth-{stem}"))
+    });
+    let cand_dir = out_dir.join("candidates");
+    std::fs::create_dir_all(&cand_dir).map_err(|e| {
+        CliError::new(format!(
+            "cannot create output directory {}: {e}",
+            cand_dir.display()
+        ))
+    })?;
+    for stale in ["best_program.stan", "best_program_diagnostics.json"] {
+        let _ = std::fs::remove_file(out_dir.join(stale));
+    }
+    let log_path = out_dir.join("log.jsonl");
+    let mut log = std::fs::File::create(&log_path)
+        .map_err(|e| CliError::new(format!("cannot write {}: {e}", log_path.display())))?;
+    let mut fitter = NutsFitter { sampler };
+    let mut io_error: Option<CliError> = None;
+    let mut valid_so_far = 0;
+    let outcome = refine(
+        model.as_mut(),
+        &data,
+        &mut fitter,
+        &config,
+        &mut |attempt, candidates| {
+            let stan = cand_dir.join(format!("attempt-{}.stan", attempt.index));
+            let event = attempt_event(attempt, candidates);
+            let result = write(&stan, &attempt.program).and_then(|_| {
+                writeln!(log, "{event}")
+                    .and_then(|_| log.flush())
+                    .map_err(|e| CliError::new(format!("cannot write {}: {e}", log_path.display())))
+            });
+            if let Err(e) = result {
+                io_error.get_or_insert(e);
+            }
+            if attempt.valid && !attempt.cached {
+                valid_so_far += 1;
+            }
+            let verdict = if attempt.generation.as_str() != "completed" {
+                format!("generation stopped ({})", attempt.generation.as_str())
+            } else if !attempt.violations.is_empty() {
+                format!("{} check violation(s)", attempt.violations.len())
+            } else {
+                format!(
+                    "score {}/7, elpd_loo {}{}",
+                    attempt.score,
+                    attempt
+                        .elpd_loo
+                        .map_or("undefined".to_string(), |e| format!("{e:.2}")),
+                    if attempt.cached { " (cached)" } else { "" }
+                )
+            };
+            eprintln!(
+                "[attempt {}/{}] {:?}: {verdict} -> {} ({} valid, {:.1} s)",
+                attempt.index + 1,
+                config.rmax,
+                attempt.kind,
+                if attempt.valid { "valid" } else { "invalid" },
+                valid_so_far,
+                attempt.time.as_secs_f64()
+            );
+        },
+    );
+    if let Some(e) = io_error {
+        return Err(e);
+    }
+    write_results(&out_dir, &source, args, &config, &outcome)?;
+    match outcome.best {
+        Some(best) => {
+            let c = &outcome.candidates[best];
+            emit(&format!(
+                "best program: {} (score {}/7, elpd_loo {}); {} attempts, {} fits, {} tokens sampled, {:.1} s; stop: {}\n",
+                out_dir.join("best_program.stan").display(),
+                c.assessment.score,
+                c.assessment.elpd_loo.map_or("undefined".to_string(), |e| format!("{e:.2}")),
+                outcome.attempts.len(),
+                outcome.fits,
+                outcome.tokens.sampled,
+                outcome.elapsed.as_secs_f64(),
+                outcome.stop.as_str(),
+            ))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        None => {
+            let top = outcome
+                .candidates
+                .iter()
+                .enumerate()
+                .max_by_key(|(_, c)| c.assessment.score);
+            eprintln!(
+                "no valid program: none of {} attempts ({} fits) reached a reliability score of {}{}; see {}",
+                outcome.attempts.len(),
+                outcome.fits,
+                config.k,
+                top.map_or(String::new(), |(_, c)| format!(
+                    " (highest: {}/7, candidates/attempt-{}.stan)",
+                    c.assessment.score, c.first_attempt
+                )),
+                out_dir.join("log.jsonl").display()
+            );
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+fn write_results(
+    out_dir: &Path,
+    source: &str,
+    args: &SynthArgs,
+    config: &RefineConfig,
+    outcome: &RefineOutcome,
+) -> Result<()> {
+    let cand_dir = out_dir.join("candidates");
+    for attempt in &outcome.attempts {
+        let candidate = attempt.candidate.and_then(|i| outcome.candidates.get(i));
+        // The full summary goes with the attempt that ran the fit; a cached attempt points to it.
+        let diagnostics = candidate
+            .filter(|c| c.first_attempt == attempt.index)
+            .and_then(|c| c.assessment.summary.as_ref())
+            .and_then(|s| serde_json::to_value(s).ok());
+        let why = match attempt.candidate {
+            Some(i) => outcome.not_chosen_reason(i, config),
+            None if attempt.generation.as_str() != "completed" => Some(format!(
+                "generation stopped: {}",
+                attempt.generation.as_str()
+            )),
+            None => Some(format!(
+                "does not check: {} violation(s)",
+                attempt.violations.len()
+            )),
+        };
+        let record = serde_json::json!({
+            "attempt": attempt.index,
+            "kind": attempt.kind,
+            "generation": attempt.generation.as_str(),
+            "tokens": attempt.tokens,
+            "check": {
+                "valid": attempt.violations.is_empty() && attempt.generation.as_str() == "completed",
+                "violations": violations_json(&attempt.program, attempt),
+            },
+            "candidate": attempt.candidate,
+            "fitted_by_attempt": candidate.map(|c| c.first_attempt),
+            "fit_error": candidate.and_then(|c| c.assessment.error.clone()),
+            "score": attempt.score,
+            "elpd_loo": attempt.elpd_loo,
+            "valid": attempt.valid,
+            "chosen": attempt.candidate.is_some() && attempt.candidate == outcome.best,
+            "not_chosen_because": why,
+            "diagnostics": diagnostics,
+        });
+        let path = cand_dir.join(format!("attempt-{}.json", attempt.index));
+        write(
+            &path,
+            &(serde_json::to_string_pretty(&record).expect("JSON of plain values") + "\n"),
+        )?;
+    }
+    if let Some(best) = outcome.best.and_then(|i| outcome.candidates.get(i)) {
+        write(&out_dir.join("best_program.stan"), &best.program)?;
+        if let Some(summary) = &best.assessment.summary {
+            write(
+                &out_dir.join("best_program_diagnostics.json"),
+                &(summary.to_json() + "\n"),
+            )?;
+        }
+    }
+    let mut by_kind = serde_json::Map::new();
+    for (name, kind) in [
+        ("full", AttemptKind::Full),
+        ("likelihood", AttemptKind::Likelihood),
+    ] {
+        let mut t = TokenCounts::default();
+        let mut n = 0;
+        for a in outcome.attempts.iter().filter(|a| a.kind == kind) {
+            n += 1;
+            t.prompt += a.tokens.prompt;
+            t.sampled += a.tokens.sampled;
+            t.accepted += a.tokens.accepted;
+            t.rejected += a.tokens.rejected;
+        }
+        by_kind.insert(
+            name.to_string(),
+            serde_json::json!({"attempts": n, "tokens": t}),
+        );
+    }
+    let usage = serde_json::json!({
+        "data": source,
+        "describe": args.describe,
+        "lm": args.lm,
+        "mode": args.mode,
+        "seed": args.seed,
+        "settings": {
+            "rmax": config.rmax, "alpha": config.alpha, "beta": config.beta, "k": config.k,
+            "select": config.select.as_str(), "decode_mode": config.decode.mode.as_str(),
+            "chains": args.chains, "warmup": args.warmup, "draws": args.draws,
+        },
+        "tokens": outcome.tokens,
+        "by_kind": by_kind,
+        "attempts": outcome.attempts.len(),
+        "cached_attempts": outcome.attempts.iter().filter(|a| a.cached).count(),
+        "fits": outcome.fits,
+        "fit_time_s": secs(outcome.candidates.iter().map(|c| c.fit_time).sum()),
+        "valid_programs": outcome.candidates.iter().filter(|c| c.valid).count(),
+        "stop": outcome.stop.as_str(),
+        "best_attempt": outcome.best.map(|i| outcome.candidates[i].first_attempt),
+        "wall_time_s": secs(outcome.elapsed),
+    });
+    write(
+        &out_dir.join("token_usage.json"),
+        &(serde_json::to_string_pretty(&usage).expect("JSON of plain values") + "\n"),
+    )
+}

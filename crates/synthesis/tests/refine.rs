@@ -1,0 +1,264 @@
+//! The refinement loop with a scripted fitter: the resampling order (L alpha times, then P), the
+//! canonical-program cache, the stopping rules and both selection rules; and the P/L split.
+
+use refinestat_language::{canonical, check, parse, Data};
+use refinestat_synthesis::{
+    likelihood_start, refine, Assessment, AttemptKind, BuiltinModel, Fitter, RefineConfig,
+    RefineStop, Selection,
+};
+
+/// Returns scripted (score, elpd) pairs in fit order (the last one repeats), recording programs.
+struct Scripted {
+    script: Vec<(u8, f64)>,
+    fitted: Vec<String>,
+}
+
+impl Scripted {
+    fn new(script: &[(u8, f64)]) -> Scripted {
+        Scripted {
+            script: script.to_vec(),
+            fitted: Vec::new(),
+        }
+    }
+}
+
+impl Fitter for Scripted {
+    fn fit(&mut self, program: &str, _data: &Data) -> Assessment {
+        let (score, elpd) = self.script[self.fitted.len().min(self.script.len() - 1)];
+        self.fitted.push(program.to_string());
+        Assessment {
+            score,
+            elpd_loo: Some(elpd),
+            summary: None,
+            error: None,
+        }
+    }
+}
+
+fn regression_data() -> Data {
+    Data::from_json_str(
+        r#"{"N": 8, "x": [0.1, 0.5, 0.9, 1.4, 2.0, 2.2, 3.1, 3.5],
+            "y": [1.0, 1.9, 2.4, 3.6, 4.8, 5.1, 7.2, 7.7]}"#,
+    )
+    .unwrap()
+}
+
+fn run(
+    data: &Data,
+    fitter: &mut Scripted,
+    config: &RefineConfig,
+) -> refinestat_synthesis::RefineOutcome {
+    let mut model = BuiltinModel::new(data);
+    let mut seen = 0;
+    let outcome = refine(&mut model, data, fitter, config, &mut |a, _| {
+        assert_eq!(a.index, seen, "attempts are reported in order");
+        seen += 1;
+    });
+    assert_eq!(seen, outcome.attempts.len());
+    outcome
+}
+
+#[test]
+fn failed_programs_resample_the_likelihood_alpha_times_then_the_prior() {
+    let data = regression_data();
+    let mut fitter = Scripted::new(&[(2, -10.0)]);
+    let config = RefineConfig {
+        rmax: 7,
+        ..RefineConfig::default()
+    };
+    let out = run(&data, &mut fitter, &config);
+    let kinds: Vec<AttemptKind> = out.attempts.iter().map(|a| a.kind).collect();
+    use AttemptKind::{Full, Likelihood};
+    assert_eq!(
+        kinds,
+        [Full, Likelihood, Likelihood, Full, Likelihood, Likelihood, Full]
+    );
+    assert_eq!(out.stop, RefineStop::NoValidProgram);
+    assert_eq!(out.best, None);
+    // A likelihood attempt keeps D || P of the full attempt before it, byte for byte.
+    for (full, resample) in [(0, 1), (0, 2), (3, 4), (3, 5)] {
+        let parent = &out.attempts[full].program;
+        let kept = &parent[..likelihood_start(parent).expect("the builtin writes a likelihood")];
+        assert!(out.attempts[resample].program.starts_with(kept));
+        assert!(check(&out.attempts[resample].program, Some(&data)).is_empty());
+    }
+    // Tokens: the total is the sum over attempts, and a likelihood attempt's prompt is longer.
+    let sampled: usize = out.attempts.iter().map(|a| a.tokens.sampled).sum();
+    assert_eq!(out.tokens.sampled, sampled);
+    assert!(out.attempts[1].tokens.prompt > out.attempts[0].tokens.prompt);
+}
+
+#[test]
+fn a_canonical_program_is_fitted_once() {
+    let data = regression_data();
+    let mut fitter = Scripted::new(&[(3, -10.0)]);
+    let config = RefineConfig {
+        rmax: 30,
+        ..RefineConfig::default()
+    };
+    let out = run(&data, &mut fitter, &config);
+    let keys: Vec<String> = fitter
+        .fitted
+        .iter()
+        .map(|p| canonical(&parse(p).program))
+        .collect();
+    let distinct: std::collections::HashSet<&String> = keys.iter().collect();
+    assert_eq!(distinct.len(), keys.len(), "a program was fitted twice");
+    assert_eq!(out.fits, fitter.fitted.len());
+    let cached = out.attempts.iter().filter(|a| a.cached).count();
+    assert!(
+        cached > 0,
+        "30 attempts of a small grammar repeat a program"
+    );
+    let fitted_attempts = out
+        .attempts
+        .iter()
+        .filter(|a| a.candidate.is_some())
+        .count();
+    assert_eq!(fitted_attempts, cached + out.fits);
+}
+
+#[test]
+fn selection_takes_the_highest_elpd_among_valid_programs() {
+    let data = regression_data();
+    // First candidate invalid (score 4 < k = 5) despite the best ELPD; then four valid ones.
+    let script = [(4, -1.0), (7, -50.0), (6, -20.0), (7, -30.0), (5, -40.0)];
+    let mut fitter = Scripted::new(&script);
+    let out = run(&data, &mut fitter, &RefineConfig::default());
+    assert_eq!(out.stop, RefineStop::BetaReached);
+    assert_eq!(out.fits, 5);
+    assert_eq!(out.candidates.iter().filter(|c| c.valid).count(), 4);
+    assert_eq!(out.best, Some(2));
+    assert_eq!(out.candidates[2].assessment.elpd_loo, Some(-20.0));
+    let config = RefineConfig::default();
+    assert!(out
+        .not_chosen_reason(0, &config)
+        .unwrap()
+        .contains("below k = 5"));
+    assert_eq!(out.not_chosen_reason(2, &config), None);
+
+    let mut fitter = Scripted::new(&script);
+    let config = RefineConfig {
+        select: Selection::ScoreThenElpd,
+        ..RefineConfig::default()
+    };
+    let out = run(&data, &mut fitter, &config);
+    // Score 7 twice: -30 beats -50.
+    assert_eq!(out.best, Some(3));
+}
+
+#[test]
+fn the_loop_stops_at_rmax_and_runs_are_reproducible() {
+    let data = regression_data();
+    let config = RefineConfig {
+        rmax: 5,
+        beta: 100,
+        seed: 7,
+        ..RefineConfig::default()
+    };
+    let a = run(&data, &mut Scripted::new(&[(7, -3.0)]), &config);
+    let b = run(&data, &mut Scripted::new(&[(7, -3.0)]), &config);
+    assert_eq!(a.stop, RefineStop::RmaxReached);
+    assert_eq!(a.attempts.len(), 5);
+    let programs = |o: &refinestat_synthesis::RefineOutcome| {
+        o.attempts
+            .iter()
+            .map(|x| x.program.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(programs(&a), programs(&b));
+    assert_eq!(a.tokens, b.tokens);
+}
+
+#[test]
+fn likelihood_starts_at_the_first_statement_on_data() {
+    let program = "data {\n  int<lower=0> N;\n  vector[N] y;\n}\nparameters {\n  real mu;\n  real<lower=0> sigma;\n}\nmodel {\n  mu ~ normal(0, 10);\n  for (n in 1:N) {\n    y[n] ~ normal(mu, sigma);\n  }\n  sigma ~ exponential(1);\n}\n";
+    let at = likelihood_start(program).unwrap();
+    assert_eq!(&program[at..at + 6], "for (n");
+    assert!(program[..at].ends_with("mu ~ normal(0, 10);\n  "));
+
+    let target = "data {\n  int<lower=0> N;\n  vector[N] y;\n}\nparameters {\n  real mu;\n}\nmodel {\n  target += normal_lpdf(mu | 0, 1);\n  target += normal_lpdf(y | mu, 1);\n}\n";
+    let at = likelihood_start(target).unwrap();
+    assert!(target[at..].starts_with("target += normal_lpdf(y |"));
+
+    // No statement on data, or no parse: no split.
+    assert_eq!(
+        likelihood_start("parameters {\n  real mu;\n}\nmodel {\n  mu ~ normal(0, 1);\n}\n"),
+        None
+    );
+    assert_eq!(likelihood_start("model { y ~ "), None);
+}
+
+#[test]
+fn the_builtin_vocabulary_reencodes_what_it_wrote() {
+    // A likelihood resample hands the kept P back to the model as tokens; they must spell it.
+    use refinestat_synthesis::ProposalModel;
+    let data = regression_data();
+    let mut fitter = Scripted::new(&[(2, -10.0)]);
+    let config = RefineConfig {
+        rmax: 3,
+        ..RefineConfig::default()
+    };
+    let out = run(&data, &mut fitter, &config);
+    let model = BuiltinModel::new(&data);
+    let vocab = model.vocabulary();
+    let program = &out.attempts[0].program;
+    let generated = &program[refinestat_synthesis::data_block(&data).len()..];
+    assert_eq!(vocab.decode(&vocab.encode(generated)), generated);
+    // The model continued its own plan from the kept prior part: each resample is a program the
+    // grammar writes (no token was substituted off-plan).
+    let derivations: std::collections::HashSet<String> =
+        model.programs().map(|(text, _)| text).collect();
+    for attempt in &out.attempts[1..] {
+        assert_eq!(attempt.kind, AttemptKind::Likelihood);
+        let generated = &attempt.program[refinestat_synthesis::data_block(&data).len()..];
+        assert!(derivations.contains(generated), "off plan:\n{generated}");
+    }
+}
+
+#[test]
+fn a_spent_time_budget_stops_before_the_first_attempt() {
+    let data = regression_data();
+    let config = RefineConfig {
+        time_budget: Some(std::time::Duration::ZERO),
+        ..RefineConfig::default()
+    };
+    let out = run(&data, &mut Scripted::new(&[(7, -1.0)]), &config);
+    assert!(out.attempts.is_empty());
+    assert_eq!(out.stop, RefineStop::NoValidProgram);
+
+    // With valid programs found, the time budget is the reason.
+    let config = RefineConfig {
+        rmax: 2,
+        beta: 10,
+        ..RefineConfig::default()
+    };
+    let out = run(&data, &mut Scripted::new(&[(7, -1.0)]), &config);
+    assert_eq!(out.stop, RefineStop::RmaxReached);
+    assert!(out.best.is_some());
+}
+
+#[test]
+fn modes_map_to_decoder_modes_and_attempt_budgets() {
+    use refinestat_synthesis::refine::config_for_mode;
+    use refinestat_synthesis::Mode;
+    let base = RefineConfig::default();
+    let get = |m: &str| config_for_mode(m, base.clone()).unwrap();
+    assert_eq!(
+        (get("refinestat").decode.mode, get("refinestat").rmax),
+        (Mode::Refinestat, 100)
+    );
+    assert_eq!(
+        (get("iterative").decode.mode, get("iterative").rmax),
+        (Mode::Syntax, 100)
+    );
+    assert_eq!(
+        (get("syntax").decode.mode, get("syntax").rmax),
+        (Mode::Syntax, 1)
+    );
+    assert_eq!(
+        (get("standard").decode.mode, get("standard").rmax),
+        (Mode::Standard, 1)
+    );
+    assert!(config_for_mode("magic", base).is_err());
+}
