@@ -202,7 +202,8 @@ impl SampleOutput {
     }
 }
 
-/// Why sampling failed. Chain indexes are 0-based; iterations are 1-based (0 = initialisation).
+/// Why sampling failed. Chain indexes are 0-based in the fields; the messages number chains from
+/// 1, as the CSV files (`chain-1.csv`) do. Iterations are 1-based (0 = initialisation).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SampleError {
@@ -211,8 +212,9 @@ pub enum SampleError {
     InvalidConfig(String),
     /// Every random initial point had a non-finite density or gradient.
     #[error(
-        "chain {chain}: no initial point with a finite log density and gradient after {tries} \
-         tries (uniform on (-{radius}, {radius}) on the unconstrained scale); last problem: {last}"
+        "chain {}: no initial point with a finite log density and gradient after {tries} \
+         tries (uniform on (-{radius}, {radius}) on the unconstrained scale); last problem: {last}",
+        .chain + 1
     )]
     InitFailed {
         /// The chain.
@@ -225,7 +227,7 @@ pub enum SampleError {
         last: String,
     },
     /// The model reported a fatal failure.
-    #[error("chain {chain}: the model failed at iteration {iteration}: {message}")]
+    #[error("chain {}: the model failed at iteration {iteration}: {message}", .chain + 1)]
     ModelFailed {
         /// The chain.
         chain: usize,
@@ -235,7 +237,7 @@ pub enum SampleError {
         message: String,
     },
     /// The factory built models of different dimensions.
-    #[error("chain {chain}: the model's dimension is {found}, but chain 0's is {expected}")]
+    #[error("chain {}: the model's dimension is {found}, but chain 1's is {expected}", .chain + 1)]
     DimensionMismatch {
         /// The chain whose model differs.
         chain: usize,
@@ -245,7 +247,7 @@ pub enum SampleError {
         found: usize,
     },
     /// The model panicked (a bug in the model, caught so the caller survives).
-    #[error("chain {chain}: the model panicked: {message}")]
+    #[error("chain {}: the model panicked: {message}", .chain + 1)]
     ModelPanicked {
         /// The chain.
         chain: usize,
@@ -253,7 +255,7 @@ pub enum SampleError {
         message: String,
     },
     /// `nuts-rs` itself failed.
-    #[error("chain {chain}: the NUTS sampler failed at iteration {iteration}: {message}")]
+    #[error("chain {}: the NUTS sampler failed at iteration {iteration}: {message}", .chain + 1)]
     Sampler {
         /// The chain.
         chain: usize,
