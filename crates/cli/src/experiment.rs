@@ -530,3 +530,38 @@ fn write_analysis(out: &Path, grid: &Grid) -> Result<usize> {
     )?;
     Ok(finished)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_lists_expand_ranges_sort_and_dedup() {
+        assert_eq!(parse_seeds("1-3").unwrap(), vec![1, 2, 3]);
+        assert_eq!(parse_seeds("1,3,5-7").unwrap(), vec![1, 3, 5, 6, 7]);
+        assert_eq!(parse_seeds("4, 2-4 ,2").unwrap(), vec![2, 3, 4]);
+        for bad in ["", "3-1", "a", "1-", "1,,2", "-3"] {
+            assert!(parse_seeds(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn mean_and_sample_std() {
+        let (m, s) = mean_std(&[2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0]);
+        assert_eq!(m, Some(5.0));
+        // Sum of squared deviations 32 over n - 1 = 7.
+        assert!((s.unwrap() - (32.0f64 / 7.0).sqrt()).abs() < 1e-12);
+        assert_eq!(mean_std(&[3.0]), (Some(3.0), None));
+        assert_eq!(mean_std(&[]), (None, None));
+    }
+
+    #[test]
+    fn lm_specs_become_plain_directory_names() {
+        assert_eq!(lm_dir("builtin"), "builtin");
+        assert_eq!(lm_dir("local:/a/b.gguf"), "local__a_b.gguf");
+        assert_eq!(
+            lm_dir("openai:http://h:8/v1#model=x"),
+            "openai_http___h_8_v1_model_x"
+        );
+    }
+}
