@@ -7,8 +7,9 @@
 //! top-level files, the per-(lm, mode, dataset) best programs and DIR/analysis/ are regenerated
 //! from every finished cell.
 
-use crate::error::{CliError, Result};
+use crate::error::{emit, CliError, Result};
 use crate::synth::{run_synth, SynthArgs};
+use refinestat_inference::SamplerConfig;
 use refinestat_synthesis::datasets::{dataset, DATASET_NAMES};
 use refinestat_synthesis::refine::config_for_mode;
 use refinestat_synthesis::{RefineConfig, Selection};
@@ -154,6 +155,10 @@ fn read_done(dir: &Path) -> Option<CellRecord> {
     serde_json::from_str(&text).ok()
 }
 
+fn grid_is_empty(seeds: &[u64], lms: &[String], modes: &[String]) -> bool {
+    seeds.is_empty() || lms.is_empty() || modes.is_empty()
+}
+
 fn run_id() -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -175,6 +180,31 @@ pub fn cmd_experiment(args: &ExperimentArgs) -> Result<ExitCode> {
                 DATASET_NAMES.join(", ")
             )));
         }
+    }
+    // Checked here, before config.json pins the flags, so a typo does not lock the directory.
+    if !(args.temperature > 0.0 && args.temperature.is_finite()) {
+        return Err(CliError::new("--temperature must be a positive number"));
+    }
+    if let Some(budget) = args.time_budget {
+        if !(budget >= 0.0 && budget.is_finite()) {
+            return Err(CliError::new(
+                "--time-budget must be a non-negative number of seconds",
+            ));
+        }
+    }
+    if args.rmax == 0 || args.beta == 0 {
+        return Err(CliError::new("--rmax and --beta must be at least 1"));
+    }
+    SamplerConfig {
+        chains: args.chains,
+        warmup: args.warmup,
+        draws: args.draws,
+        ..SamplerConfig::default()
+    }
+    .validate()
+    .map_err(|e| CliError::new(e.to_string()))?;
+    if grid_is_empty(&seeds, &args.lm, &args.mode) {
+        return Err(CliError::new("the grid is empty"));
     }
     let probe = RefineConfig::default();
     for mode in &args.mode {
@@ -262,6 +292,9 @@ pub fn cmd_experiment(args: &ExperimentArgs) -> Result<ExitCode> {
         }
     }
     let finished = write_analysis(out, &grid)?;
+    let table = std::fs::read_to_string(out.join("analysis/aggregated_summary.txt"))
+        .map_err(|e| io_err("read", &out.join("analysis/aggregated_summary.txt"), e))?;
+    emit(&table)?;
     eprintln!(
         "experiment: {ran} cells run, {skipped} skipped, {finished}/{total} finished; see {}",
         out.join("analysis").display()

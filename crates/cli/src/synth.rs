@@ -273,6 +273,9 @@ pub fn run_synth(args: &SynthArgs, progress: bool) -> Result<SynthRun> {
             if attempt.valid && !attempt.cached {
                 valid_so_far += 1;
             }
+            if !progress {
+                return;
+            }
             let verdict = if attempt.generation.as_str() != "completed" {
                 format!("generation stopped ({})", attempt.generation.as_str())
             } else if !attempt.violations.is_empty() {
@@ -287,9 +290,6 @@ pub fn run_synth(args: &SynthArgs, progress: bool) -> Result<SynthRun> {
                     if attempt.cached { " (cached)" } else { "" }
                 )
             };
-            if !progress {
-                return;
-            }
             eprintln!(
                 "[attempt {}/{}] {:?}: {verdict} -> {} ({} valid, {:.1} s)",
                 attempt.index + 1,

@@ -150,6 +150,11 @@ fn grid_writes_the_tree_and_the_analysis() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "stderr: {stderr}");
     assert!(stderr.contains("[cell 4/4]"), "progress: {stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("run rate") && stdout.contains("dugongs"),
+        "{stdout}"
+    );
     for file in [
         "config.json",
         "summary.txt",
@@ -237,9 +242,20 @@ fn killed_grid_resumes_without_redoing_finished_cells() {
         "the kill came after the whole grid; the test needs slower cells"
     );
 
+    // An unfinished cell's directory is redone from scratch: a file left there goes.
+    let (ds, seed) = CELLS
+        .iter()
+        .copied()
+        .find(|&(ds, seed)| !cell(&dir, ds, seed).join("done.json").exists())
+        .unwrap();
+    std::fs::create_dir_all(cell(&dir, ds, seed)).unwrap();
+    let stale = cell(&dir, ds, seed).join("stale.txt");
+    std::fs::write(&stale, "left by a killed run").unwrap();
+
     let out = run_grid(&dir, "1-2");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "stderr: {stderr}");
+    assert!(!stale.exists(), "the partial cell was not cleared");
     assert_eq!(
         stderr.matches("finished earlier, skipped").count(),
         before.len(),
