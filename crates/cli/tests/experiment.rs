@@ -330,3 +330,40 @@ fn bad_seed_lists_and_names_are_usage_errors() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn temperature_reaches_every_cell() {
+    let dir = scratch("temperature");
+    let d = dir.to_str().unwrap();
+    let out = refinestat(&[
+        "experiment",
+        "--seeds",
+        "1",
+        "--datasets",
+        "surgical",
+        "--mode",
+        "syntax",
+        "--temperature",
+        "0.5",
+        "--chains",
+        "2",
+        "--warmup",
+        "100",
+        "--draws",
+        "100",
+        "--output",
+        d,
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(json(&dir.join("config.json"))["temperature"], 0.5);
+    let usage = json(&dir.join("builtin/syntax/surgical/seed_1/token_usage.json"));
+    assert_eq!(usage["settings"]["temperature"], 0.5);
+    assert_eq!(usage["mode"], "syntax");
+    assert_eq!(usage["attempts"], 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}
