@@ -96,6 +96,8 @@ pub enum Command {
     Generate(crate::generate::GenerateArgs),
     /// Write a reliable program for the data: generate, fit, score and refine (RefineStat).
     Synth(crate::synth::SynthArgs),
+    /// Run the grid lm x mode x dataset x seed of synth runs (resumable) and aggregate it.
+    Experiment(crate::experiment::ExperimentArgs),
 }
 
 /// Flags of `sample` beyond the model and data.

@@ -31,6 +31,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Sbc { model, data, flags } => crate::sbc::cmd_sbc(&model, &data, &flags),
         Command::Generate(args) => crate::generate::cmd_generate(&args),
         Command::Synth(args) => crate::synth::cmd_synth(&args),
+        Command::Experiment(args) => crate::experiment::cmd_experiment(&args),
     }
 }
 

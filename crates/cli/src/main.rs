@@ -5,6 +5,7 @@
 mod args;
 mod commands;
 mod error;
+mod experiment;
 mod fit;
 mod generate;
 mod sbc;

@@ -73,6 +73,16 @@ pub struct SynthArgs {
     /// Wall-clock budget in seconds, checked before each attempt.
     #[arg(long)]
     pub time_budget: Option<f64>,
+    /// Sampling temperature of the proposal model (logits are divided by it).
+    #[arg(long, default_value_t = 1.0)]
+    pub temperature: f64,
+}
+
+/// One finished RefineStat run, its files written to `out_dir`.
+pub struct SynthRun {
+    pub out_dir: PathBuf,
+    pub config: RefineConfig,
+    pub outcome: RefineOutcome,
 }
 
 fn load(args: &SynthArgs) -> Result<(String, Data)> {
@@ -138,6 +148,55 @@ fn attempt_event(attempt: &Attempt, candidates: &[Candidate]) -> serde_json::Val
 }
 
 pub fn cmd_synth(args: &SynthArgs) -> Result<ExitCode> {
+    let SynthRun {
+        out_dir,
+        config,
+        outcome,
+    } = run_synth(args, true)?;
+    match outcome.best {
+        Some(best) => {
+            let c = &outcome.candidates[best];
+            emit(&format!(
+                "best program: {} (score {}/7, elpd_loo {}); {} attempts, {} fits, {} tokens sampled, {:.1} s; stop: {}\n",
+                out_dir.join("best_program.stan").display(),
+                c.assessment.score,
+                c.assessment.elpd_loo.map_or("undefined".to_string(), |e| format!("{e:.2}")),
+                outcome.attempts.len(),
+                outcome.fits,
+                outcome.tokens.sampled,
+                outcome.elapsed.as_secs_f64(),
+                outcome.stop.as_str(),
+            ))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        None => {
+            let top = outcome
+                .candidates
+                .iter()
+                .enumerate()
+                .max_by_key(|(_, c)| c.assessment.score);
+            eprintln!(
+                "no valid program: none of {} attempts ({} fits) reached a reliability score of {}{}; see {}",
+                outcome.attempts.len(),
+                outcome.fits,
+                config.k,
+                top.map_or(String::new(), |(_, c)| format!(
+                    " (highest: {}/7, candidates/attempt-{}.stan)",
+                    c.assessment.score, c.first_attempt
+                )),
+                out_dir.join("log.jsonl").display()
+            );
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+/// Runs the RefineStat loop as `synth` does and writes its output directory; `progress` prints
+/// one stderr line per attempt. Shared by `synth` and `experiment`.
+pub fn run_synth(args: &SynthArgs, progress: bool) -> Result<SynthRun> {
+    if !(args.temperature > 0.0 && args.temperature.is_finite()) {
+        return Err(CliError::new("--temperature must be a positive number"));
+    }
     if let Some(budget) = args.time_budget {
         if !(budget >= 0.0 && budget.is_finite()) {
             return Err(CliError::new(
@@ -152,7 +211,10 @@ pub fn cmd_synth(args: &SynthArgs) -> Result<ExitCode> {
         beta: args.beta,
         k: args.k,
         select: args.select,
-        decode: DecodeConfig::default(),
+        decode: DecodeConfig {
+            temperature: args.temperature,
+            ..DecodeConfig::default()
+        },
         seed: args.seed,
         time_budget: args.time_budget.map(Duration::from_secs_f64),
     };
@@ -211,6 +273,9 @@ pub fn cmd_synth(args: &SynthArgs) -> Result<ExitCode> {
             if attempt.valid && !attempt.cached {
                 valid_so_far += 1;
             }
+            if !progress {
+                return;
+            }
             let verdict = if attempt.generation.as_str() != "completed" {
                 format!("generation stopped ({})", attempt.generation.as_str())
             } else if !attempt.violations.is_empty() {
@@ -240,42 +305,11 @@ pub fn cmd_synth(args: &SynthArgs) -> Result<ExitCode> {
         return Err(e);
     }
     write_results(&out_dir, &source, args, &config, &outcome)?;
-    match outcome.best {
-        Some(best) => {
-            let c = &outcome.candidates[best];
-            emit(&format!(
-                "best program: {} (score {}/7, elpd_loo {}); {} attempts, {} fits, {} tokens sampled, {:.1} s; stop: {}\n",
-                out_dir.join("best_program.stan").display(),
-                c.assessment.score,
-                c.assessment.elpd_loo.map_or("undefined".to_string(), |e| format!("{e:.2}")),
-                outcome.attempts.len(),
-                outcome.fits,
-                outcome.tokens.sampled,
-                outcome.elapsed.as_secs_f64(),
-                outcome.stop.as_str(),
-            ))?;
-            Ok(ExitCode::SUCCESS)
-        }
-        None => {
-            let top = outcome
-                .candidates
-                .iter()
-                .enumerate()
-                .max_by_key(|(_, c)| c.assessment.score);
-            eprintln!(
-                "no valid program: none of {} attempts ({} fits) reached a reliability score of {}{}; see {}",
-                outcome.attempts.len(),
-                outcome.fits,
-                config.k,
-                top.map_or(String::new(), |(_, c)| format!(
-                    " (highest: {}/7, candidates/attempt-{}.stan)",
-                    c.assessment.score, c.first_attempt
-                )),
-                out_dir.join("log.jsonl").display()
-            );
-            Ok(ExitCode::from(1))
-        }
-    }
+    Ok(SynthRun {
+        out_dir,
+        config,
+        outcome,
+    })
 }
 
 fn write_results(
@@ -366,6 +400,7 @@ fn write_results(
         "settings": {
             "rmax": config.rmax, "alpha": config.alpha, "beta": config.beta, "k": config.k,
             "select": config.select.as_str(), "decode_mode": config.decode.mode.as_str(),
+            "temperature": args.temperature,
             "chains": args.chains, "warmup": args.warmup, "draws": args.draws,
         },
         "tokens": outcome.tokens,

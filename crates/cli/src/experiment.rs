@@ -1,0 +1,600 @@
+//! `experiment`: the grid lm x mode x dataset x seed of `synth` runs, resumable, and its analysis.
+//!
+//! Each cell is one `synth` run (crate::synth::run_synth) into DIR/<lm>/<mode>/<dataset>/seed_N/;
+//! a cell is finished when seed_N/done.json exists (written last, atomically). A rerun of the
+//! same command skips finished cells and redoes unfinished ones from scratch; DIR/config.json
+//! pins the grid and settings, and a rerun with different ones is refused. After the grid, the
+//! top-level files, the per-(lm, mode, dataset) best programs and DIR/analysis/ are regenerated
+//! from every finished cell.
+
+use crate::error::{emit, CliError, Result};
+use crate::synth::{run_synth, SynthArgs};
+use refinestat_inference::SamplerConfig;
+use refinestat_synthesis::datasets::{dataset, DATASET_NAMES};
+use refinestat_synthesis::refine::config_for_mode;
+use refinestat_synthesis::{RefineConfig, Selection};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Flags of `experiment`.
+#[derive(Debug, clap::Args)]
+pub struct ExperimentArgs {
+    /// Seeds: ranges and lists, e.g. 1-10 or 1,3,5-10.
+    #[arg(long)]
+    pub seeds: String,
+    /// Shipped datasets (comma-separated; default: all five).
+    #[arg(long, value_delimiter = ',')]
+    pub datasets: Vec<String>,
+    /// Proposal models (comma-separated or repeated), as `synth --lm`.
+    #[arg(long, value_delimiter = ',', default_value = "builtin")]
+    pub lm: Vec<String>,
+    /// Modes (comma-separated or repeated): refinestat, iterative, syntax, standard.
+    #[arg(long, value_delimiter = ',', default_value = "refinestat")]
+    pub mode: Vec<String>,
+    /// Sampling temperature of the proposal model.
+    #[arg(long, default_value_t = 1.0)]
+    pub temperature: f64,
+    #[arg(long, default_value_t = 4)]
+    pub chains: usize,
+    #[arg(long, default_value_t = 1000)]
+    pub warmup: usize,
+    #[arg(long, default_value_t = 1000)]
+    pub draws: usize,
+    #[arg(long, default_value_t = 100)]
+    pub rmax: usize,
+    #[arg(long, default_value_t = 2)]
+    pub alpha: usize,
+    #[arg(long, default_value_t = 4)]
+    pub beta: usize,
+    #[arg(long, default_value_t = 5)]
+    pub k: u8,
+    #[arg(long, default_value = "elpd")]
+    pub select: Selection,
+    /// Wall-clock budget in seconds per run.
+    #[arg(long)]
+    pub time_budget: Option<f64>,
+    /// The experiment directory (created; a rerun with the same flags resumes it).
+    #[arg(long)]
+    pub output: PathBuf,
+}
+
+/// Parses `1-10`, `1,3,5-10`: sorted, without repeats.
+pub fn parse_seeds(text: &str) -> std::result::Result<Vec<u64>, String> {
+    let mut seeds = Vec::new();
+    for part in text.split(',').map(str::trim) {
+        let bad = || format!("bad seed list `{text}` (expected e.g. 1-10 or 1,3,5-10)");
+        if let Some((lo, hi)) = part.split_once('-') {
+            let lo: u64 = lo.trim().parse().map_err(|_| bad())?;
+            let hi: u64 = hi.trim().parse().map_err(|_| bad())?;
+            if lo > hi {
+                return Err(bad());
+            }
+            if hi - lo >= 100_000 {
+                return Err(format!("seed range `{part}` is too long"));
+            }
+            seeds.extend(lo..=hi);
+        } else {
+            seeds.push(part.parse().map_err(|_| bad())?);
+        }
+    }
+    seeds.sort_unstable();
+    seeds.dedup();
+    Ok(seeds)
+}
+
+/// A directory name for an lm spec (`local:/a/b` -> `local__a_b`).
+fn lm_dir(lm: &str) -> String {
+    lm.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+fn io_err(what: &str, path: &Path, e: std::io::Error) -> CliError {
+    CliError::new(format!("cannot {what} {}: {e}", path.display()))
+}
+
+fn write(path: &Path, text: &str) -> Result<()> {
+    std::fs::write(path, text).map_err(|e| io_err("write", path, e))
+}
+
+/// Writes via a temporary file and a rename, so a reader sees the whole file or none.
+fn write_atomic(path: &Path, text: &str) -> Result<()> {
+    let tmp = path.with_extension("json.tmp");
+    write(&tmp, text)?;
+    std::fs::rename(&tmp, path).map_err(|e| io_err("rename into", path, e))
+}
+
+fn pretty(v: &serde_json::Value) -> String {
+    serde_json::to_string_pretty(v).expect("JSON of plain values") + "\n"
+}
+
+struct Grid {
+    lms: Vec<String>,
+    modes: Vec<String>,
+    datasets: Vec<String>,
+    seeds: Vec<u64>,
+}
+
+/// One cell's done.json.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct CellRecord {
+    lm: String,
+    mode: String,
+    dataset: String,
+    seed: u64,
+    /// A program reached the reliability threshold.
+    valid: bool,
+    /// The chosen program's score; without one, the highest score any fit reached (0 if none).
+    score: u8,
+    /// The chosen program's ELPD-LOO.
+    elpd_loo: Option<f64>,
+    /// Tokens drawn from the proposal model over the run.
+    tokens: usize,
+    wall_s: f64,
+    /// Distinguishes reruns of the same cell.
+    run_id: String,
+}
+
+fn cell_dir(out: &Path, lm: &str, mode: &str, ds: &str, seed: u64) -> PathBuf {
+    group_dir(out, lm, mode, ds).join(format!("seed_{seed}"))
+}
+
+fn group_dir(out: &Path, lm: &str, mode: &str, ds: &str) -> PathBuf {
+    out.join(lm_dir(lm)).join(mode).join(ds)
+}
+
+fn read_done(dir: &Path) -> Option<CellRecord> {
+    let text = std::fs::read_to_string(dir.join("done.json")).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+fn grid_is_empty(seeds: &[u64], lms: &[String], modes: &[String]) -> bool {
+    seeds.is_empty() || lms.is_empty() || modes.is_empty()
+}
+
+fn run_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{}-{nanos}", std::process::id())
+}
+
+pub fn cmd_experiment(args: &ExperimentArgs) -> Result<ExitCode> {
+    let seeds = parse_seeds(&args.seeds).map_err(CliError::new)?;
+    let datasets = if args.datasets.is_empty() {
+        DATASET_NAMES.iter().map(|s| s.to_string()).collect()
+    } else {
+        args.datasets.clone()
+    };
+    for ds in &datasets {
+        if dataset(ds).is_none() {
+            return Err(CliError::new(format!(
+                "unknown dataset `{ds}` (shipped: {})",
+                DATASET_NAMES.join(", ")
+            )));
+        }
+    }
+    // Checked here, before config.json pins the flags, so a typo does not lock the directory.
+    if !(args.temperature > 0.0 && args.temperature.is_finite()) {
+        return Err(CliError::new("--temperature must be a positive number"));
+    }
+    if let Some(budget) = args.time_budget {
+        if !(budget >= 0.0 && budget.is_finite()) {
+            return Err(CliError::new(
+                "--time-budget must be a non-negative number of seconds",
+            ));
+        }
+    }
+    if args.rmax == 0 || args.beta == 0 {
+        return Err(CliError::new("--rmax and --beta must be at least 1"));
+    }
+    SamplerConfig {
+        chains: args.chains,
+        warmup: args.warmup,
+        draws: args.draws,
+        ..SamplerConfig::default()
+    }
+    .validate()
+    .map_err(|e| CliError::new(e.to_string()))?;
+    if grid_is_empty(&seeds, &args.lm, &args.mode) {
+        return Err(CliError::new("the grid is empty"));
+    }
+    let probe = RefineConfig::default();
+    for mode in &args.mode {
+        config_for_mode(mode, probe.clone()).map_err(CliError::new)?;
+    }
+    let mut dirs: Vec<String> = args.lm.iter().map(|l| lm_dir(l)).collect();
+    dirs.sort();
+    dirs.dedup();
+    if dirs.len() != args.lm.len() {
+        return Err(CliError::new(
+            "two --lm specs map to the same directory name",
+        ));
+    }
+    let grid = Grid {
+        lms: args.lm.clone(),
+        modes: args.mode.clone(),
+        datasets,
+        seeds,
+    };
+    let config = serde_json::json!({
+        "lm": grid.lms, "mode": grid.modes, "datasets": grid.datasets, "seeds": grid.seeds,
+        "temperature": args.temperature, "chains": args.chains, "warmup": args.warmup,
+        "draws": args.draws, "rmax": args.rmax, "alpha": args.alpha, "beta": args.beta,
+        "k": args.k, "select": args.select.as_str(), "time_budget": args.time_budget,
+    });
+    let out = &args.output;
+    std::fs::create_dir_all(out).map_err(|e| io_err("create", out, e))?;
+    let config_path = out.join("config.json");
+    match std::fs::read_to_string(&config_path) {
+        Ok(text) => {
+            let old: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+                CliError::new(format!("{} is not JSON: {e}", config_path.display()))
+            })?;
+            if old != config {
+                return Err(CliError::new(format!(
+                    "{} holds an experiment with other settings; use another --output or the same flags \
+                     (there: {old}; now: {config})",
+                    out.display()
+                )));
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            write_atomic(&config_path, &pretty(&config))?
+        }
+        Err(e) => return Err(io_err("read", &config_path, e)),
+    }
+
+    let total = grid.lms.len() * grid.modes.len() * grid.datasets.len() * grid.seeds.len();
+    let mut i = 0;
+    let (mut skipped, mut ran) = (0, 0);
+    for lm in &grid.lms {
+        for mode in &grid.modes {
+            for ds in &grid.datasets {
+                for &seed in &grid.seeds {
+                    i += 1;
+                    let dir = cell_dir(out, lm, mode, ds, seed);
+                    let label = format!("lm={lm} mode={mode} dataset={ds} seed={seed}");
+                    if read_done(&dir).is_some() {
+                        eprintln!("[cell {i}/{total}] {label}: finished earlier, skipped");
+                        skipped += 1;
+                        continue;
+                    }
+                    if dir.exists() {
+                        std::fs::remove_dir_all(&dir)
+                            .map_err(|e| io_err("remove partial cell", &dir, e))?;
+                    }
+                    let record = run_cell(args, lm, mode, ds, seed, &dir)?;
+                    write_atomic(
+                        &dir.join("done.json"),
+                        &(serde_json::to_string_pretty(&record).expect("plain values") + "\n"),
+                    )?;
+                    ran += 1;
+                    eprintln!(
+                        "[cell {i}/{total}] {label}: {} (score {}/7, elpd_loo {}, {} tokens, {:.1} s)",
+                        if record.valid { "valid" } else { "no valid program" },
+                        record.score,
+                        record
+                            .elpd_loo
+                            .map_or("undefined".to_string(), |e| format!("{e:.2}")),
+                        record.tokens,
+                        record.wall_s
+                    );
+                }
+            }
+        }
+    }
+    let finished = write_analysis(out, &grid)?;
+    let table = std::fs::read_to_string(out.join("analysis/aggregated_summary.txt"))
+        .map_err(|e| io_err("read", &out.join("analysis/aggregated_summary.txt"), e))?;
+    emit(&table)?;
+    eprintln!(
+        "experiment: {ran} cells run, {skipped} skipped, {finished}/{total} finished; see {}",
+        out.join("analysis").display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_cell(
+    args: &ExperimentArgs,
+    lm: &str,
+    mode: &str,
+    ds: &str,
+    seed: u64,
+    dir: &Path,
+) -> Result<CellRecord> {
+    let synth_args = SynthArgs {
+        dataset: Some(ds.to_string()),
+        data: None,
+        describe: None,
+        lm: lm.to_string(),
+        mode: mode.to_string(),
+        seed,
+        output_dir: Some(dir.to_path_buf()),
+        chains: args.chains,
+        warmup: args.warmup,
+        draws: args.draws,
+        rmax: args.rmax,
+        alpha: args.alpha,
+        beta: args.beta,
+        k: args.k,
+        select: args.select,
+        time_budget: args.time_budget,
+        temperature: args.temperature,
+    };
+    let run = run_synth(&synth_args, false)?;
+    let outcome = &run.outcome;
+    let best = outcome.best.and_then(|b| outcome.candidates.get(b));
+    let score = match best {
+        Some(c) => c.assessment.score,
+        None => outcome
+            .candidates
+            .iter()
+            .map(|c| c.assessment.score)
+            .max()
+            .unwrap_or(0),
+    };
+    Ok(CellRecord {
+        lm: lm.to_string(),
+        mode: mode.to_string(),
+        dataset: ds.to_string(),
+        seed,
+        valid: best.is_some(),
+        score,
+        elpd_loo: best.and_then(|c| c.assessment.elpd_loo),
+        tokens: outcome.tokens.sampled,
+        wall_s: (outcome.elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
+        run_id: run_id(),
+    })
+}
+
+/// The better of two valid cells: higher ELPD-LOO, then higher score, then lower seed.
+fn better(a: &CellRecord, b: &CellRecord) -> bool {
+    let ea = a.elpd_loo.unwrap_or(f64::NEG_INFINITY);
+    let eb = b.elpd_loo.unwrap_or(f64::NEG_INFINITY);
+    ea > eb || (ea == eb && a.score > b.score)
+}
+
+fn fmt_opt(x: Option<f64>) -> String {
+    x.map_or(String::new(), |v| format!("{v:.4}"))
+}
+
+/// Mean and sample standard deviation (n - 1); the deviation is undefined below two values.
+fn mean_std(xs: &[f64]) -> (Option<f64>, Option<f64>) {
+    if xs.is_empty() {
+        return (None, None);
+    }
+    let n = xs.len() as f64;
+    let mean = xs.iter().sum::<f64>() / n;
+    if xs.len() < 2 {
+        return (Some(mean), None);
+    }
+    let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0);
+    (Some(mean), Some(var.sqrt()))
+}
+
+fn copy_or_remove(from: &Path, to: &Path) -> Result<()> {
+    if from.exists() {
+        std::fs::copy(from, to).map_err(|e| io_err("copy to", to, e))?;
+    } else if to.exists() {
+        std::fs::remove_file(to).map_err(|e| io_err("remove", to, e))?;
+    }
+    Ok(())
+}
+
+/// Regenerates the top-level files, best programs and analysis/ from the finished cells;
+/// returns how many cells are finished.
+fn write_analysis(out: &Path, grid: &Grid) -> Result<usize> {
+    let analysis = out.join("analysis");
+    std::fs::create_dir_all(&analysis).map_err(|e| io_err("create", &analysis, e))?;
+    let mut all = String::from("lm,mode,dataset,seed,valid,score,elpd_loo,tokens,wall_s\n");
+    let mut best_csv =
+        String::from("lm,mode,dataset,best_seed,valid,score,elpd_loo,tokens,wall_s\n");
+    let mut agg = String::from(
+        "lm,mode,dataset,seeds_finished,run_rate,score_mean,score_std,elpd_loo_mean,elpd_loo_std,tokens_mean,tokens_std\n",
+    );
+    let mut table = format!(
+        "{:<12} {:<11} {:<14} {:>5} {:>8} {:>13} {:>20} {:>18}\n",
+        "lm", "mode", "dataset", "seeds", "run rate", "score", "elpd_loo", "tokens"
+    );
+    let mut runs = Vec::new();
+    let mut cumulative = Vec::new();
+    let mut total_tokens = serde_json::Map::new();
+    let (mut sum_sampled, mut max_sampled) = (0usize, 0usize);
+    let mut finished = 0;
+    let mut valid_total = 0;
+    for lm in &grid.lms {
+        for mode in &grid.modes {
+            for ds in &grid.datasets {
+                let mut records = Vec::new();
+                for &seed in &grid.seeds {
+                    let dir = cell_dir(out, lm, mode, ds, seed);
+                    let Some(r) = read_done(&dir) else { continue };
+                    let usage: serde_json::Value =
+                        std::fs::read_to_string(dir.join("token_usage.json"))
+                            .ok()
+                            .and_then(|t| serde_json::from_str(&t).ok())
+                            .unwrap_or(serde_json::Value::Null);
+                    let tokens = usage
+                        .get("tokens")
+                        .cloned()
+                        .unwrap_or(serde_json::Value::Null);
+                    for key in ["prompt", "sampled", "accepted", "rejected"] {
+                        let v = tokens.get(key).and_then(|v| v.as_u64()).unwrap_or(0);
+                        let entry = total_tokens.entry(key).or_insert(serde_json::json!(0));
+                        *entry = serde_json::json!(entry.as_u64().unwrap_or(0) + v);
+                    }
+                    sum_sampled += r.tokens;
+                    max_sampled = max_sampled.max(r.tokens);
+                    runs.push(serde_json::json!({
+                        "lm": lm, "mode": mode, "dataset": ds, "seed": seed, "tokens": tokens,
+                    }));
+                    cumulative.push(serde_json::json!({
+                        "lm": lm, "mode": mode, "dataset": ds, "seed": seed,
+                        "tokens": r.tokens, "cumulative_tokens": sum_sampled,
+                    }));
+                    let _ = writeln!(
+                        all,
+                        "{lm},{mode},{ds},{seed},{},{},{},{},{}",
+                        r.valid,
+                        r.score,
+                        fmt_opt(r.elpd_loo),
+                        r.tokens,
+                        r.wall_s
+                    );
+                    records.push(r);
+                }
+                if records.is_empty() {
+                    continue;
+                }
+                finished += records.len();
+                let group = group_dir(out, lm, mode, ds);
+                let best = records.iter().filter(|r| r.valid).fold(
+                    None::<&CellRecord>,
+                    |acc, r| match acc {
+                        Some(a) if !better(r, a) => Some(a),
+                        _ => Some(r),
+                    },
+                );
+                let source = best.map(|b| cell_dir(out, lm, mode, ds, b.seed));
+                for file in ["best_program.stan", "best_program_diagnostics.json"] {
+                    match &source {
+                        Some(src) => copy_or_remove(&src.join(file), &group.join(file))?,
+                        None => copy_or_remove(&group.join("no-such-file"), &group.join(file))?,
+                    }
+                }
+                if let Some(b) = best {
+                    let _ = writeln!(
+                        best_csv,
+                        "{lm},{mode},{ds},{},true,{},{},{},{}",
+                        b.seed,
+                        b.score,
+                        fmt_opt(b.elpd_loo),
+                        b.tokens,
+                        b.wall_s
+                    );
+                } else {
+                    let _ = writeln!(best_csv, "{lm},{mode},{ds},,false,,,,");
+                }
+                let n_valid = records.iter().filter(|r| r.valid).count();
+                valid_total += n_valid;
+                let rate = n_valid as f64 / records.len() as f64;
+                let scores: Vec<f64> = records.iter().map(|r| f64::from(r.score)).collect();
+                let elpds: Vec<f64> = records.iter().filter_map(|r| r.elpd_loo).collect();
+                let tokens: Vec<f64> = records.iter().map(|r| r.tokens as f64).collect();
+                let (sm, ss) = mean_std(&scores);
+                let (em, es) = mean_std(&elpds);
+                let (tm, ts) = mean_std(&tokens);
+                let _ = writeln!(
+                    agg,
+                    "{lm},{mode},{ds},{},{rate:.4},{},{},{},{},{},{}",
+                    records.len(),
+                    fmt_opt(sm),
+                    fmt_opt(ss),
+                    fmt_opt(em),
+                    fmt_opt(es),
+                    fmt_opt(tm),
+                    fmt_opt(ts)
+                );
+                let pm = |m: Option<f64>, s: Option<f64>, p: usize| match (m, s) {
+                    (Some(m), Some(s)) => format!("{m:.p$} ± {s:.p$}"),
+                    (Some(m), None) => format!("{m:.p$}"),
+                    _ => "-".to_string(),
+                };
+                let _ = writeln!(
+                    table,
+                    "{:<12} {:<11} {:<14} {:>5} {:>7.0}% {:>13} {:>20} {:>18}",
+                    lm,
+                    mode,
+                    ds,
+                    records.len(),
+                    rate * 100.0,
+                    pm(sm, ss, 2),
+                    pm(em, es, 2),
+                    pm(tm, ts, 0)
+                );
+            }
+        }
+    }
+    write(&analysis.join("all_seeds_best_programs_summary.csv"), &all)?;
+    write(&analysis.join("best_programs_summary.csv"), &best_csv)?;
+    write(&analysis.join("aggregated_stats.csv"), &agg)?;
+    let header = "Mean ± sample std across finished seeds; run rate = share of seeds with a valid \
+                  program; elpd_loo over valid seeds only.\n\n";
+    write(
+        &analysis.join("aggregated_summary.txt"),
+        &format!("{header}{table}"),
+    )?;
+    let total = grid.lms.len() * grid.modes.len() * grid.datasets.len() * grid.seeds.len();
+    write(
+        &out.join("summary.txt"),
+        &format!(
+            "refinestat experiment: {} lm x {} mode x {} dataset x {} seed = {total} cells\n\
+             finished: {finished}/{total}; with a valid program: {valid_total}\n\
+             tokens sampled in all: {sum_sampled}\n\n{header}{table}",
+            grid.lms.len(),
+            grid.modes.len(),
+            grid.datasets.len(),
+            grid.seeds.len()
+        ),
+    )?;
+    write(
+        &out.join("token_usage.json"),
+        &pretty(&serde_json::json!({"total": total_tokens, "runs": runs})),
+    )?;
+    write(
+        &out.join("cumulative_tokens.json"),
+        &pretty(&serde_json::json!(cumulative)),
+    )?;
+    write(
+        &out.join("token_budget.json"),
+        &pretty(&serde_json::json!({
+            "max_tokens_per_run": max_sampled,
+            "factor": 1.2,
+            "token_budget": (max_sampled as f64 * 1.2).ceil() as usize,
+        })),
+    )?;
+    Ok(finished)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_lists_expand_ranges_sort_and_dedup() {
+        assert_eq!(parse_seeds("1-3").unwrap(), vec![1, 2, 3]);
+        assert_eq!(parse_seeds("1,3,5-7").unwrap(), vec![1, 3, 5, 6, 7]);
+        assert_eq!(parse_seeds("4, 2-4 ,2").unwrap(), vec![2, 3, 4]);
+        for bad in ["", "3-1", "a", "1-", "1,,2", "-3"] {
+            assert!(parse_seeds(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn mean_and_sample_std() {
+        let (m, s) = mean_std(&[2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0]);
+        assert_eq!(m, Some(5.0));
+        // Sum of squared deviations 32 over n - 1 = 7.
+        assert!((s.unwrap() - (32.0f64 / 7.0).sqrt()).abs() < 1e-12);
+        assert_eq!(mean_std(&[3.0]), (Some(3.0), None));
+        assert_eq!(mean_std(&[]), (None, None));
+    }
+
+    #[test]
+    fn lm_specs_become_plain_directory_names() {
+        assert_eq!(lm_dir("builtin"), "builtin");
+        assert_eq!(lm_dir("local:/a/b.gguf"), "local__a_b.gguf");
+        assert_eq!(
+            lm_dir("openai:http://h:8/v1#model=x"),
+            "openai_http___h_8_v1_model_x"
+        );
+    }
+}
