@@ -66,11 +66,13 @@ def loadavg() -> list[float]:
 
 
 def environment(refinestat: pathlib.Path) -> dict:
-    cpu = next(
-        (line.split(":", 1)[1].strip() for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines()
-         if line.startswith("model name")),
-        "unknown",
-    )
+    cpuinfo = {}
+    for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
+        key, _, value = line.partition(":")
+        cpuinfo.setdefault(key.strip(), value.strip())
+    cpu = (f"{cpuinfo.get('model name', 'unknown')} (family {cpuinfo.get('cpu family')}, "
+           f"model {cpuinfo.get('model')}, {cpuinfo.get('cpu MHz')} MHz, "
+           f"{'hypervisor' if 'hypervisor' in cpuinfo.get('flags', '') else 'bare metal'})")
     versions = {}
     for name in PACKAGES:
         try:
@@ -89,6 +91,8 @@ def environment(refinestat: pathlib.Path) -> dict:
         "nproc": os.cpu_count(),
         "cpu_model": cpu,
         "kernel": platform.release(),
+        "memory": next((line for line in pathlib.Path("/proc/meminfo").read_text().splitlines()
+                        if line.startswith("MemTotal")), None),
         "python": platform.python_version(),
         "gxx": out(["g++", "--version"]).splitlines()[0] if shutil.which("g++") else None,
         "refinestat_version": out([str(refinestat), "--version"]),
@@ -109,7 +113,8 @@ def run_peer(contender: str, model: str, seed: int, env_extra: dict, second_fit:
         env = {**os.environ, **env_extra}
         load = loadavg()
         spawn = time.monotonic()
-        proc = subprocess.run(cmd, cwd=HERE, env=env, capture_output=True, text=True)
+        # cwd: a scratch directory, because httpstan's compiler leaves a build/ tree in the cwd.
+        proc = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True)
         exited = time.monotonic()
         if proc.returncode != 0 or not result.exists():
             log(f"  FAILED {contender} {model}: rc={proc.returncode}\n{proc.stderr[-3000:]}")
@@ -137,7 +142,11 @@ def run_peer(contender: str, model: str, seed: int, env_extra: dict, second_fit:
 def run_refinestat(binary: pathlib.Path, model: str, seed: int, log) -> dict:
     data = MODELS[model][0]
     out_dir = pathlib.Path(tempfile.mkdtemp(prefix="bench_peers_", dir="/dev/shm"))
-    first_csv = out_dir / "chain-1.csv"
+    # Files refinestat creates in order: chain-1.csv right after the sampler returned and the
+    # constrained outputs and pointwise log-likelihood were computed, the last chain's CSV, then
+    # summary.json after the diagnostics and PSIS-LOO.
+    watched = {"first_csv": out_dir / "chain-1.csv", "last_csv": out_dir / f"chain-{CHAINS}.csv",
+               "summary_json": out_dir / "summary.json"}
     cmd = [str(binary), "sample", str(STAN_EXAMPLES[model]), "--data", str(data),
            "--chains", str(CHAINS), "--warmup", str(WARMUP), "--draws", str(DRAWS),
            "--seed", str(seed), "--output-dir", str(out_dir)]
@@ -145,12 +154,13 @@ def run_refinestat(binary: pathlib.Path, model: str, seed: int, log) -> dict:
     csv_seen = {}
 
     def watch():
-        # chain-1.csv is created right after the sampler returns (then the constrained outputs,
-        # CSVs, diagnostics and LOO follow); a 1 ms poll on tmpfs costs next to nothing.
-        while not stop.is_set():
-            if first_csv.exists():
-                csv_seen["t"] = time.monotonic()
-                return
+        # A 1 ms poll on tmpfs costs next to nothing.
+        pending = dict(watched)
+        while pending and not stop.is_set():
+            for key, path in list(pending.items()):
+                if path.exists():
+                    csv_seen[key] = time.monotonic()
+                    del pending[key]
             time.sleep(0.001)
 
     stop = threading.Event()
@@ -171,21 +181,23 @@ def run_refinestat(binary: pathlib.Path, model: str, seed: int, log) -> dict:
         shutil.rmtree(out_dir, ignore_errors=True)
     rec = {"contender": "refinestat", "peer": "refinestat", "model": model, "seed": seed, "ok": True,
            "loadavg": load, "process_wall": exited - spawn, "e2e": exited - spawn,
-           "to_first_csv": csv_seen.get("t", exited) - spawn}
+           "to_first_csv": csv_seen.get("first_csv", exited) - spawn,
+           "to_last_csv": csv_seen.get("last_csv", exited) - spawn,
+           "to_summary_json": csv_seen.get("summary_json", exited) - spawn}
     rec.update(refinestat_summary_fields(summary, MODELS[model][1]))
     return rec
 
 
 def refinestat_summary_fields(summary: dict, ess_vars: list[str]) -> dict:
     """Min bulk ESS over the reported parameters and the LOO numbers, from summary.json."""
-    params = summary["parameters"]
-    items = params.items() if isinstance(params, dict) else ((p["name"], p) for p in params)
-    ess = [p["ess_bulk"] for name, p in items
-           if name.split("[")[0].split(".")[0] in ess_vars and p.get("ess_bulk") is not None]
+    # summary.json: {"parameters": {"mu": {..., "ess_bulk": x}, "theta[1]": {...}}, "loo": {...}}
+    ess = [p["ess_bulk"] for name, p in summary["parameters"].items()
+           if name.split("[")[0] in ess_vars and p.get("ess_bulk") is not None]
     loo = summary.get("loo") or {}
     return {"min_ess_bulk": min(ess) if ess else None, "n_ess_columns": len(ess),
             "elpd_loo": loo.get("elpd_loo"), "p_loo": loo.get("p_loo"),
-            "max_pareto_k": loo.get("max_pareto_k", loo.get("pareto_k_max"))}
+            "max_pareto_k": max(loo["pareto_k"]) if loo.get("pareto_k") else None,
+            "divergences": summary.get("divergences")}
 
 
 def time_check(binary: pathlib.Path, model: str) -> float:
@@ -230,6 +242,9 @@ def aggregate(runs: list[dict], check_times: dict) -> dict:
                 samp = [r["to_first_csv"] - startup for r in rs]
                 ess = [r["min_ess_bulk"] for r in rs]
                 a["post_sampling"] = median([r["e2e"] - r["to_first_csv"] for r in rs])
+                a["first_to_last_csv"] = median([r["to_last_csv"] - r["to_first_csv"] for r in rs])
+                a["last_csv_to_summary"] = median([r["to_summary_json"] - r["to_last_csv"] for r in rs])
+                a["summary_to_exit"] = median([r["e2e"] - r["to_summary_json"] for r in rs])
             else:
                 for k in ("phase_startup_import", "phase_build", "phase_first_sampling_call",
                           "phase_summary_loo", "pymc_sampling_time", "second_pymc_sampling_time"):
@@ -262,6 +277,11 @@ def markdown(agg: dict, env: dict) -> str:
                     return "—"
                 return fmt(ref[key] / a[key], 3)
 
+            if contender == "pystan_cold":
+                # Its sampling call runs on the freshly compiled model: the warm row times that.
+                lines.append(f"| {contender} | {model} | {fmt(a['e2e'])} | {ratio('e2e')} | "
+                             "(as warm) | | | | |")
+                continue
             lines.append(
                 f"| {contender} | {model} | {fmt(a['e2e'])} | {ratio('e2e')} | {fmt(a['sampling'], 3)} | "
                 f"{ratio('sampling')} | {fmt(a['min_ess_bulk'], 0)} | {fmt(a['ess_per_s'], 0)} | "
@@ -287,6 +307,19 @@ def markdown(agg: dict, env: dict) -> str:
                     f"{fmt(a.get('phase_summary_loo'))} | "
                     f"{fmt(a['sampling']) if a.get('sampling_is_warm_second_call') else '—'} | "
                     f"{fmt(a['loadavg_1min'])} |")
+    lines += ["", "refinestat split from its output files (medians, s): spawn -> chain-1.csv "
+              "(startup + sampling + constrained outputs and pointwise log-lik) / chain-1.csv -> "
+              f"chain-{CHAINS}.csv (CSV writing) / chain-{CHAINS}.csv -> summary.json (last CSV + "
+              "diagnostics + PSIS-LOO) / summary.json -> exit (table).", "",
+              "| model | check (startup) | spawn -> chain-1.csv | chain-1 -> last CSV | "
+              "last CSV -> summary.json | summary.json -> exit | end to end |",
+              "|---|---:|---:|---:|---:|---:|---:|"]
+    for model in MODELS:
+        a = agg.get(f"refinestat/{model}")
+        if a is not None:
+            lines.append(f"| {model} | {fmt(a['startup_check'], 3)} | {fmt(a['to_first_csv'], 3)} | "
+                         f"{fmt(a['first_to_last_csv'], 3)} | {fmt(a['last_csv_to_summary'], 3)} | "
+                         f"{fmt(a['summary_to_exit'], 3)} | {fmt(a['e2e'], 3)} |")
     lines += ["", f"Load average (1, 5, 15 min) at start {env['loadavg_start']}, "
               f"at end {env.get('loadavg_end')}; {env['nproc']} CPUs ({env['cpu_model']})."]
     return "\n".join(lines) + "\n"
@@ -294,13 +327,17 @@ def markdown(agg: dict, env: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--reps", type=int, default=3, help="timed rounds (0: warm-up round only)")
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     parser.add_argument("--contenders", nargs="+", default=CONTENDERS, choices=CONTENDERS)
     parser.add_argument("--refinestat", type=pathlib.Path, default=REPO / "target" / "release" / "refinestat")
     parser.add_argument("--out", type=pathlib.Path, default=pathlib.Path("/tmp/bench_peers_out"))
     parser.add_argument("--no-second-fit", action="store_true")
     parser.add_argument("--no-warmup-round", action="store_true")
+    parser.add_argument(
+        "--httpstan-cache", type=pathlib.Path,
+        help="XDG_CACHE_HOME for PyStan-warm, kept across driver runs so its compiled models can be "
+        "primed ahead of time (cached fits in it are deleted at start); default: a fresh temp dir")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     log_file = (args.out / "log.txt").open("a")
@@ -315,9 +352,15 @@ def main() -> None:
     log(f"environment: {json.dumps(env)}")
     second_fit = not args.no_second_fit
     xla = {"XLA_FLAGS": f"--xla_force_host_platform_device_count={CHAINS}"}
-    # PyStan's warm cache lives for this driver run only: fresh, so no fit cached by an earlier
-    # run can answer a request, primed by the warm-up round.
-    warm_cache = pathlib.Path(tempfile.mkdtemp(prefix="bench_peers_httpstan_warm_"))
+    # PyStan's warm cache: fresh for this driver run (primed by the warm-up round), or a kept one
+    # whose compiled models stay but whose cached fits go, so that no fit from an earlier run can
+    # answer a request without sampling.
+    if args.httpstan_cache:
+        warm_cache = args.httpstan_cache.resolve()
+        for fits in warm_cache.glob("httpstan/*/models/*/fits"):
+            shutil.rmtree(fits)
+    else:
+        warm_cache = pathlib.Path(tempfile.mkdtemp(prefix="bench_peers_httpstan_warm_"))
 
     def one(contender, model, seed):
         if contender == "refinestat":
@@ -376,7 +419,8 @@ def main() -> None:
     md = markdown(agg, env)
     (args.out / "results.md").write_text(md)
     print(md)
-    shutil.rmtree(warm_cache, ignore_errors=True)
+    if not args.httpstan_cache:
+        shutil.rmtree(warm_cache, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,12 @@ MODELS = {
     "eight_schools": (REPO / "datasets" / "eight_schools.json", ["mu", "tau", "theta_tilde", "theta"]),
     "logistic": (REPO / "examples" / "data" / "logistic_1000x5.json", ["alpha", "beta"]),
 }
+# The programs exactly as refinestat runs them (no log_lik block): PyStan's timed second fit.
+EXAMPLE_STAN_FILES = {
+    "eight_schools": REPO / "examples" / "eight_schools_noncentered.stan",
+    "logistic": REPO / "examples" / "logistic.stan",
+}
+# The same programs plus a generated quantities log_lik, which ArviZ's LOO needs.
 STAN_FILES = {
     "eight_schools": REPO / "scripts" / "bench_peers" / "stan" / "eight_schools_noncentered.stan",
     "logistic": REPO / "scripts" / "bench_peers" / "stan" / "logistic.stan",

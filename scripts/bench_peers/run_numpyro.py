@@ -9,7 +9,9 @@ compilation cache in a fresh per-process temporary directory: the first call com
 in default use) and fills it, the second call finds its executables there.
 """
 
+import atexit
 import os
+import shutil
 import tempfile
 
 from common import CHAINS, DRAWS, WARMUP, Run
@@ -25,7 +27,9 @@ import numpyro  # noqa: E402
 from numpyro.infer import MCMC, NUTS  # noqa: E402
 
 numpyro.enable_x64()  # double precision, as Stan, PyMC and refinestat use
-jax.config.update("jax_compilation_cache_dir", tempfile.mkdtemp(prefix="bench_peers_xla_"))
+xla_cache = tempfile.mkdtemp(prefix="bench_peers_xla_")
+atexit.register(shutil.rmtree, xla_cache, ignore_errors=True)
+jax.config.update("jax_compilation_cache_dir", xla_cache)
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
 jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 from models_numpyro import model_and_args  # noqa: E402
