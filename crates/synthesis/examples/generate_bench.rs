@@ -3,34 +3,15 @@
 //! warmup x 200 draws). Usage: `generate_bench [N] [--no-fit] [--show K] [--datasets a,b]`.
 
 use rayon::prelude::*;
-use refinestat_inference::{sample, LogDensity, LogpFailure, SamplerConfig};
+use refinestat_inference::{sample, SamplerConfig};
 use refinestat_language::check;
-use refinestat_model::{LogDensityOptions, Model, ModelError};
+use refinestat_model::Model;
 use refinestat_synthesis::datasets::{dataset, DATASET_NAMES};
+use refinestat_synthesis::fit::SamplingDensity;
 use refinestat_synthesis::{
     data_block, generate, program_rng, BuiltinModel, DecodeConfig, Mode, StopReason,
 };
 use std::time::Instant;
-
-struct Density(Model);
-
-impl LogDensity for Density {
-    fn dim(&self) -> usize {
-        self.0.dim()
-    }
-    fn logp(&mut self, x: &[f64], grad: &mut [f64]) -> Result<f64, LogpFailure> {
-        let opts = LogDensityOptions {
-            jacobian: true,
-            propto: true,
-        };
-        self.0
-            .log_density_gradient(x, opts, grad)
-            .map_err(|e| match e {
-                ModelError::Eval(m) => LogpFailure::Recoverable(m),
-                other => LogpFailure::Fatal(other.to_string()),
-            })
-    }
-}
 
 fn fits(program: &str, data: &refinestat_language::Data, seed: u64) -> Result<(), String> {
     let model = Model::from_source(program, data).map_err(|e| e.to_string())?;
@@ -41,7 +22,7 @@ fn fits(program: &str, data: &refinestat_language::Data, seed: u64) -> Result<()
         seed,
         ..Default::default()
     };
-    let out = sample(&config, |_| Density(model.clone())).map_err(|e| e.to_string())?;
+    let out = sample(&config, |_| SamplingDensity(model.clone())).map_err(|e| e.to_string())?;
     if out.chains.iter().all(|c| !c.draws.is_empty()) {
         Ok(())
     } else {
