@@ -232,18 +232,24 @@ fn mquantile_sorted(sorted: &[f64], p: f64) -> f64 {
     (1.0 - gamma) * sorted[k - 1] + gamma * sorted[k]
 }
 
-/// ArviZ `_z_scale`: average ranks over all values, Blom back-transform, normal quantile.
-fn z_scale(m: &ChainMatrix) -> ChainMatrix {
-    let n = m.values.len();
-    let mut order: Vec<usize> = (0..n).collect();
-    order.sort_unstable_by(|&a, &b| m.values[a].total_cmp(&m.values[b]));
+/// Indices of `values` in ascending order.
+fn argsort(values: &[f64]) -> Vec<usize> {
+    let mut keyed: Vec<(f64, usize)> = values.iter().copied().zip(0..).collect();
+    keyed.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
+    keyed.into_iter().map(|(_, i)| i).collect()
+}
+
+/// ArviZ `_z_scale` given the ascending order of `values`: average ranks over all values (ties
+/// share their mean rank), Blom back-transform `(r - 3/8) / (n + 1/4)`, normal quantile.
+fn z_scale_ordered(values: &[f64], order: &[usize]) -> Vec<f64> {
+    let n = values.len();
     let mut z = vec![0.0; n];
     let denominator = n as f64 - 2.0 * 0.375 + 1.0;
     let mut start = 0;
     while start < n {
-        let value = m.values[order[start]];
+        let value = values[order[start]];
         let mut end = start + 1;
-        while end < n && m.values[order[end]] == value {
+        while end < n && values[order[end]] == value {
             end += 1;
         }
         // 1-based ranks start+1..=end share their average.
@@ -254,10 +260,70 @@ fn z_scale(m: &ChainMatrix) -> ChainMatrix {
         }
         start = end;
     }
-    ChainMatrix {
-        n_chains: m.n_chains,
-        n_draws: m.n_draws,
-        values: z,
+    z
+}
+
+/// The ascending order of `|x - median|` from the ascending order of `x`, by merging outward
+/// from the median (O(n) instead of a second sort).
+fn folded_order(values: &[f64], order: &[usize], median: f64) -> Vec<usize> {
+    let split_at = order.partition_point(|&i| values[i] < median);
+    let (below, above) = order.split_at(split_at);
+    let mut below = below.iter().rev().peekable();
+    let mut above = above.iter().peekable();
+    let mut folded = Vec::with_capacity(order.len());
+    loop {
+        let next = match (below.peek(), above.peek()) {
+            (Some(&&b), Some(&&a)) => {
+                if (values[b] - median).abs() <= (values[a] - median).abs() {
+                    below.next()
+                } else {
+                    above.next()
+                }
+            }
+            (Some(_), None) => below.next(),
+            (None, Some(_)) => above.next(),
+            (None, None) => break,
+        };
+        folded.extend(next.copied());
+    }
+    folded
+}
+
+/// Split chains, their ascending order, and their rank-normalized z-scores.
+struct RankedSplit {
+    split: ChainMatrix,
+    order: Vec<usize>,
+    z: ChainMatrix,
+}
+
+impl RankedSplit {
+    fn new(m: &ChainMatrix) -> RankedSplit {
+        let split = m.split();
+        let order = argsort(&split.values);
+        let z = ChainMatrix {
+            n_chains: split.n_chains,
+            n_draws: split.n_draws,
+            values: z_scale_ordered(&split.values, &order),
+        };
+        RankedSplit { split, order, z }
+    }
+
+    fn sorted_values(&self) -> Vec<f64> {
+        self.order.iter().map(|&i| self.split.values[i]).collect()
+    }
+
+    /// `max(bulk, folded)` rank-normalized split R-hat (needs two or more chains).
+    fn rhat(&self, sorted_split: &[f64]) -> f64 {
+        let rhat_bulk = rhat_basic(&self.z);
+        let median = median_sorted(sorted_split);
+        let folded = self.split.map(|x| (x - median).abs());
+        let order = folded_order(&self.split.values, &self.order, median);
+        let z_folded = ChainMatrix {
+            n_chains: folded.n_chains,
+            n_draws: folded.n_draws,
+            values: z_scale_ordered(&folded.values, &order),
+        };
+        py_max(rhat_bulk, rhat_basic(&z_folded))
     }
 }
 
@@ -365,23 +431,47 @@ pub(crate) struct ParamStats {
     pub ess_mean: f64,
 }
 
-/// Every summary statistic of one parameter, sharing the sorts and FFT plans.
+/// Every summary statistic of one parameter, sharing one sort and the FFT plans.
 pub(crate) fn param_stats(m: &ChainMatrix, ws: &mut Workspace) -> ParamStats {
-    let sorted = sorted_copy(&m.values);
-    let has_nan = m.has_nan();
-    let nan_if = |x: f64| if has_nan { f64::NAN } else { x };
-    ParamStats {
+    let mut stats = ParamStats {
         mean: mean(&m.values),
         sd: variance(&m.values, 1.0).sqrt(),
-        q5: nan_if(quantile_sorted(&sorted, 0.05)),
-        q50: nan_if(quantile_sorted(&sorted, 0.5)),
-        q95: nan_if(quantile_sorted(&sorted, 0.95)),
-        mcse_mean: mcse_mean_of(m, ws),
-        rhat: rhat_of(m),
-        ess_bulk: ess_bulk_of(m, ws),
-        ess_tail: ess_tail_of(m, &sorted, ws),
-        ess_mean: ess_mean_of(m, ws),
+        q5: f64::NAN,
+        q50: f64::NAN,
+        q95: f64::NAN,
+        mcse_mean: f64::NAN,
+        rhat: f64::NAN,
+        ess_bulk: f64::NAN,
+        ess_tail: f64::NAN,
+        ess_mean: f64::NAN,
+    };
+    if m.has_nan() {
+        return stats;
     }
+    let ranked = RankedSplit::new(m);
+    let sorted_split = ranked.sorted_values();
+    // The split drops the middle draw of odd-length chains; the quantiles use every draw.
+    let sorted_full_owned;
+    let sorted_full: &[f64] = if ranked.split.values.len() == m.values.len() {
+        &sorted_split
+    } else {
+        sorted_full_owned = sorted_copy(&m.values);
+        &sorted_full_owned
+    };
+    stats.q5 = quantile_sorted(sorted_full, 0.05);
+    stats.q50 = quantile_sorted(sorted_full, 0.5);
+    stats.q95 = quantile_sorted(sorted_full, 0.95);
+    if !m.shape_ok(1) {
+        return stats;
+    }
+    stats.ess_bulk = ess_basic(&ranked.z, ws);
+    stats.ess_mean = ess_basic(&ranked.split, ws);
+    stats.mcse_mean = stats.sd / stats.ess_mean.sqrt();
+    stats.ess_tail = ess_tail_sorted(m, sorted_full, ws);
+    if m.shape_ok(2) {
+        stats.rhat = ranked.rhat(&sorted_split);
+    }
+    stats
 }
 
 /// `az.rhat(method="rank")`: max of the bulk and folded rank-normalized split R-hat.
@@ -389,12 +479,8 @@ pub(crate) fn rhat_of(m: &ChainMatrix) -> f64 {
     if m.has_nan() || !m.shape_ok(2) {
         return f64::NAN;
     }
-    let split = m.split();
-    let rhat_bulk = rhat_basic(&z_scale(&split));
-    let median = median_sorted(&sorted_copy(&split.values));
-    let folded = split.map(|x| (x - median).abs());
-    let rhat_tail = rhat_basic(&z_scale(&folded));
-    py_max(rhat_bulk, rhat_tail)
+    let ranked = RankedSplit::new(m);
+    ranked.rhat(&ranked.sorted_values())
 }
 
 /// `az.ess(method="bulk")`.
@@ -402,11 +488,12 @@ pub(crate) fn ess_bulk_of(m: &ChainMatrix, ws: &mut Workspace) -> f64 {
     if m.has_nan() || !m.shape_ok(1) {
         return f64::NAN;
     }
-    ess_basic(&z_scale(&m.split()), ws)
+    ess_basic(&RankedSplit::new(m).z, ws)
 }
 
-/// `az.ess(method="tail")`: the smaller ESS of the 5% and 95% quantile indicators.
-pub(crate) fn ess_tail_of(m: &ChainMatrix, sorted: &[f64], ws: &mut Workspace) -> f64 {
+/// `az.ess(method="tail")`: the smaller ESS of the 5% and 95% quantile indicators, given all
+/// draws sorted.
+fn ess_tail_sorted(m: &ChainMatrix, sorted: &[f64], ws: &mut Workspace) -> f64 {
     if m.has_nan() || !m.shape_ok(1) {
         return f64::NAN;
     }
@@ -458,7 +545,7 @@ pub fn ess_bulk<C: AsRef<[f64]>>(chains: &[C]) -> Option<f64> {
 pub fn ess_tail<C: AsRef<[f64]>>(chains: &[C]) -> Option<f64> {
     let m = ChainMatrix::from_chains(chains)?;
     let sorted = sorted_copy(&m.values);
-    nan_to_none(ess_tail_of(&m, &sorted, &mut Workspace::default()))
+    nan_to_none(ess_tail_sorted(&m, &sorted, &mut Workspace::default()))
 }
 
 /// Monte Carlo standard error of the posterior mean, as `arviz.mcse(method="mean")`.
