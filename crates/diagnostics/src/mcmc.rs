@@ -88,6 +88,7 @@ pub(crate) struct Workspace {
     signal: Vec<Complex<f64>>,
     spectrum: Vec<Complex<f64>>,
     scratch: Vec<Complex<f64>>,
+    scores: BlomScores,
 }
 
 impl Default for Workspace {
@@ -97,6 +98,7 @@ impl Default for Workspace {
             signal: Vec::new(),
             spectrum: Vec::new(),
             scratch: Vec::new(),
+            scores: BlomScores::default(),
         }
     }
 }
@@ -241,10 +243,11 @@ fn argsort(values: &[f64]) -> Vec<usize> {
 
 /// ArviZ `_z_scale` given the ascending order of `values`: average ranks over all values (ties
 /// share their mean rank), Blom back-transform `(r - 3/8) / (n + 1/4)`, normal quantile.
-fn z_scale_ordered(values: &[f64], order: &[usize]) -> Vec<f64> {
+fn z_scale_ordered(values: &[f64], order: &[usize], scores: &mut BlomScores) -> Vec<f64> {
     let n = values.len();
     let mut z = vec![0.0; n];
     let denominator = n as f64 - 2.0 * 0.375 + 1.0;
+    let untied = scores.untied(n);
     let mut start = 0;
     while start < n {
         let value = values[order[start]];
@@ -253,8 +256,12 @@ fn z_scale_ordered(values: &[f64], order: &[usize]) -> Vec<f64> {
             end += 1;
         }
         // 1-based ranks start+1..=end share their average.
-        let rank = (start + 1 + end) as f64 / 2.0;
-        let score = normal_quantile((rank - 0.375) / denominator);
+        let score = if end == start + 1 {
+            untied[start]
+        } else {
+            let rank = (start + 1 + end) as f64 / 2.0;
+            normal_quantile((rank - 0.375) / denominator)
+        };
         for &i in &order[start..end] {
             z[i] = score;
         }
@@ -289,6 +296,27 @@ fn folded_order(values: &[f64], order: &[usize], median: f64) -> Vec<usize> {
     folded
 }
 
+/// Normal scores of the untied ranks 1..=n, `normal_quantile((r - 3/8) / (n + 1/4))`, cached:
+/// every parameter of a run has the same number of draws, so they are computed once.
+#[derive(Default)]
+pub(crate) struct BlomScores {
+    n: usize,
+    scores: Vec<f64>,
+}
+
+impl BlomScores {
+    fn untied(&mut self, n: usize) -> &[f64] {
+        if self.n != n || self.scores.len() != n {
+            let denominator = n as f64 - 2.0 * 0.375 + 1.0;
+            self.scores = (1..=n)
+                .map(|r| normal_quantile((r as f64 - 0.375) / denominator))
+                .collect();
+            self.n = n;
+        }
+        &self.scores
+    }
+}
+
 /// Split chains, their ascending order, and their rank-normalized z-scores.
 struct RankedSplit {
     split: ChainMatrix,
@@ -297,13 +325,13 @@ struct RankedSplit {
 }
 
 impl RankedSplit {
-    fn new(m: &ChainMatrix) -> RankedSplit {
+    fn new(m: &ChainMatrix, scores: &mut BlomScores) -> RankedSplit {
         let split = m.split();
         let order = argsort(&split.values);
         let z = ChainMatrix {
             n_chains: split.n_chains,
             n_draws: split.n_draws,
-            values: z_scale_ordered(&split.values, &order),
+            values: z_scale_ordered(&split.values, &order, scores),
         };
         RankedSplit { split, order, z }
     }
@@ -313,7 +341,7 @@ impl RankedSplit {
     }
 
     /// `max(bulk, folded)` rank-normalized split R-hat (needs two or more chains).
-    fn rhat(&self, sorted_split: &[f64]) -> f64 {
+    fn rhat(&self, sorted_split: &[f64], scores: &mut BlomScores) -> f64 {
         let rhat_bulk = rhat_basic(&self.z);
         let median = median_sorted(sorted_split);
         let folded = self.split.map(|x| (x - median).abs());
@@ -321,7 +349,7 @@ impl RankedSplit {
         let z_folded = ChainMatrix {
             n_chains: folded.n_chains,
             n_draws: folded.n_draws,
-            values: z_scale_ordered(&folded.values, &order),
+            values: z_scale_ordered(&folded.values, &order, scores),
         };
         py_max(rhat_bulk, rhat_basic(&z_folded))
     }
@@ -448,7 +476,7 @@ pub(crate) fn param_stats(m: &ChainMatrix, ws: &mut Workspace) -> ParamStats {
     if m.has_nan() {
         return stats;
     }
-    let ranked = RankedSplit::new(m);
+    let ranked = RankedSplit::new(m, &mut ws.scores);
     let sorted_split = ranked.sorted_values();
     // The split drops the middle draw of odd-length chains; the quantiles use every draw.
     let sorted_full_owned;
@@ -469,7 +497,7 @@ pub(crate) fn param_stats(m: &ChainMatrix, ws: &mut Workspace) -> ParamStats {
     stats.mcse_mean = stats.sd / stats.ess_mean.sqrt();
     stats.ess_tail = ess_tail_sorted(m, sorted_full, ws);
     if m.shape_ok(2) {
-        stats.rhat = ranked.rhat(&sorted_split);
+        stats.rhat = ranked.rhat(&sorted_split, &mut ws.scores);
     }
     stats
 }
@@ -479,8 +507,9 @@ pub(crate) fn rhat_of(m: &ChainMatrix) -> f64 {
     if m.has_nan() || !m.shape_ok(2) {
         return f64::NAN;
     }
-    let ranked = RankedSplit::new(m);
-    ranked.rhat(&ranked.sorted_values())
+    let mut scores = BlomScores::default();
+    let ranked = RankedSplit::new(m, &mut scores);
+    ranked.rhat(&ranked.sorted_values(), &mut scores)
 }
 
 /// `az.ess(method="bulk")`.
@@ -488,7 +517,8 @@ pub(crate) fn ess_bulk_of(m: &ChainMatrix, ws: &mut Workspace) -> f64 {
     if m.has_nan() || !m.shape_ok(1) {
         return f64::NAN;
     }
-    ess_basic(&RankedSplit::new(m).z, ws)
+    let z = RankedSplit::new(m, &mut ws.scores).z;
+    ess_basic(&z, ws)
 }
 
 /// `az.ess(method="tail")`: the smaller ESS of the 5% and 95% quantile indicators, given all

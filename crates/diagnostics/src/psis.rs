@@ -170,17 +170,23 @@ impl PsisWork {
             // Only the value at the cutoff position and the (short) tail above it need ordering.
             self.scratch.clear();
             self.scratch.extend_from_slice(x);
-            let (_, &mut at_cutoff, _) =
-                self.scratch.select_nth_unstable_by(cutoff_pos, f64::total_cmp);
+            let (_, &mut at_cutoff, _) = self
+                .scratch
+                .select_nth_unstable_by(cutoff_pos, f64::total_cmp);
             // log(np.finfo(float).tiny)
             let cutoff_min = f64::MIN_POSITIVE.ln();
             let x_cutoff = at_cutoff.max(cutoff_min);
             let exp_cutoff = x_cutoff.exp();
-            self.tail.extend(x.iter().copied().zip(0..).filter(|&(v, _)| v > x_cutoff));
+            self.tail
+                .extend(x.iter().copied().zip(0..).filter(|&(v, _)| v > x_cutoff));
             self.tail.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
             let tail_len = self.tail.len();
             if tail_len > 4 {
-                let excess: Vec<f64> = self.tail.iter().map(|&(v, _)| v.exp() - exp_cutoff).collect();
+                let excess: Vec<f64> = self
+                    .tail
+                    .iter()
+                    .map(|&(v, _)| v.exp() - exp_cutoff)
+                    .collect();
                 let (k_hat, sigma) = gpd_fit(&excess);
                 k = k_hat;
                 if k.is_finite() {
@@ -208,7 +214,11 @@ impl PsisWork {
             body_sum += smoothed.exp() - raw.exp();
             ratio_sum += (smoothed - raw).exp() - 1.0;
         }
-        let normalizer = if x.iter().any(|v| v.is_nan()) { f64::NAN } else { body_sum.ln() };
+        let normalizer = if x.iter().any(|v| v.is_nan()) {
+            f64::NAN
+        } else {
+            body_sum.ln()
+        };
         (-max_x - normalizer + ratio_sum.ln(), k, self.lppd(ll))
     }
 
@@ -218,7 +228,9 @@ impl PsisWork {
     fn lppd(&self, ll: &[f64]) -> f64 {
         let (min_ll, max_ll) = ll
             .iter()
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &l| (lo.min(l), hi.max(l)));
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &l| {
+                (lo.min(l), hi.max(l))
+            });
         let range = max_ll - min_ll;
         if !(range.is_finite() && range < 600.0) || ll.iter().any(|l| l.is_nan()) {
             return logsumexp(ll);
@@ -331,11 +343,16 @@ mod tests {
 
     #[test]
     fn blocked_log1p_sum_matches_termwise() {
-        let xs: Vec<f64> = (0..300).map(|i| 1e-9 + (i as f64 / 299.0).powi(3)).collect();
+        let xs: Vec<f64> = (0..300)
+            .map(|i| 1e-9 + (i as f64 / 299.0).powi(3))
+            .collect();
         for b in [-1e6, -3.0, -1e-12, 0.0, 0.5, 0.999_999] {
             let termwise: f64 = xs.iter().map(|x| (-b * x).ln_1p()).sum();
             let blocked = sum_log1p_neg(b, &xs);
-            assert!((blocked - termwise).abs() <= 1e-12 * (1.0 + termwise.abs()), "b = {b}");
+            assert!(
+                (blocked - termwise).abs() <= 1e-12 * (1.0 + termwise.abs()),
+                "b = {b}"
+            );
         }
         // b x > 1: log1p of a number below -1 is NaN; b x = 1 gives -inf.
         assert!(sum_log1p_neg(2.0, &xs).is_nan());
