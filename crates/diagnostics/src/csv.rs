@@ -42,38 +42,69 @@ pub struct ChainCsv {
 #[non_exhaustive]
 pub enum CsvError {
     /// The file could not be read.
-    Io { path: PathBuf, message: String },
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What the operating system said.
+        message: String,
+    },
     /// No header line (the file is empty or only comments).
-    Empty { path: PathBuf },
+    Empty {
+        /// The file.
+        path: PathBuf,
+    },
     /// A header but no draws after warmup.
-    NoDraws { path: PathBuf },
+    NoDraws {
+        /// The file.
+        path: PathBuf,
+    },
     /// The last line stops early (an interrupted write).
     Truncated {
+        /// The file.
         path: PathBuf,
+        /// 1-based line number.
         line: usize,
+        /// Fields in the header.
         expected: usize,
+        /// Fields on the line.
         found: usize,
     },
     /// A row with a different number of fields than the header.
     Ragged {
+        /// The file.
         path: PathBuf,
+        /// 1-based line number.
         line: usize,
+        /// Fields in the header.
         expected: usize,
+        /// Fields on the line.
         found: usize,
     },
     /// A field that is not a number.
     NonNumeric {
+        /// The file.
         path: PathBuf,
+        /// 1-based line number.
         line: usize,
+        /// The column's header name.
         column: String,
+        /// The offending text.
         text: String,
     },
     /// A chain whose header differs from the first chain's.
-    HeaderMismatch { path: PathBuf, first: PathBuf },
+    HeaderMismatch {
+        /// The differing file.
+        path: PathBuf,
+        /// The first chain's file.
+        first: PathBuf,
+    },
     /// A chain with a different number of draws than the first chain.
     DrawCountMismatch {
+        /// The differing file.
         path: PathBuf,
+        /// Its post-warmup draws.
         draws: usize,
+        /// The first chain's post-warmup draws.
         expected: usize,
     },
     /// No files were given.
@@ -357,6 +388,16 @@ pub fn summarize_csv(chains: &[ChainCsv]) -> Result<Summary, CsvError> {
         None
     };
     summarize(&draws, &stats, log_lik.as_ref()).map_err(shape_error)
+}
+
+/// Reads CmdStan CSV files (one chain each) and summarizes them together: what
+/// `refinestat diagnose` does.
+pub fn summarize_csv_files<P: AsRef<Path>>(paths: &[P]) -> Result<Summary, CsvError> {
+    let chains = paths
+        .iter()
+        .map(read_cmdstan_csv)
+        .collect::<Result<Vec<_>, _>>()?;
+    summarize_csv(&chains)
 }
 
 #[cfg(test)]
