@@ -15,14 +15,16 @@ pub struct LogLik {
 }
 
 impl LogLik {
-    /// Builds from `ll[chain][draw][obs]`; `None` when the nesting is ragged or empty.
+    /// Builds from `ll[chain][draw][obs]`; `None` when the nesting is ragged or has no chains,
+    /// draws or observations.
     pub fn from_chains(ll: &[Vec<Vec<f64>>]) -> Option<LogLik> {
         let n_chains = ll.len();
         let n_draws = ll.first()?.len();
         let n_obs = ll.first()?.first()?.len();
-        if ll
-            .iter()
-            .any(|c| c.len() != n_draws || c.iter().any(|d| d.len() != n_obs))
+        if n_obs == 0
+            || ll
+                .iter()
+                .any(|c| c.len() != n_draws || c.iter().any(|d| d.len() != n_obs))
         {
             return None;
         }

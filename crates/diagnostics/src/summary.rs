@@ -319,6 +319,14 @@ fn serialize_loo<S: Serializer>(loo: &Option<Loo>, serializer: S) -> Result<S::O
 }
 
 impl Summary {
+    /// The row of the quantity with this Stan-style name (`theta[1]`).
+    pub fn parameter(&self, name: &str) -> Option<&ParamSummary> {
+        self.parameters
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, row)| row)
+    }
+
     /// summary.json text (pretty-printed).
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))

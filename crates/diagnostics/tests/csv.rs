@@ -166,6 +166,8 @@ fn summary_json_has_the_documented_shape() {
     );
     // A constant quantity has no R-hat.
     assert!(json["parameters"]["L[1,2]"]["rhat"].is_null());
+    assert_eq!(summary.parameter("L[1,2]").map(|row| row.rhat), Some(None));
+    assert!(summary.parameter("log_lik[1]").is_none());
     assert_eq!(json["divergences"], 1);
     let loo_keys = [
         "elpd_loo",

@@ -207,4 +207,5 @@ fn mismatched_shapes_are_errors() {
     let ragged = vec![vec![vec![0.1]; 4], vec![vec![0.1]; 3]];
     assert!(Draws::from_chains(vec!["x".into()], &ragged).is_err());
     assert!(LogLik::from_chains(&[vec![vec![-1.0], vec![-1.0, -2.0]]]).is_none());
+    assert!(LogLik::from_chains(&[vec![vec![]; 4]]).is_none());
 }
