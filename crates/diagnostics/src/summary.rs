@@ -497,7 +497,8 @@ impl Evidence<'_> {
     }
 
     fn bfmi_check(&self, t: &Thresholds) -> Check {
-        if self.bfmi.is_empty() || self.bfmi.iter().any(Option::is_none) {
+        // Every chain must report energy and pass.
+        if self.bfmi.len() != self.n_chains || self.bfmi.iter().any(Option::is_none) {
             return Check {
                 value: None,
                 pass: false,

@@ -169,6 +169,35 @@ fn all_constant_draws_fail_the_rhat_check() {
 }
 
 #[test]
+fn bfmi_check_needs_every_chain() {
+    let chains = vec![
+        (0..100)
+            .map(|d| vec![((d * 37) % 101) as f64])
+            .collect::<Vec<_>>();
+        2
+    ];
+    let draws = Draws::from_chains(vec!["x".into()], &chains).expect("shape");
+    let energy: Vec<f64> = (0..100).map(|d| ((d * 53) % 97) as f64).collect();
+    let with_energy = ChainStats {
+        energy: energy.clone(),
+        divergent: vec![false; 100],
+    };
+    let both = [with_energy.clone(), with_energy.clone()];
+    let check = summarize(&draws, &both, None)
+        .expect("shape")
+        .reliability
+        .refinestat
+        .checks
+        .bfmi;
+    assert_eq!(check.value, bfmi(&energy));
+    assert!(check.pass);
+    let one_missing = [with_energy, ChainStats::default()];
+    let summary = summarize(&draws, &one_missing, None).expect("shape");
+    assert_eq!(summary.bfmi.len(), 1);
+    assert!(!summary.reliability.refinestat.checks.bfmi.pass);
+}
+
+#[test]
 fn psis_loo_of_a_single_draw_does_not_panic() {
     let ll = LogLik::from_chains(&[vec![vec![-1.0, -2.0]]]).expect("shape");
     let loo = psis_loo(&ll, 1.0);
