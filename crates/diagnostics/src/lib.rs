@@ -62,7 +62,9 @@ mod normal;
 mod psis;
 mod summary;
 
-pub use csv::{read_cmdstan_csv, summarize_csv, summarize_csv_files, ChainCsv, CsvError};
+pub use csv::{
+    read_cmdstan_csv, summarize_csv, summarize_csv_files, Adaptation, ChainCsv, CsvError,
+};
 pub use mcmc::{bfmi, ess_bulk, ess_tail, mcse_mean, rhat};
 pub use psis::{psis_loo, LogLik, Loo};
 pub use summary::{
