@@ -8,7 +8,7 @@
 //! The autocovariance uses one FFT per pair of chains (two real chains packed into one complex
 //! signal) and one inverse FFT per ESS: only the mean autocovariance over chains is ever used, and
 //! the inverse FFT is linear, so the power spectra are summed first. FFT plans are cached in
-//! [`Workspace`] and reused across parameters.
+//! [`Workspace`] and reused across parameters, as are the normal scores of untied ranks.
 
 use rustfft::num_complex::Complex;
 use rustfft::FftPlanner;
@@ -153,12 +153,12 @@ impl Workspace {
 }
 
 /// Arithmetic mean (NaN for an empty slice).
-pub(crate) fn mean(xs: &[f64]) -> f64 {
+fn mean(xs: &[f64]) -> f64 {
     xs.iter().sum::<f64>() / xs.len() as f64
 }
 
 /// Variance with `ddof` degrees of freedom removed, two-pass as `np.var`.
-pub(crate) fn variance(xs: &[f64], ddof: f64) -> f64 {
+fn variance(xs: &[f64], ddof: f64) -> f64 {
     let m = mean(xs);
     xs.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (xs.len() as f64 - ddof)
 }
@@ -198,7 +198,7 @@ fn sorted_copy(xs: &[f64]) -> Vec<f64> {
 }
 
 /// `np.quantile(x, p)` with the default linear method (Hyndman-Fan type 7), on sorted values.
-pub(crate) fn quantile_sorted(sorted: &[f64], p: f64) -> f64 {
+fn quantile_sorted(sorted: &[f64], p: f64) -> f64 {
     let n = sorted.len();
     if n == 0 {
         return f64::NAN;
@@ -503,7 +503,7 @@ pub(crate) fn param_stats(m: &ChainMatrix, ws: &mut Workspace) -> ParamStats {
 }
 
 /// `az.rhat(method="rank")`: max of the bulk and folded rank-normalized split R-hat.
-pub(crate) fn rhat_of(m: &ChainMatrix) -> f64 {
+fn rhat_of(m: &ChainMatrix) -> f64 {
     if m.has_nan() || !m.shape_ok(2) {
         return f64::NAN;
     }
@@ -513,7 +513,7 @@ pub(crate) fn rhat_of(m: &ChainMatrix) -> f64 {
 }
 
 /// `az.ess(method="bulk")`.
-pub(crate) fn ess_bulk_of(m: &ChainMatrix, ws: &mut Workspace) -> f64 {
+fn ess_bulk_of(m: &ChainMatrix, ws: &mut Workspace) -> f64 {
     if m.has_nan() || !m.shape_ok(1) {
         return f64::NAN;
     }
@@ -538,7 +538,7 @@ fn ess_tail_sorted(m: &ChainMatrix, sorted: &[f64], ws: &mut Workspace) -> f64 {
 }
 
 /// `az.ess(method="mean")`: split ESS of the raw draws.
-pub(crate) fn ess_mean_of(m: &ChainMatrix, ws: &mut Workspace) -> f64 {
+fn ess_mean_of(m: &ChainMatrix, ws: &mut Workspace) -> f64 {
     if m.has_nan() || !m.shape_ok(1) {
         return f64::NAN;
     }
@@ -546,7 +546,7 @@ pub(crate) fn ess_mean_of(m: &ChainMatrix, ws: &mut Workspace) -> f64 {
 }
 
 /// `az.mcse(method="mean")`: sd (ddof 1) over the square root of the mean's ESS.
-pub(crate) fn mcse_mean_of(m: &ChainMatrix, ws: &mut Workspace) -> f64 {
+fn mcse_mean_of(m: &ChainMatrix, ws: &mut Workspace) -> f64 {
     if m.has_nan() || !m.shape_ok(1) {
         return f64::NAN;
     }
