@@ -35,6 +35,38 @@ pub struct ChainCsv {
     pub stats: ChainStats,
     /// Number of warmup rows found in the file and dropped.
     pub warmup_dropped: usize,
+    /// The adaptation result written after `# Adaptation terminated` (empty when absent).
+    pub adaptation: Adaptation,
+}
+
+/// The sampler's adaptation result, from the comments after `# Adaptation terminated`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Adaptation {
+    /// `# Step size = ...`.
+    pub step_size: Option<f64>,
+    /// The inverse metric: its diagonal (`diag_e`), or the dense matrix row by row
+    /// (`dense_e`).
+    pub inv_metric: Vec<f64>,
+    /// Inside the metric block, after its title line.
+    in_metric: bool,
+}
+
+impl Adaptation {
+    fn read_comment(&mut self, comment: &str) {
+        let comment = comment.trim();
+        if let Some(value) = comment.strip_prefix("Step size =") {
+            self.step_size = value.trim().parse().ok();
+        } else if comment.contains("inverse mass matrix") {
+            self.in_metric = true;
+        } else if self.in_metric {
+            let values: Option<Vec<f64>> =
+                comment.split(',').map(|v| v.trim().parse().ok()).collect();
+            match values {
+                Some(values) if !comment.is_empty() => self.inv_metric.extend(values),
+                _ => self.in_metric = false,
+            }
+        }
+    }
 }
 
 /// Why a CSV could not be read or combined; every variant names the file.
@@ -42,38 +74,69 @@ pub struct ChainCsv {
 #[non_exhaustive]
 pub enum CsvError {
     /// The file could not be read.
-    Io { path: PathBuf, message: String },
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What the operating system said.
+        message: String,
+    },
     /// No header line (the file is empty or only comments).
-    Empty { path: PathBuf },
+    Empty {
+        /// The file.
+        path: PathBuf,
+    },
     /// A header but no draws after warmup.
-    NoDraws { path: PathBuf },
+    NoDraws {
+        /// The file.
+        path: PathBuf,
+    },
     /// The last line stops early (an interrupted write).
     Truncated {
+        /// The file.
         path: PathBuf,
+        /// 1-based line number.
         line: usize,
+        /// Fields in the header.
         expected: usize,
+        /// Fields on the line.
         found: usize,
     },
     /// A row with a different number of fields than the header.
     Ragged {
+        /// The file.
         path: PathBuf,
+        /// 1-based line number.
         line: usize,
+        /// Fields in the header.
         expected: usize,
+        /// Fields on the line.
         found: usize,
     },
     /// A field that is not a number.
     NonNumeric {
+        /// The file.
         path: PathBuf,
+        /// 1-based line number.
         line: usize,
+        /// The column's header name.
         column: String,
+        /// The offending text.
         text: String,
     },
     /// A chain whose header differs from the first chain's.
-    HeaderMismatch { path: PathBuf, first: PathBuf },
+    HeaderMismatch {
+        /// The differing file.
+        path: PathBuf,
+        /// The first chain's file.
+        first: PathBuf,
+    },
     /// A chain with a different number of draws than the first chain.
     DrawCountMismatch {
+        /// The differing file.
         path: PathBuf,
+        /// Its post-warmup draws.
         draws: usize,
+        /// The first chain's post-warmup draws.
         expected: usize,
     },
     /// No files were given.
@@ -195,6 +258,7 @@ fn parse_cmdstan_csv(text: &str, path: &Path) -> Result<ChainCsv, CsvError> {
     let mut columns: Option<Vec<String>> = None;
     let mut rows: Vec<Vec<f64>> = Vec::new();
     let mut rows_before_adaptation: Option<usize> = None;
+    let mut adaptation = Adaptation::default();
     let ends_with_newline = text.ends_with('\n');
     let lines: Vec<&str> = text.split('\n').collect();
     // A trailing newline leaves one empty piece after it.
@@ -216,6 +280,8 @@ fn parse_cmdstan_csv(text: &str, path: &Path) -> Result<ChainCsv, CsvError> {
             } else if comment.contains("Adaptation terminated") && rows_before_adaptation.is_none()
             {
                 rows_before_adaptation = Some(rows.len());
+            } else if rows_before_adaptation.is_some() {
+                adaptation.read_comment(comment);
             }
             continue;
         }
@@ -320,6 +386,7 @@ fn parse_cmdstan_csv(text: &str, path: &Path) -> Result<ChainCsv, CsvError> {
         param_names,
         stats,
         warmup_dropped,
+        adaptation,
     })
 }
 
@@ -357,6 +424,16 @@ pub fn summarize_csv(chains: &[ChainCsv]) -> Result<Summary, CsvError> {
         None
     };
     summarize(&draws, &stats, log_lik.as_ref()).map_err(shape_error)
+}
+
+/// Reads CmdStan CSV files (one chain each) and summarizes them together: what
+/// `refinestat diagnose` does.
+pub fn summarize_csv_files<P: AsRef<Path>>(paths: &[P]) -> Result<Summary, CsvError> {
+    let chains = paths
+        .iter()
+        .map(read_cmdstan_csv)
+        .collect::<Result<Vec<_>, _>>()?;
+    summarize_csv(&chains)
 }
 
 #[cfg(test)]

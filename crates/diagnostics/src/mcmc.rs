@@ -8,7 +8,7 @@
 //! The autocovariance uses one FFT per pair of chains (two real chains packed into one complex
 //! signal) and one inverse FFT per ESS: only the mean autocovariance over chains is ever used, and
 //! the inverse FFT is linear, so the power spectra are summed first. FFT plans are cached in
-//! [`Workspace`] and reused across parameters.
+//! [`Workspace`] and reused across parameters, as are the normal scores of untied ranks.
 
 use rustfft::num_complex::Complex;
 use rustfft::FftPlanner;
@@ -88,6 +88,7 @@ pub(crate) struct Workspace {
     signal: Vec<Complex<f64>>,
     spectrum: Vec<Complex<f64>>,
     scratch: Vec<Complex<f64>>,
+    scores: BlomScores,
 }
 
 impl Default for Workspace {
@@ -97,6 +98,7 @@ impl Default for Workspace {
             signal: Vec::new(),
             spectrum: Vec::new(),
             scratch: Vec::new(),
+            scores: BlomScores::default(),
         }
     }
 }
@@ -151,12 +153,12 @@ impl Workspace {
 }
 
 /// Arithmetic mean (NaN for an empty slice).
-pub(crate) fn mean(xs: &[f64]) -> f64 {
+fn mean(xs: &[f64]) -> f64 {
     xs.iter().sum::<f64>() / xs.len() as f64
 }
 
 /// Variance with `ddof` degrees of freedom removed, two-pass as `np.var`.
-pub(crate) fn variance(xs: &[f64], ddof: f64) -> f64 {
+fn variance(xs: &[f64], ddof: f64) -> f64 {
     let m = mean(xs);
     xs.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (xs.len() as f64 - ddof)
 }
@@ -196,7 +198,7 @@ fn sorted_copy(xs: &[f64]) -> Vec<f64> {
 }
 
 /// `np.quantile(x, p)` with the default linear method (Hyndman-Fan type 7), on sorted values.
-pub(crate) fn quantile_sorted(sorted: &[f64], p: f64) -> f64 {
+fn quantile_sorted(sorted: &[f64], p: f64) -> f64 {
     let n = sorted.len();
     if n == 0 {
         return f64::NAN;
@@ -232,32 +234,124 @@ fn mquantile_sorted(sorted: &[f64], p: f64) -> f64 {
     (1.0 - gamma) * sorted[k - 1] + gamma * sorted[k]
 }
 
-/// ArviZ `_z_scale`: average ranks over all values, Blom back-transform, normal quantile.
-fn z_scale(m: &ChainMatrix) -> ChainMatrix {
-    let n = m.values.len();
-    let mut order: Vec<usize> = (0..n).collect();
-    order.sort_unstable_by(|&a, &b| m.values[a].total_cmp(&m.values[b]));
+/// Indices of `values` in ascending order.
+fn argsort(values: &[f64]) -> Vec<usize> {
+    let mut keyed: Vec<(f64, usize)> = values.iter().copied().zip(0..).collect();
+    keyed.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
+    keyed.into_iter().map(|(_, i)| i).collect()
+}
+
+/// ArviZ `_z_scale` given the ascending order of `values`: average ranks over all values (ties
+/// share their mean rank), Blom back-transform `(r - 3/8) / (n + 1/4)`, normal quantile.
+fn z_scale_ordered(values: &[f64], order: &[usize], scores: &mut BlomScores) -> Vec<f64> {
+    let n = values.len();
     let mut z = vec![0.0; n];
     let denominator = n as f64 - 2.0 * 0.375 + 1.0;
+    let untied = scores.untied(n);
     let mut start = 0;
     while start < n {
-        let value = m.values[order[start]];
+        let value = values[order[start]];
         let mut end = start + 1;
-        while end < n && m.values[order[end]] == value {
+        while end < n && values[order[end]] == value {
             end += 1;
         }
         // 1-based ranks start+1..=end share their average.
-        let rank = (start + 1 + end) as f64 / 2.0;
-        let score = normal_quantile((rank - 0.375) / denominator);
+        let score = if end == start + 1 {
+            untied[start]
+        } else {
+            let rank = (start + 1 + end) as f64 / 2.0;
+            normal_quantile((rank - 0.375) / denominator)
+        };
         for &i in &order[start..end] {
             z[i] = score;
         }
         start = end;
     }
-    ChainMatrix {
-        n_chains: m.n_chains,
-        n_draws: m.n_draws,
-        values: z,
+    z
+}
+
+/// The ascending order of `|x - median|` from the ascending order of `x`, by merging outward
+/// from the median (O(n) instead of a second sort).
+fn folded_order(values: &[f64], order: &[usize], median: f64) -> Vec<usize> {
+    let split_at = order.partition_point(|&i| values[i] < median);
+    let (below, above) = order.split_at(split_at);
+    let mut below = below.iter().rev().peekable();
+    let mut above = above.iter().peekable();
+    let mut folded = Vec::with_capacity(order.len());
+    loop {
+        let next = match (below.peek(), above.peek()) {
+            (Some(&&b), Some(&&a)) => {
+                if (values[b] - median).abs() <= (values[a] - median).abs() {
+                    below.next()
+                } else {
+                    above.next()
+                }
+            }
+            (Some(_), None) => below.next(),
+            (None, Some(_)) => above.next(),
+            (None, None) => break,
+        };
+        folded.extend(next.copied());
+    }
+    folded
+}
+
+/// Normal scores of the untied ranks 1..=n, `normal_quantile((r - 3/8) / (n + 1/4))`, cached:
+/// every parameter of a run has the same number of draws, so they are computed once.
+#[derive(Default)]
+pub(crate) struct BlomScores {
+    n: usize,
+    scores: Vec<f64>,
+}
+
+impl BlomScores {
+    fn untied(&mut self, n: usize) -> &[f64] {
+        if self.n != n || self.scores.len() != n {
+            let denominator = n as f64 - 2.0 * 0.375 + 1.0;
+            self.scores = (1..=n)
+                .map(|r| normal_quantile((r as f64 - 0.375) / denominator))
+                .collect();
+            self.n = n;
+        }
+        &self.scores
+    }
+}
+
+/// Split chains, their ascending order, and their rank-normalized z-scores.
+struct RankedSplit {
+    split: ChainMatrix,
+    order: Vec<usize>,
+    z: ChainMatrix,
+}
+
+impl RankedSplit {
+    fn new(m: &ChainMatrix, scores: &mut BlomScores) -> RankedSplit {
+        let split = m.split();
+        let order = argsort(&split.values);
+        let z = ChainMatrix {
+            n_chains: split.n_chains,
+            n_draws: split.n_draws,
+            values: z_scale_ordered(&split.values, &order, scores),
+        };
+        RankedSplit { split, order, z }
+    }
+
+    fn sorted_values(&self) -> Vec<f64> {
+        self.order.iter().map(|&i| self.split.values[i]).collect()
+    }
+
+    /// `max(bulk, folded)` rank-normalized split R-hat (needs two or more chains).
+    fn rhat(&self, sorted_split: &[f64], scores: &mut BlomScores) -> f64 {
+        let rhat_bulk = rhat_basic(&self.z);
+        let median = median_sorted(sorted_split);
+        let folded = self.split.map(|x| (x - median).abs());
+        let order = folded_order(&self.split.values, &self.order, median);
+        let z_folded = ChainMatrix {
+            n_chains: folded.n_chains,
+            n_draws: folded.n_draws,
+            values: z_scale_ordered(&folded.values, &order, scores),
+        };
+        py_max(rhat_bulk, rhat_basic(&z_folded))
     }
 }
 
@@ -365,48 +459,71 @@ pub(crate) struct ParamStats {
     pub ess_mean: f64,
 }
 
-/// Every summary statistic of one parameter, sharing the sorts and FFT plans.
+/// Every summary statistic of one parameter, sharing one sort and the FFT plans.
 pub(crate) fn param_stats(m: &ChainMatrix, ws: &mut Workspace) -> ParamStats {
-    let sorted = sorted_copy(&m.values);
-    let has_nan = m.has_nan();
-    let nan_if = |x: f64| if has_nan { f64::NAN } else { x };
-    ParamStats {
+    let mut stats = ParamStats {
         mean: mean(&m.values),
         sd: variance(&m.values, 1.0).sqrt(),
-        q5: nan_if(quantile_sorted(&sorted, 0.05)),
-        q50: nan_if(quantile_sorted(&sorted, 0.5)),
-        q95: nan_if(quantile_sorted(&sorted, 0.95)),
-        mcse_mean: mcse_mean_of(m, ws),
-        rhat: rhat_of(m),
-        ess_bulk: ess_bulk_of(m, ws),
-        ess_tail: ess_tail_of(m, &sorted, ws),
-        ess_mean: ess_mean_of(m, ws),
+        q5: f64::NAN,
+        q50: f64::NAN,
+        q95: f64::NAN,
+        mcse_mean: f64::NAN,
+        rhat: f64::NAN,
+        ess_bulk: f64::NAN,
+        ess_tail: f64::NAN,
+        ess_mean: f64::NAN,
+    };
+    if m.has_nan() {
+        return stats;
     }
+    let ranked = RankedSplit::new(m, &mut ws.scores);
+    let sorted_split = ranked.sorted_values();
+    // The split drops the middle draw of odd-length chains; the quantiles use every draw.
+    let sorted_full_owned;
+    let sorted_full: &[f64] = if ranked.split.values.len() == m.values.len() {
+        &sorted_split
+    } else {
+        sorted_full_owned = sorted_copy(&m.values);
+        &sorted_full_owned
+    };
+    stats.q5 = quantile_sorted(sorted_full, 0.05);
+    stats.q50 = quantile_sorted(sorted_full, 0.5);
+    stats.q95 = quantile_sorted(sorted_full, 0.95);
+    if !m.shape_ok(1) {
+        return stats;
+    }
+    stats.ess_bulk = ess_basic(&ranked.z, ws);
+    stats.ess_mean = ess_basic(&ranked.split, ws);
+    stats.mcse_mean = stats.sd / stats.ess_mean.sqrt();
+    stats.ess_tail = ess_tail_sorted(m, sorted_full, ws);
+    if m.shape_ok(2) {
+        stats.rhat = ranked.rhat(&sorted_split, &mut ws.scores);
+    }
+    stats
 }
 
 /// `az.rhat(method="rank")`: max of the bulk and folded rank-normalized split R-hat.
-pub(crate) fn rhat_of(m: &ChainMatrix) -> f64 {
+fn rhat_of(m: &ChainMatrix) -> f64 {
     if m.has_nan() || !m.shape_ok(2) {
         return f64::NAN;
     }
-    let split = m.split();
-    let rhat_bulk = rhat_basic(&z_scale(&split));
-    let median = median_sorted(&sorted_copy(&split.values));
-    let folded = split.map(|x| (x - median).abs());
-    let rhat_tail = rhat_basic(&z_scale(&folded));
-    py_max(rhat_bulk, rhat_tail)
+    let mut scores = BlomScores::default();
+    let ranked = RankedSplit::new(m, &mut scores);
+    ranked.rhat(&ranked.sorted_values(), &mut scores)
 }
 
 /// `az.ess(method="bulk")`.
-pub(crate) fn ess_bulk_of(m: &ChainMatrix, ws: &mut Workspace) -> f64 {
+fn ess_bulk_of(m: &ChainMatrix, ws: &mut Workspace) -> f64 {
     if m.has_nan() || !m.shape_ok(1) {
         return f64::NAN;
     }
-    ess_basic(&z_scale(&m.split()), ws)
+    let z = RankedSplit::new(m, &mut ws.scores).z;
+    ess_basic(&z, ws)
 }
 
-/// `az.ess(method="tail")`: the smaller ESS of the 5% and 95% quantile indicators.
-pub(crate) fn ess_tail_of(m: &ChainMatrix, sorted: &[f64], ws: &mut Workspace) -> f64 {
+/// `az.ess(method="tail")`: the smaller ESS of the 5% and 95% quantile indicators, given all
+/// draws sorted.
+fn ess_tail_sorted(m: &ChainMatrix, sorted: &[f64], ws: &mut Workspace) -> f64 {
     if m.has_nan() || !m.shape_ok(1) {
         return f64::NAN;
     }
@@ -421,7 +538,7 @@ pub(crate) fn ess_tail_of(m: &ChainMatrix, sorted: &[f64], ws: &mut Workspace) -
 }
 
 /// `az.ess(method="mean")`: split ESS of the raw draws.
-pub(crate) fn ess_mean_of(m: &ChainMatrix, ws: &mut Workspace) -> f64 {
+fn ess_mean_of(m: &ChainMatrix, ws: &mut Workspace) -> f64 {
     if m.has_nan() || !m.shape_ok(1) {
         return f64::NAN;
     }
@@ -429,7 +546,7 @@ pub(crate) fn ess_mean_of(m: &ChainMatrix, ws: &mut Workspace) -> f64 {
 }
 
 /// `az.mcse(method="mean")`: sd (ddof 1) over the square root of the mean's ESS.
-pub(crate) fn mcse_mean_of(m: &ChainMatrix, ws: &mut Workspace) -> f64 {
+fn mcse_mean_of(m: &ChainMatrix, ws: &mut Workspace) -> f64 {
     if m.has_nan() || !m.shape_ok(1) {
         return f64::NAN;
     }
@@ -458,7 +575,7 @@ pub fn ess_bulk<C: AsRef<[f64]>>(chains: &[C]) -> Option<f64> {
 pub fn ess_tail<C: AsRef<[f64]>>(chains: &[C]) -> Option<f64> {
     let m = ChainMatrix::from_chains(chains)?;
     let sorted = sorted_copy(&m.values);
-    nan_to_none(ess_tail_of(&m, &sorted, &mut Workspace::default()))
+    nan_to_none(ess_tail_sorted(&m, &sorted, &mut Workspace::default()))
 }
 
 /// Monte Carlo standard error of the posterior mean, as `arviz.mcse(method="mean")`.

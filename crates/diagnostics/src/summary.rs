@@ -319,6 +319,14 @@ fn serialize_loo<S: Serializer>(loo: &Option<Loo>, serializer: S) -> Result<S::O
 }
 
 impl Summary {
+    /// The row of the quantity with this Stan-style name (`theta[1]`).
+    pub fn parameter(&self, name: &str) -> Option<&ParamSummary> {
+        self.parameters
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, row)| row)
+    }
+
     /// summary.json text (pretty-printed).
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
@@ -489,7 +497,8 @@ impl Evidence<'_> {
     }
 
     fn bfmi_check(&self, t: &Thresholds) -> Check {
-        if self.bfmi.is_empty() || self.bfmi.iter().any(Option::is_none) {
+        // Every chain must report energy and pass.
+        if self.bfmi.len() != self.n_chains || self.bfmi.iter().any(Option::is_none) {
             return Check {
                 value: None,
                 pass: false,

@@ -60,6 +60,8 @@ fn reads_the_fixture_with_stan_names_and_log_lik() {
     assert_eq!(chain.log_lik[0], [-1.1811, -2.4052, -3.39225]);
     assert_eq!(chain.stats.energy[0], 2.64188);
     assert_eq!(chain.stats.divergent.iter().filter(|&&d| d).count(), 0);
+    assert_eq!(chain.adaptation.step_size, Some(0.723401));
+    assert_eq!(chain.adaptation.inv_metric, [0.912, 1.13, 0.871, 1.02]);
 }
 
 #[test]
@@ -166,6 +168,8 @@ fn summary_json_has_the_documented_shape() {
     );
     // A constant quantity has no R-hat.
     assert!(json["parameters"]["L[1,2]"]["rhat"].is_null());
+    assert_eq!(summary.parameter("L[1,2]").map(|row| row.rhat), Some(None));
+    assert!(summary.parameter("log_lik[1]").is_none());
     assert_eq!(json["divergences"], 1);
     let loo_keys = [
         "elpd_loo",
