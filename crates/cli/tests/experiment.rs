@@ -6,17 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+mod common;
 
-fn refinestat(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_refinestat"))
-        .args(args)
-        .current_dir(root())
-        .output()
-        .expect("the refinestat binary runs")
-}
+use common::{refinestat, root};
 
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!(

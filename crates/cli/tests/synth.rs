@@ -2,19 +2,10 @@
 //! matching its diagnostics, the log and token accounting agreeing, and the no-valid-program exit.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+mod common;
 
-fn refinestat(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_refinestat"))
-        .args(args)
-        .current_dir(root())
-        .output()
-        .expect("the refinestat binary runs")
-}
+use common::refinestat;
 
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("refinestat-synth-{}-{name}", std::process::id()));
