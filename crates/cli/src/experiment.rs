@@ -8,11 +8,11 @@
 //! from every finished cell.
 
 use crate::error::{emit, CliError, Result};
-use crate::synth::{run_synth, SynthArgs};
+use crate::synth::{run_synth, RefineFlags, SynthArgs};
 use refinestat_inference::SamplerConfig;
 use refinestat_synthesis::datasets::{dataset, DATASET_NAMES};
 use refinestat_synthesis::refine::config_for_mode;
-use refinestat_synthesis::{RefineConfig, Selection};
+use refinestat_synthesis::RefineConfig;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -32,28 +32,8 @@ pub struct ExperimentArgs {
     /// Modes (comma-separated or repeated): refinestat, iterative, syntax, standard.
     #[arg(long, value_delimiter = ',', default_value = "refinestat")]
     pub mode: Vec<String>,
-    /// Sampling temperature of the proposal model.
-    #[arg(long, default_value_t = 1.0)]
-    pub temperature: f64,
-    #[arg(long, default_value_t = 4)]
-    pub chains: usize,
-    #[arg(long, default_value_t = 1000)]
-    pub warmup: usize,
-    #[arg(long, default_value_t = 1000)]
-    pub draws: usize,
-    #[arg(long, default_value_t = 100)]
-    pub rmax: usize,
-    #[arg(long, default_value_t = 2)]
-    pub alpha: usize,
-    #[arg(long, default_value_t = 4)]
-    pub beta: usize,
-    #[arg(long, default_value_t = 5)]
-    pub k: u8,
-    #[arg(long, default_value = "elpd")]
-    pub select: Selection,
-    /// Wall-clock budget in seconds per run.
-    #[arg(long)]
-    pub time_budget: Option<f64>,
+    #[command(flatten)]
+    pub run: RefineFlags,
     /// The experiment directory (created; a rerun with the same flags resumes it).
     #[arg(long)]
     pub output: PathBuf,
@@ -182,23 +162,23 @@ pub fn cmd_experiment(args: &ExperimentArgs) -> Result<ExitCode> {
         }
     }
     // Checked here, before config.json pins the flags, so a typo does not lock the directory.
-    if !(args.temperature > 0.0 && args.temperature.is_finite()) {
+    if !(args.run.temperature > 0.0 && args.run.temperature.is_finite()) {
         return Err(CliError::new("--temperature must be a positive number"));
     }
-    if let Some(budget) = args.time_budget {
+    if let Some(budget) = args.run.time_budget {
         if !(budget >= 0.0 && budget.is_finite()) {
             return Err(CliError::new(
                 "--time-budget must be a non-negative number of seconds",
             ));
         }
     }
-    if args.rmax == 0 || args.beta == 0 {
+    if args.run.rmax == 0 || args.run.beta == 0 {
         return Err(CliError::new("--rmax and --beta must be at least 1"));
     }
     SamplerConfig {
-        chains: args.chains,
-        warmup: args.warmup,
-        draws: args.draws,
+        chains: args.run.chains,
+        warmup: args.run.warmup,
+        draws: args.run.draws,
         ..SamplerConfig::default()
     }
     .validate()
@@ -226,9 +206,9 @@ pub fn cmd_experiment(args: &ExperimentArgs) -> Result<ExitCode> {
     };
     let config = serde_json::json!({
         "lm": grid.lms, "mode": grid.modes, "datasets": grid.datasets, "seeds": grid.seeds,
-        "temperature": args.temperature, "chains": args.chains, "warmup": args.warmup,
-        "draws": args.draws, "rmax": args.rmax, "alpha": args.alpha, "beta": args.beta,
-        "k": args.k, "select": args.select.as_str(), "time_budget": args.time_budget,
+        "temperature": args.run.temperature, "chains": args.run.chains, "warmup": args.run.warmup,
+        "draws": args.run.draws, "rmax": args.run.rmax, "alpha": args.run.alpha, "beta": args.run.beta,
+        "k": args.run.k, "select": args.run.select.as_str(), "time_budget": args.run.time_budget,
     });
     let out = &args.output;
     std::fs::create_dir_all(out).map_err(|e| io_err("create", out, e))?;
@@ -318,16 +298,7 @@ fn run_cell(
         mode: mode.to_string(),
         seed,
         output_dir: Some(dir.to_path_buf()),
-        chains: args.chains,
-        warmup: args.warmup,
-        draws: args.draws,
-        rmax: args.rmax,
-        alpha: args.alpha,
-        beta: args.beta,
-        k: args.k,
-        select: args.select,
-        time_budget: args.time_budget,
-        temperature: args.temperature,
+        run: args.run.clone(),
     };
     let run = run_synth(&synth_args, false)?;
     let outcome = &run.outcome;

@@ -46,6 +46,13 @@ pub struct SynthArgs {
     /// Where the results go (default: output/synth-<dataset>).
     #[arg(long)]
     pub output_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub run: RefineFlags,
+}
+
+/// The fitting and refinement settings `synth` and every `experiment` cell share.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RefineFlags {
     /// Chains per fit.
     #[arg(long, default_value_t = 4)]
     pub chains: usize,
@@ -194,10 +201,10 @@ pub fn cmd_synth(args: &SynthArgs) -> Result<ExitCode> {
 /// Runs the RefineStat loop as `synth` does and writes its output directory; `progress` prints
 /// one stderr line per attempt. Shared by `synth` and `experiment`.
 pub fn run_synth(args: &SynthArgs, progress: bool) -> Result<SynthRun> {
-    if !(args.temperature > 0.0 && args.temperature.is_finite()) {
+    if !(args.run.temperature > 0.0 && args.run.temperature.is_finite()) {
         return Err(CliError::new("--temperature must be a positive number"));
     }
-    if let Some(budget) = args.time_budget {
+    if let Some(budget) = args.run.time_budget {
         if !(budget >= 0.0 && budget.is_finite()) {
             return Err(CliError::new(
                 "--time-budget must be a non-negative number of seconds",
@@ -206,26 +213,26 @@ pub fn run_synth(args: &SynthArgs, progress: bool) -> Result<SynthRun> {
     }
     let (source, data) = load(args)?;
     let base = RefineConfig {
-        rmax: args.rmax,
-        alpha: args.alpha,
-        beta: args.beta,
-        k: args.k,
-        select: args.select,
+        rmax: args.run.rmax,
+        alpha: args.run.alpha,
+        beta: args.run.beta,
+        k: args.run.k,
+        select: args.run.select,
         decode: DecodeConfig {
-            temperature: args.temperature,
+            temperature: args.run.temperature,
             ..DecodeConfig::default()
         },
         seed: args.seed,
-        time_budget: args.time_budget.map(Duration::from_secs_f64),
+        time_budget: args.run.time_budget.map(Duration::from_secs_f64),
     };
     let config = config_for_mode(&args.mode, base).map_err(CliError::new)?;
-    if args.rmax == 0 || args.beta == 0 {
+    if args.run.rmax == 0 || args.run.beta == 0 {
         return Err(CliError::new("--rmax and --beta must be at least 1"));
     }
     let sampler = SamplerConfig {
-        chains: args.chains,
-        warmup: args.warmup,
-        draws: args.draws,
+        chains: args.run.chains,
+        warmup: args.run.warmup,
+        draws: args.run.draws,
         seed: args.seed,
         ..SamplerConfig::default()
     };
@@ -400,8 +407,8 @@ fn write_results(
         "settings": {
             "rmax": config.rmax, "alpha": config.alpha, "beta": config.beta, "k": config.k,
             "select": config.select.as_str(), "decode_mode": config.decode.mode.as_str(),
-            "temperature": args.temperature,
-            "chains": args.chains, "warmup": args.warmup, "draws": args.draws,
+            "temperature": args.run.temperature,
+            "chains": args.run.chains, "warmup": args.run.warmup, "draws": args.run.draws,
         },
         "tokens": outcome.tokens,
         "by_kind": by_kind,
