@@ -35,7 +35,7 @@ pub mod refine;
 
 pub use builtin::{BuiltinConfig, BuiltinModel};
 pub use decode::{generate, program_rng, DecodeConfig, Generation, Mode, StopReason, TokenCounts};
-pub use prompt::{data_block, DataProfile, VarProfile};
+pub use prompt::{data_block, instruction, text_prompt, DataProfile, VarProfile};
 pub use proposal::{ProposalError, ProposalModel, TokenId, UniformModel, Vocabulary};
 pub use refine::{
     likelihood_start, refine, Assessment, Attempt, AttemptKind, Candidate, Fitter, NutsFitter,

@@ -186,3 +186,32 @@ pub fn data_block(data: &Data) -> String {
     out.push_str("}\n");
     out
 }
+
+/// The instruction text models read before the data block: a Stan version of the RefineStat
+/// paper's prompt, with the user's optional one-sentence description of the data. The program
+/// the decoder writes starts at the data block, so this text is context only, never part of it.
+pub fn instruction(describe: Option<&str>) -> String {
+    let mut text = String::from(
+        "Complete the Stan program below. The data block declares the observed data. \
+         Write the parameters, any transformed parameters, and a model block that defines \
+         appropriate priors and the likelihood of the data. Follow best practices for \
+         expert-level Bayesian modeling: weakly informative priors, constraints that match \
+         each parameter's support, and a non-centered parameterization for hierarchical \
+         scales where it helps.\n",
+    );
+    if let Some(d) = describe.map(str::trim).filter(|d| !d.is_empty()) {
+        text.push_str("The data: ");
+        text.push_str(d);
+        if !d.ends_with('.') {
+            text.push('.');
+        }
+        text.push('\n');
+    }
+    text.push('\n');
+    text
+}
+
+/// Instruction followed by the data block: the whole prompt of a text model.
+pub fn text_prompt(data: &Data, describe: Option<&str>) -> String {
+    format!("{}{}", instruction(describe), data_block(data))
+}
