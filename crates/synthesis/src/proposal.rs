@@ -109,6 +109,9 @@ pub enum ProposalError {
     /// The backend failed while computing a distribution.
     #[error("proposal model failed: {0}")]
     Backend(String),
+    /// The files of a local model are missing, malformed, or do not belong together.
+    #[error("{path}: {problem}")]
+    ModelFiles { path: String, problem: String },
 }
 
 /// A next-token distribution over a fixed vocabulary.
