@@ -216,11 +216,11 @@ fn check_sizes(
 ) -> Result<(), ProposalError> {
     let problem = if hidden == 0 || heads == 0 || kv_heads == 0 || vocab == 0 {
         Some("hidden size, head counts and vocab_size must be positive".to_string())
-    } else if heads % kv_heads != 0 {
+    } else if !heads.is_multiple_of(kv_heads) {
         Some(format!(
             "{heads} attention heads are not a multiple of {kv_heads} key/value heads"
         ))
-    } else if needs_divisible_hidden && hidden % heads != 0 {
+    } else if needs_divisible_hidden && !hidden.is_multiple_of(heads) {
         Some(format!(
             "hidden size {hidden} is not a multiple of {heads} attention heads"
         ))

@@ -325,6 +325,16 @@ pub fn write_tiny_model_with(
 /// Writes a tiny quantized model (`family` Llama or Qwen2; Gemma is refused) to `path`, with
 /// `tokenizer.json` beside it. Matrices are Q8_0, norms and biases f32.
 pub fn write_tiny_gguf(path: &Path, family: TinyFamily, seed: u64) -> Result<(), ProposalError> {
+    write_tiny_gguf_with(path, family, seed, &tiny_tokenizer()?)
+}
+
+/// [`write_tiny_gguf`] with an already trained tokenizer.
+pub fn write_tiny_gguf_with(
+    path: &Path,
+    family: TinyFamily,
+    seed: u64,
+    tokenizer: &Tokenizer,
+) -> Result<(), ProposalError> {
     let arch = match family {
         TinyFamily::Llama => "llama",
         TinyFamily::Qwen2 => "qwen2",
@@ -337,9 +347,8 @@ pub fn write_tiny_gguf(path: &Path, family: TinyFamily, seed: u64) -> Result<(),
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)
         .map_err(|e| files_error(dir, format!("cannot create the directory: {e}")))?;
-    let tokenizer = tiny_tokenizer()?;
-    save_tokenizer(&tokenizer, &dir.join("tokenizer.json"))?;
-    let vocab = padded_vocab(&tokenizer);
+    save_tokenizer(tokenizer, &dir.join("tokenizer.json"))?;
+    let vocab = padded_vocab(tokenizer);
     let head_dim = HIDDEN / HEADS;
     let kv = KV_HEADS * head_dim;
 
