@@ -442,3 +442,70 @@ fn bad_gguf_files_are_explained() {
     std::fs::remove_file(dir.0.join("tokenizer.json")).unwrap();
     assert_mentions(&load_error(&path), &["tokenizer.json", "missing"]);
 }
+
+#[test]
+fn sharded_weights_load_like_one_file() {
+    let dir = tiny_dir(TinyFamily::Llama, 5);
+    let single = LocalModel::load(&dir.0, None).unwrap();
+    let path = dir.0.join("model.safetensors");
+    let tensors = candle_core::safetensors::load(&path, &candle_core::Device::Cpu).unwrap();
+    let mut names: Vec<&String> = tensors.keys().collect();
+    names.sort();
+    let (first, second) = names.split_at(names.len() / 2);
+    let mut weight_map = serde_json::Map::new();
+    for (file, part) in [
+        ("model-00001-of-00002.safetensors", first),
+        ("model-00002-of-00002.safetensors", second),
+    ] {
+        let shard: std::collections::HashMap<String, candle_core::Tensor> = part
+            .iter()
+            .map(|&name| (name.clone(), tensors[name].clone()))
+            .collect();
+        candle_core::safetensors::save(&shard, dir.0.join(file)).unwrap();
+        for name in part {
+            weight_map.insert(name.to_string(), file.into());
+        }
+    }
+    std::fs::remove_file(&path).unwrap();
+    let index = serde_json::json!({ "metadata": {}, "weight_map": weight_map });
+    std::fs::write(
+        dir.0.join("model.safetensors.index.json"),
+        index.to_string(),
+    )
+    .unwrap();
+    let mut sharded = LocalModel::load(&dir.0, None).unwrap();
+    let mut single = single;
+    let prompt = single.encode_prompt("data {\n  int N;\n}\n");
+    assert_eq!(
+        logprobs(&mut single, &prompt, &[]),
+        logprobs(&mut sharded, &prompt, &[])
+    );
+
+    // A shard that is gone is named.
+    std::fs::remove_file(dir.0.join("model-00002-of-00002.safetensors")).unwrap();
+    assert_mentions(
+        &load_error(&dir.0),
+        &["model-00002-of-00002.safetensors", "cannot read"],
+    );
+}
+
+#[test]
+fn generation_config_names_the_end_token_and_other_end_tokens_merge_into_it() {
+    let dir = tiny_dir(TinyFamily::Qwen2, 2);
+    let mut plain = LocalModel::load(&dir.0, None).unwrap();
+    // <|im_end|> (id 2) ends chat turns; transformers lists both in generation_config.json.
+    std::fs::write(
+        dir.0.join("generation_config.json"),
+        r#"{"eos_token_id": [0, 2]}"#,
+    )
+    .unwrap();
+    let mut merged = LocalModel::load(&dir.0, None).unwrap();
+    assert_eq!(merged.vocabulary().eos(), 0);
+    let prompt = plain.encode_prompt("data {\n  int N;\n}\n");
+    let a = logprobs(&mut plain, &prompt, &[]);
+    let b = logprobs(&mut merged, &prompt, &[]);
+    assert_eq!(b[2], f64::NEG_INFINITY);
+    let expected = logsumexp(&[a[0], a[2]]);
+    assert!((b[0] - expected).abs() < 1e-9);
+    assert!(logsumexp(&b).abs() < 1e-9);
+}
