@@ -167,6 +167,18 @@ fn the_key_value_cache_agrees_with_recomputation() {
             let diff = max_abs_diff(&incremental[k], &full);
             assert!(diff < tolerance, "{arch:?}: step {k} differs by {diff}");
         }
+        // Several new tokens at once run as one chunk after the cached ones (masked with an
+        // offset) and match too.
+        cached.clear_cache();
+        logprobs(&mut cached, &prompt, &[]);
+        let before = cached.tokens_run();
+        let chunk = logprobs(&mut cached, &prompt, &generated);
+        assert_eq!(cached.tokens_run() - before, generated.len());
+        let diff = max_abs_diff(&chunk, &incremental[generated.len()]);
+        assert!(
+            diff < tolerance,
+            "{arch:?}: chunked extension differs by {diff}"
+        );
         // A backtrack: a shorter sequence recomputes from scratch and matches.
         let back = generated.len() - 3;
         let before = cached.tokens_run();
