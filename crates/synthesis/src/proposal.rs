@@ -109,6 +109,9 @@ pub enum ProposalError {
     /// The backend failed while computing a distribution.
     #[error("proposal model failed: {0}")]
     Backend(String),
+    /// A `--lm` spec that names a backend but is malformed (e.g. `openai:` without a model).
+    #[error("invalid proposal model spec `{spec}`: {problem}")]
+    InvalidSpec { spec: String, problem: String },
 }
 
 /// A next-token distribution over a fixed vocabulary.

@@ -191,21 +191,18 @@ fn temperature_zero_is_treated_as_one_and_high_temperature_still_valid() {
 }
 
 #[test]
-fn lm_specs_other_than_builtin_are_not_available_yet() {
+fn lm_specs_other_than_builtin_and_openai_are_not_available_yet() {
     let data = dataset("eight_schools").unwrap();
-    assert!(proposal_from_spec("builtin", &data).is_ok());
-    for spec in [
-        "local:/models/qwen",
-        "openai:http://localhost:8000#model=x",
-        "spfn:ckpt",
-    ] {
+    assert!(proposal_from_spec("builtin", &data, None).is_ok());
+    assert!(proposal_from_spec("openai:http://localhost:8000#model=x", &data, None).is_ok());
+    for spec in ["local:/models/qwen", "spfn:ckpt"] {
         assert!(matches!(
-            proposal_from_spec(spec, &data),
+            proposal_from_spec(spec, &data, None),
             Err(ProposalError::NotAvailable(_))
         ));
     }
     assert!(matches!(
-        proposal_from_spec("gpt", &data),
+        proposal_from_spec("gpt", &data, None),
         Err(ProposalError::UnknownSpec(_))
     ));
 }
