@@ -220,7 +220,7 @@ impl OpenAiModel {
                 "server at {base} did not answer within {} s ({n})",
                 seconds(self.spec.timeout)
             ),
-            Failure::Connect(e) => format!("cannot reach server at {base}: {e} ({n})"),
+            Failure::Connect(e) => format!("could not talk to server at {base}: {e} ({n})"),
             Failure::Status(code, text) => format!(
                 "server at {base} returned HTTP {code} ({n}): {}",
                 excerpt(&text)

@@ -91,7 +91,13 @@ fn infer_stop(program: &str, text: &str) -> Piece {
             return piece(stop);
         }
     }
-    piece(order[0])
+    // Nothing parses (standard mode keeps invalid text): an empty reply is the end of the text,
+    // anything else the step its shape suggests.
+    if trimmed.is_empty() {
+        piece("")
+    } else {
+        piece(order[0])
+    }
 }
 
 /// The steps of a reply to a request continuing `program`.
@@ -113,7 +119,7 @@ fn split_reply(program: &str, reply: &Completion) -> Vec<Piece> {
         .filter(|s| STOP_TEXTS.contains(s))
     {
         // The server names the stop text; it is missing unless the text ends with it.
-        if !(rest.is_empty() && !pieces.is_empty()) {
+        if !rest.is_empty() || pieces.is_empty() {
             pieces.push(Piece::Step(format!("{rest}{stop}")));
         }
         return pieces;
