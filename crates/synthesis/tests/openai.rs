@@ -437,3 +437,24 @@ fn specs_parse_with_defaults_and_malformed_ones_say_what_is_wrong() {
         );
     }
 }
+
+#[test]
+fn the_builtin_proposer_writes_exactly_what_the_decoder_writes() {
+    let data = eight_schools();
+    let mut proposer = proposal_from_spec("builtin", &data, None).unwrap();
+    assert!(matches!(proposer, Proposer::Tokens(_)));
+    let mut model = BuiltinModel::new(&data);
+    for index in 0..3 {
+        let mut a = program_rng(7, index);
+        let mut b = program_rng(7, index);
+        let direct = refinestat_synthesis::generate(
+            &mut model,
+            &data_block(&data),
+            &data,
+            &refinestat(),
+            &mut a,
+        );
+        let written = proposer.write(&data_block(&data), &data, &refinestat(), &mut b);
+        assert_eq!(direct, written);
+    }
+}
