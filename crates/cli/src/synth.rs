@@ -35,7 +35,10 @@ pub struct SynthArgs {
     /// builtin model does not).
     #[arg(long)]
     pub describe: Option<String>,
-    /// Proposal model: builtin, local:PATH, openai:URL#model=NAME or spfn:PATH.
+    /// Proposal model: builtin, local:PATH, openai:URL#model=NAME or spfn:PATH. openai takes
+    /// an http:// URL of an OpenAI-compatible server (vLLM, llama.cpp, Ollama) and optional
+    /// &grammar=lark|gbnf|none, &timeout=SECONDS, &retries=N, &max_tokens=N, &resamples=N; the API key is
+    /// read from OPENAI_API_KEY.
     #[arg(long, default_value = "builtin")]
     pub lm: String,
     /// refinestat (the loop, full constrained decoding), iterative (the loop, grammar-only

@@ -392,12 +392,18 @@ fn specs_parse_with_defaults_and_malformed_ones_say_what_is_wrong() {
     assert_eq!(spec.timeout, Duration::from_secs(60));
     assert_eq!(spec.retries, 3);
     let spec = OpenAiSpec::parse(
-        "openai:http://localhost:11434/v1#model=llama3&grammar=none&timeout=5&retries=0&max_tokens=32",
+        "openai:http://localhost:11434/v1#model=llama3&grammar=none&timeout=5&retries=0&max_tokens=32&resamples=2",
     )
     .unwrap();
     assert_eq!(
-        (spec.grammar, spec.timeout, spec.retries, spec.max_tokens),
-        (GrammarKind::None, Duration::from_secs(5), 0, 32)
+        (
+            spec.grammar,
+            spec.timeout,
+            spec.retries,
+            spec.max_tokens,
+            spec.resamples
+        ),
+        (GrammarKind::None, Duration::from_secs(5), 0, 32, 2)
     );
     let data = eight_schools();
     for (spec, problem) in [
@@ -415,6 +421,10 @@ fn specs_parse_with_defaults_and_malformed_ones_say_what_is_wrong() {
         ("openai:http://h/v1#model=x&timeout=soon", "timeout `soon`"),
         ("openai:http://h/v1#model=x&retries=-1", "retries `-1`"),
         ("openai:http://h/v1#model=x&max_tokens=0", "max_tokens `0`"),
+        (
+            "openai:http://h/v1#model=x&resamples=many",
+            "resamples `many`",
+        ),
         (
             "openai:http://h/v1#model=x&temperature=2",
             "unknown setting `temperature`",

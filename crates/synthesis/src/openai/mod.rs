@@ -4,7 +4,8 @@
 //!
 //! - [`OpenAiSpec`]: the spec, `openai:http://HOST:PORT/v1#model=NAME` with optional
 //!   `&grammar=lark|gbnf|none` (default `lark`), `&timeout=SECONDS` (default 60, fractions
-//!   allowed), `&retries=N` (default 3) and `&max_tokens=N` (per request, default 96). Plain HTTP
+//!   allowed), `&retries=N` (default 3), `&max_tokens=N` (per request, default 96) and
+//!   `&resamples=N` (rejected draws of a statement before backtracking, default 8). Plain HTTP
 //!   only: this build has no TLS. The API key comes from `OPENAI_API_KEY` when it is set.
 //! - [`OpenAiModel`]: the client. Each request is `POST {URL}/completions` with the instruction
 //!   ([`crate::instruction`]) followed by the program so far, stop texts `;`, `{`, `}`, the

@@ -1,4 +1,4 @@
-//! The `--lm openai:URL#model=NAME[&grammar=lark|gbnf|none][&timeout=S][&retries=N][&max_tokens=N]`
+//! The `--lm openai:URL#model=NAME[&grammar=lark|gbnf|none][&timeout=S][&retries=N][&max_tokens=N][&resamples=N]`
 //! spec of the OpenAI-compatible backend, parsed into [`OpenAiSpec`] with an error naming the
 //! spec and what is wrong with it.
 
@@ -43,6 +43,10 @@ pub struct OpenAiSpec {
     pub retries: u32,
     /// Completion tokens per request at most: one statement rarely needs more (default 96).
     pub max_tokens: u32,
+    /// Rejected draws of one statement before the decoder backtracks (default 8; at most the
+    /// decoder's `max_rejections_per_statement`). Each is a request, so fewer than the token
+    /// decoder's rejections.
+    pub resamples: u32,
 }
 
 /// The most retries a spec may ask for (each failure waits a little longer, so more would only
@@ -109,6 +113,7 @@ impl OpenAiSpec {
             timeout: Duration::from_secs(60),
             retries: 3,
             max_tokens: 96,
+            resamples: 8,
         };
         let mut seen: Vec<&str> = Vec::new();
         for pair in fragment.split('&').filter(|p| !p.is_empty()) {
@@ -166,9 +171,20 @@ impl OpenAiSpec {
                             ))
                         })?;
                 }
+                "resamples" => {
+                    parsed.resamples = value
+                        .parse()
+                        .ok()
+                        .filter(|n| *n <= 1000)
+                        .ok_or_else(|| {
+                            invalid(format!(
+                                "resamples `{value}` is not a whole number from 0 to 1000"
+                            ))
+                        })?;
+                }
                 other => {
                     return Err(invalid(format!(
-                        "unknown setting `{other}` (expected model, grammar, timeout, retries or max_tokens)"
+                        "unknown setting `{other}` (expected model, grammar, timeout, retries, max_tokens or resamples)"
                     )))
                 }
             }

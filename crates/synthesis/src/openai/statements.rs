@@ -14,7 +14,8 @@
 //! Checks per mode, as in [`crate::decode`]: `refinestat` checks every step with
 //! `check_prefix` (grammar + the six predicates, with the data) and the end with `check`;
 //! `syntax` parses only; `standard` keeps everything. A rejected step is drawn again with a new
-//! seed; after `max_rejections_per_statement` rejections the last step is undone (one more for
+//! seed; after `resamples` rejections (the spec's, at most the decoder's
+//! `max_rejections_per_statement`) the last step is undone (one more for
 //! each earlier failure at the same place), up to `max_backtracks`. Tokens are the server's
 //! `usage` counts (an estimate of 4 characters per token when it reports none): prompt tokens
 //! of every request, completion tokens as sampled, split between accepted and rejected by the
@@ -186,6 +187,10 @@ impl OpenAiModel {
         } else {
             1.0
         };
+        // Each rejection here is a whole statement (a request), not one token.
+        let max_rejections = config
+            .max_rejections_per_statement
+            .min(self.spec().resamples as usize);
         let mut text = prompt.to_string();
         let mut steps: Vec<Step> = Vec::new();
         let mut program_tokens = 0usize;
@@ -307,7 +312,7 @@ impl OpenAiModel {
                 continue;
             }
             rejections += 1;
-            if rejections <= config.max_rejections_per_statement {
+            if rejections <= max_rejections {
                 continue;
             }
             // Backtrack: undo the last step, and one more for each earlier failure here.
