@@ -7,7 +7,7 @@
 use refinestat_language::{check, parse, Data};
 use refinestat_synthesis::datasets::dataset;
 use refinestat_synthesis::openai::server::{
-    stan_prefix_validator, Behaviour, CompletionServer, StopHandling,
+    lark_prefix_validator, stan_prefix_validator, Behaviour, CompletionServer, StopHandling,
 };
 use refinestat_synthesis::openai::{
     CompletionRequest, GrammarKind, OpenAiModel, OpenAiSpec, STATEMENT_GBNF, STATEMENT_LARK,
@@ -467,4 +467,118 @@ fn the_builtin_proposer_writes_exactly_what_the_decoder_writes() {
         let written = proposer.write(&data_block(&data), &data, &refinestat(), &mut b);
         assert_eq!(direct, written);
     }
+}
+
+#[test]
+fn the_statement_grammar_compiles_with_llguidance_and_admits_each_step_of_a_program() {
+    let valid = lark_prefix_validator(STATEMENT_LARK).unwrap();
+    let data = eight_schools();
+    let model = BuiltinModel::new(&data);
+    for (program, _) in model.programs().take(50) {
+        let mut start = 0;
+        for (i, c) in program.char_indices() {
+            if matches!(c, ';' | '{' | '}') {
+                let step = &program[start..=i];
+                assert!(valid("", step), "{step:?}");
+                start = i + 1;
+            }
+        }
+    }
+    assert!(valid("", ""), "the end of the program");
+    assert!(valid("", "\n}"));
+    for bad in ["real mu; real tau;", "}}", "model { mu", ";"] {
+        assert!(!valid("", bad), "{bad:?}");
+    }
+    assert!(lark_prefix_validator("start: (").is_err());
+    // The server enforcing it through llguidance still leads to valid programs.
+    let server = CompletionServer::builder(Box::new(BuiltinModel::new(&data)))
+        .stop_handling(StopHandling::Cut)
+        .validator(valid)
+        .start()
+        .unwrap();
+    let g = write(&mut client(&server, ""), &data, &refinestat(), 0);
+    assert_eq!(g.stop, StopReason::Completed, "{}", g.program);
+    assert!(check(&g.program, Some(&data)).is_empty());
+}
+
+/// Writes one fixed program step by step (each token is a whole step), declaring the scale
+/// `sigma` without `<lower=0>` nine times in ten: the mistake the check catches only later, at
+/// the likelihood.
+struct SloppyScale {
+    vocabulary: refinestat_synthesis::Vocabulary,
+}
+
+const SLOPPY_STEPS: [&str; 7] = [
+    "",
+    "parameters {",
+    "\n  real sigma;",
+    "\n  real<lower=0> sigma;",
+    "\n}",
+    "\nmodel {",
+    "\n  y ~ normal(0, sigma);",
+];
+
+impl ProposalModel for SloppyScale {
+    fn vocabulary(&self) -> &refinestat_synthesis::Vocabulary {
+        &self.vocabulary
+    }
+
+    fn next_token_logprobs(
+        &mut self,
+        _prompt: &[u32],
+        generated: &[u32],
+        logprobs: &mut [f64],
+    ) -> Result<(), ProposalError> {
+        logprobs.fill(f64::NEG_INFINITY);
+        match generated.len() {
+            0 => logprobs[1] = 0.0,
+            1 => {
+                logprobs[2] = 0.9f64.ln();
+                logprobs[3] = 0.1f64.ln();
+            }
+            2 | 5 => logprobs[4] = 0.0,
+            3 => logprobs[5] = 0.0,
+            4 => logprobs[6] = 0.0,
+            _ => logprobs[0] = 0.0,
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn a_statement_blamed_on_a_declaration_backtracks_to_that_declaration() {
+    let data = Data::from_json_str(r#"{"N": 3, "y": [0.5, -1.0, 2.0]}"#).unwrap();
+    let vocabulary = refinestat_synthesis::Vocabulary::new(
+        SLOPPY_STEPS.iter().map(|s| s.to_string()).collect(),
+        0,
+    );
+    let server = CompletionServer::start(Box::new(SloppyScale { vocabulary })).unwrap();
+    let mut model = client(&server, "&grammar=none&resamples=1");
+    let mut backtracks = 0;
+    for index in 0..4 {
+        let g = write(&mut model, &data, &refinestat(), index);
+        assert_eq!(g.stop, StopReason::Completed, "{}", g.program);
+        assert!(g.program.contains("real<lower=0> sigma;"), "{}", g.program);
+        assert!(!g.program.contains("real sigma;"));
+        assert_counted(&g);
+        backtracks += g.backtracks;
+    }
+    assert!(backtracks > 0);
+    // Each time the unbounded declaration was kept, the likelihood was refused, and the decoder
+    // went straight back to before the declaration: the step after it was asked for only once.
+    let prompts: Vec<String> = server
+        .requests()
+        .iter()
+        .map(|r| r.json().unwrap()["prompt"].as_str().unwrap().to_string())
+        .collect();
+    let kept = prompts
+        .iter()
+        .filter(|p| p.ends_with("real sigma;"))
+        .count();
+    let after = prompts
+        .iter()
+        .filter(|p| p.ends_with("real sigma;\n}"))
+        .count();
+    assert_eq!(kept, after, "{prompts:#?}");
+    assert_eq!(backtracks, kept);
 }

@@ -123,6 +123,40 @@ pub fn stan_prefix_validator() -> PrefixValidator {
     })
 }
 
+/// A validator that keeps the completion a prefix of the Lark grammar `lark` (e.g.
+/// [`super::STATEMENT_LARK`]), compiled by llguidance over single-byte tokens; the prompt is not
+/// looked at. Errors name the grammar problem.
+///
+/// ```
+/// use refinestat_synthesis::openai::server::lark_prefix_validator;
+/// use refinestat_synthesis::openai::STATEMENT_LARK;
+/// let valid = lark_prefix_validator(STATEMENT_LARK).unwrap();
+/// assert!(valid("", "\n  real<lower=0> sigma;"));
+/// assert!(valid("", "\nmodel {"));
+/// assert!(!valid("", "\n  real sigma; real tau;"));
+/// ```
+pub fn lark_prefix_validator(lark: &str) -> Result<PrefixValidator, String> {
+    use llguidance::api::TopLevelGrammar;
+    use llguidance::toktrie::ApproximateTokEnv;
+    let env = ApproximateTokEnv::single_byte_env();
+    let factory = llguidance::ParserFactory::new_simple(&env).map_err(|e| e.to_string())?;
+    let parser = factory
+        .create_parser(TopLevelGrammar::from_lark(lark.to_string()))
+        .map_err(|e| format!("the Lark grammar does not compile: {e}"))?;
+    let template = Mutex::new(llguidance::Matcher::new(Ok(parser)));
+    Ok(Box::new(move |_prompt: &str, completion: &str| {
+        let Ok(template) = template.lock() else {
+            return false;
+        };
+        let mut matcher = template.deep_clone();
+        // Single-byte tokens: token id = byte.
+        let bytes: Vec<u32> = completion.bytes().map(u32::from).collect();
+        matcher
+            .validate_tokens(&bytes)
+            .is_ok_and(|n| n == bytes.len())
+    }))
+}
+
 /// Settings of a [`CompletionServer`] before it starts.
 pub struct ServerBuilder {
     model: Box<dyn ProposalModel + Send>,

@@ -16,7 +16,8 @@
 //! `syntax` parses only; `standard` keeps everything. A rejected step is drawn again with a new
 //! seed; after `resamples` rejections (the spec's, at most the decoder's
 //! `max_rejections_per_statement`) the last step is undone (one more for
-//! each earlier failure at the same place), up to `max_backtracks`. Tokens are the server's
+//! each earlier failure at the same place, or back to the declaration of a name the rejections
+//! blamed, as the token decoder does), up to `max_backtracks`. Tokens are the server's
 //! `usage` counts (an estimate of 4 characters per token when it reports none): prompt tokens
 //! of every request, completion tokens as sampled, split between accepted and rejected by the
 //! characters kept.
@@ -24,7 +25,7 @@
 use super::client::{Completion, CompletionRequest, OpenAiModel, STOP_TEXTS};
 use crate::decode::{DecodeConfig, Generation, Mode, StopReason, TokenCounts};
 use rand::RngCore;
-use refinestat_language::{check, check_prefix, parse, parse_prefix, Data};
+use refinestat_language::{check, check_prefix, parse, parse_prefix, Data, Diagnostic};
 use std::collections::HashMap;
 
 /// One step of a reply.
@@ -143,12 +144,74 @@ fn split_reply(program: &str, reply: &Completion) -> Vec<Piece> {
     vec![infer_stop(program, rest)]
 }
 
-fn prefix_ok(mode: Mode, text: &str, data: &Data) -> bool {
+/// Why `text` is not acceptable as a prefix under `mode` (empty = acceptable).
+fn prefix_violations(mode: Mode, text: &str, data: &Data) -> Vec<Diagnostic> {
     match mode {
-        Mode::Standard => true,
-        Mode::Syntax => parse_prefix(text).errors.is_empty(),
-        Mode::Refinestat => check_prefix(text, Some(data)).is_empty(),
+        Mode::Standard => Vec::new(),
+        Mode::Syntax => parse_prefix(text).errors,
+        Mode::Refinestat => check_prefix(text, Some(data)),
     }
+}
+
+/// The name a violation blames on a declaration: from a hint "declare NAME with ...", or the
+/// identifier the violation points at (as the token decoder does).
+fn blamed_name(text: &str, d: &Diagnostic) -> Option<String> {
+    if let Some(rest) = d.hint.as_deref().and_then(|h| h.strip_prefix("declare ")) {
+        let name: String = rest
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        if !name.is_empty() {
+            return Some(name);
+        }
+    }
+    let span = text.get(d.span.start as usize..d.span.end as usize)?;
+    let is_ident = !span.is_empty()
+        && span.chars().all(|c| c.is_alphanumeric() || c == '_')
+        && !span.starts_with(|c: char| c.is_ascii_digit());
+    is_ident.then(|| span.to_string())
+}
+
+/// Whether a step declares `name`: a declaration statement (it starts with a type) whose
+/// declared name, after bounds `<...>` and sizes `[...]`, is `name`.
+fn declares(step: &str, name: &str) -> bool {
+    const TYPES: &[&str] = &[
+        "real",
+        "int",
+        "vector",
+        "row_vector",
+        "matrix",
+        "array",
+        "simplex",
+        "ordered",
+        "positive_ordered",
+        "cholesky_factor_corr",
+        "cholesky_factor_cov",
+        "cov_matrix",
+        "corr_matrix",
+    ];
+    let s = step.trim_start();
+    let first: String = s
+        .chars()
+        .take_while(|c| c.is_alphanumeric() || *c == '_')
+        .collect();
+    if !TYPES.contains(&first.as_str()) {
+        return false;
+    }
+    let mut plain = String::new();
+    let mut depth = 0i32;
+    for c in s.chars() {
+        match c {
+            '<' | '[' => depth += 1,
+            '>' | ']' => depth -= 1,
+            _ if depth == 0 => plain.push(c),
+            _ => {}
+        }
+    }
+    let head = plain.split([';', '=']).next().unwrap_or("");
+    head.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .rfind(|w| !w.is_empty())
+        == Some(name)
 }
 
 fn complete_ok(mode: Mode, text: &str, data: &Data, require_model: bool) -> bool {
@@ -198,6 +261,8 @@ impl OpenAiModel {
         let mut backtracks = 0;
         let mut rejections = 0;
         let mut failures_at: HashMap<usize, usize> = HashMap::new();
+        // A name the latest rejection at this place blamed.
+        let mut blamed: Option<String> = None;
         let finish =
             |stop: StopReason, text: &str, counts: TokenCounts, backtracks: usize| Generation {
                 program: text.to_string(),
@@ -253,7 +318,16 @@ impl OpenAiModel {
             let mut ended = false;
             for (i, piece) in pieces.iter().enumerate() {
                 let ok = match piece {
-                    Piece::Step(s) => prefix_ok(config.mode, &format!("{text}{s}"), data),
+                    Piece::Step(s) => {
+                        let candidate = format!("{text}{s}");
+                        let violations = prefix_violations(config.mode, &candidate, data);
+                        if let Some(name) =
+                            violations.iter().find_map(|d| blamed_name(&candidate, d))
+                        {
+                            blamed = Some(name);
+                        }
+                        violations.is_empty()
+                    }
                     Piece::End(s) => complete_ok(
                         config.mode,
                         &format!("{text}{s}"),
@@ -309,6 +383,7 @@ impl OpenAiModel {
             }
             if !first_rejected {
                 rejections = 0;
+                blamed = None;
                 continue;
             }
             rejections += 1;
@@ -321,7 +396,19 @@ impl OpenAiModel {
             }
             let failures = failures_at.entry(steps.len()).or_insert(0);
             *failures += 1;
-            for _ in 0..(*failures).min(steps.len()) {
+            let mut keep = steps.len() - (*failures).min(steps.len());
+            // Dependency-directed: a dead end blamed on a name goes back to the step declaring
+            // it (e.g. a scale declared without `<lower=0>`), when that lies further back.
+            if let Some(name) = blamed.take() {
+                let step_text = |k: usize| {
+                    let end = steps.get(k + 1).map_or(text.len(), |s| s.text_len_before);
+                    &text[steps[k].text_len_before..end]
+                };
+                if let Some(k) = (0..keep).rev().find(|&k| declares(step_text(k), &name)) {
+                    keep = k;
+                }
+            }
+            while steps.len() > keep {
                 if let Some(step) = steps.pop() {
                     text.truncate(step.text_len_before);
                     program_tokens -= step.tokens;
