@@ -326,6 +326,21 @@ fn http_500s_are_retried_and_a_server_that_recovers_succeeds() {
 }
 
 #[test]
+fn a_refused_request_is_not_retried_and_the_error_suggests_another_grammar_setting() {
+    let server = tiny_server(Behaviour::BadRequest);
+    let err = probe(&mut client(&server, "&retries=3"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("rejected the request with HTTP 400")
+            && err.contains("unrecognized request argument: guided_grammar")
+            && err.contains("&grammar=none"),
+        "{err}"
+    );
+    assert_eq!(server.requests().len(), 1);
+}
+
+#[test]
 fn closed_and_refused_connections_fail_with_the_url() {
     let server = tiny_server(Behaviour::Close);
     let mut model = client(&server, "&retries=1");

@@ -200,8 +200,14 @@ impl OpenAiModel {
             match self.attempt(&url, &body) {
                 Ok(completion) => return Ok(completion),
                 Err(Failure::Status(code, text)) if !Failure::retryable_status(code) => {
+                    let hint = if code == 400 && self.spec.grammar != GrammarKind::None {
+                        " (a server that takes no grammar field may need `&grammar=none` or \
+                         `&grammar=gbnf` in the spec)"
+                    } else {
+                        ""
+                    };
                     return Err(ProposalError::Backend(format!(
-                        "server at {} rejected the request with HTTP {code}: {}",
+                        "server at {} rejected the request with HTTP {code}: {}{hint}",
                         self.spec.base_url,
                         excerpt(&text)
                     )));

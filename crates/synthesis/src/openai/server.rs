@@ -47,6 +47,8 @@ pub enum Behaviour {
     FailFirst(usize),
     /// Read each request and close the connection without answering.
     Close,
+    /// Answer completions with HTTP 400, as a server refusing an unknown field does.
+    BadRequest,
 }
 
 /// What the server does with the request's `stop` texts.
@@ -412,6 +414,13 @@ impl ServerState {
                     }
                     Behaviour::GarbageShape => {
                         return respond(&stream, 200, r#"{"result": "ok", "choices": []}"#);
+                    }
+                    Behaviour::BadRequest => {
+                        return respond(
+                            &stream,
+                            400,
+                            &error_body("unrecognized request argument: guided_grammar"),
+                        );
                     }
                     Behaviour::FailFirst(k) if self.completions <= k => {
                         return respond(&stream, 500, &error_body("scripted failure"));
