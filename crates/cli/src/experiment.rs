@@ -12,7 +12,7 @@ use crate::synth::{run_synth, RefineFlags, SynthArgs};
 use refinestat_inference::SamplerConfig;
 use refinestat_synthesis::datasets::{dataset, DATASET_NAMES};
 use refinestat_synthesis::refine::config_for_mode;
-use refinestat_synthesis::RefineConfig;
+use refinestat_synthesis::{RefineConfig, RefineStop, StopReason};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -302,6 +302,21 @@ fn run_cell(
     };
     let run = run_synth(&synth_args, false)?;
     let outcome = &run.outcome;
+    // A model that failed (a server down through its retries) fails every cell: stop the grid
+    // without recording this cell, so a rerun resumes here.
+    if outcome.stop == RefineStop::ModelError {
+        let why = outcome
+            .attempts
+            .last()
+            .and_then(|a| match &a.generation {
+                StopReason::ModelError(e) => Some(e.as_str()),
+                _ => None,
+            })
+            .unwrap_or("");
+        return Err(CliError::new(format!(
+            "lm={lm} mode={mode} dataset={ds} seed={seed}: the proposal model failed: {why}"
+        )));
+    }
     let best = outcome.best.and_then(|b| outcome.candidates.get(b));
     let score = match best {
         Some(c) => c.assessment.score,

@@ -7,7 +7,7 @@ use crate::error::{CliError, Result};
 use refinestat_language::{check, diagnostic::line_col, Data};
 use refinestat_synthesis::datasets::{dataset, DATASET_NAMES};
 use refinestat_synthesis::{
-    data_block, generate, program_rng, proposal_from_spec, DecodeConfig, Mode,
+    data_block, program_rng, proposal_from_spec, DecodeConfig, Mode, ProgramWriter, StopReason,
 };
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -25,10 +25,14 @@ pub struct GenerateArgs {
     /// Any Stan JSON data file.
     #[arg(long)]
     pub data: Option<PathBuf>,
-    /// A sentence about the data (recorded; the builtin model does not read it).
+    /// A sentence about the data (recorded; text models read it in their instruction, the
+    /// builtin model does not).
     #[arg(long)]
     pub describe: Option<String>,
-    /// Proposal model: builtin, local:PATH, openai:URL#model=NAME or spfn:PATH.
+    /// Proposal model: builtin, local:PATH, openai:URL#model=NAME or spfn:PATH. openai takes
+    /// an http:// URL of an OpenAI-compatible server (vLLM, llama.cpp, Ollama) and optional
+    /// &grammar=lark|gbnf|none, &timeout=SECONDS, &retries=N, &max_tokens=N, &resamples=N; the API key is
+    /// read from OPENAI_API_KEY.
     #[arg(long, default_value = "builtin")]
     pub lm: String,
     /// Decoding mode: standard, syntax or refinestat.
@@ -78,8 +82,8 @@ pub fn cmd_generate(args: &GenerateArgs) -> Result<ExitCode> {
         return Err(CliError::new("--temperature must be a positive number"));
     }
     let (source, data) = load(args)?;
-    let mut model =
-        proposal_from_spec(&args.lm, &data).map_err(|e| CliError::new(e.to_string()))?;
+    let mut writer = proposal_from_spec(&args.lm, &data, args.describe.as_deref())
+        .map_err(|e| CliError::new(e.to_string()))?;
     std::fs::create_dir_all(&args.output_dir).map_err(|e| {
         CliError::new(format!(
             "cannot create output directory {}: {e}",
@@ -111,7 +115,7 @@ pub fn cmd_generate(args: &GenerateArgs) -> Result<ExitCode> {
         // Program i depends only on (seed, i), so a resumed run writes the same programs.
         let mut rng = program_rng(args.seed, index as u64);
         let start = Instant::now();
-        let out = generate(model.as_mut(), &prompt, &data, &config, &mut rng);
+        let out = writer.write(&prompt, &data, &config, &mut rng);
         let time_ms = start.elapsed().as_secs_f64() * 1000.0;
         let file = format!("program-{index}.stan");
         let path = args.output_dir.join(&file);
@@ -130,6 +134,10 @@ pub fn cmd_generate(args: &GenerateArgs) -> Result<ExitCode> {
             "tokens": out.tokens,
             "backtracks": out.backtracks,
             "stop_reason": out.stop.as_str(),
+            "error": match &out.stop {
+                StopReason::ModelError(e) => Some(e.as_str()),
+                _ => None,
+            },
             "check": {
                 "valid": violations.is_empty(),
                 "violations": violations.iter().map(|d| {
@@ -161,6 +169,11 @@ pub fn cmd_generate(args: &GenerateArgs) -> Result<ExitCode> {
             out.tokens.rejected,
             time_ms
         );
+        // A model that failed (a server down through its retries) would fail every program
+        // the same way, each after the same wait: stop here; a rerun resumes.
+        if let StopReason::ModelError(e) = &out.stop {
+            return Err(CliError::new(format!("{file}: {e}")));
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

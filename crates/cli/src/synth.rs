@@ -14,7 +14,7 @@ use refinestat_synthesis::datasets::{dataset, DATASET_NAMES};
 use refinestat_synthesis::refine::config_for_mode;
 use refinestat_synthesis::{
     proposal_from_spec, refine, Attempt, AttemptKind, Candidate, DecodeConfig, NutsFitter,
-    RefineConfig, RefineOutcome, Selection, TokenCounts,
+    RefineConfig, RefineOutcome, RefineStop, Selection, StopReason, TokenCounts,
 };
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -31,10 +31,14 @@ pub struct SynthArgs {
     /// Any Stan JSON data file.
     #[arg(long)]
     pub data: Option<PathBuf>,
-    /// A sentence about the data (recorded; the builtin model does not read it).
+    /// A sentence about the data (recorded; text models read it in their instruction, the
+    /// builtin model does not).
     #[arg(long)]
     pub describe: Option<String>,
-    /// Proposal model: builtin, local:PATH, openai:URL#model=NAME or spfn:PATH.
+    /// Proposal model: builtin, local:PATH, openai:URL#model=NAME or spfn:PATH. openai takes
+    /// an http:// URL of an OpenAI-compatible server (vLLM, llama.cpp, Ollama) and optional
+    /// &grammar=lark|gbnf|none, &timeout=SECONDS, &retries=N, &max_tokens=N, &resamples=N; the API key is
+    /// read from OPENAI_API_KEY.
     #[arg(long, default_value = "builtin")]
     pub lm: String,
     /// refinestat (the loop, full constrained decoding), iterative (the loop, grammar-only
@@ -147,6 +151,10 @@ fn attempt_event(attempt: &Attempt, candidates: &[Candidate]) -> serde_json::Val
         "candidate": attempt.candidate,
         "cached": attempt.cached,
         "fit_error": fit_error,
+        "model_error": match &attempt.generation {
+            StopReason::ModelError(e) => Some(e.as_str()),
+            _ => None,
+        },
         "score": attempt.score,
         "elpd_loo": attempt.elpd_loo,
         "valid": attempt.valid,
@@ -175,6 +183,21 @@ pub fn cmd_synth(args: &SynthArgs) -> Result<ExitCode> {
                 outcome.stop.as_str(),
             ))?;
             Ok(ExitCode::SUCCESS)
+        }
+        None if outcome.stop == RefineStop::ModelError => {
+            let why = outcome
+                .attempts
+                .last()
+                .and_then(|a| match &a.generation {
+                    StopReason::ModelError(e) => Some(e.clone()),
+                    _ => None,
+                })
+                .unwrap_or_default();
+            Err(CliError::new(format!(
+                "the proposal model failed after {} attempt(s): {why}; see {}",
+                outcome.attempts.len(),
+                out_dir.join("log.jsonl").display()
+            )))
         }
         None => {
             let top = outcome
@@ -239,8 +262,8 @@ pub fn run_synth(args: &SynthArgs, progress: bool) -> Result<SynthRun> {
     sampler
         .validate()
         .map_err(|e| CliError::new(e.to_string()))?;
-    let mut model =
-        proposal_from_spec(&args.lm, &data).map_err(|e| CliError::new(e.to_string()))?;
+    let mut writer = proposal_from_spec(&args.lm, &data, args.describe.as_deref())
+        .map_err(|e| CliError::new(e.to_string()))?;
     let out_dir = args.output_dir.clone().unwrap_or_else(|| {
         let stem = args.dataset.clone().unwrap_or_else(|| "data".to_string());
         PathBuf::from("output").join(format!("synth-{stem}"))
@@ -262,7 +285,7 @@ pub fn run_synth(args: &SynthArgs, progress: bool) -> Result<SynthRun> {
     let mut io_error: Option<CliError> = None;
     let mut valid_so_far = 0;
     let outcome = refine(
-        model.as_mut(),
+        &mut writer,
         &data,
         &mut fitter,
         &config,
@@ -284,7 +307,10 @@ pub fn run_synth(args: &SynthArgs, progress: bool) -> Result<SynthRun> {
                 return;
             }
             let verdict = if attempt.generation.as_str() != "completed" {
-                format!("generation stopped ({})", attempt.generation.as_str())
+                format!(
+                    "generation stopped ({})",
+                    generation_text(&attempt.generation)
+                )
             } else if !attempt.violations.is_empty() {
                 format!("{} check violation(s)", attempt.violations.len())
             } else {
@@ -319,6 +345,14 @@ pub fn run_synth(args: &SynthArgs, progress: bool) -> Result<SynthRun> {
     })
 }
 
+/// A generation's stop reason, with the model's error message when it failed.
+fn generation_text(stop: &StopReason) -> String {
+    match stop {
+        StopReason::ModelError(e) => format!("model_error: {e}"),
+        other => other.as_str().to_string(),
+    }
+}
+
 fn write_results(
     out_dir: &Path,
     source: &str,
@@ -338,7 +372,7 @@ fn write_results(
             Some(i) => outcome.not_chosen_reason(i, config),
             None if attempt.generation.as_str() != "completed" => Some(format!(
                 "generation stopped: {}",
-                attempt.generation.as_str()
+                generation_text(&attempt.generation)
             )),
             None => Some(format!(
                 "does not check: {} violation(s)",

@@ -7,8 +7,12 @@
 //! `refinestat`), budgets ([`DecodeConfig`]) and [`StopReason`].
 //! Also owns fitting one program for scoring ([`fit`]: NUTS + diagnostics, shared with the CLI's
 //! `sample`) and the RefineStat refinement loop ([`refine()`]).
-//! Does not own: the language, models, sampling or diagnostics, which it calls. Other backends
-//! (local models, HTTP servers, the trained SPFN) come later.
+//! Programs are written by a [`ProgramWriter`]; [`proposal_from_spec`] turns a `--lm` spec into
+//! a [`Proposer`]: a token-level model behind the decoder (`builtin`, or a transformer run by
+//! candle from `local:PATH`, see [`local`]), or an OpenAI-compatible server writing statement by
+//! statement ([`openai`], `openai:http://HOST:PORT/v1#model=NAME`).
+//! Does not own: the language, models, sampling or diagnostics, which it calls. The trained SPFN
+//! backend comes later.
 //!
 //! ```
 //! use rand::SeedableRng;
@@ -30,28 +34,47 @@ pub mod datasets;
 pub mod decode;
 pub mod fit;
 pub mod local;
+pub mod openai;
 pub mod prompt;
 pub mod proposal;
 pub mod refine;
+pub mod writer;
 
 pub use builtin::{BuiltinConfig, BuiltinModel};
 pub use decode::{generate, program_rng, DecodeConfig, Generation, Mode, StopReason, TokenCounts};
 pub use local::LocalModel;
+pub use openai::{OpenAiModel, OpenAiSpec};
 pub use prompt::{data_block, instruction, text_prompt, DataProfile, VarProfile};
 pub use proposal::{ProposalError, ProposalModel, TokenId, UniformModel, Vocabulary};
 pub use refine::{
     likelihood_start, refine, Assessment, Attempt, AttemptKind, Candidate, Fitter, NutsFitter,
     RefineConfig, RefineOutcome, RefineStop, Selection,
 };
+pub use writer::{ProgramWriter, Proposer};
 
-/// The proposal model named by a `--lm` spec; only `builtin` exists in this version.
+/// The program writer named by a `--lm` spec: `builtin` (the built-in grammar for `data`),
+/// `local:PATH` (a model directory or .gguf file, loaded now), or `openai:URL#model=NAME[&...]` (see [`openai`]; nothing is sent until the first program).
+/// `describe` is the user's sentence about the data, for models that read an instruction.
 pub fn proposal_from_spec(
     spec: &str,
     data: &refinestat_language::Data,
-) -> Result<Box<dyn ProposalModel>, ProposalError> {
+    describe: Option<&str>,
+) -> Result<Proposer, ProposalError> {
     match spec.split_once(':').map_or(spec, |(kind, _)| kind) {
-        "builtin" if spec == "builtin" => Ok(Box::new(BuiltinModel::new(data))),
-        "local" | "openai" | "spfn" => Err(ProposalError::NotAvailable(spec.to_string())),
+        "builtin" if spec == "builtin" => Ok(Proposer::Tokens(Box::new(BuiltinModel::new(data)))),
+        "openai" => Ok(Proposer::Remote(OpenAiModel::from_spec(spec, describe)?)),
+        "local" => {
+            let path = &spec["local:".len()..];
+            if path.is_empty() {
+                return Err(ProposalError::InvalidSpec {
+                    spec: spec.to_string(),
+                    problem: "expected local:PATH (a model directory or a .gguf file)".into(),
+                });
+            }
+            let model = LocalModel::load(std::path::Path::new(path), describe)?;
+            Ok(Proposer::Tokens(Box::new(model)))
+        }
+        "spfn" => Err(ProposalError::NotAvailable(spec.to_string())),
         _ => Err(ProposalError::UnknownSpec(spec.to_string())),
     }
 }

@@ -112,6 +112,9 @@ pub enum ProposalError {
     /// The files of a local model are missing, malformed, or do not belong together.
     #[error("{path}: {problem}")]
     ModelFiles { path: String, problem: String },
+    /// A `--lm` spec that names a backend but is malformed (e.g. `openai:` without a model).
+    #[error("invalid proposal model spec `{spec}`: {problem}")]
+    InvalidSpec { spec: String, problem: String },
 }
 
 /// A next-token distribution over a fixed vocabulary.

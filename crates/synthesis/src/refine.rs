@@ -17,17 +17,23 @@
 //!    attempt counts one of the `alpha` resamples, after which the next attempt is full.
 //! 4. Stop at `beta` valid programs ([`RefineStop::BetaReached`]), `rmax` attempts
 //!    ([`RefineStop::RmaxReached`]), or the time budget ([`RefineStop::TimeBudget`]); with no
-//!    valid program at the end the reason is [`RefineStop::NoValidProgram`].
+//!    valid program at the end the reason is [`RefineStop::NoValidProgram`]. A generation that
+//!    ends with a model error (a server down through its retries) stops the loop at once
+//!    ([`RefineStop::ModelError`]).
 //! 5. Selection ([`Selection`]): argmax ELPD-LOO over the valid programs, or the highest score
 //!    with ties broken by ELPD-LOO; earlier programs win exact ties.
+//!
+//! Programs are written by any [`ProgramWriter`]: a token-level model through the constrained
+//! decoder, or an OpenAI-compatible server statement by statement; a likelihood attempt asks it
+//! to continue the kept D || P ([`ProgramWriter::write_after`]).
 //!
 //! Attempt `i` draws its tokens from `ChaCha8(seed)` stream `i`, so a run depends only on the
 //! seed, the settings, the data and the fitter. Every token is counted, cached attempts included.
 
-use crate::decode::{generate, DecodeConfig, Mode, StopReason, TokenCounts};
+use crate::decode::{DecodeConfig, Mode, StopReason, TokenCounts};
 use crate::fit::fit_model;
 use crate::prompt::data_block;
-use crate::proposal::{ProposalError, ProposalModel, TokenId, Vocabulary};
+use crate::writer::ProgramWriter;
 use rand::SeedableRng;
 use refinestat_diagnostics::Summary;
 use refinestat_inference::SamplerConfig;
@@ -213,6 +219,9 @@ pub enum RefineStop {
     TimeBudget,
     /// The budget ran out with no valid program.
     NoValidProgram,
+    /// The proposal model failed (e.g. its server stayed unreachable through its retries); the
+    /// last attempt's generation says why.
+    ModelError,
 }
 
 impl RefineStop {
@@ -222,6 +231,7 @@ impl RefineStop {
             RefineStop::RmaxReached => "rmax_reached",
             RefineStop::TimeBudget => "time_budget",
             RefineStop::NoValidProgram => "no_valid_program",
+            RefineStop::ModelError => "model_error",
         }
     }
 }
@@ -376,40 +386,6 @@ pub fn likelihood_start(program: &str) -> Option<usize> {
     Some((first.span.start as usize).min(program.len()))
 }
 
-/// A proposal model continuing a forced prefix: the decoder sees the prompt D || P, the inner
-/// model sees prompt D and the tokens of P as already generated, then what the decoder accepts.
-struct Continuation<'a> {
-    inner: &'a mut dyn ProposalModel,
-    base_prompt: Vec<TokenId>,
-    forced: Vec<TokenId>,
-    scratch: Vec<TokenId>,
-}
-
-impl ProposalModel for Continuation<'_> {
-    fn vocabulary(&self) -> &Vocabulary {
-        self.inner.vocabulary()
-    }
-
-    fn encode_prompt(&self, _prompt: &str) -> Vec<TokenId> {
-        let mut ids = self.base_prompt.clone();
-        ids.extend_from_slice(&self.forced);
-        ids
-    }
-
-    fn next_token_logprobs(
-        &mut self,
-        _prompt: &[TokenId],
-        generated: &[TokenId],
-        logprobs: &mut [f64],
-    ) -> Result<(), ProposalError> {
-        self.scratch.clear();
-        self.scratch.extend_from_slice(&self.forced);
-        self.scratch.extend_from_slice(generated);
-        self.inner
-            .next_token_logprobs(&self.base_prompt, &self.scratch, logprobs)
-    }
-}
-
 fn add_tokens(total: &mut TokenCounts, t: &TokenCounts) {
     total.prompt += t.prompt;
     total.sampled += t.sampled;
@@ -441,7 +417,7 @@ fn select_best(candidates: &[Candidate], select: Selection) -> Option<usize> {
 /// Runs the refinement loop; `on_attempt` sees each attempt as soon as it is scored (for logs
 /// and progress), with the candidate list as it stands.
 pub fn refine(
-    model: &mut dyn ProposalModel,
+    writer: &mut dyn ProgramWriter,
     data: &Data,
     fitter: &mut dyn Fitter,
     config: &RefineConfig,
@@ -449,7 +425,6 @@ pub fn refine(
 ) -> RefineOutcome {
     let started = Instant::now();
     let d = data_block(data);
-    let base_prompt = model.encode_prompt(&d);
     let mut attempts: Vec<Attempt> = Vec::new();
     let mut candidates: Vec<Candidate> = Vec::new();
     let mut by_canonical: HashMap<String, usize> = HashMap::new();
@@ -475,19 +450,12 @@ pub fn refine(
         rng.set_stream(index as u64);
         let (kind, generation) = match kept_prior.as_deref() {
             Some(prefix) if likelihood_resamples < config.alpha => {
-                let forced = model.vocabulary().encode(&prefix[d.len()..]);
-                let mut cont = Continuation {
-                    inner: &mut *model,
-                    base_prompt: base_prompt.clone(),
-                    forced,
-                    scratch: Vec::new(),
-                };
-                let g = generate(&mut cont, prefix, data, &config.decode, &mut rng);
+                let g = writer.write_after(&d, prefix, data, &config.decode, &mut rng);
                 (AttemptKind::Likelihood, g)
             }
             _ => {
                 kept_prior = None;
-                let g = generate(&mut *model, &d, data, &config.decode, &mut rng);
+                let g = writer.write(&d, data, &config.decode, &mut rng);
                 (AttemptKind::Full, g)
             }
         };
@@ -558,11 +526,17 @@ pub fn refine(
             valid,
             time: attempt_start.elapsed(),
         };
+        let model_failed = matches!(attempt.generation, StopReason::ModelError(_));
         on_attempt(&attempt, &candidates);
         attempts.push(attempt);
+        // The writer gave up (a server that stayed down through its retries): more attempts
+        // would fail the same way, each after the same wait.
+        if model_failed {
+            break RefineStop::ModelError;
+        }
     };
     let best = select_best(&candidates, config.select);
-    let stop = if best.is_none() {
+    let stop = if best.is_none() && stop != RefineStop::ModelError {
         RefineStop::NoValidProgram
     } else {
         stop

@@ -191,21 +191,28 @@ fn temperature_zero_is_treated_as_one_and_high_temperature_still_valid() {
 }
 
 #[test]
-fn lm_specs_other_than_builtin_are_not_available_yet() {
+fn lm_specs_resolve_or_explain_why_not() {
     let data = dataset("eight_schools").unwrap();
-    assert!(proposal_from_spec("builtin", &data).is_ok());
-    for spec in [
-        "local:/models/qwen",
-        "openai:http://localhost:8000#model=x",
-        "spfn:ckpt",
-    ] {
-        assert!(matches!(
-            proposal_from_spec(spec, &data),
-            Err(ProposalError::NotAvailable(_))
-        ));
+    assert!(proposal_from_spec("builtin", &data, None).is_ok());
+    assert!(proposal_from_spec("openai:http://localhost:8000#model=x", &data, None).is_ok());
+    assert!(matches!(
+        proposal_from_spec("spfn:ckpt", &data, None),
+        Err(ProposalError::NotAvailable(_))
+    ));
+    // local: loads at once, so a missing directory is an error naming it.
+    match proposal_from_spec("local:/no/such/model-dir", &data, None) {
+        Err(e @ ProposalError::ModelFiles { .. }) => {
+            let msg = e.to_string();
+            assert!(msg.contains("/no/such/model-dir") && msg.contains("does not exist"), "{msg}");
+        }
+        other => panic!("expected a model-files error, got {:?}", other.map(|_| ())),
     }
     assert!(matches!(
-        proposal_from_spec("gpt", &data),
+        proposal_from_spec("local:", &data, None),
+        Err(ProposalError::InvalidSpec { .. })
+    ));
+    assert!(matches!(
+        proposal_from_spec("gpt", &data, None),
         Err(ProposalError::UnknownSpec(_))
     ));
 }

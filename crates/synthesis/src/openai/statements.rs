@@ -1,0 +1,491 @@
+//! Statement-level constrained decoding through an OpenAI-compatible server: each request asks
+//! for one step of the program (a statement ending in `;`, a block or loop header ending in `{`,
+//! a closer `}`, or the end of the program), and our side checks it with the language crate
+//! before keeping it.
+//!
+//! Servers differ in what they do with stop texts: vLLM keeps them with
+//! `include_stop_str_in_output` and names them in `stop_reason`; others cut them off and say only
+//! `finish_reason: "stop"`, which also means the model ended its text; some ignore `stop`. So a
+//! reply is split at every `;`, `{` and `}` into steps; a reply with none of them that stopped is
+//! either a step whose stop text was cut (put back the one the parser accepts, headers preferring
+//! `{`) or the end of the program. Steps after the first are kept while they pass, so a server
+//! that ignores `stop` still works.
+//!
+//! Checks per mode, as in [`crate::decode`]: `refinestat` checks every step with
+//! `check_prefix` (grammar + the six predicates, with the data) and the end with `check`;
+//! `syntax` parses only; `standard` keeps everything. A rejected step is drawn again with a new
+//! seed; after `resamples` rejections (the spec's, at most the decoder's
+//! `max_rejections_per_statement`) the last step is undone (one more for
+//! each earlier failure at the same place, or back to the declaration of a name the rejections
+//! blamed, as the token decoder does), up to `max_backtracks`. Tokens are the server's
+//! `usage` counts (an estimate of 4 characters per token when it reports none): prompt tokens
+//! of every request, completion tokens as sampled, split between accepted and rejected by the
+//! characters kept.
+
+use super::client::{Completion, CompletionRequest, OpenAiModel, STOP_TEXTS};
+use crate::decode::{DecodeConfig, Generation, Mode, StopReason, TokenCounts};
+use rand::RngCore;
+use refinestat_language::{check, check_prefix, parse, parse_prefix, Data, Diagnostic};
+use std::collections::HashMap;
+
+/// One step of a reply.
+#[derive(Debug, Clone, PartialEq)]
+enum Piece {
+    /// Text ending in a stop text.
+    Step(String),
+    /// The model ended the program after this text.
+    End(String),
+    /// Text cut off by `max_tokens`.
+    Unfinished(String),
+}
+
+impl Piece {
+    fn len(&self) -> usize {
+        match self {
+            Piece::Step(s) | Piece::End(s) | Piece::Unfinished(s) => s.len(),
+        }
+    }
+}
+
+/// Words that start a step ending in `{`.
+const OPENERS: &[&str] = &[
+    "functions",
+    "data",
+    "transformed",
+    "parameters",
+    "model",
+    "generated",
+    "for",
+    "while",
+    "if",
+    "else",
+];
+
+/// A stopped reply without a stop text: the step it most likely was, by the parser.
+fn infer_stop(program: &str, text: &str) -> Piece {
+    let trimmed = text.trim();
+    let first_word = trimmed
+        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .next()
+        .unwrap_or("");
+    let order: &[&str] = if trimmed.is_empty() {
+        &["}", ""]
+    } else if OPENERS.contains(&first_word) {
+        &["{", ";", "}", ""]
+    } else {
+        &[";", "{", "}", ""]
+    };
+    let piece = |stop: &str| {
+        if stop.is_empty() {
+            Piece::End(text.to_string())
+        } else {
+            Piece::Step(format!("{text}{stop}"))
+        }
+    };
+    for stop in order {
+        let candidate = format!("{program}{text}{stop}");
+        let parses = if stop.is_empty() {
+            parse(&candidate).errors.is_empty()
+        } else {
+            parse_prefix(&candidate).errors.is_empty()
+        };
+        if parses {
+            return piece(stop);
+        }
+    }
+    // Nothing parses (standard mode keeps invalid text): an empty reply is the end of the text,
+    // anything else the step its shape suggests.
+    if trimmed.is_empty() {
+        piece("")
+    } else {
+        piece(order[0])
+    }
+}
+
+/// The steps of a reply to a request continuing `program`.
+fn split_reply(program: &str, reply: &Completion) -> Vec<Piece> {
+    let text = reply.text.as_str();
+    let mut pieces = Vec::new();
+    let mut start = 0;
+    for (i, c) in text.char_indices() {
+        if matches!(c, ';' | '{' | '}') {
+            pieces.push(Piece::Step(text[start..=i].to_string()));
+            start = i + 1;
+        }
+    }
+    let rest = &text[start..];
+    let cut_off = reply.finish_reason.as_deref() == Some("length");
+    if let Some(stop) = reply
+        .stop_reason
+        .as_deref()
+        .filter(|s| STOP_TEXTS.contains(s))
+    {
+        // The server names the stop text; it is missing unless the text ends with it.
+        if !rest.is_empty() || pieces.is_empty() {
+            pieces.push(Piece::Step(format!("{rest}{stop}")));
+        }
+        return pieces;
+    }
+    if !pieces.is_empty() {
+        // Either the stop text was kept (nothing after it), or the server ignored `stop` and
+        // `rest` is what followed the last step.
+        if !rest.is_empty() {
+            pieces.push(if cut_off {
+                Piece::Unfinished(rest.to_string())
+            } else {
+                Piece::End(rest.to_string())
+            });
+        }
+        return pieces;
+    }
+    if cut_off {
+        return vec![Piece::Unfinished(rest.to_string())];
+    }
+    vec![infer_stop(program, rest)]
+}
+
+/// Why `text` is not acceptable as a prefix under `mode` (empty = acceptable).
+fn prefix_violations(mode: Mode, text: &str, data: &Data) -> Vec<Diagnostic> {
+    match mode {
+        Mode::Standard => Vec::new(),
+        Mode::Syntax => parse_prefix(text).errors,
+        Mode::Refinestat => check_prefix(text, Some(data)),
+    }
+}
+
+/// The name a violation blames on a declaration: from a hint "declare NAME with ...", or the
+/// identifier the violation points at (as the token decoder does).
+fn blamed_name(text: &str, d: &Diagnostic) -> Option<String> {
+    if let Some(rest) = d.hint.as_deref().and_then(|h| h.strip_prefix("declare ")) {
+        let name: String = rest
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        if !name.is_empty() {
+            return Some(name);
+        }
+    }
+    let span = text.get(d.span.start as usize..d.span.end as usize)?;
+    let is_ident = !span.is_empty()
+        && span.chars().all(|c| c.is_alphanumeric() || c == '_')
+        && !span.starts_with(|c: char| c.is_ascii_digit());
+    is_ident.then(|| span.to_string())
+}
+
+/// Whether a step declares `name`: a declaration statement (it starts with a type) whose
+/// declared name, after bounds `<...>` and sizes `[...]`, is `name`.
+fn declares(step: &str, name: &str) -> bool {
+    const TYPES: &[&str] = &[
+        "real",
+        "int",
+        "vector",
+        "row_vector",
+        "matrix",
+        "array",
+        "simplex",
+        "ordered",
+        "positive_ordered",
+        "cholesky_factor_corr",
+        "cholesky_factor_cov",
+        "cov_matrix",
+        "corr_matrix",
+    ];
+    let s = step.trim_start();
+    let first: String = s
+        .chars()
+        .take_while(|c| c.is_alphanumeric() || *c == '_')
+        .collect();
+    if !TYPES.contains(&first.as_str()) {
+        return false;
+    }
+    let mut plain = String::new();
+    let mut depth = 0i32;
+    for c in s.chars() {
+        match c {
+            '<' | '[' => depth += 1,
+            '>' | ']' => depth -= 1,
+            _ if depth == 0 => plain.push(c),
+            _ => {}
+        }
+    }
+    let head = plain.split([';', '=']).next().unwrap_or("");
+    head.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .rfind(|w| !w.is_empty())
+        == Some(name)
+}
+
+fn complete_ok(mode: Mode, text: &str, data: &Data, require_model: bool) -> bool {
+    let ok = match mode {
+        Mode::Standard => return true,
+        Mode::Syntax => parse(text).errors.is_empty(),
+        Mode::Refinestat => check(text, Some(data)).is_empty(),
+    };
+    ok && (!require_model || parse(text).program.model.is_some())
+}
+
+/// Tokens of a text when the server reports no usage: about 4 characters each.
+fn estimate_tokens(text: &str) -> usize {
+    text.chars().count().div_ceil(4).max(1)
+}
+
+/// An accepted step: where the text was before it, and its share of the reply's tokens.
+struct Step {
+    text_len_before: usize,
+    tokens: usize,
+}
+
+impl OpenAiModel {
+    /// Writes the rest of a program after `prompt` (a data block, or a kept D || P), step by
+    /// step; the server sees the instruction followed by the program so far. Server failures
+    /// (after the spec's retries) end the generation with [`StopReason::ModelError`].
+    pub fn write_program(
+        &mut self,
+        prompt: &str,
+        data: &Data,
+        config: &DecodeConfig,
+        rng: &mut dyn RngCore,
+    ) -> Generation {
+        let temperature = if config.temperature > 0.0 {
+            config.temperature
+        } else {
+            1.0
+        };
+        // Each rejection here is a whole statement (a request), not one token.
+        let max_rejections = config
+            .max_rejections_per_statement
+            .min(self.spec().resamples as usize);
+        let mut text = prompt.to_string();
+        let mut steps: Vec<Step> = Vec::new();
+        let mut program_tokens = 0usize;
+        let mut counts = TokenCounts::default();
+        let mut backtracks = 0;
+        let mut rejections = 0;
+        let mut failures_at: HashMap<usize, usize> = HashMap::new();
+        // A name the latest rejection at this place blamed.
+        let mut blamed: Option<String> = None;
+        let finish =
+            |stop: StopReason, text: &str, counts: TokenCounts, backtracks: usize| Generation {
+                program: text.to_string(),
+                generated: text[prompt.len()..].to_string(),
+                stop,
+                tokens: counts,
+                backtracks,
+            };
+
+        loop {
+            if counts.sampled >= config.max_sampled_tokens
+                || program_tokens >= config.max_program_tokens
+            {
+                return finish(StopReason::TokenBudget, &text, counts, backtracks);
+            }
+            let left = config.max_sampled_tokens - counts.sampled;
+            let full_prompt = format!("{}{}", self.instruction(), text);
+            let request = CompletionRequest {
+                prompt: &full_prompt,
+                max_tokens: self
+                    .spec()
+                    .max_tokens
+                    .min(u32::try_from(left).unwrap_or(u32::MAX))
+                    .max(1),
+                temperature,
+                // 31 bits: every server takes it (llama.cpp reads a 32-bit seed).
+                seed: rng.next_u64() >> 33,
+            };
+            let reply = match self.complete(&request) {
+                Ok(reply) => reply,
+                Err(e) => {
+                    return finish(
+                        StopReason::ModelError(e.to_string()),
+                        &text,
+                        counts,
+                        backtracks,
+                    )
+                }
+            };
+            let reply_tokens = reply
+                .completion_tokens
+                .unwrap_or_else(|| estimate_tokens(&reply.text))
+                .max(1);
+            counts.prompt += reply
+                .prompt_tokens
+                .unwrap_or_else(|| estimate_tokens(&full_prompt));
+            counts.sampled += reply_tokens;
+
+            let pieces = split_reply(&text, &reply);
+            let total_chars: usize = pieces.iter().map(Piece::len).sum();
+            let mut kept: Vec<(usize, usize)> = Vec::new(); // (text length before, chars)
+            let mut first_rejected = false;
+            let mut ended = false;
+            for (i, piece) in pieces.iter().enumerate() {
+                let ok = match piece {
+                    Piece::Step(s) => {
+                        let candidate = format!("{text}{s}");
+                        let violations = prefix_violations(config.mode, &candidate, data);
+                        if let Some(name) =
+                            violations.iter().find_map(|d| blamed_name(&candidate, d))
+                        {
+                            blamed = Some(name);
+                        }
+                        violations.is_empty()
+                    }
+                    Piece::End(s) => complete_ok(
+                        config.mode,
+                        &format!("{text}{s}"),
+                        data,
+                        config.require_model_block,
+                    ),
+                    Piece::Unfinished(_) => false,
+                };
+                if !ok {
+                    first_rejected = i == 0;
+                    break;
+                }
+                let (Piece::Step(s) | Piece::End(s)) = piece else {
+                    unreachable!("unfinished pieces are never kept")
+                };
+                kept.push((text.len(), s.len()));
+                text.push_str(s);
+                if matches!(piece, Piece::End(_)) {
+                    ended = true;
+                    break;
+                }
+            }
+            let kept_chars: usize = kept.iter().map(|k| k.1).sum();
+            let accepted_tokens = if total_chars == 0 {
+                if ended {
+                    reply_tokens
+                } else {
+                    0
+                }
+            } else {
+                (reply_tokens * kept_chars)
+                    .div_ceil(total_chars)
+                    .min(reply_tokens)
+            };
+            counts.accepted += accepted_tokens;
+            counts.rejected += reply_tokens - accepted_tokens;
+            let mut shared = 0;
+            for (j, &(before, chars)) in kept.iter().enumerate() {
+                let tokens = if j + 1 == kept.len() {
+                    accepted_tokens - shared
+                } else {
+                    (accepted_tokens * chars) / kept_chars.max(1)
+                };
+                shared += tokens;
+                program_tokens += tokens;
+                steps.push(Step {
+                    text_len_before: before,
+                    tokens,
+                });
+            }
+            if ended {
+                return finish(StopReason::Completed, &text, counts, backtracks);
+            }
+            if !first_rejected {
+                rejections = 0;
+                blamed = None;
+                continue;
+            }
+            rejections += 1;
+            if rejections <= max_rejections {
+                continue;
+            }
+            // Backtrack: undo the last step, and one more for each earlier failure here.
+            if backtracks >= config.max_backtracks {
+                return finish(StopReason::BacktrackBudget, &text, counts, backtracks);
+            }
+            let failures = failures_at.entry(steps.len()).or_insert(0);
+            *failures += 1;
+            let mut keep = steps.len() - (*failures).min(steps.len());
+            // Dependency-directed: a dead end blamed on a name goes back to the step declaring
+            // it (e.g. a scale declared without `<lower=0>`), when that lies further back.
+            if let Some(name) = blamed.take() {
+                let step_text = |k: usize| {
+                    let end = steps.get(k + 1).map_or(text.len(), |s| s.text_len_before);
+                    &text[steps[k].text_len_before..end]
+                };
+                if let Some(k) = (0..keep).rev().find(|&k| declares(step_text(k), &name)) {
+                    keep = k;
+                }
+            }
+            while steps.len() > keep {
+                if let Some(step) = steps.pop() {
+                    text.truncate(step.text_len_before);
+                    program_tokens -= step.tokens;
+                }
+            }
+            backtracks += 1;
+            rejections = 0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply(text: &str, finish: Option<&str>, stop: Option<&str>) -> Completion {
+        Completion {
+            text: text.to_string(),
+            finish_reason: finish.map(str::to_string),
+            stop_reason: stop.map(str::to_string),
+            prompt_tokens: None,
+            completion_tokens: None,
+        }
+    }
+
+    const PROGRAM: &str = "data {\n  int<lower=0> N;\n  vector[N] y;\n}\n";
+
+    #[test]
+    fn replies_split_into_steps_whatever_the_server_does_with_stop_texts() {
+        let step = |s: &str| Piece::Step(s.to_string());
+        // vLLM with include_stop_str_in_output.
+        assert_eq!(
+            split_reply(PROGRAM, &reply("parameters {", Some("stop"), Some("{"))),
+            [step("parameters {")]
+        );
+        // vLLM without it: the stop text is named.
+        assert_eq!(
+            split_reply(PROGRAM, &reply("parameters ", Some("stop"), Some("{"))),
+            [step("parameters {")]
+        );
+        // Cut without a name: the parser decides.
+        assert_eq!(
+            split_reply(PROGRAM, &reply("parameters ", Some("stop"), None)),
+            [step("parameters {")]
+        );
+        let inside = format!("{PROGRAM}parameters {{\n  real mu;");
+        assert_eq!(
+            split_reply(
+                &inside,
+                &reply("\n  real<lower=0> sigma", Some("stop"), None)
+            ),
+            [step("\n  real<lower=0> sigma;")]
+        );
+        assert_eq!(
+            split_reply(&inside, &reply("\n", Some("stop"), None)),
+            [step("\n}")]
+        );
+        let done = format!("{PROGRAM}model {{\n  y ~ normal(0, 1);\n}}");
+        assert_eq!(
+            split_reply(&done, &reply("\n", Some("stop"), None)),
+            [Piece::End("\n".to_string())]
+        );
+        // A server that ignores stop texts.
+        assert_eq!(
+            split_reply(
+                PROGRAM,
+                &reply("parameters {\n  real mu;\n  real s", Some("length"), None)
+            ),
+            [
+                step("parameters {"),
+                step("\n  real mu;"),
+                Piece::Unfinished("\n  real s".to_string())
+            ]
+        );
+        assert_eq!(
+            split_reply(PROGRAM, &reply("\n  real", Some("length"), None)),
+            [Piece::Unfinished("\n  real".to_string())]
+        );
+    }
+}
