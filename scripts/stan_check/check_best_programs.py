@@ -17,6 +17,7 @@ Writes docs/stan-check-results.md and docs/stan-check-results.json (see --out).
 import argparse
 import hashlib
 import json
+import os
 import subprocess
 import sys
 import time
@@ -141,6 +142,22 @@ def diagnose(binary, csvs, program_path, data_path, out_dir):
     }
 
 
+def sample_ours(binary, program_path, data_path, out_dir, seed):
+    """Our own NUTS at the same settings with another seed: the run-to-run spread of elpd_loo
+    that a Stan-versus-synth difference should be judged against."""
+    summary_file = out_dir / "summary.json"
+    if not summary_file.exists():
+        cmd = [str(binary), "sample", str(program_path), "--data", str(data_path), "--chains",
+               str(CHAINS), "--warmup", str(WARMUP), "--draws", str(DRAWS), "--seed", str(seed),
+               "--output-dir", str(out_dir)]
+        done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1200)
+        if done.returncode != 0:
+            return {"error": done.stderr.strip()[-2000:]}
+    summary = json.loads(summary_file.read_text())
+    return {"seed": seed, "elpd_loo": (summary.get("loo") or {}).get("elpd_loo"),
+            "divergences": summary.get("divergences")}
+
+
 def fmt(x, digits=2):
     return "-" if x is None else f"{x:.{digits}f}"
 
@@ -159,9 +176,15 @@ def markdown(results, args):
         "log-likelihood at Stan's draws, ArviZ-exact PSIS-LOO); the synth column is the "
         "elpd_loo of synth's own fit (our NUTS) in best_program_diagnostics.json.",
         "",
+        "The last column is a fresh fit of the same program by our own `refinestat sample` "
+        f"(same settings, seed {args.ours_seed}): the run-to-run spread of one sampler, to judge "
+        "the Stan-versus-synth difference against. The difference is Stan minus the mean of the "
+        "synth values.",
+        "",
         "| dataset | seeds | program | Stan compiles | Stan divergences | max R-hat | max Pareto k "
-        "| elpd_loo (Stan draws) | elpd_loo (synth, per seed) | difference |",
-        "|---|---|---|---|---:|---:|---:|---:|---|---:|",
+        "| elpd_loo (Stan draws) | elpd_loo (synth, per seed) | difference | elpd_loo (ours, "
+        "another seed) |",
+        "|---|---|---|---|---:|---:|---:|---:|---|---:|---:|",
     ]
     for r in results:
         stan = r["stan"]
@@ -174,14 +197,20 @@ def markdown(results, args):
             f"| {r['dataset']} | {','.join(str(s['seed']) for s in r['synth'])} | "
             f"`{r['hash']}` | {compiled} | {stan.get('stan_divergences', '-')} | "
             f"{fmt(diag.get('max_rhat'), 3)} | {fmt(diag.get('max_pareto_k'))} | {fmt(elpd)} | "
-            f"{', '.join(fmt(x) for x in ours)} | {fmt(diff)} |"
+            f"{', '.join(fmt(x) for x in ours)} | {fmt(diff)} | "
+            f"{fmt((r.get('ours') or {}).get('elpd_loo'))} |"
         )
-    errors = [r for r in results if r["stan"].get("error") or (r.get("diagnose") or {}).get("error")]
+    errors = []
+    for r in results:
+        for what, part in [("Stan", r["stan"]), ("diagnose", r.get("diagnose")),
+                           ("our sample", r.get("ours"))]:
+            if (part or {}).get("error"):
+                errors.append((r, what, part["error"]))
     if errors:
         lines += ["", "## Errors", ""]
-        for r in errors:
-            text = r["stan"].get("error") or r["diagnose"]["error"]
-            lines += [f"`{r['dataset']}` `{r['hash']}`:", "", "```", text.strip(), "```", ""]
+        for r, what, text in errors:
+            lines += [f"`{r['dataset']}` `{r['hash']}` ({what}):", "", "```", text.strip(), "```",
+                      ""]
     lines += ["", "## Programs", ""]
     for r in results:
         lines += [f"`{r['dataset']}` `{r['hash']}` (seeds "
@@ -197,6 +226,8 @@ def main():
     parser.add_argument("--seeds", default="1-5", help="A-B or comma list")
     parser.add_argument("--datasets", default=",".join(DATASETS))
     parser.add_argument("--stan-seed", type=int, default=1)
+    parser.add_argument("--ours-seed", type=int, default=1000,
+                        help="seed of the reference fit by our own sampler")
     parser.add_argument("--optimization", default="-O1",
                         help="C++ optimization level httpstan compiles models with (its own: -O3)")
     parser.add_argument("--out", default=str(ROOT / "docs/stan-check-results"),
@@ -207,7 +238,11 @@ def main():
         seeds = list(range(int(a), int(b) + 1))
     else:
         seeds = [int(s) for s in args.seeds.split(",")]
-    work = Path(args.work)
+    args.bin, args.out = str(Path(args.bin).resolve()), str(Path(args.out).resolve())
+    work = Path(args.work).resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    # httpstan's setuptools build writes a build/ folder into the working directory.
+    os.chdir(work)
     compile_with(args.optimization)
 
     unique = {}  # (dataset, hash) -> record
@@ -237,6 +272,8 @@ def main():
         if rec["stan"].get("sampled"):
             rec["diagnose"] = diagnose(args.bin, rec["stan"]["csv"], program_path, data_path,
                                        fit_dir / "diagnose")
+        rec["ours"] = sample_ours(args.bin, program_path, data_path, fit_dir / "ours",
+                                  args.ours_seed)
         log(f"  -> {json.dumps({k: v for k, v in rec['stan'].items() if k not in ('csv', 'columns')})}"
             f" {json.dumps(rec.get('diagnose'))}")
         results.append(rec)
