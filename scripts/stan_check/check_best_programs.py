@@ -89,6 +89,19 @@ def compile_with(optimization):
     httpstan.models.build_services_extension_module = build_with_level
 
 
+def stanc(program):
+    """Stan's compiler on the program alone: (accepted, its message). The message is stanc's
+    error (PyStan prints it and raises only `ValueError("Semantic error")`) or its pedantic
+    warnings."""
+    import httpstan.compile
+
+    try:
+        _, warnings = httpstan.compile.compile(program, "stan_check_model")
+        return True, warnings.strip()
+    except ValueError as e:
+        return False, str(e).strip()
+
+
 def fit_in_stan(program, data, fit_dir, seed, program_hash):
     """Compiles and samples; returns a result dict (error text when Stan refuses)."""
     import stan  # imported here so --help works without PyStan
@@ -158,6 +171,18 @@ def sample_ours(binary, program_path, data_path, out_dir, seed):
             "divergences": summary.get("divergences")}
 
 
+# Functions our language accepts under names that current Stan removed (Stan 2.33 dropped the
+# deprecated `cov_exp_quad`), with the name Stan uses now. A program Stan rejects only for these
+# is refitted with the new name, to tell a naming gap from a model Stan cannot run.
+STAN_RENAMED = {"cov_exp_quad(": "gp_exp_quad_cov("}
+
+
+def renamed_for_stan(program):
+    for old, new in STAN_RENAMED.items():
+        program = program.replace(old, new)
+    return program
+
+
 def fmt(x, digits=2):
     return "-" if x is None else f"{x:.{digits}f}"
 
@@ -181,25 +206,39 @@ def markdown(results, args):
         "the Stan-versus-synth difference against. The difference is Stan minus the mean of the "
         "synth values.",
         "",
-        "| dataset | seeds | program | Stan compiles | Stan divergences | max R-hat | max Pareto k "
-        "| elpd_loo (Stan draws) | elpd_loo (synth, per seed) | difference | elpd_loo (ours, "
-        "another seed) |",
-        "|---|---|---|---|---:|---:|---:|---:|---|---:|---:|",
+        "Divergences and the reliability score (of 7) are given for Stan's draws and for synth's "
+        "fit (per seed); R-hat and Pareto k are of Stan's draws.",
+        "",
+        "| dataset | seeds | program | Stan compiles | divergences Stan / synth | max R-hat "
+        "| max Pareto k | score Stan / synth | elpd_loo (Stan draws) | elpd_loo (synth, per seed) "
+        "| difference | elpd_loo (ours, another seed) |",
+        "|---|---|---|---|---|---:|---:|---|---:|---|---:|---:|",
     ]
     for r in results:
         stan = r["stan"]
         diag = r.get("diagnose") or {}
         compiled = "yes" if stan.get("compiled") else "**no**"
+        if not stan.get("compiled") and (r.get("renamed") or {}).get("stan", {}).get("compiled"):
+            # The numbers of the refit under Stan's current function names (footnote).
+            stan, diag = r["renamed"]["stan"], r["renamed"].get("diagnose") or {}
+            compiled = "**no**; yes renamed [^renamed]"
         ours = [s["elpd_loo"] for s in r["synth"]]
         elpd = diag.get("elpd_loo")
         diff = None if elpd is None or not ours else elpd - sum(ours) / len(ours)
         lines.append(
             f"| {r['dataset']} | {','.join(str(s['seed']) for s in r['synth'])} | "
-            f"`{r['hash']}` | {compiled} | {stan.get('stan_divergences', '-')} | "
-            f"{fmt(diag.get('max_rhat'), 3)} | {fmt(diag.get('max_pareto_k'))} | {fmt(elpd)} | "
+            f"`{r['hash']}` | {compiled} | {stan.get('stan_divergences', '-')} / "
+            f"{','.join(str(s['divergences']) for s in r['synth'])} | "
+            f"{fmt(diag.get('max_rhat'), 3)} | {fmt(diag.get('max_pareto_k'))} | "
+            f"{diag.get('score', '-')} / {','.join(str(s['score']) for s in r['synth'])} | "
+            f"{fmt(elpd)} | "
             f"{', '.join(fmt(x) for x in ours)} | {fmt(diff)} | "
             f"{fmt((r.get('ours') or {}).get('elpd_loo'))} |"
         )
+    if any(r.get("renamed") for r in results):
+        lines += ["", f"[^renamed]: Stan rejects the program as written; the row's numbers are of "
+                  f"the same program with {', '.join(f'`{a[:-1]}` -> `{b[:-1]}`' for a, b in STAN_RENAMED.items())} "
+                  "(the function's current Stan name), compiled and sampled as the others."]
     errors = []
     for r in results:
         for what, part in [("Stan", r["stan"]), ("diagnose", r.get("diagnose")),
@@ -211,6 +250,11 @@ def markdown(results, args):
         for r, what, text in errors:
             lines += [f"`{r['dataset']}` `{r['hash']}` ({what}):", "", "```", text.strip(), "```",
                       ""]
+    warned = [r for r in results if r.get("stanc_ok") and r.get("stanc_message")]
+    if warned:
+        lines += ["", "## stanc warnings (`--warn-pedantic`) of accepted programs", ""]
+        for r in warned:
+            lines += [f"`{r['dataset']}` `{r['hash']}`:", "", "```", r["stanc_message"], "```", ""]
     lines += ["", "## Programs", ""]
     for r in results:
         lines += [f"`{r['dataset']}` `{r['hash']}` (seeds "
@@ -256,7 +300,8 @@ def main():
             rec = unique.setdefault((dataset, h), {"dataset": dataset, "hash": h,
                                                    "program": program, "synth": []})
             rec["synth"].append({"seed": seed, "elpd_loo": (diag.get("loo") or {}).get("elpd_loo"),
-                                 "score": diag.get("reliability", {}).get("score")})
+                                 "score": diag.get("reliability", {}).get("score"),
+                                 "divergences": diag.get("divergences")})
     log(f"{len(unique)} distinct best programs")
 
     results = []
@@ -268,12 +313,26 @@ def main():
         data_path = ROOT / "datasets" / f"{dataset}.json"
         data = json.loads(data_path.read_text())
         log(f"Stan: {dataset} {h} (seeds {[s['seed'] for s in rec['synth']]})")
+        rec["stanc_ok"], rec["stanc_message"] = stanc(rec["program"])
         rec["stan"] = fit_in_stan(rec["program"], data, fit_dir, args.stan_seed, h)
+        if not rec["stan"].get("compiled") and not rec["stanc_ok"]:
+            rec["stan"]["error"] = rec["stanc_message"]
         if rec["stan"].get("sampled"):
             rec["diagnose"] = diagnose(args.bin, rec["stan"]["csv"], program_path, data_path,
                                        fit_dir / "diagnose")
         rec["ours"] = sample_ours(args.bin, program_path, data_path, fit_dir / "ours",
                                   args.ours_seed)
+        renamed = renamed_for_stan(rec["program"])
+        if not rec["stan"].get("compiled") and renamed != rec["program"]:
+            rdir = work / "stan" / f"{dataset}-{h}-renamed"
+            rdir.mkdir(parents=True, exist_ok=True)
+            (rdir / "program.stan").write_text(renamed)
+            log(f"  Stan rejected it; refitting with {STAN_RENAMED}")
+            rec["renamed"] = {"stan": fit_in_stan(renamed, data, rdir, args.stan_seed, h)}
+            if rec["renamed"]["stan"].get("sampled"):
+                rec["renamed"]["diagnose"] = diagnose(args.bin, rec["renamed"]["stan"]["csv"],
+                                                      rdir / "program.stan", data_path,
+                                                      rdir / "diagnose")
         log(f"  -> {json.dumps({k: v for k, v in rec['stan'].items() if k not in ('csv', 'columns')})}"
             f" {json.dumps(rec.get('diagnose'))}")
         results.append(rec)
