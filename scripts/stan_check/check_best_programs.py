@@ -171,8 +171,8 @@ def sample_ours(binary, program_path, data_path, out_dir, seed):
             "divergences": summary.get("divergences")}
 
 
-# Functions our language accepts under names that current Stan removed (Stan 2.33 dropped the
-# deprecated `cov_exp_quad`), with the name Stan uses now. A program Stan rejects only for these
+# Functions our language accepts under names that current Stan no longer has (the deprecated
+# `cov_exp_quad` is gone from Stan 2.35), with the name Stan uses now. A program Stan rejects only for these
 # is refitted with the new name, to tell a naming gap from a model Stan cannot run.
 STAN_RENAMED = {"cov_exp_quad(": "gp_exp_quad_cov("}
 
