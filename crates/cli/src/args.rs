@@ -80,6 +80,15 @@ pub enum Command {
         /// Also print summary.json to stdout.
         #[arg(long)]
         json: bool,
+        /// The Stan program the CSVs were sampled from (with --data): its pointwise log-likelihood
+        /// is evaluated at every draw from the constrained parameter columns, so PSIS-LOO works
+        /// for CSVs without `log_lik` columns (CmdStan, PyStan); it replaces any `log_lik`
+        /// columns the files have.
+        #[arg(long, requires = "data")]
+        program: Option<PathBuf>,
+        /// Stan JSON data of --program.
+        #[arg(long, requires = "program")]
+        data: Option<PathBuf>,
     },
     /// Simulation-based calibration: fit the model to data drawn from its own prior predictive and
     /// test whether the ranks of the true parameter values among the posterior draws are uniform.

@@ -27,7 +27,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             csv,
             output_dir,
             json,
-        } => crate::fit::cmd_diagnose(&csv, output_dir.as_deref(), json),
+            program,
+            data,
+        } => {
+            let program = program.as_deref().zip(data.as_deref());
+            crate::fit::cmd_diagnose(&csv, output_dir.as_deref(), json, program)
+        }
         Command::Sbc { model, data, flags } => crate::sbc::cmd_sbc(&model, &data, &flags),
         Command::Generate(args) => crate::generate::cmd_generate(&args),
         Command::Synth(args) => crate::synth::cmd_synth(&args),

@@ -162,13 +162,23 @@ fn write_summary(dir: &Path, summary: &Summary) -> Result<()> {
         .map_err(|e| CliError::new(format!("cannot write {}: {e}", path.display())))
 }
 
-pub fn cmd_diagnose(csv: &[PathBuf], output_dir: Option<&Path>, json: bool) -> Result<ExitCode> {
-    let chains = csv
+/// `diagnose`: summarizes CmdStan-layout CSVs. With `program = Some((program, data))` the
+/// pointwise log-likelihood comes from the program at each draw instead of `log_lik` columns.
+pub fn cmd_diagnose(
+    csv: &[PathBuf],
+    output_dir: Option<&Path>,
+    json: bool,
+    program: Option<(&Path, &Path)>,
+) -> Result<ExitCode> {
+    let mut chains = csv
         .iter()
         .map(|p| {
             refinestat_diagnostics::read_cmdstan_csv(p).map_err(|e| CliError::new(e.to_string()))
         })
         .collect::<Result<Vec<_>>>()?;
+    if let Some((program, data)) = program {
+        log_lik_from_program(&mut chains, program, data)?;
+    }
     let summary =
         refinestat_diagnostics::summarize_csv(&chains).map_err(|e| CliError::new(e.to_string()))?;
     let dir = match output_dir {
@@ -187,4 +197,162 @@ pub fn cmd_diagnose(csv: &[PathBuf], output_dir: Option<&Path>, json: bool) -> R
         emit(&render_table(&summary))?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One parameter of the program as the CSV columns spell it: its Stan name (`L`), its sizes
+/// (from the largest index of each position, so `L[2,3]` makes `[2, 3]`), and each element's
+/// Stan name (`L[2,1]`) with its place in row-major (Stan JSON) order.
+struct ParamColumns {
+    name: String,
+    dims: Vec<usize>,
+    elements: Vec<(String, usize)>,
+}
+
+/// `L[2,1]` -> (`L`, [2, 1]); `mu` -> (`mu`, []). Indexes are 1-based.
+fn split_stan_name(name: &str) -> (&str, Vec<usize>) {
+    match name.split_once('[') {
+        Some((base, rest)) => {
+            let indexes = rest
+                .trim_end_matches(']')
+                .split(',')
+                .filter_map(|i| i.trim().parse().ok())
+                .collect();
+            (base, indexes)
+        }
+        None => (name, Vec::new()),
+    }
+}
+
+/// An element's Stan name (`L[2,1]`) and its 1-based indexes (`[2, 1]`).
+type IndexedElement = (String, Vec<usize>);
+
+/// Groups the model's element names (`theta[1]`, `theta[2]`, `tau`) by parameter.
+fn param_columns(element_names: &[String]) -> Vec<ParamColumns> {
+    let mut params: Vec<(String, Vec<IndexedElement>)> = Vec::new();
+    for element in element_names {
+        let (base, indexes) = split_stan_name(element);
+        match params.iter_mut().find(|(name, _)| name == base) {
+            Some((_, elements)) => elements.push((element.clone(), indexes)),
+            None => params.push((base.to_string(), vec![(element.clone(), indexes)])),
+        }
+    }
+    params
+        .into_iter()
+        .map(|(name, elements)| {
+            let rank = elements.first().map_or(0, |(_, i)| i.len());
+            let dims: Vec<usize> = (0..rank)
+                .map(|k| {
+                    elements
+                        .iter()
+                        .map(|(_, i)| i.get(k).copied().unwrap_or(1))
+                        .max()
+                        .unwrap_or(1)
+                })
+                .collect();
+            let elements = elements
+                .into_iter()
+                .map(|(element, indexes)| {
+                    let position = indexes
+                        .iter()
+                        .zip(&dims)
+                        .fold(0, |acc, (&i, &d)| acc * d + i.saturating_sub(1));
+                    (element, position)
+                })
+                .collect();
+            ParamColumns {
+                name,
+                dims,
+                elements,
+            }
+        })
+        .collect()
+}
+
+/// Replaces every chain's pointwise log-likelihood by the program's, evaluated at each draw:
+/// the constrained parameter columns are read back into named values, mapped to the
+/// unconstrained space and passed to [`refinestat_model::Model::log_lik`]. Transformed
+/// parameters and generated quantities in the files are not used (the program recomputes them).
+fn log_lik_from_program(
+    chains: &mut [refinestat_diagnostics::ChainCsv],
+    program: &Path,
+    data_path: &Path,
+) -> Result<()> {
+    use rayon::prelude::*;
+    use refinestat_inference::cmdstan_column_name;
+    use refinestat_language::{Data, DataValue};
+
+    let data = read_data(data_path)?;
+    let (_, model) = load_model(program, &data)?;
+    if model.n_log_lik() == 0 {
+        return Err(CliError::new(format!(
+            "{} has no observed data with {}: there is no log-likelihood for PSIS-LOO",
+            program.display(),
+            data_path.display()
+        )));
+    }
+    let params = param_columns(&model.param_names());
+    for chain in chains.iter_mut() {
+        let file = chain.path.display().to_string();
+        let column_of = |element: &str| chain.param_names.iter().position(|n| n == element);
+        // Columns of a parameter that the program with this data does not have: the CSV was
+        // sampled with other sizes (other data) or from another program.
+        for column in &chain.param_names {
+            let (base, _) = split_stan_name(column);
+            if let Some(param) = params.iter().find(|p| p.name == base) {
+                if !param.elements.iter().any(|(e, _)| e == column) {
+                    return Err(CliError::new(format!(
+                        "{file}: column `{}` does not fit parameter `{base}` of {}, which has \
+                         sizes {:?} with data {}",
+                        cmdstan_column_name(column),
+                        program.display(),
+                        param.dims,
+                        data_path.display()
+                    )));
+                }
+            }
+        }
+        // For each parameter: its sizes and, per element, (CSV column, row-major position).
+        let mut layout: Vec<(&ParamColumns, Vec<(usize, usize)>)> = Vec::new();
+        for param in &params {
+            let mut columns = Vec::with_capacity(param.elements.len());
+            for (element, position) in &param.elements {
+                let column = column_of(element).ok_or_else(|| {
+                    CliError::new(format!(
+                        "{file}: no column `{}` for parameter `{element}` of {}",
+                        cmdstan_column_name(element),
+                        program.display()
+                    ))
+                })?;
+                columns.push((column, *position));
+            }
+            layout.push((param, columns));
+        }
+        let log_lik = chain
+            .params
+            .par_iter()
+            .enumerate()
+            .map(|(draw, row)| {
+                let mut values = Data::default();
+                for (param, columns) in &layout {
+                    let mut flat = vec![0.0; param.elements.len()];
+                    for &(column, position) in columns {
+                        flat[position] = row[column];
+                    }
+                    let value = if param.dims.is_empty() {
+                        DataValue::scalar(flat[0], false)
+                    } else {
+                        DataValue::array(param.dims.clone(), flat, false)
+                    };
+                    values.vars.insert(param.name.clone(), value);
+                }
+                let at_draw = |e: refinestat_model::ModelError| {
+                    CliError::new(format!("{file}: draw {} (after warmup): {e}", draw + 1))
+                };
+                let x = model.unconstrain(&values).map_err(at_draw)?;
+                model.log_lik(&x).map_err(at_draw)
+            })
+            .collect::<Result<Vec<Vec<f64>>>>()?;
+        chain.log_lik = log_lik;
+    }
+    Ok(())
 }
