@@ -1247,7 +1247,7 @@ def function_cases():
     def d2(a, b):
         return (mpf(a) - mpf(b)) ** 2
     xs = [-1.0, 0.0, 0.5, 2.0]
-    for fname in ("gp_exp_quad_cov", "cov_exp_quad"):
+    for fname in ("gp_exp_quad_cov",):
         add_fn(f"{fname}_1d", f"{fname}(x, alpha, rho)",
                [V("x", "array[4] real", xs), V("alpha", POS, 1.3, P), V("rho", POS, 0.8, P)], "matrix[4,4]",
                gp(xs, 1.3, 0.8, d2))

@@ -207,6 +207,17 @@ fn distribution_violations() {
         None,
         "13:13 distribution no `_lcdf` form",
     );
+    // Functions current Stan no longer has (stanc 2.35 rejects them): name the replacement.
+    violation(
+        &model("  real z = binomial_coefficient_log(5, 2);"),
+        None,
+        "13:12 distribution removed from Stan",
+    );
+    violation(
+        &model("  real z = multiply_log(lambda, 2);"),
+        None,
+        "13:12 distribution use lmultiply",
+    );
 }
 
 // ---------------------------------------------------------------- parameter

@@ -122,7 +122,7 @@ impl Builtin {
             "cholesky_decompose" => CholeskyDecompose,
             "diag_matrix" => DiagMatrix,
             "diagonal" => Diagonal,
-            "gp_exp_quad_cov" | "cov_exp_quad" => GpExpQuadCov,
+            "gp_exp_quad_cov" => GpExpQuadCov,
             "diag_pre_multiply" => DiagPreMultiply,
             "diag_post_multiply" => DiagPostMultiply,
             "rows" => Rows,

@@ -314,7 +314,7 @@ pub fn binary_fn(name: &str) -> Option<BinaryFn> {
             let dab = digamma(a + b);
             (lbeta(a, b), digamma(a) - dab, digamma(b) - dab)
         },
-        "lchoose" | "binomial_coefficient_log" => |n, k| {
+        "lchoose" => |n, k| {
             let dn = digamma(n + 1.0) - digamma(n - k + 1.0);
             let dk = -digamma(k + 1.0) + digamma(n - k + 1.0);
             (lchoose(n, k), dn, dk)

@@ -325,7 +325,7 @@ fn math_functions_gradients() {
         "sum(M * v) + sum((M * v)' * M) + sum(v' * v) + sum(v * v') + sum(rep_vector(a, 3) .* v)",
         "sum(to_vector(rep_array(a, 2))) + sum(diag_matrix(v)) + sum(diag_pre_multiply(v, diag_matrix(v)))",
         "sum(cholesky_decompose(add_diag(tcrossprod(to_matrix_helper), 1.5)))",
-        "sum(gp_exp_quad_cov(x, p, exp(a))) + sum(cov_exp_quad(x, exp(a), p))",
+        "sum(gp_exp_quad_cov(x, p, exp(a))) + sum(gp_exp_quad_cov(x, exp(a), p))",
         "sum(multiply_lower_tri_self_transpose(diag_matrix(v))) + sum(crossprod(M) * v)",
         "tanh(a) + sin(a) + cos(a) + atan(a) + erf(a) + erfc(a) + Phi(a) + Phi_approx(a) + inv(p) + inv_sqrt(p)",
         "lbeta(p, p + a * a) + hypot(a, p) + fma(a, p, a) + log_diff_exp(a + 2, a) + sum(head(v, 2)) + sum(tail(v, 1)) * a",

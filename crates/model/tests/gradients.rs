@@ -392,12 +392,12 @@ model {
 }",
     },
     Composite {
-        name: "gp_multi_normal_cov_exp_quad",
+        name: "gp_multi_normal_gp_exp_quad_cov",
         data: r#"{"N": 3, "x": [0.0, 0.7, 2.0], "y": [1.0, 0.4, -0.3]}"#,
         src: "data { int<lower=1> N; array[N] real x; vector[N] y; }
 parameters { real<lower=0> rho; real<lower=0> alpha; }
 model {
-  matrix[N, N] K = cov_exp_quad(x, alpha, rho) + diag_matrix(rep_vector(0.1, N));
+  matrix[N, N] K = gp_exp_quad_cov(x, alpha, rho) + diag_matrix(rep_vector(0.1, N));
   rho ~ gamma(2, 2);
   alpha ~ normal(0, 1);
   y ~ multi_normal(rep_vector(0, N), K);

@@ -326,7 +326,6 @@ fn fixtures_cover_the_design_lists() {
         "cholesky_decompose(",
         "diag_matrix(",
         "gp_exp_quad_cov(",
-        "cov_exp_quad(",
         "diag_pre_multiply(",
         "rows(",
         "cols(",

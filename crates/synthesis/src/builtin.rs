@@ -972,7 +972,7 @@ fn gaussian_process(
     parts.params.push(format!("real {mu};"));
     let size = a.size.clone();
     let (k, l_k) = (a.fresh("K"), a.fresh("L_K"));
-    let kernel = *ch.choose(&[(0.7, "gp_exp_quad_cov"), (0.3, "cov_exp_quad")]);
+    let kernel = "gp_exp_quad_cov";
     let cov = format!("{kernel}(to_array_1d({}), {alpha}, {rho})", x.name);
     let with_noise = if ch.flip(0.6) {
         format!("add_diag({cov}, square({sigma}))")

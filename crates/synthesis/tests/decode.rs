@@ -203,7 +203,10 @@ fn lm_specs_resolve_or_explain_why_not() {
     match proposal_from_spec("local:/no/such/model-dir", &data, None) {
         Err(e @ ProposalError::ModelFiles { .. }) => {
             let msg = e.to_string();
-            assert!(msg.contains("/no/such/model-dir") && msg.contains("does not exist"), "{msg}");
+            assert!(
+                msg.contains("/no/such/model-dir") && msg.contains("does not exist"),
+                "{msg}"
+            );
         }
         other => panic!("expected a model-files error, got {:?}", other.map(|_| ())),
     }

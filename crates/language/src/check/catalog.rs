@@ -1218,15 +1218,6 @@ static FUNCTIONS: &[FunctionSpec] = &[
         gp_cov,
     ),
     custom(
-        "cov_exp_quad",
-        &[
-            "cov_exp_quad(array[] real x, real alpha, real rho) -> matrix",
-            "cov_exp_quad(array[] real x1, array[] real x2, real alpha, real rho) -> matrix",
-        ],
-        true,
-        gp_cov,
-    ),
-    custom(
         "diag_pre_multiply",
         &["diag_pre_multiply(vector d, matrix A) -> matrix"],
         true,
@@ -1730,12 +1721,6 @@ static FUNCTIONS: &[FunctionSpec] = &[
         false,
         |_, _| Interval::NON_NEGATIVE,
     ),
-    binary(
-        "binomial_coefficient_log",
-        &["binomial_coefficient_log(real n, real k) -> real"],
-        false,
-        |_, _| Interval::NON_NEGATIVE,
-    ),
     custom(
         "append_row",
         &[
@@ -2183,6 +2168,26 @@ fn predicate_fn(a: &[ArgInfo]) -> Result<Output, String> {
     }
 }
 
+/// Functions Stan has removed, with what replaces them: a program that calls one would not
+/// compile in current Stan (2.33 removed these), so the checker names the replacement.
+pub const REMOVED_FUNCTIONS: &[(&str, &str)] = &[
+    ("cov_exp_quad", "gp_exp_quad_cov"),
+    ("multiply_log", "lmultiply"),
+    ("binomial_coefficient_log", "lchoose"),
+    ("integrate_ode_rk45", "ode_rk45"),
+    ("if_else", "the conditional operator `c ? a : b`"),
+    ("increment_log_prob", "`target +=`"),
+    ("get_lp", "`target()`"),
+];
+
+/// The replacement of a function Stan has removed, if `name` is one.
+pub fn removed_function(name: &str) -> Option<&'static str> {
+    REMOVED_FUNCTIONS
+        .iter()
+        .find(|(old, _)| *old == name)
+        .map(|(_, new)| *new)
+}
+
 /// Levenshtein distance, for "did you mean" hints.
 pub fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
@@ -2302,7 +2307,6 @@ mod tests {
             "cholesky_decompose",
             "diag_matrix",
             "gp_exp_quad_cov",
-            "cov_exp_quad",
             "diag_pre_multiply",
             "rows",
             "cols",

@@ -664,6 +664,15 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
             );
             return;
         }
+        if let Some(replacement) = catalog::removed_function(n) {
+            self.report(
+                Predicate::Distribution,
+                name.span,
+                format!("`{n}` was removed from Stan (2.33)"),
+                Some(format!("use {replacement}")),
+            );
+            return;
+        }
         let names: Vec<String> = catalog::callable_names().collect();
         let hint = catalog::closest(n, names.iter().map(String::as_str))
             .map(|c| format!("did you mean `{c}`?"))
