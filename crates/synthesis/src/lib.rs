@@ -29,12 +29,14 @@ pub mod builtin;
 pub mod datasets;
 pub mod decode;
 pub mod fit;
+pub mod grammar;
 pub mod prompt;
 pub mod proposal;
 pub mod refine;
 
 pub use builtin::{BuiltinConfig, BuiltinModel};
 pub use decode::{generate, program_rng, DecodeConfig, Generation, Mode, StopReason, TokenCounts};
+pub use grammar::{Grammar, GrammarBounds, GrammarError, GrammarOptions, GrammarState};
 pub use prompt::{data_block, instruction, text_prompt, DataProfile, VarProfile};
 pub use proposal::{ProposalError, ProposalModel, TokenId, UniformModel, Vocabulary};
 pub use refine::{
