@@ -38,7 +38,15 @@ fn chain_operands(e: &Expr) -> usize {
 /// Walk an expression at nesting `depth` (0 = not inside any bracket).
 fn expr(e: &Expr, depth: usize, src: &str, m: &mut Maxima, origin: &str) {
     m.see("expression depth", depth, origin);
-    m.see("chain operands", chain_operands(e), origin);
+    const AT_DEPTH: [&str; 6] = [
+        "chain operands at depth 0",
+        "chain operands at depth 1",
+        "chain operands at depth 2",
+        "chain operands at depth 3",
+        "chain operands at depth 4",
+        "chain operands at depth 5+",
+    ];
+    m.see(AT_DEPTH[depth.min(5)], chain_operands(e), origin);
     match &e.kind {
         ExprKind::IntLit(_) | ExprKind::RealLit { .. } => {
             m.see("numeric literal chars", src[e.span.range()].len(), origin)

@@ -84,6 +84,10 @@ pub struct DecodeConfig {
     /// Outside `standard` mode, end-of-program needs a `model` block too (default true): a data
     /// block alone is a valid program, but not a model.
     pub require_model_block: bool,
+    /// Tokens one statement may take before it is backtracked as a dead end (default 128; the
+    /// built-in model's longest statement has about 40). Under grammar masks an off-plan token
+    /// can start text that stays grammatical for long without ever becoming valid.
+    pub max_statement_tokens: usize,
     /// Outside `standard` mode, mask each draw with the compiled grammar (default true); false
     /// leaves only the check after sampling, as before grammars were compiled.
     pub grammar_mask: bool,
@@ -100,6 +104,7 @@ impl Default for DecodeConfig {
             max_backtracks: 60,
             min_remaining_mass: 1e-2,
             require_model_block: true,
+            max_statement_tokens: 128,
             grammar_mask: true,
         }
     }
@@ -349,6 +354,8 @@ pub fn generate<R: Rng + ?Sized>(
     let mut failures_at: HashMap<usize, usize> = HashMap::new();
     let mut backtracks = 0;
     let mut statement_rejections = 0;
+    // Tokens accepted since the current statement started.
+    let mut statement_tokens: usize = 0;
     // A name the latest rejection in this statement blamed (for backtracking to its declaration).
     let mut blamed: Option<String> = None;
     let mut logprobs = vec![f64::NEG_INFINITY; vocab_len];
@@ -433,6 +440,7 @@ pub fn generate<R: Rng + ?Sized>(
                         stranded.truncate(accepted.len() + 1);
                         stranded.resize(accepted.len() + 1, Vec::new());
                         stranded[accepted.len()].push(last);
+                        statement_tokens = statement_tokens.saturating_sub(1);
                         continue;
                     }
                 }
@@ -447,8 +455,8 @@ pub fn generate<R: Rng + ?Sized>(
 
         // Local rejection sampling at this position.
         let mut chosen = None;
-        let mut dead_end = false;
-        while chosen.is_none() {
+        let mut dead_end = statement_tokens >= config.max_statement_tokens;
+        while chosen.is_none() && !dead_end {
             if total <= original_total * config.min_remaining_mass || total <= 0.0 {
                 dead_end = true;
                 break;
@@ -522,8 +530,10 @@ pub fn generate<R: Rng + ?Sized>(
             stranded.truncate(accepted.len() + 1);
             accepted.push(id);
             text_lens.push(text.len());
+            statement_tokens += 1;
             if is_boundary(piece) {
                 statement_rejections = 0;
+                statement_tokens = 0;
                 blamed = None;
             }
             continue;
@@ -602,5 +612,6 @@ pub fn generate<R: Rng + ?Sized>(
         text.truncate(text_lens.last().copied().unwrap_or(prompt.len()));
         backtracks += 1;
         statement_rejections = 0;
+        statement_tokens = 0;
     }
 }

@@ -26,21 +26,33 @@
 //!
 //! | bound | default | built-in max | example/test files max |
 //! |---|---|---|---|
-//! | statements per block | 12 | 7 | 8 |
-//! | statements per nested `{}` body | 8 | 1 | 5 |
-//! | statement nesting (a `for` body is level 1) | 3 | 1 | 2 |
-//! | expression nesting (parentheses, calls, indexes, literals) | 4 | 3 | 3 |
-//! | operands of one operator chain (same precedence) | 5 | 2 | 3 |
-//! | postfix indexes/transposes on one expression | 3 | 1 | 2 |
-//! | arguments of a call (also array dims, literal items) | 6 | 3 | 3 |
+//! | statements per block | 12 | 7 | 12 |
+//! | statements per nested `{}` body | 6 | 1 | 3 |
+//! | statement nesting (a `for` body is level 1) | 3 | 1 | 3 |
+//! | expression nesting (parentheses, calls, indexes, literals) | 5 | 3 | 3 |
+//! | operands of one depth's operator chain (all precedences), depth 0 to 2 | 11 | 7 | 6 |
+//! | the same from depth 3 on | 3 | 2 | 2 |
+//! | postfix indexes/transposes on one operand | 3 | 1 | 2 |
+//! | arguments of a call (also array dims, literal items) | 6 | 3 | 4 |
 //! | indexes in one `[...]` | 3 | 1 | 2 |
-//! | identifier characters | 32 | 21 | 22 |
-//! | digits of a numeric literal part | 12 | 5 | 6 |
-//! | whitespace run characters | 48 | 7 | 29 |
+//! | variable name characters | 16 | 9 | 12 |
+//! | digits of each part of a numeric literal | 6 | 3 | 4 |
+//! | whitespace run characters | 40 | 5 | 30 |
 //!
-//! Each default is at least 1.5 times the built-in maximum and covers every file measured, so
-//! the bounds never cut off what the built-in model or the repository's programs write. A data
-//! name longer than the identifier bound is added to the grammar as a literal for that prompt.
+//! Each default is at least 1.5 times the built-in maximum and covers every file measured. Called
+//! names are not free identifiers but the library's names ([`catalog::callable_names`], and the
+//! distributions after `~`): the language crate refuses any other, and a proposal cannot spell a
+//! 30-letter name into a dead end. The left side of `~` is one operand (`y`, `y[n]`, or a
+//! parenthesized expression), as in every program measured. Comments are off when decoding
+//! ([`GrammarOptions::comments`]): the built-in model writes none and a comment is free text a
+//! proposal can wander in; with them on (for files) a gap holds at most 4 comments of at most
+//! 120 characters. A data name longer than the variable bound is added to the grammar as a
+//! literal for that prompt.
+//!
+//! Bounded is not small: a uniform proposal still writes long programs (every block filled to
+//! its statement bound), so it finishes within the decoder's token budgets only some of the time.
+//! A stranded token (one that began a lexeme no token of the vocabulary can finish) is undone by
+//! the decoder one token at a time.
 //!
 //! # Vocabulary and prompt
 //!
@@ -71,31 +83,35 @@ const STAN_LARK: &str = include_str!("grammar/stan.lark");
 pub struct GrammarBounds {
     /// Statements (declarations included) directly in a block after `data` (default 12).
     pub statements_per_block: usize,
-    /// Statements in a nested `{ ... }` body (default 8).
+    /// Statements in a nested `{ ... }` body (default 6).
     pub statements_per_nested_block: usize,
     /// How deep `for`/`while`/`if`/`{}` may nest; statements directly in a block are level 0
     /// (default 3).
     pub statement_nesting: usize,
-    /// How deep parentheses, call arguments, indexes and literals may nest (default 4).
+    /// How deep parentheses, call arguments, indexes and literals may nest (default 5).
     pub expression_depth: usize,
-    /// Operands of one chain of operators of the same precedence, `a + b - c` has 3 (default 5).
+    /// Operands of one chain of binary operators at one depth, whatever their precedence:
+    /// `a + b * c` has 3 (default 11).
     pub chain_operands: usize,
+    /// The same from depth 3 on (default 3): deep sub-expressions are short, and a uniform
+    /// proposal's expression trees stop growing there.
+    pub deep_chain_operands: usize,
     /// Index lists and transposes after one primary expression, `y[1][2]'` has 3 (default 3).
     pub postfix_operators: usize,
     /// Arguments of a call, items of a literal, dimensions of an array type (default 6).
     pub arguments: usize,
     /// Indexes in one `[...]` (default 3).
     pub indexes: usize,
-    /// Characters of an identifier (default 32).
+    /// Characters of a variable name (default 16); called names come from the library.
     pub identifier_chars: usize,
     /// Digits of each part of a numeric literal (integer, fraction); exponents have at most 3
-    /// (default 12).
+    /// (default 6).
     pub literal_digits: usize,
-    /// Characters of a whitespace run between two lexemes (default 48).
+    /// Characters of a whitespace run between two lexemes (default 40).
     pub whitespace_chars: usize,
     /// Comments between two lexemes (default 4).
     pub comments_per_gap: usize,
-    /// Characters of a comment or a string literal (default 200).
+    /// Characters of a comment or a string literal (default 120).
     pub comment_chars: usize,
 }
 
@@ -107,6 +123,7 @@ impl Default for GrammarBounds {
             statement_nesting: 3,
             expression_depth: 5,
             chain_operands: 11,
+            deep_chain_operands: 3,
             postfix_operators: 3,
             arguments: 6,
             indexes: 3,
@@ -311,8 +328,13 @@ fn upto(item: &str, n: usize) -> String {
 fn leveled_rules(b: &GrammarBounds) -> String {
     let mut out = String::new();
     let max_d = b.expression_depth;
-    let more = b.chain_operands.saturating_sub(1);
     for d in 0..=max_d {
+        let more = if d < 3 {
+            b.chain_operands
+        } else {
+            b.deep_chain_operands
+        }
+        .saturating_sub(1);
         let n = d + 1;
         let inner = d < max_d;
         if inner {
@@ -476,7 +498,13 @@ impl TokenEnvironment {
         let mut factory = ParserFactory::new(&env, InferenceCapabilities::default(), &[])
             .map_err(|e| GrammarError::Vocabulary(e.to_string()))?;
         factory.quiet();
-        factory.limits_mut().verbose_errors = false;
+        // Tokens of large vocabularies span several lexemes (` (x`, `);`): allow the Earley
+        // parser more work per mask than llguidance's defaults before it calls a mask too complex.
+        let limits = factory.limits_mut();
+        limits.verbose_errors = false;
+        limits.step_max_items = 1_000_000;
+        limits.step_lexer_fuel = 4_000_000;
+        limits.max_items_in_row = 20_000;
         Ok(TokenEnvironment {
             factory,
             vocab_len,
@@ -745,7 +773,8 @@ impl GrammarState {
     }
 }
 
-/// A vocabulary of the 255 single bytes (and end-of-program), to follow any text byte by byte.
+/// A vocabulary of the ASCII characters (and end-of-program; other bytes are the trie's hidden
+/// tokens), to follow any text byte by byte.
 fn byte_vocabulary() -> &'static Vocabulary {
     static BYTES: OnceLock<Vocabulary> = OnceLock::new();
     BYTES.get_or_init(|| {

@@ -3,8 +3,9 @@
 //!
 //! Owns: the proposal-model boundary ([`ProposalModel`], [`Vocabulary`]), the built-in weighted
 //! grammar ([`BuiltinModel`], needs no weights), the prompt ([`data_block`] written from the
-//! data), and the decoder ([`generate`]) with its modes ([`Mode`]: `standard`, `syntax`,
-//! `refinestat`), budgets ([`DecodeConfig`]) and [`StopReason`].
+//! data), the compiled program grammar ([`grammar`]: llguidance token masks over a vocabulary,
+//! bounded after the data block), and the decoder ([`generate`]) with its modes ([`Mode`]:
+//! `standard`, `syntax`, `refinestat`), budgets ([`DecodeConfig`]) and [`StopReason`].
 //! Also owns fitting one program for scoring ([`fit`]: NUTS + diagnostics, shared with the CLI's
 //! `sample`) and the RefineStat refinement loop ([`refine()`]).
 //! Does not own: the language, models, sampling or diagnostics, which it calls. Other backends
