@@ -9,10 +9,18 @@
 //! declared without `<lower=0>`) is undone. End-of-program is accepted only when the whole program
 //! passes the mode's full check. Every token is counted: prompt, sampled, accepted, rejected.
 //!
-//! The grammar oracle of this session is the language crate's own prefix parser
-//! ([`refinestat_language::parse_prefix`] returning no errors); a compiled grammar (llguidance)
-//! that masks tokens before sampling comes in a later session.
+//! In `syntax` and `refinestat` modes the compiled program grammar ([`crate::grammar`], llguidance)
+//! masks the distribution before every draw: tokens that cannot continue the text within the
+//! grammar get no mass, so they are neither sampled nor counted as rejected, and end-of-program
+//! is drawable only where the grammar may end. The grammar bounds what follows the data block,
+//! so even a uniform proposal finishes programs. The language crate stays the authority: every
+//! drawn token is still checked with [`refinestat_language::parse_prefix`] (`syntax`) or
+//! [`refinestat_language::check_prefix`] (`refinestat`), end-of-program with the full check, and
+//! backtracking rolls the grammar state back with the text. When the prompt itself is outside
+//! the grammar (a hand-written prefix beyond its bounds) the generation runs unmasked and says so
+//! in [`Generation::grammar_unavailable`]. `standard` mode is never masked.
 
+use crate::grammar::{Grammar, GrammarOptions, GrammarState};
 use crate::proposal::{ProposalModel, TokenId};
 use rand::Rng;
 use refinestat_language::{
@@ -76,6 +84,13 @@ pub struct DecodeConfig {
     /// Outside `standard` mode, end-of-program needs a `model` block too (default true): a data
     /// block alone is a valid program, but not a model.
     pub require_model_block: bool,
+    /// Tokens one statement may take before it is backtracked as a dead end (default 128; the
+    /// built-in model's longest statement has about 40). Under grammar masks an off-plan token
+    /// can start text that stays grammatical for long without ever becoming valid.
+    pub max_statement_tokens: usize,
+    /// Outside `standard` mode, mask each draw with the compiled grammar (default true); false
+    /// leaves only the check after sampling, as before grammars were compiled.
+    pub grammar_mask: bool,
 }
 
 impl Default for DecodeConfig {
@@ -89,6 +104,8 @@ impl Default for DecodeConfig {
             max_backtracks: 60,
             min_remaining_mass: 1e-2,
             require_model_block: true,
+            max_statement_tokens: 128,
+            grammar_mask: true,
         }
     }
 }
@@ -145,6 +162,11 @@ pub struct Generation {
     pub stop: StopReason,
     pub tokens: TokenCounts,
     pub backtracks: usize,
+    /// Grammar masks computed (one per position visited; 0 in `standard` mode).
+    pub masks: usize,
+    /// Why a constrained generation ran without grammar masks (`None` when masked, or in
+    /// `standard` mode, or with masks switched off).
+    pub grammar_unavailable: Option<String>,
 }
 
 /// The random stream of program `index` in a run seeded with `seed`: ChaCha8 seeded with `seed`,
@@ -263,6 +285,45 @@ fn is_boundary(text: &str) -> bool {
     t.ends_with(';') || t.ends_with('{') || t.ends_with('}')
 }
 
+/// The grammar state of a constrained generation, or why there is none.
+fn start_grammar(
+    model: &dyn ProposalModel,
+    prompt: &str,
+    config: &DecodeConfig,
+) -> (Option<GrammarState>, Option<String>) {
+    if config.mode == Mode::Standard || !config.grammar_mask {
+        return (None, None);
+    }
+    let options = GrammarOptions {
+        require_model_block: config.require_model_block,
+        ..GrammarOptions::default()
+    };
+    match Grammar::new(model.vocabulary(), &options).and_then(|g| g.start(prompt)) {
+        Ok(state) => (Some(state), None),
+        Err(e) => (None, Some(e.to_string())),
+    }
+}
+
+/// Follow an accepted token in the grammar: false when the grammar refuses it. A failing matcher
+/// switches masking off for the rest of the generation (the checks still hold).
+fn follow_grammar(
+    grammar: &mut Option<GrammarState>,
+    unavailable: &mut Option<String>,
+    id: TokenId,
+) -> bool {
+    let Some(state) = grammar.as_mut() else {
+        return true;
+    };
+    match state.consume(id) {
+        Ok(followed) => followed,
+        Err(e) => {
+            *unavailable = Some(e.to_string());
+            *grammar = None;
+            true
+        }
+    }
+}
+
 /// Generate one program after `prompt` (which must itself be acceptable, e.g. a data block).
 pub fn generate<R: Rng + ?Sized>(
     model: &mut dyn ProposalModel,
@@ -283,6 +344,8 @@ pub fn generate<R: Rng + ?Sized>(
         prompt: prompt_ids.len(),
         ..TokenCounts::default()
     };
+    let (mut grammar, mut grammar_unavailable) = start_grammar(&*model, prompt, config);
+    let mut masks = 0;
     let mut accepted: Vec<TokenId> = Vec::new();
     // Text length after each accepted token, so backtracking can truncate the text.
     let mut text = prompt.to_string();
@@ -291,25 +354,43 @@ pub fn generate<R: Rng + ?Sized>(
     let mut failures_at: HashMap<usize, usize> = HashMap::new();
     let mut backtracks = 0;
     let mut statement_rejections = 0;
+    // Tokens accepted since the current statement started.
+    let mut statement_tokens: usize = 0;
     // A name the latest rejection in this statement blamed (for backtracking to its declaration).
     let mut blamed: Option<String> = None;
     let mut logprobs = vec![f64::NEG_INFINITY; vocab_len];
     let mut weights = vec![0.0; vocab_len];
+    // Tokens that left no vocabulary token to follow them, by position in `accepted` (valid
+    // while the tokens before that position stay).
+    let mut stranded: Vec<Vec<TokenId>> = Vec::new();
 
-    let finish =
-        |stop: StopReason, text: &str, counts: TokenCounts, backtracks: usize| Generation {
-            program: text.to_string(),
-            generated: text[prompt.len()..].to_string(),
-            stop,
-            tokens: counts,
-            backtracks,
-        };
+    let finish = |stop: StopReason,
+                  text: &str,
+                  counts: TokenCounts,
+                  backtracks: usize,
+                  masks: usize,
+                  grammar_unavailable: &Option<String>| Generation {
+        program: text.to_string(),
+        generated: text[prompt.len()..].to_string(),
+        stop,
+        tokens: counts,
+        backtracks,
+        masks,
+        grammar_unavailable: grammar_unavailable.clone(),
+    };
 
     loop {
         if counts.sampled >= config.max_sampled_tokens
             || accepted.len() >= config.max_program_tokens
         {
-            return finish(StopReason::TokenBudget, &text, counts, backtracks);
+            return finish(
+                StopReason::TokenBudget,
+                &text,
+                counts,
+                backtracks,
+                masks,
+                &grammar_unavailable,
+            );
         }
         logprobs.fill(f64::NEG_INFINITY);
         if let Err(err) = model.next_token_logprobs(&prompt_ids, &accepted, &mut logprobs) {
@@ -318,6 +399,8 @@ pub fn generate<R: Rng + ?Sized>(
                 &text,
                 counts,
                 backtracks,
+                masks,
+                &grammar_unavailable,
             );
         }
         let max_lp = logprobs
@@ -325,27 +408,68 @@ pub fn generate<R: Rng + ?Sized>(
             .copied()
             .filter(|x| x.is_finite())
             .fold(f64::NEG_INFINITY, f64::max);
-        let mut total = 0.0;
         for (w, &lp) in weights.iter_mut().zip(&logprobs) {
             *w = if lp.is_finite() && max_lp.is_finite() {
                 ((lp - max_lp) / temperature).exp()
             } else {
                 0.0
             };
-            total += *w;
         }
+        // The grammar removes what cannot continue the text before anything is drawn; the mass
+        // left is this position's whole mass.
+        if let Some(state) = grammar.as_mut() {
+            match state.mask_weights(&mut weights) {
+                Ok(allowed) => {
+                    masks += 1;
+                    let here = stranded.get(accepted.len()).map_or(&[][..], Vec::as_slice);
+                    for &t in here {
+                        weights[t as usize] = 0.0;
+                    }
+                    let open = allowed - here.iter().filter(|&&t| state.allows(t)).count();
+                    if open == 0 && !accepted.is_empty() {
+                        // No token of this vocabulary continues: the last token began a lexeme
+                        // only other tokens could finish (`multi_normal_cholesky` without an
+                        // `_lpdf` token). Undo it and never offer it again after this prefix.
+                        let last = accepted.pop().unwrap_or(eos);
+                        text_lens.pop();
+                        text.truncate(text_lens.last().copied().unwrap_or(prompt.len()));
+                        if let Err(e) = state.rollback(1) {
+                            grammar_unavailable = Some(e.to_string());
+                            grammar = None;
+                        }
+                        stranded.truncate(accepted.len() + 1);
+                        stranded.resize(accepted.len() + 1, Vec::new());
+                        stranded[accepted.len()].push(last);
+                        statement_tokens = statement_tokens.saturating_sub(1);
+                        continue;
+                    }
+                }
+                Err(e) => {
+                    grammar_unavailable = Some(e.to_string());
+                    grammar = None;
+                }
+            }
+        }
+        let mut total: f64 = weights.iter().sum();
         let original_total = total;
 
         // Local rejection sampling at this position.
         let mut chosen = None;
-        let mut dead_end = false;
-        while chosen.is_none() {
+        let mut dead_end = statement_tokens >= config.max_statement_tokens;
+        while chosen.is_none() && !dead_end {
             if total <= original_total * config.min_remaining_mass || total <= 0.0 {
                 dead_end = true;
                 break;
             }
             if counts.sampled >= config.max_sampled_tokens {
-                return finish(StopReason::TokenBudget, &text, counts, backtracks);
+                return finish(
+                    StopReason::TokenBudget,
+                    &text,
+                    counts,
+                    backtracks,
+                    masks,
+                    &grammar_unavailable,
+                );
             }
             let mut target = rng.random::<f64>() * total;
             let mut token = None;
@@ -373,7 +497,9 @@ pub fn generate<R: Rng + ?Sized>(
             if let Some(name) = violations.iter().find_map(|d| blamed_name(&candidate, d)) {
                 blamed = Some(name);
             }
-            if violations.is_empty() {
+            let passed = violations.is_empty()
+                && (id == eos || follow_grammar(&mut grammar, &mut grammar_unavailable, id));
+            if passed {
                 counts.accepted += 1;
                 chosen = Some(id);
             } else {
@@ -390,14 +516,24 @@ pub fn generate<R: Rng + ?Sized>(
 
         if let Some(id) = chosen {
             if id == eos {
-                return finish(StopReason::Completed, &text, counts, backtracks);
+                return finish(
+                    StopReason::Completed,
+                    &text,
+                    counts,
+                    backtracks,
+                    masks,
+                    &grammar_unavailable,
+                );
             }
             let piece = model.vocabulary().text(id);
             text.push_str(piece);
+            stranded.truncate(accepted.len() + 1);
             accepted.push(id);
             text_lens.push(text.len());
+            statement_tokens += 1;
             if is_boundary(piece) {
                 statement_rejections = 0;
+                statement_tokens = 0;
                 blamed = None;
             }
             continue;
@@ -417,10 +553,24 @@ pub fn generate<R: Rng + ?Sized>(
             .collect();
         let current = starts.len() - 1;
         if accepted.is_empty() && weights.iter().all(|&w| w == 0.0) {
-            return finish(StopReason::NoValidToken, &text, counts, backtracks);
+            return finish(
+                StopReason::NoValidToken,
+                &text,
+                counts,
+                backtracks,
+                masks,
+                &grammar_unavailable,
+            );
         }
         if backtracks >= config.max_backtracks {
-            return finish(StopReason::BacktrackBudget, &text, counts, backtracks);
+            return finish(
+                StopReason::BacktrackBudget,
+                &text,
+                counts,
+                backtracks,
+                masks,
+                &grammar_unavailable,
+            );
         }
         let failures = failures_at.entry(starts[current]).or_insert(0);
         *failures += 1;
@@ -450,10 +600,18 @@ pub fn generate<R: Rng + ?Sized>(
                 keep = keep.min(starts[k]);
             }
         }
+        if let Some(state) = grammar.as_mut() {
+            if let Err(e) = state.rollback(accepted.len() - keep) {
+                grammar_unavailable = Some(e.to_string());
+                grammar = None;
+            }
+        }
         accepted.truncate(keep);
+        stranded.truncate(keep + 1);
         text_lens.truncate(keep);
         text.truncate(text_lens.last().copied().unwrap_or(prompt.len()));
         backtracks += 1;
         statement_rejections = 0;
+        statement_tokens = 0;
     }
 }

@@ -3,8 +3,9 @@
 //!
 //! Owns: the proposal-model boundary ([`ProposalModel`], [`Vocabulary`]), the built-in weighted
 //! grammar ([`BuiltinModel`], needs no weights), the prompt ([`data_block`] written from the
-//! data), and the decoder ([`generate`]) with its modes ([`Mode`]: `standard`, `syntax`,
-//! `refinestat`), budgets ([`DecodeConfig`]) and [`StopReason`].
+//! data), the compiled program grammar ([`grammar`]: llguidance token masks over a vocabulary,
+//! bounded after the data block), and the decoder ([`generate`]) with its modes ([`Mode`]:
+//! `standard`, `syntax`, `refinestat`), budgets ([`DecodeConfig`]) and [`StopReason`].
 //! Also owns fitting one program for scoring ([`fit`]: NUTS + diagnostics, shared with the CLI's
 //! `sample`) and the RefineStat refinement loop ([`refine()`]).
 //! Programs are written by a [`ProgramWriter`]; [`proposal_from_spec`] turns a `--lm` spec into
@@ -33,6 +34,7 @@ pub mod builtin;
 pub mod datasets;
 pub mod decode;
 pub mod fit;
+pub mod grammar;
 pub mod local;
 pub mod openai;
 pub mod prompt;
@@ -42,6 +44,7 @@ pub mod writer;
 
 pub use builtin::{BuiltinConfig, BuiltinModel};
 pub use decode::{generate, program_rng, DecodeConfig, Generation, Mode, StopReason, TokenCounts};
+pub use grammar::{Grammar, GrammarBounds, GrammarError, GrammarOptions, GrammarState};
 pub use local::LocalModel;
 pub use openai::{OpenAiModel, OpenAiSpec};
 pub use prompt::{data_block, instruction, text_prompt, DataProfile, VarProfile};

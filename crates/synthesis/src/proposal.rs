@@ -17,6 +17,9 @@ pub struct Vocabulary {
     texts: Vec<String>,
     eos: TokenId,
     ids: HashMap<String, TokenId>,
+    /// The grammar-mask side of this vocabulary (token trie), built on first use and shared by
+    /// clones, so that a large vocabulary's trie is built once.
+    grammar: crate::grammar::EnvironmentCache,
 }
 
 impl Vocabulary {
@@ -27,7 +30,17 @@ impl Vocabulary {
         for (i, t) in texts.iter().enumerate() {
             ids.entry(t.clone()).or_insert(i as TokenId);
         }
-        Vocabulary { texts, eos, ids }
+        Vocabulary {
+            texts,
+            eos,
+            ids,
+            grammar: crate::grammar::EnvironmentCache::default(),
+        }
+    }
+
+    /// The cache of this vocabulary's grammar environment (see [`crate::grammar`]).
+    pub(crate) fn grammar_cache(&self) -> &crate::grammar::EnvironmentCache {
+        &self.grammar
     }
 
     pub fn len(&self) -> usize {

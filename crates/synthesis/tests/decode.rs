@@ -273,8 +273,17 @@ fn end_of_program_needs_a_model_block() {
         &config(Mode::Refinestat),
         1,
     );
+    // The grammar masks end-of-program before a model block: nothing is even drawn.
     assert_eq!(out.stop, StopReason::NoValidToken);
     assert_eq!(out.generated, "");
+    assert_eq!((out.tokens.sampled, out.tokens.rejected), (0, 0));
+    // Without masks the full check refuses it.
+    let unmasked = DecodeConfig {
+        grammar_mask: false,
+        ..config(Mode::Refinestat)
+    };
+    let out = run(&mut OnlyEos(vocabulary.clone()), &data, &unmasked, 1);
+    assert_eq!(out.stop, StopReason::NoValidToken);
     assert_eq!((out.tokens.sampled, out.tokens.rejected), (1, 1));
     let out = run(&mut OnlyEos(vocabulary), &data, &config(Mode::Standard), 1);
     assert_eq!(out.stop, StopReason::Completed);

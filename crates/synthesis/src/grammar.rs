@@ -1,0 +1,796 @@
+//! The grammar of whole programs, compiled with llguidance into token masks over a
+//! [`Vocabulary`]: before the decoder samples a token it removes every token that cannot continue
+//! the program text within the grammar.
+//!
+//! The grammar ([`lark_grammar`], most of it in `grammar/stan.lark`) covers the Stan subset of the
+//! language crate: the six blocks, declarations with sizes, `<lower=, upper=>` and
+//! `<offset=, multiplier=>` bounds, assignments (compound too), `~` with truncation `T[,]`,
+//! `target +=`, `for`/`while`/`if`/`else`, local blocks, `print`/`reject`, `break`/`continue`,
+//! expressions with every operator at its precedence, the ternary, calls (also the conditional
+//! `f(y | theta)` form of `_lpdf`-like names), indexing with single, multi and range indexes,
+//! array and row-vector literals, int and real literals with exponents, whitespace and comments.
+//! The language crate stays the authority: the decoder still checks every sampled token with
+//! `parse_prefix`/`check_prefix`; the grammar is the cheap first filter.
+//!
+//! # Bounds: termination for any proposal model
+//!
+//! After the data block the grammar describes a *finite* language, so that even a uniform
+//! distribution over tokens, or a transformer with random weights, cannot wander forever: every
+//! repetition has an upper bound ([`GrammarBounds`]), there is no `%ignore` (every terminal
+//! carries its own bounded leading gap of whitespace and comments), and identifiers, literals,
+//! strings and comments have bounded lengths. The data block, which is the prompt, may have any
+//! number of declarations. The defaults, against the largest value the built-in model can write
+//! (all derivations of its weighted grammar on the five shipped datasets and four other data
+//! shapes, default and sloppy settings; `cargo run --release -p refinestat-synthesis --example
+//! grammar_bounds`), and the largest in the example and test programs of the repository:
+//!
+//! | bound | default | built-in max | example/test files max |
+//! |---|---|---|---|
+//! | statements per block | 12 | 7 | 12 |
+//! | statements per nested `{}` body | 6 | 1 | 3 |
+//! | statement nesting (a `for` body is level 1) | 3 | 1 | 3 |
+//! | expression nesting (parentheses, calls, indexes, literals) | 5 | 3 | 3 |
+//! | operands of one depth's operator chain (all precedences), depth 0 to 2 | 11 | 7 | 6 |
+//! | the same from depth 3 on | 3 | 2 | 2 |
+//! | postfix indexes/transposes on one operand | 3 | 1 | 2 |
+//! | arguments of a call (also array dims, literal items) | 6 | 3 | 4 |
+//! | indexes in one `[...]` | 3 | 1 | 2 |
+//! | variable name characters | 16 | 9 | 12 |
+//! | digits of each part of a numeric literal | 6 | 3 | 4 |
+//! | whitespace run characters | 40 | 5 | 30 |
+//!
+//! Each default is at least 1.5 times the built-in maximum and covers every file measured. Called
+//! names are not free identifiers but the library's names ([`catalog::callable_names`], and the
+//! distributions after `~`): the language crate refuses any other, and a proposal cannot spell a
+//! 30-letter name into a dead end. The left side of `~` is one operand (`y`, `y[n]`, or a
+//! parenthesized expression), as in every program measured. Comments are off when decoding
+//! ([`GrammarOptions::comments`]): the built-in model writes none and a comment is free text a
+//! proposal can wander in; with them on (for files) a gap holds at most 4 comments of at most
+//! 120 characters. A data name longer than the variable bound is added to the grammar as a
+//! literal for that prompt.
+//!
+//! Bounded is not small: a uniform proposal still writes long programs (every block filled to
+//! its statement bound), so it finishes within the decoder's token budgets only some of the time.
+//! A stranded token (one that began a lexeme no token of the vocabulary can finish) is undone by
+//! the decoder one token at a time.
+//!
+//! # Vocabulary and prompt
+//!
+//! The token trie is built once per [`Vocabulary`] (cached inside it and shared by its clones):
+//! token texts as bytes, end-of-program as the EOS token. Tokens with empty text never get
+//! through a mask (they would make no progress); tokens with the same text as another all follow
+//! the one the trie holds. The trie also holds hidden single-byte tokens for bytes the vocabulary
+//! has no single-byte token for, so that any prompt (a data block, or a data block plus a kept
+//! prior part) is consumed byte for byte, independent of how the vocabulary would split it.
+
+use crate::proposal::{TokenId, Vocabulary};
+use llguidance::api::TopLevelGrammar;
+use llguidance::toktrie::{
+    ApproximateTokEnv, InferenceCapabilities, SimpleVob, TokEnv, TokRxInfo, TokTrie,
+};
+use llguidance::{Matcher, ParserFactory};
+use refinestat_language::check::catalog;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// The grammar text with placeholders; see [`lark_grammar`].
+const STAN_LARK: &str = include_str!("grammar/stan.lark");
+
+/// Upper bounds on what can follow the data block. See the module documentation for how the
+/// defaults were chosen.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct GrammarBounds {
+    /// Statements (declarations included) directly in a block after `data` (default 12).
+    pub statements_per_block: usize,
+    /// Statements in a nested `{ ... }` body (default 6).
+    pub statements_per_nested_block: usize,
+    /// How deep `for`/`while`/`if`/`{}` may nest; statements directly in a block are level 0
+    /// (default 3).
+    pub statement_nesting: usize,
+    /// How deep parentheses, call arguments, indexes and literals may nest (default 5).
+    pub expression_depth: usize,
+    /// Operands of one chain of binary operators at one depth, whatever their precedence:
+    /// `a + b * c` has 3 (default 11).
+    pub chain_operands: usize,
+    /// The same from depth 3 on (default 3): deep sub-expressions are short, and a uniform
+    /// proposal's expression trees stop growing there.
+    pub deep_chain_operands: usize,
+    /// Index lists and transposes after one primary expression, `y[1][2]'` has 3 (default 3).
+    pub postfix_operators: usize,
+    /// Arguments of a call, items of a literal, dimensions of an array type (default 6).
+    pub arguments: usize,
+    /// Indexes in one `[...]` (default 3).
+    pub indexes: usize,
+    /// Characters of a variable name (default 16); called names come from the library.
+    pub identifier_chars: usize,
+    /// Digits of each part of a numeric literal (integer, fraction); exponents have at most 3
+    /// (default 6).
+    pub literal_digits: usize,
+    /// Characters of a whitespace run between two lexemes (default 40).
+    pub whitespace_chars: usize,
+    /// Comments between two lexemes (default 4).
+    pub comments_per_gap: usize,
+    /// Characters of a comment or a string literal (default 120).
+    pub comment_chars: usize,
+}
+
+impl Default for GrammarBounds {
+    fn default() -> GrammarBounds {
+        GrammarBounds {
+            statements_per_block: 12,
+            statements_per_nested_block: 6,
+            statement_nesting: 3,
+            expression_depth: 5,
+            chain_operands: 11,
+            deep_chain_operands: 3,
+            postfix_operators: 3,
+            arguments: 6,
+            indexes: 3,
+            identifier_chars: 16,
+            literal_digits: 6,
+            whitespace_chars: 40,
+            comments_per_gap: 4,
+            comment_chars: 120,
+        }
+    }
+}
+
+/// Which grammar to compile.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct GrammarOptions {
+    /// The program must have a `model` block to end (default true, like
+    /// [`crate::DecodeConfig::require_model_block`]).
+    pub require_model_block: bool,
+    /// Comments may appear between lexemes (default false: a generated program has none, and a
+    /// comment is text a proposal can wander in; files written by people need them).
+    pub comments: bool,
+    pub bounds: GrammarBounds,
+}
+
+impl Default for GrammarOptions {
+    fn default() -> GrammarOptions {
+        GrammarOptions {
+            require_model_block: true,
+            comments: false,
+            bounds: GrammarBounds::default(),
+        }
+    }
+}
+
+/// Why a grammar could not be built or followed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum GrammarError {
+    /// llguidance refused the grammar (a bug in the grammar text or its bounds).
+    #[error("the program grammar does not compile: {0}")]
+    Compile(String),
+    /// The token trie or parser factory could not be built from the vocabulary.
+    #[error("the vocabulary cannot be used for grammar masks: {0}")]
+    Vocabulary(String),
+    /// The text leaves the grammar at byte `offset`.
+    #[error("the text leaves the program grammar at byte {offset}, near `{near}`")]
+    Rejected { offset: usize, near: String },
+    /// The whole text is in the grammar but a program cannot end there.
+    #[error("the text is a prefix of the program grammar but not a complete program")]
+    Unfinished,
+    /// The matcher failed while computing a mask or rolling back.
+    #[error("the grammar matcher failed: {0}")]
+    Matcher(String),
+}
+
+// ---------------------------------------------------------------------------------------------
+// The grammar text.
+
+/// Regex (Rust `regex` syntax, escaped for a Lark `/.../` literal) of a gap: a whitespace run,
+/// with comments when `options.comments`; `nonempty` requires at least one character.
+fn gap_regex(options: &GrammarOptions, nonempty: bool) -> String {
+    let b = &options.bounds;
+    let ws = format!("[ \\t\\r\\n]{{0,{}}}", b.whitespace_chars);
+    if !options.comments {
+        let min = usize::from(nonempty);
+        return format!("[ \\t\\r\\n]{{{min},{}}}", b.whitespace_chars.max(1));
+    }
+    let comment = comment_regex(b);
+    let gap = format!("{ws}(?:{comment}{ws}){{0,{}}}", b.comments_per_gap);
+    if nonempty {
+        format!("(?:[ \\t\\r\\n]|{comment}){gap}")
+    } else {
+        gap
+    }
+}
+
+/// A line comment (with its newline) or a block comment.
+fn comment_regex(b: &GrammarBounds) -> String {
+    let n = b.comment_chars;
+    format!("(?:\\/\\/[^\\n]{{0,{n}}}\\n|\\/\\*(?:[^*]|\\*{{1,8}}[^*\\/]){{0,{n}}}\\*{{1,8}}\\/)")
+}
+
+/// The trailing gap after the last block (non-empty; may end in a line comment without newline).
+fn end_gap_regex(options: &GrammarOptions) -> String {
+    if !options.comments {
+        return gap_regex(options, true);
+    }
+    format!(
+        "{g1}(?:\\/\\/[^\\n]{{0,{n}}})?|{g}\\/\\/[^\\n]{{0,{n}}}",
+        g1 = gap_regex(options, true),
+        g = gap_regex(options, false),
+        n = options.bounds.comment_chars
+    )
+}
+
+/// Names as a Lark alternation of string literals.
+fn alternation<I: IntoIterator<Item = String>>(names: I) -> String {
+    let mut names: Vec<String> = names.into_iter().filter(|n| is_plain_name(n)).collect();
+    names.sort();
+    names.dedup();
+    names
+        .iter()
+        .map(|n| format!("\"{n}\""))
+        .collect::<Vec<_>>()
+        .join(" | ")
+}
+
+/// Suffixes of the names that take the conditional `f(y | theta)` form (as the parser has them).
+const CONDITIONAL_SUFFIXES: &[&str] = &[
+    "_lpdf", "_lupdf", "_lpmf", "_lupmf", "_lcdf", "_lccdf", "_cdf",
+];
+
+/// Whitespace and comments of any length before the data block (part of the prompt, like the
+/// data block itself: a file's header comment).
+const LEADING_GAP: &str = "(?:[ \\t\\r\\n]|\\/\\/[^\\n]*\\n|\\/\\*(?:[^*]|\\*+[^*\\/])*\\*+\\/)+";
+
+/// The Lark text of the program grammar, with `extra_names` (identifiers longer than the bound,
+/// e.g. long data names) allowed as identifiers too.
+pub fn lark_grammar(options: &GrammarOptions, extra_names: &[String]) -> String {
+    let b = &options.bounds;
+    let digits = b.literal_digits.max(1);
+    let start = if options.require_model_block {
+        "(LEADING_GAP? data_block)? tdata_block? params_block? tparams_block? model_block gq_block? END_GAP?"
+    } else {
+        "(LEADING_GAP? data_block)? tdata_block? params_block? tparams_block? model_block? gq_block? END_GAP?"
+    };
+    let callable: Vec<String> = catalog::callable_names().collect();
+    let conditional = callable.iter().filter(|n| {
+        catalog::split_suffix(n)
+            .is_some_and(|(_, suffix)| CONDITIONAL_SUFFIXES.contains(&suffix.as_str()))
+    });
+    let functions = alternation(callable.iter().cloned());
+    let cond_functions = alternation(conditional.cloned());
+    let distributions = alternation(
+        catalog::distributions()
+            .iter()
+            .filter(|d| d.suffixes().iter().any(|s| s.is_density()))
+            .map(|d| d.name.to_string()),
+    );
+    let extra: String = extra_names
+        .iter()
+        .filter(|n| is_plain_name(n))
+        .map(|n| format!("| \"{n}\" "))
+        .collect();
+    let real = format!(
+        "(?:[0-9]{{1,{d}}}\\.[0-9]{{0,{d}}}|\\.[0-9]{{1,{d}}})(?:[eE][+-]?[0-9]{{1,3}})?|[0-9]{{1,{d}}}[eE][+-]?[0-9]{{1,3}}",
+        d = digits
+    );
+    let mut text = STAN_LARK
+        .replace("@START@", start)
+        .replace("@BLOCK_STMTS@", &b.statements_per_block.to_string())
+        .replace("@POSTFIX@", &b.postfix_operators.to_string())
+        .replace("@MORE_ARGS@", &b.arguments.saturating_sub(1).to_string())
+        .replace(
+            "@MORE_OPERANDS@",
+            &format!("{{0,{}}}", b.chain_operands.saturating_sub(1)),
+        )
+        .replace("@GAP@", &gap_regex(options, false))
+        .replace("@GAP1@", &gap_regex(options, true))
+        .replace("@END_GAP@", &end_gap_regex(options))
+        .replace("@FUNCTIONS@", &functions)
+        .replace("@COND_FUNCTIONS@", &cond_functions)
+        .replace("@DISTRIBUTIONS@", &distributions)
+        .replace("@LEADING_GAP@", LEADING_GAP)
+        .replace(
+            "@NAME_RX@",
+            &format!(
+                "[a-zA-Z][a-zA-Z0-9_]{{0,{}}}",
+                b.identifier_chars.max(1) - 1
+            ),
+        )
+        .replace("@EXTRA_NAMES@", &extra)
+        .replace("@INT_RX@", &format!("[0-9]{{1,{digits}}}"))
+        .replace("@REAL_RX@", &real)
+        .replace(
+            "@STRING_RX@",
+            &format!("\"[^\"\\n]{{0,{}}}\"", b.comment_chars),
+        );
+    text.push_str(&leveled_rules(b));
+    text
+}
+
+/// Whether `name` is an identifier that can be written as a Lark string literal as it is.
+fn is_plain_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// `{0,n}` in Lark, or nothing when `n` is 0 (a repetition that must not happen).
+fn upto(item: &str, n: usize) -> String {
+    if n == 0 {
+        String::new()
+    } else {
+        format!("({item}){{0,{n}}}")
+    }
+}
+
+/// The rules that exist once per expression depth and statement nesting level: `exprD` may
+/// contain brackets only while `D` is below the bound, `stmtS` compound statements only while
+/// `S` is below it.
+fn leveled_rules(b: &GrammarBounds) -> String {
+    let mut out = String::new();
+    let max_d = b.expression_depth;
+    for d in 0..=max_d {
+        let more = if d < 3 {
+            b.chain_operands
+        } else {
+            b.deep_chain_operands
+        }
+        .saturating_sub(1);
+        let n = d + 1;
+        let inner = d < max_d;
+        if inner {
+            out.push_str(&format!(
+                "expr{d}: chain{d} | chain{d} QUESTION expr{n} COLON expr{n}\n"
+            ));
+        } else {
+            out.push_str(&format!("expr{d}: chain{d}\n"));
+        }
+        // Precedence decides the tree, not which texts are expressions: one flat chain of
+        // operands per depth accepts the same texts, and bounds them all at once.
+        out.push_str(&format!(
+            "chain{d}: unary{d} {}\n",
+            upto(&format!("BINARY_OP unary{d}"), more)
+        ));
+        out.push_str(&format!("unary{d}: PREFIX_OP? postfix{d}\n"));
+        let suffix = if inner {
+            format!("QUOTE | LBRACK index_list{n} RBRACK")
+        } else {
+            "QUOTE".to_string()
+        };
+        out.push_str(&format!(
+            "postfix{d}: primary{d} {}\n",
+            upto(&suffix, b.postfix_operators)
+        ));
+        let mut primary = format!("primary{d}: INT_LIT | REAL_LIT | IDENT | TARGET_CALL");
+        if inner {
+            primary.push_str(&format!(
+                " | LPAREN expr{n} RPAREN | FUNCTION LPAREN args{n}? RPAREN \
+                 | COND_FUNCTION LPAREN expr{n} BAR args{n}? RPAREN \
+                 | LBRACE args{n} RBRACE | LBRACK args{n}? RBRACK"
+            ));
+        }
+        out.push_str(&primary);
+        out.push('\n');
+        if d >= 1 {
+            out.push_str(&format!(
+                "args{d}: expr{d} {}\n",
+                upto(&format!("COMMA expr{d}"), b.arguments.saturating_sub(1))
+            ));
+            out.push_str(&format!(
+                "index_list{d}: index{d}? {}\n",
+                upto(&format!("COMMA index{d}?"), b.indexes.saturating_sub(1))
+            ));
+            out.push_str(&format!(
+                "index{d}: expr{d} | expr{d} COLON | COLON expr{d} | expr{d} COLON expr{d} | COLON\n"
+            ));
+        }
+    }
+    // `args`/`index_list` one level past the deepest expression are never used but keep the
+    // rule names defined for every level that refers to them.
+    let max_s = b.statement_nesting;
+    for s in 0..=max_s {
+        let n = s + 1;
+        if s < max_s {
+            out.push_str(&format!(
+                "stmt{s}: simple_stmt | block{s} | for{s} | while{s} | if{s}\n"
+            ));
+            out.push_str(&format!(
+                "block{s}: LBRACE nested_stmt{n}{{0,{}}} RBRACE\n",
+                b.statements_per_nested_block
+            ));
+            // A body is a block (its statements one level deeper) or one statement.
+            let deeper = if n < max_s {
+                format!(" | for{n} | while{n} | if{n}")
+            } else {
+                String::new()
+            };
+            out.push_str(&format!("body{s}: block{s} | simple_stmt{deeper}\n"));
+            out.push_str(&format!(
+                "for{s}: FOR LPAREN IDENT IN expr1 (COLON expr1)? RPAREN body{s}\n"
+            ));
+            out.push_str(&format!("while{s}: WHILE LPAREN expr1 RPAREN body{s}\n"));
+            out.push_str(&format!(
+                "if{s}: IF LPAREN expr1 RPAREN body{s} (ELSE block{s} | ELSE_SP body{s})?\n"
+            ));
+        } else {
+            out.push_str(&format!("stmt{s}: simple_stmt\n"));
+        }
+        if s >= 1 {
+            out.push_str(&format!("nested_stmt{s}: local_decl | stmt{s}\n"));
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// The token environment of a vocabulary.
+
+/// The llguidance side of a [`Vocabulary`]: its token trie and parser factory, plus the grammars
+/// compiled against them. Built once per vocabulary (see [`EnvironmentCache`]).
+pub struct TokenEnvironment {
+    factory: ParserFactory,
+    /// Tokens of the vocabulary proper; ids from here on are hidden single-byte tokens.
+    vocab_len: usize,
+    /// (alias, id in the trie) for tokens whose text another token has too.
+    aliases: Vec<(TokenId, TokenId)>,
+    /// Fresh matchers by grammar text.
+    compiled: Mutex<HashMap<String, Matcher>>,
+    build_time: Duration,
+}
+
+impl std::fmt::Debug for TokenEnvironment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenEnvironment")
+            .field("vocab_len", &self.vocab_len)
+            .field("aliases", &self.aliases.len())
+            .field("build_time", &self.build_time)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenEnvironment {
+    fn build(vocabulary: &Vocabulary) -> Result<TokenEnvironment, GrammarError> {
+        let started = Instant::now();
+        let vocab_len = vocabulary.len();
+        let eos = vocabulary.eos();
+        let mut words: Vec<Vec<u8>> = (0..vocab_len as TokenId)
+            .map(|id| {
+                if id == eos {
+                    Vec::new()
+                } else {
+                    vocabulary.text(id).as_bytes().to_vec()
+                }
+            })
+            .collect();
+        // Hidden single bytes, so that any prompt text can be consumed exactly. 0xFF marks
+        // special tokens in the trie and never occurs in UTF-8 text.
+        let mut single = [false; 256];
+        for w in &words {
+            if let [b] = w.as_slice() {
+                single[*b as usize] = true;
+            }
+        }
+        for b in 0..=254u8 {
+            if !single[b as usize] {
+                words.push(vec![b]);
+            }
+        }
+        let eos_id = if (eos as usize) < vocab_len {
+            eos
+        } else {
+            // A vocabulary without a real end token: give the trie a hidden one.
+            words.push(b"\xFF<eos>".to_vec());
+            (words.len() - 1) as TokenId
+        };
+        let info = TokRxInfo::new(words.len() as u32, eos_id);
+        let trie = TokTrie::from(&info, &words);
+        let mut aliases = Vec::new();
+        for (id, w) in words.iter().enumerate().take(vocab_len) {
+            if w.is_empty() {
+                continue;
+            }
+            if let Some(held) = trie.token_id(w) {
+                if held as usize != id {
+                    aliases.push((id as TokenId, held));
+                }
+            }
+        }
+        let env: TokEnv = Arc::new(ApproximateTokEnv::new(trie));
+        let mut factory = ParserFactory::new(&env, InferenceCapabilities::default(), &[])
+            .map_err(|e| GrammarError::Vocabulary(e.to_string()))?;
+        factory.quiet();
+        // Tokens of large vocabularies span several lexemes (` (x`, `);`): allow the Earley
+        // parser more work per mask than llguidance's defaults before it calls a mask too complex.
+        let limits = factory.limits_mut();
+        limits.verbose_errors = false;
+        limits.step_max_items = 1_000_000;
+        limits.step_lexer_fuel = 4_000_000;
+        limits.max_items_in_row = 20_000;
+        Ok(TokenEnvironment {
+            factory,
+            vocab_len,
+            aliases,
+            compiled: Mutex::new(HashMap::new()),
+            build_time: started.elapsed(),
+        })
+    }
+
+    /// How long building the trie and factory took.
+    pub fn build_time(&self) -> Duration {
+        self.build_time
+    }
+
+    /// A fresh matcher for `lark` (compiled on first use, then cloned).
+    fn matcher(&self, lark: &str) -> Result<Matcher, GrammarError> {
+        let mut compiled = self
+            .compiled
+            .lock()
+            .map_err(|_| GrammarError::Matcher("a grammar compilation panicked".into()))?;
+        if let Some(m) = compiled.get(lark) {
+            return Ok(m.clone());
+        }
+        let parser = self
+            .factory
+            .create_parser(TopLevelGrammar::from_lark(lark.to_string()))
+            .map_err(|e| GrammarError::Compile(e.to_string()))?;
+        let matcher = Matcher::new(Ok(parser));
+        if let Some(e) = matcher.get_error() {
+            return Err(GrammarError::Compile(e));
+        }
+        compiled.insert(lark.to_string(), matcher.clone());
+        Ok(matcher)
+    }
+}
+
+/// The per-vocabulary cache of its [`TokenEnvironment`], shared by a vocabulary's clones.
+#[derive(Clone, Default)]
+pub struct EnvironmentCache(Arc<OnceLock<Result<Arc<TokenEnvironment>, GrammarError>>>);
+
+impl std::fmt::Debug for EnvironmentCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.get() {
+            Some(Ok(env)) => env.fmt(f),
+            Some(Err(e)) => write!(f, "EnvironmentCache(failed: {e})"),
+            None => f.write_str("EnvironmentCache(not built)"),
+        }
+    }
+}
+
+/// The token environment of `vocabulary`, built on first use.
+pub fn token_environment(vocabulary: &Vocabulary) -> Result<Arc<TokenEnvironment>, GrammarError> {
+    vocabulary
+        .grammar_cache()
+        .0
+        .get_or_init(|| TokenEnvironment::build(vocabulary).map(Arc::new))
+        .clone()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Compiled grammars and their per-generation state.
+
+/// The program grammar compiled against one vocabulary.
+#[derive(Clone)]
+pub struct Grammar {
+    env: Arc<TokenEnvironment>,
+    options: GrammarOptions,
+    /// The fresh matcher of the grammar without extra names.
+    fresh: Matcher,
+}
+
+impl std::fmt::Debug for Grammar {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Grammar")
+            .field("env", &self.env)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Grammar {
+    /// Compile the program grammar for `vocabulary` (the trie is built once per vocabulary, the
+    /// grammar once per vocabulary and options).
+    pub fn new(vocabulary: &Vocabulary, options: &GrammarOptions) -> Result<Grammar, GrammarError> {
+        let env = token_environment(vocabulary)?;
+        let fresh = env.matcher(&lark_grammar(options, &[]))?;
+        Ok(Grammar {
+            env,
+            options: options.clone(),
+            fresh,
+        })
+    }
+
+    pub fn environment(&self) -> &Arc<TokenEnvironment> {
+        &self.env
+    }
+
+    /// A generation state that has consumed `prompt` (which must itself be in the grammar: a
+    /// data block, or a data block followed by a kept part of a program).
+    pub fn start(&self, prompt: &str) -> Result<GrammarState, GrammarError> {
+        let long = long_names(prompt, self.options.bounds.identifier_chars);
+        let mut matcher = if long.is_empty() {
+            self.fresh.clone()
+        } else {
+            self.env.matcher(&lark_grammar(&self.options, &long))?
+        };
+        let trie = self.env.factory.tok_env().tok_trie();
+        let tokens = trie.greedy_tokenize(prompt.as_bytes());
+        let consumed = matcher
+            .try_consume_tokens(&tokens)
+            .map_err(|e| GrammarError::Matcher(e.to_string()))?;
+        if consumed < tokens.len() {
+            let offset: usize = tokens[..consumed].iter().map(|&t| trie.token_len(t)).sum();
+            return Err(rejected_at(prompt, offset));
+        }
+        Ok(GrammarState {
+            matcher,
+            mask: SimpleVob::new(),
+            env: self.env.clone(),
+            generated: 0,
+            masks: 0,
+        })
+    }
+}
+
+/// Identifiers longer than `limit` characters in the data block at the start of `text` (up to its
+/// closing brace: a data block has no nested braces), which later statements may refer to.
+fn long_names(text: &str, limit: usize) -> Vec<String> {
+    let data_block = text.find('}').map_or("", |end| &text[..end]);
+    let mut names: Vec<String> = data_block
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| w.len() > limit && is_plain_name(w))
+        .map(str::to_string)
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+fn rejected_at(text: &str, offset: usize) -> GrammarError {
+    let mut from = offset.saturating_sub(30);
+    while !text.is_char_boundary(from) {
+        from -= 1;
+    }
+    let mut to = (offset + 10).min(text.len());
+    while !text.is_char_boundary(to) {
+        to += 1;
+    }
+    GrammarError::Rejected {
+        offset,
+        near: text[from..to].to_string(),
+    }
+}
+
+/// Where one generation stands in the grammar: computes masks, follows accepted tokens, rolls
+/// back for backtracking.
+pub struct GrammarState {
+    matcher: Matcher,
+    /// The latest mask (vocabulary and hidden tokens).
+    mask: SimpleVob,
+    env: Arc<TokenEnvironment>,
+    /// Vocabulary tokens consumed after the prompt.
+    generated: usize,
+    masks: usize,
+}
+
+impl std::fmt::Debug for GrammarState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GrammarState")
+            .field("generated", &self.generated)
+            .field("masks", &self.masks)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GrammarState {
+    /// Zero the weight of every token the grammar does not allow next (end-of-program included
+    /// unless a program may end here); returns how many tokens stay allowed.
+    pub fn mask_weights(&mut self, weights: &mut [f64]) -> Result<usize, GrammarError> {
+        let mut mask = self
+            .matcher
+            .compute_mask()
+            .or_else(|e| {
+                // "No token allowed" stops llguidance's parser; report it as an empty mask.
+                if self.matcher.is_stopped() && !self.matcher.is_error() {
+                    Ok(self.env.factory.tok_env().tok_trie().alloc_token_set())
+                } else {
+                    Err(e)
+                }
+            })
+            .map_err(|e| GrammarError::Matcher(e.to_string()))?;
+        self.masks += 1;
+        for &(alias, held) in &self.env.aliases {
+            if mask.is_allowed(held) {
+                mask.allow_token(alias);
+            }
+        }
+        self.mask = mask;
+        let mut allowed = 0;
+        let words = self.mask.as_slice();
+        for (chunk, &word) in weights.chunks_mut(32).zip(words) {
+            if word == 0 {
+                chunk.fill(0.0);
+                continue;
+            }
+            for (bit, w) in chunk.iter_mut().enumerate() {
+                if word & (1 << bit) == 0 {
+                    *w = 0.0;
+                } else {
+                    allowed += 1;
+                }
+            }
+        }
+        let covered = words.len() * 32;
+        if weights.len() > covered {
+            weights[covered..].fill(0.0);
+        }
+        Ok(allowed)
+    }
+
+    /// Whether the latest mask allows `token`.
+    pub fn allows(&self, token: TokenId) -> bool {
+        (token as usize) < self.env.vocab_len
+            && (token as usize) < self.mask.len()
+            && self.mask.is_allowed(token)
+    }
+
+    /// Follow an accepted token; `false` (and no change) when the grammar does not allow it.
+    pub fn consume(&mut self, token: TokenId) -> Result<bool, GrammarError> {
+        if token as usize >= self.env.vocab_len {
+            return Ok(false);
+        }
+        let n = self
+            .matcher
+            .try_consume_tokens(&[token])
+            .map_err(|e| GrammarError::Matcher(e.to_string()))?;
+        if n == 1 {
+            self.generated += 1;
+        }
+        Ok(n == 1)
+    }
+
+    /// Undo the last `n` consumed tokens (never into the prompt).
+    pub fn rollback(&mut self, n: usize) -> Result<(), GrammarError> {
+        let n = n.min(self.generated);
+        self.matcher
+            .rollback(n)
+            .map_err(|e| GrammarError::Matcher(e.to_string()))?;
+        self.generated -= n;
+        Ok(())
+    }
+
+    /// Whether a program may end here.
+    pub fn is_accepting(&mut self) -> bool {
+        self.matcher.is_accepting().unwrap_or(false)
+    }
+
+    /// Tokens consumed after the prompt.
+    pub fn generated(&self) -> usize {
+        self.generated
+    }
+
+    /// Masks computed so far.
+    pub fn masks(&self) -> usize {
+        self.masks
+    }
+}
+
+/// A vocabulary of the ASCII characters (and end-of-program; other bytes are the trie's hidden
+/// tokens), to follow any text byte by byte.
+fn byte_vocabulary() -> &'static Vocabulary {
+    static BYTES: OnceLock<Vocabulary> = OnceLock::new();
+    BYTES.get_or_init(|| {
+        let mut texts = vec!["</s>".to_string()];
+        texts.extend((0..128u8).map(|b| (b as char).to_string()));
+        Vocabulary::new(texts, 0)
+    })
+}
+
+/// Whether `text` is a complete program of the grammar; the error says where it leaves it.
+pub fn grammar_accepts(text: &str, options: &GrammarOptions) -> Result<(), GrammarError> {
+    let grammar = Grammar::new(byte_vocabulary(), options)?;
+    let mut state = grammar.start(text)?;
+    if state.is_accepting() {
+        Ok(())
+    } else {
+        Err(GrammarError::Unfinished)
+    }
+}
