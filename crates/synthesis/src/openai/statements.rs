@@ -270,6 +270,9 @@ impl OpenAiModel {
                 stop,
                 tokens: counts,
                 backtracks,
+                // The server applies the grammar (when it takes one); no masks are computed here.
+                masks: 0,
+                grammar_unavailable: None,
             };
 
         loop {
