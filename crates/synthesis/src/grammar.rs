@@ -50,9 +50,20 @@
 //! literal for that prompt.
 //!
 //! Bounded is not small: a uniform proposal still writes long programs (every block filled to
-//! its statement bound), so it finishes within the decoder's token budgets only some of the time.
+//! its statement bound), so it finishes within the decoder's token budgets only some of the time
+//! (measured over the built-in lexeme vocabulary, 10 seeds on each of four datasets: 11 of 40 in
+//! `syntax` mode, 3 of 40 in `refinestat` mode, whose checks refuse most random statements).
 //! A stranded token (one that began a lexeme no token of the vocabulary can finish) is undone by
 //! the decoder one token at a time.
+//!
+//! # Cost
+//!
+//! `cargo run --release -p refinestat-synthesis --example constraint_cost`: per token of built-in
+//! programs written through synthetic vocabularies, the mask takes about 2.2 ms at 32k tokens and
+//! 9.7 ms at 150k (following the token about 5-10 us, the semantic check about 15-35 us); the trie
+//! takes about 50 ms / 470 ms to build, once per vocabulary. Most of the mask is llguidance
+//! walking the many tokens that can continue a name or cross lexeme boundaries; the grammar
+//! needs more Earley items per mask than llguidance's default limit, so the limits are raised.
 //!
 //! # Vocabulary and prompt
 //!
