@@ -612,6 +612,20 @@ fn prefix_violations() {
         Some((Predicate::Distribution, "unknown distribution `normall`")),
     );
     prefix_case("  y ~ norm", None);
+    // Names in the statement not yet finished: an undeclared complete name is refused at once,
+    // a name still touching the end, a loop variable or a name being declared is not.
+    prefix_case(
+        "  y ~ normal(mu + sigmamu ",
+        Some((Predicate::Dependency, "`sigmamu` is not declared")),
+    );
+    prefix_case("  y ~ normal(mu + sigm", None);
+    prefix_case("  for (i in 1:N) y[i] ~ normal(mu + i ", None);
+    prefix_case("  real tau = sigma ", None);
+    prefix_case("  vector[N] z ", None);
+    prefix_case(
+        "  vector[N] z = mu * w ",
+        Some((Predicate::Dependency, "`w` is not declared")),
+    );
     prefix_case(
         "  y ~ normx",
         Some((

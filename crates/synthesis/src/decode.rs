@@ -20,7 +20,7 @@
 //! the grammar (a hand-written prefix beyond its bounds) the generation runs unmasked and says so
 //! in [`Generation::grammar_unavailable`]. `standard` mode is never masked.
 
-use crate::grammar::{Grammar, GrammarOptions, GrammarState};
+use crate::grammar::{Grammar, GrammarBounds, GrammarOptions, GrammarState};
 use crate::proposal::{ProposalModel, TokenId};
 use rand::Rng;
 use refinestat_language::{
@@ -91,6 +91,10 @@ pub struct DecodeConfig {
     /// Outside `standard` mode, mask each draw with the compiled grammar (default true); false
     /// leaves only the check after sampling, as before grammars were compiled.
     pub grammar_mask: bool,
+    /// Size bounds of what the grammar lets follow the data block (default
+    /// [`GrammarBounds::default`], generous; [`GrammarBounds::compact`] makes an untrained
+    /// proposal finish sooner).
+    pub grammar_bounds: GrammarBounds,
 }
 
 impl Default for DecodeConfig {
@@ -106,6 +110,7 @@ impl Default for DecodeConfig {
             require_model_block: true,
             max_statement_tokens: 128,
             grammar_mask: true,
+            grammar_bounds: GrammarBounds::default(),
         }
     }
 }
@@ -296,6 +301,7 @@ fn start_grammar(
     }
     let options = GrammarOptions {
         require_model_block: config.require_model_block,
+        bounds: config.grammar_bounds.clone(),
         ..GrammarOptions::default()
     };
     match Grammar::new(model.vocabulary(), &options).and_then(|g| g.start(prompt)) {

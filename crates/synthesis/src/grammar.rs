@@ -147,6 +147,31 @@ impl Default for GrammarBounds {
     }
 }
 
+impl GrammarBounds {
+    /// Tight bounds for proposals that know no Stan (random weights, a uniform distribution):
+    /// such a proposal fills every block to its bound, so small bounds are what make it finish
+    /// within the token budgets. Still wide enough for the built-in model's largest programs
+    /// apart from statement counts (its maximum is 7 per block).
+    pub fn compact() -> GrammarBounds {
+        GrammarBounds {
+            statements_per_block: 4,
+            statements_per_nested_block: 2,
+            statement_nesting: 1,
+            expression_depth: 2,
+            chain_operands: 3,
+            deep_chain_operands: 2,
+            postfix_operators: 1,
+            arguments: 3,
+            indexes: 2,
+            identifier_chars: 8,
+            literal_digits: 3,
+            whitespace_chars: 4,
+            comments_per_gap: 0,
+            comment_chars: 0,
+        }
+    }
+}
+
 /// Which grammar to compile.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct GrammarOptions {

@@ -30,6 +30,7 @@ mod dist;
 mod expr;
 pub mod intervals;
 mod scope;
+mod tail;
 pub mod types;
 
 use crate::data::Data;
@@ -65,6 +66,7 @@ pub fn check_prefix(src: &str, data: Option<&Data>) -> Vec<Diagnostic> {
     let mut checker = Checker::new(&parsed.program, data, Some(src), true);
     checker.run(&parsed.program, false);
     diags.extend(checker.diags);
+    diags.extend(tail::unfinished_statement_names(src));
     sort(&mut diags);
     diags
 }

@@ -1,0 +1,177 @@
+//! Names in the statement a prefix has not finished: the parser drops an unfinished statement
+//! from the tree, so without this pass `y ~ normal(sigmamuN + ` would be accepted until its `;`
+//! and a proposal could spend a hundred tokens on a statement that can never be valid.
+//!
+//! Deliberately lenient (it must never refuse a prefix that can still become valid): a name is
+//! known when anything in the text declares it, whatever the scope (the full check applies scopes
+//! when the statement ends); names being declared, loop variables, keywords, called names and
+//! distributions are left to the grammar and the full check.
+
+use crate::ast::Span;
+use crate::diagnostic::{Diagnostic, Predicate};
+use crate::lexer::{lex, Token, TokenKind};
+use std::collections::HashSet;
+
+/// Words that are not variable names where they appear in a statement or block header.
+const WORDS: &[&str] = &[
+    "functions",
+    "data",
+    "transformed",
+    "parameters",
+    "model",
+    "generated",
+    "quantities",
+    "for",
+    "while",
+    "if",
+    "else",
+    "in",
+    "target",
+    "print",
+    "reject",
+    "break",
+    "continue",
+    "return",
+    "lower",
+    "upper",
+    "offset",
+    "multiplier",
+    "T",
+];
+
+/// Type words that start a declaration.
+const TYPE_WORDS: &[&str] = &[
+    "real",
+    "int",
+    "vector",
+    "row_vector",
+    "matrix",
+    "array",
+    "simplex",
+    "ordered",
+    "positive_ordered",
+    "cholesky_factor_corr",
+    "cholesky_factor_cov",
+    "cov_matrix",
+    "corr_matrix",
+    "unit_vector",
+    "sum_to_zero_vector",
+];
+
+fn opens(kind: TokenKind) -> bool {
+    matches!(
+        kind,
+        TokenKind::Lt | TokenKind::LBracket | TokenKind::LParen
+    )
+}
+
+fn closes(kind: TokenKind) -> bool {
+    matches!(
+        kind,
+        TokenKind::Gt | TokenKind::RBracket | TokenKind::RParen
+    )
+}
+
+fn ends_statement(kind: TokenKind) -> bool {
+    matches!(
+        kind,
+        TokenKind::Semi | TokenKind::LBrace | TokenKind::RBrace
+    )
+}
+
+/// The index of the name a declaration starting at `start` (a type word) declares, if it has
+/// been written: the first non-type name outside `<...>`, `[...]` and `(...)`.
+fn declared_name(tokens: &[Token], src: &str, start: usize) -> Option<usize> {
+    let mut depth = 0i32;
+    for (j, t) in tokens.iter().enumerate().skip(start + 1) {
+        if opens(t.kind) {
+            depth += 1;
+        } else if closes(t.kind) {
+            depth -= 1;
+        } else if depth <= 0 && t.kind == TokenKind::Ident {
+            if !TYPE_WORDS.contains(&text(src, t)) {
+                return Some(j);
+            }
+        } else if depth <= 0 && (ends_statement(t.kind) || t.kind == TokenKind::Assign) {
+            return None;
+        }
+    }
+    None
+}
+
+fn text<'a>(src: &'a str, t: &Token) -> &'a str {
+    src.get(t.span.start as usize..t.span.end as usize)
+        .unwrap_or("")
+}
+
+/// Dependency violations for names in the unfinished last statement of `src` that nothing
+/// declares.
+pub(crate) fn unfinished_statement_names(src: &str) -> Vec<Diagnostic> {
+    let lexed = lex(src, true);
+    let tokens: Vec<Token> = lexed
+        .tokens
+        .into_iter()
+        .filter(|t| t.kind != TokenKind::Eof)
+        .collect();
+    let at_statement_start = |i: usize| i == 0 || ends_statement(tokens[i - 1].kind);
+    // Everything the text declares anywhere, and loop variables.
+    let mut known: HashSet<&str> = HashSet::new();
+    let mut declared_at: HashSet<usize> = HashSet::new();
+    for (i, t) in tokens.iter().enumerate() {
+        if t.kind != TokenKind::Ident {
+            continue;
+        }
+        let word = text(src, t);
+        if word == "for"
+            && tokens.get(i + 1).map(|t| t.kind) == Some(TokenKind::LParen)
+            && tokens.get(i + 2).map(|t| t.kind) == Some(TokenKind::Ident)
+        {
+            known.insert(text(src, &tokens[i + 2]));
+            declared_at.insert(i + 2);
+        }
+        if TYPE_WORDS.contains(&word) && at_statement_start(i) {
+            if let Some(j) = declared_name(&tokens, src, i) {
+                known.insert(text(src, &tokens[j]));
+                declared_at.insert(j);
+            }
+        }
+    }
+    let tail_start = tokens
+        .iter()
+        .rposition(|t| ends_statement(t.kind))
+        .map_or(0, |i| i + 1);
+    let mut diags = Vec::new();
+    for i in tail_start..tokens.len() {
+        let t = &tokens[i];
+        if t.kind != TokenKind::Ident || declared_at.contains(&i) {
+            continue;
+        }
+        // A name touching the end of the text may still grow.
+        if t.span.end as usize >= src.len() || t.span.start as usize >= lexed.incomplete_from {
+            continue;
+        }
+        let word = text(src, t);
+        let called = tokens.get(i + 1).map(|t| t.kind) == Some(TokenKind::LParen);
+        let after_tilde = i > 0 && tokens[i - 1].kind == TokenKind::Tilde;
+        if called
+            || after_tilde
+            || known.contains(word)
+            || WORDS.contains(&word)
+            || TYPE_WORDS.contains(&word)
+        {
+            continue;
+        }
+        diags.push(
+            Diagnostic::new(
+                Predicate::Dependency,
+                Span {
+                    start: t.span.start,
+                    end: t.span.end,
+                },
+                format!("`{word}` is not declared"),
+            )
+            .with_hint("names must be declared before they are used"),
+        );
+    }
+    diags
+}
