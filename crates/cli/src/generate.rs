@@ -7,7 +7,8 @@ use crate::error::{CliError, Result};
 use refinestat_language::{check, diagnostic::line_col, Data};
 use refinestat_synthesis::datasets::{dataset, DATASET_NAMES};
 use refinestat_synthesis::{
-    data_block, program_rng, proposal_from_spec, DecodeConfig, Mode, ProgramWriter, StopReason,
+    data_block, program_rng, proposal_from_spec, DecodeConfig, GrammarBounds, Mode, ProgramWriter,
+    StopReason,
 };
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -47,6 +48,14 @@ pub struct GenerateArgs {
     /// Divides the model's log-probabilities before sampling.
     #[arg(long, default_value_t = 1.0)]
     pub temperature: f64,
+    /// Tokens drawn per program at most, accepted or rejected (the decoder's budget).
+    #[arg(long, default_value_t = DecodeConfig::default().max_sampled_tokens)]
+    pub max_tokens: usize,
+    /// Size bounds of the grammar after the data block: `default` (generous) or `compact`
+    /// (for proposals that know no Stan, e.g. random weights: they fill every block to its
+    /// bound, so small bounds make them finish).
+    #[arg(long, default_value = "default", value_parser = ["default", "compact"])]
+    pub grammar_bounds: String,
     /// Where program-<i>.stan (i from 0) and generate.jsonl go; an existing generate.jsonl resumes.
     #[arg(long)]
     pub output_dir: PathBuf,
@@ -101,6 +110,12 @@ pub fn cmd_generate(args: &GenerateArgs) -> Result<ExitCode> {
     let config = DecodeConfig {
         mode: args.mode,
         temperature: args.temperature,
+        max_sampled_tokens: args.max_tokens,
+        grammar_bounds: if args.grammar_bounds == "compact" {
+            GrammarBounds::compact()
+        } else {
+            GrammarBounds::default()
+        },
         ..DecodeConfig::default()
     };
     for index in 0..args.n {
@@ -131,6 +146,7 @@ pub fn cmd_generate(args: &GenerateArgs) -> Result<ExitCode> {
             "mode": args.mode.as_str(),
             "seed": args.seed,
             "temperature": args.temperature,
+            "grammar_bounds": args.grammar_bounds,
             "tokens": out.tokens,
             "backtracks": out.backtracks,
             "stop_reason": out.stop.as_str(),
