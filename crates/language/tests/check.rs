@@ -622,6 +622,13 @@ fn prefix_violations() {
     prefix_case("  for (i in 1:N) y[i] ~ normal(mu + i ", None);
     prefix_case("  real tau = sigma ", None);
     prefix_case("  vector[N] z ", None);
+    prefix_case("  vector[N] zzzz", None);
+    prefix_case("  rea", None);
+    prefix_case("  y ~ normal(mu, sigma) T[si", None);
+    prefix_case(
+        "  mposeUdi",
+        Some((Predicate::Dependency, "starts with `mposeUdi`")),
+    );
     prefix_case(
         "  vector[N] z = mu * w ",
         Some((Predicate::Dependency, "`w` is not declared")),

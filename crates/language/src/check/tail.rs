@@ -7,7 +7,7 @@
 //! when the statement ends); names being declared, loop variables, keywords, called names and
 //! distributions are left to the grammar and the full check.
 
-use crate::ast::Span;
+use super::catalog;
 use crate::diagnostic::{Diagnostic, Predicate};
 use crate::lexer::{lex, Token, TokenKind};
 use std::collections::HashSet;
@@ -146,11 +146,31 @@ pub(crate) fn unfinished_statement_names(src: &str) -> Vec<Diagnostic> {
         if t.kind != TokenKind::Ident || declared_at.contains(&i) {
             continue;
         }
-        // A name touching the end of the text may still grow.
+        let word = text(src, t);
+        // A name touching the end of the text may still grow: it must start some name that
+        // could stand here (declared, a keyword or type, a function or distribution).
         if t.span.end as usize >= src.len() || t.span.start as usize >= lexed.incomplete_from {
+            let after_tilde = i > 0 && tokens[i - 1].kind == TokenKind::Tilde;
+            let grows = after_tilde
+                || known.iter().any(|k| k.starts_with(word))
+                || WORDS.iter().chain(TYPE_WORDS).any(|k| k.starts_with(word))
+                || catalog::functions().iter().any(|f| f.name.starts_with(word))
+                // `normal_lp` may still become `normal_lpdf`.
+                || catalog::distributions()
+                    .iter()
+                    .any(|d| d.name.starts_with(word) || word.starts_with(d.name));
+            if !grows {
+                diags.push(
+                    Diagnostic::new(
+                        Predicate::Dependency,
+                        t.span,
+                        format!("no declared variable, keyword or function starts with `{word}`"),
+                    )
+                    .with_hint("names must be declared before they are used"),
+                );
+            }
             continue;
         }
-        let word = text(src, t);
         let called = tokens.get(i + 1).map(|t| t.kind) == Some(TokenKind::LParen);
         let after_tilde = i > 0 && tokens[i - 1].kind == TokenKind::Tilde;
         if called
@@ -164,10 +184,7 @@ pub(crate) fn unfinished_statement_names(src: &str) -> Vec<Diagnostic> {
         diags.push(
             Diagnostic::new(
                 Predicate::Dependency,
-                Span {
-                    start: t.span.start,
-                    end: t.span.end,
-                },
+                t.span,
                 format!("`{word}` is not declared"),
             )
             .with_hint("names must be declared before they are used"),
