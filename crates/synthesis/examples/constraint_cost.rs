@@ -20,6 +20,7 @@ use rand_chacha::ChaCha8Rng;
 use refinestat_language::check_prefix;
 use refinestat_synthesis::datasets::{dataset, DATASET_NAMES};
 use refinestat_synthesis::grammar::token_environment;
+use refinestat_synthesis::local::tiny::{measure_forward_cost, qwen2_0_5b_config, random_qwen2};
 use refinestat_synthesis::{
     data_block, generate, BuiltinModel, DecodeConfig, Grammar, GrammarOptions, Mode, ProposalError,
     ProposalModel, StopReason, TokenId, Vocabulary,
@@ -270,14 +271,30 @@ fn micros_per_token(d: Duration, tokens: usize) -> f64 {
     d.as_secs_f64() * 1e6 / tokens.max(1) as f64
 }
 
-// ============================================================================================
-// FORWARD TIME OF A LOCAL MODEL (Qwen2-0.5B-sized, candle): another part of the project writes
-// that model. Replace the body of this function with one that loads it and measures one forward
-// step per token (prompt + a few hundred tokens, averaged); the table prints it beside the
-// constraint costs. `None` prints "n/a".
-// ============================================================================================
-fn forward_time_per_token(_vocabulary: &Vocabulary) -> Option<Duration> {
-    None
+/// Per-token forward time of a randomly initialised Qwen2-0.5B-shaped network (candle, f32 on
+/// the CPU) whose output layer has this vocabulary's size: 300 tokens of context in one pass,
+/// then 16 tokens one at a time with the KV cache, as the decoder calls it. `--no-forward`
+/// skips it (it needs ~2.5 GB and a minute).
+fn forward_time_per_token(vocabulary: &Vocabulary) -> Option<Duration> {
+    if std::env::args().any(|a| a == "--no-forward") {
+        return None;
+    }
+    let mut config = qwen2_0_5b_config();
+    config.vocab_size = vocabulary.len();
+    let mut model = match random_qwen2(&config, 7) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("forward model: {e}");
+            return None;
+        }
+    };
+    match measure_forward_cost(&mut model, 300, 16, 7) {
+        Ok(cost) => Some(Duration::from_secs_f64(cost.per_token_ms / 1e3)),
+        Err(e) => {
+            eprintln!("forward model: {e}");
+            None
+        }
+    }
 }
 
 fn main() {
@@ -290,7 +307,7 @@ fn main() {
         "constraint cost per token (refinestat mode, built-in programs, {per_dataset} per dataset)"
     );
     println!(
-        "{:>8} {:>10} {:>11} {:>9} {:>9} {:>9} {:>9} {:>10} {:>9}",
+        "{:>8} {:>10} {:>11} {:>9} {:>9} {:>9} {:>9} {:>10} {:>10} {:>9}",
         "vocab",
         "trie ms",
         "compile ms",
@@ -299,6 +316,7 @@ fn main() {
         "check us",
         "total us",
         "forward us",
+        "constraint/forward",
         "tokens"
     );
     for size in [32_000usize, 150_000] {
@@ -355,11 +373,18 @@ fn main() {
         let mask = micros_per_token(costs.mask, costs.tokens);
         let follow = micros_per_token(costs.follow, costs.tokens);
         let check = micros_per_token(costs.check, costs.tokens);
-        let forward = forward_time_per_token(&vocabulary).map_or("n/a".to_string(), |d| {
+        let forward_time = forward_time_per_token(&vocabulary);
+        let forward = forward_time.map_or("n/a".to_string(), |d| {
             format!("{:.0}", d.as_secs_f64() * 1e6)
         });
+        let share = forward_time.map_or("n/a".to_string(), |d| {
+            format!(
+                "{:.1}%",
+                100.0 * (mask + follow + check) / (d.as_secs_f64() * 1e6)
+            )
+        });
         println!(
-            "{:>8} {:>10.1} {:>11.1} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>10} {:>9}",
+            "{:>8} {:>10.1} {:>11.1} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>10} {:>10} {:>9}",
             vocabulary.len(),
             trie_time.as_secs_f64() * 1e3,
             compile_time.as_secs_f64() * 1e3,
@@ -368,6 +393,7 @@ fn main() {
             check,
             mask + follow + check,
             forward,
+            share,
             costs.tokens
         );
     }

@@ -1,6 +1,9 @@
 //! Measures the decoder with the built-in model on the five shipped datasets: for each mode, how
 //! many programs pass `check` with the data and how many sample without error (2 chains x 200
-//! warmup x 200 draws). Usage: `generate_bench [N] [--no-fit] [--show K] [--datasets a,b]`.
+//! warmup x 200 draws). Usage: `generate_bench [N] [--no-fit] [--show K] [--datasets a,b]
+//! [--lm local:DIR] [--compact]`: `--lm local:DIR` measures a candle model instead of the
+//! built-in one (e.g. the tiny random-weight model of the `tiny_model` example), `--compact`
+//! uses the compact grammar bounds.
 
 use rayon::prelude::*;
 use refinestat_inference::{sample, SamplerConfig};
@@ -9,7 +12,8 @@ use refinestat_model::Model;
 use refinestat_synthesis::datasets::{dataset, DATASET_NAMES};
 use refinestat_synthesis::fit::SamplingDensity;
 use refinestat_synthesis::{
-    data_block, generate, program_rng, BuiltinModel, DecodeConfig, Mode, StopReason,
+    data_block, generate, program_rng, BuiltinModel, DecodeConfig, GrammarBounds, LocalModel, Mode,
+    StopReason,
 };
 use std::time::Instant;
 
@@ -20,6 +24,8 @@ fn fits(program: &str, data: &refinestat_language::Data, seed: u64) -> Result<()
         warmup: 200,
         draws: 200,
         seed,
+        // A random program can make a posterior NUTS crawls through; its fit is cut short.
+        time_budget: Some(std::time::Duration::from_secs(20)),
         ..Default::default()
     };
     let out = sample(&config, |_| SamplingDensity(model.clone())).map_err(|e| e.to_string())?;
@@ -55,6 +61,25 @@ fn main() {
         .and_then(|i| args.get(i + 1))
         .map(|s| s.split(',').map(String::from).collect())
         .unwrap_or_else(|| DATASET_NAMES.iter().map(|s| s.to_string()).collect());
+    let lm = args
+        .iter()
+        .position(|a| a == "--lm")
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+        .unwrap_or_else(|| "builtin".into());
+    let local_path = match lm.as_str() {
+        "builtin" => None,
+        other => Some(std::path::PathBuf::from(
+            other
+                .strip_prefix("local:")
+                .expect("--lm is builtin or local:DIR"),
+        )),
+    };
+    let bounds = if args.iter().any(|a| a == "--compact") {
+        GrammarBounds::compact()
+    } else {
+        GrammarBounds::default()
+    };
     if args.iter().any(|a| a == "--uniform") {
         uniform_table(n, &names);
         return;
@@ -72,18 +97,33 @@ fn main() {
         );
         for mode in [Mode::Standard, Mode::Syntax, Mode::Refinestat] {
             let start = Instant::now();
-            let gens: Vec<_> = (0..n)
-                .into_par_iter()
-                .map(|i| {
-                    let mut m = model.clone();
-                    let mut rng = program_rng(1, i as u64);
-                    let config = DecodeConfig {
-                        mode,
-                        ..DecodeConfig::default()
-                    };
-                    generate(&mut m, &prompt, &data, &config, &mut rng)
-                })
-                .collect();
+            let config = DecodeConfig {
+                mode,
+                grammar_bounds: bounds.clone(),
+                ..DecodeConfig::default()
+            };
+            let gens: Vec<_> = match &local_path {
+                None => (0..n)
+                    .into_par_iter()
+                    .map(|i| {
+                        let mut m = model.clone();
+                        let mut rng = program_rng(1, i as u64);
+                        generate(&mut m, &prompt, &data, &config, &mut rng)
+                    })
+                    .collect(),
+                // One model per worker: each program starts from the prompt, which resets the
+                // KV cache, so results do not depend on which worker ran what.
+                Some(path) => (0..n)
+                    .into_par_iter()
+                    .map_init(
+                        || LocalModel::load(path, None).expect("the model loads"),
+                        |m, i| {
+                            let mut rng = program_rng(1, i as u64);
+                            generate(m, &prompt, &data, &config, &mut rng)
+                        },
+                    )
+                    .collect(),
+            };
             let ms = start.elapsed().as_secs_f64() * 1000.0 / n as f64;
             let valid: Vec<bool> = gens
                 .iter()
