@@ -624,6 +624,14 @@ fn prefix_violations() {
     prefix_case("  vector[N] z ", None);
     prefix_case("  vector[N] zzzz", None);
     prefix_case("  rea", None);
+    prefix_case(
+        "  2.5 ~ norm",
+        Some((
+            Predicate::Dependency,
+            "depends on neither data nor parameters",
+        )),
+    );
+    prefix_case("  (y - mu) ~ norm", None);
     prefix_case("  y ~ normal(mu, sigma) T[si", None);
     prefix_case(
         "  mposeUdi",

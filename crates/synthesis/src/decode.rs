@@ -95,6 +95,15 @@ pub struct DecodeConfig {
     /// [`GrammarBounds::default`], generous; [`GrammarBounds::compact`] makes an untrained
     /// proposal finish sooner).
     pub grammar_bounds: GrammarBounds,
+    /// After this many rejections at one position, check every token still in play and draw
+    /// from the valid ones (default 8): the same distribution rejection sampling would reach,
+    /// at a bounded cost, for proposals that put most mass on invalid tokens (an untrained
+    /// model). The per-statement rejection budget does not end a statement whose position was
+    /// scanned.
+    pub scan_after_rejections: usize,
+    /// The scan runs only when at most this many tokens are in play (default 4096), so a large
+    /// vocabulary's long tail is never checked token by token.
+    pub max_scan_tokens: usize,
 }
 
 impl Default for DecodeConfig {
@@ -111,6 +120,8 @@ impl Default for DecodeConfig {
             max_statement_tokens: 128,
             grammar_mask: true,
             grammar_bounds: GrammarBounds::default(),
+            scan_after_rejections: 8,
+            max_scan_tokens: 4096,
         }
     }
 }
@@ -155,6 +166,10 @@ pub struct TokenCounts {
     pub accepted: usize,
     /// Draws that failed the check.
     pub rejected: usize,
+    /// Tokens checked without being drawn, by the exhaustive scan of a position where rejection
+    /// sampling kept failing (see [`DecodeConfig::scan_after_rejections`]).
+    #[serde(default)]
+    pub scanned: usize,
 }
 
 /// The result of one generation.
@@ -462,8 +477,50 @@ pub fn generate<R: Rng + ?Sized>(
         // Local rejection sampling at this position.
         let mut chosen = None;
         let mut dead_end = statement_tokens >= config.max_statement_tokens;
+        let mut position_rejections = 0;
+        let mut scanned = false;
         while chosen.is_none() && !dead_end {
-            if total <= original_total * config.min_remaining_mass || total <= 0.0 {
+            if !scanned && position_rejections >= config.scan_after_rejections.max(1) {
+                let in_play = weights.iter().filter(|&&w| w > 0.0).count();
+                if in_play <= config.max_scan_tokens {
+                    // Exhaustive scan: keep only tokens whose text passes the check.
+                    scanned = true;
+                    for (i, w) in weights.iter_mut().enumerate() {
+                        if *w <= 0.0 {
+                            continue;
+                        }
+                        let id = i as TokenId;
+                        counts.scanned += 1;
+                        let ok = if id == eos {
+                            complete_violations(
+                                config.mode,
+                                &text,
+                                data,
+                                config.require_model_block,
+                            )
+                            .is_empty()
+                        } else {
+                            let candidate = format!("{text}{}", model.vocabulary().text(id));
+                            prefix_violations(config.mode, &candidate, data).is_empty()
+                        };
+                        if !ok {
+                            *w = 0.0;
+                        }
+                    }
+                    total = weights.iter().sum();
+                    if total <= 0.0 {
+                        dead_end = true;
+                        break;
+                    }
+                    // The remaining mass is all valid: the mass floor no longer applies.
+                    continue;
+                }
+            }
+            if !scanned && (total <= original_total * config.min_remaining_mass || total <= 0.0) {
+                dead_end = true;
+                break;
+            }
+            if total <= 0.0 {
                 dead_end = true;
                 break;
             }
@@ -511,9 +568,14 @@ pub fn generate<R: Rng + ?Sized>(
             } else {
                 counts.rejected += 1;
                 statement_rejections += 1;
+                position_rejections += 1;
                 total -= weights[token];
                 weights[token] = 0.0;
-                if statement_rejections > config.max_rejections_per_statement {
+                // A scanned position draws only from checked tokens, so it ends when none is
+                // left; one the scan can still reach is scanned before giving up on it.
+                let scannable = scanned
+                    || weights.iter().filter(|&&w| w > 0.0).count() <= config.max_scan_tokens;
+                if statement_rejections > config.max_rejections_per_statement && !scannable {
                     dead_end = true;
                     break;
                 }

@@ -391,6 +391,7 @@ fn add_tokens(total: &mut TokenCounts, t: &TokenCounts) {
     total.sampled += t.sampled;
     total.accepted += t.accepted;
     total.rejected += t.rejected;
+    total.scanned += t.scanned;
 }
 
 /// The index of the best candidate among `valid` ones under `select`.

@@ -141,6 +141,23 @@ pub(crate) fn unfinished_statement_names(src: &str) -> Vec<Diagnostic> {
         .rposition(|t| ends_statement(t.kind))
         .map_or(0, |i| i + 1);
     let mut diags = Vec::new();
+    // `2 ~ normal(...)`: a left side of `~` without a single name depends on nothing.
+    if let Some(tilde) = (tail_start..tokens.len()).find(|&i| tokens[i].kind == TokenKind::Tilde) {
+        if tilde > tail_start
+            && !tokens[tail_start..tilde]
+                .iter()
+                .any(|t| t.kind == TokenKind::Ident)
+        {
+            diags.push(
+                Diagnostic::new(
+                    Predicate::Dependency,
+                    tokens[tilde].span,
+                    "the left side of `~` depends on neither data nor parameters",
+                )
+                .with_hint("put data or a parameter on the left of `~`"),
+            );
+        }
+    }
     for i in tail_start..tokens.len() {
         let t = &tokens[i];
         if t.kind != TokenKind::Ident || declared_at.contains(&i) {
