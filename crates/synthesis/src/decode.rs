@@ -233,7 +233,7 @@ fn complete_violations(
 
 /// The name a violation blames on a declaration: from a hint "declare NAME with ...", or the
 /// identifier the violation points at.
-fn blamed_name(text: &str, d: &Diagnostic) -> Option<String> {
+pub(crate) fn blamed_name(text: &str, d: &Diagnostic) -> Option<String> {
     if let Some(rest) = d.hint.as_deref().and_then(|h| h.strip_prefix("declare ")) {
         let name: String = rest
             .chars()
@@ -268,7 +268,7 @@ const TYPE_WORDS: &[&str] = &[
 ];
 
 /// Whether a statement's text declares `name`.
-fn declares(statement: &str, name: &str) -> bool {
+pub(crate) fn declares(statement: &str, name: &str) -> bool {
     let s = statement.trim_start();
     let first: String = s
         .chars()

@@ -23,7 +23,9 @@
 //! characters kept.
 
 use super::client::{Completion, CompletionRequest, OpenAiModel, STOP_TEXTS};
-use crate::decode::{DecodeConfig, Generation, Mode, StopReason, TokenCounts};
+use crate::decode::{
+    blamed_name, declares, DecodeConfig, Generation, Mode, StopReason, TokenCounts,
+};
 use rand::RngCore;
 use refinestat_language::{check, check_prefix, parse, parse_prefix, Data, Diagnostic};
 use std::collections::HashMap;
@@ -151,67 +153,6 @@ fn prefix_violations(mode: Mode, text: &str, data: &Data) -> Vec<Diagnostic> {
         Mode::Syntax => parse_prefix(text).errors,
         Mode::Refinestat => check_prefix(text, Some(data)),
     }
-}
-
-/// The name a violation blames on a declaration: from a hint "declare NAME with ...", or the
-/// identifier the violation points at (as the token decoder does).
-fn blamed_name(text: &str, d: &Diagnostic) -> Option<String> {
-    if let Some(rest) = d.hint.as_deref().and_then(|h| h.strip_prefix("declare ")) {
-        let name: String = rest
-            .chars()
-            .take_while(|c| c.is_alphanumeric() || *c == '_')
-            .collect();
-        if !name.is_empty() {
-            return Some(name);
-        }
-    }
-    let span = text.get(d.span.start as usize..d.span.end as usize)?;
-    let is_ident = !span.is_empty()
-        && span.chars().all(|c| c.is_alphanumeric() || c == '_')
-        && !span.starts_with(|c: char| c.is_ascii_digit());
-    is_ident.then(|| span.to_string())
-}
-
-/// Whether a step declares `name`: a declaration statement (it starts with a type) whose
-/// declared name, after bounds `<...>` and sizes `[...]`, is `name`.
-fn declares(step: &str, name: &str) -> bool {
-    const TYPES: &[&str] = &[
-        "real",
-        "int",
-        "vector",
-        "row_vector",
-        "matrix",
-        "array",
-        "simplex",
-        "ordered",
-        "positive_ordered",
-        "cholesky_factor_corr",
-        "cholesky_factor_cov",
-        "cov_matrix",
-        "corr_matrix",
-    ];
-    let s = step.trim_start();
-    let first: String = s
-        .chars()
-        .take_while(|c| c.is_alphanumeric() || *c == '_')
-        .collect();
-    if !TYPES.contains(&first.as_str()) {
-        return false;
-    }
-    let mut plain = String::new();
-    let mut depth = 0i32;
-    for c in s.chars() {
-        match c {
-            '<' | '[' => depth += 1,
-            '>' | ']' => depth -= 1,
-            _ if depth == 0 => plain.push(c),
-            _ => {}
-        }
-    }
-    let head = plain.split([';', '=']).next().unwrap_or("");
-    head.split(|c: char| !(c.is_alphanumeric() || c == '_'))
-        .rfind(|w| !w.is_empty())
-        == Some(name)
 }
 
 fn complete_ok(mode: Mode, text: &str, data: &Data, require_model: bool) -> bool {
