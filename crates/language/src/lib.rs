@@ -25,6 +25,7 @@ pub mod data;
 mod data_json;
 pub mod diagnostic;
 mod lexer;
+pub mod lexicon;
 mod parser;
 pub mod print;
 pub mod render;

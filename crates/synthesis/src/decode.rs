@@ -251,21 +251,7 @@ pub(crate) fn blamed_name(text: &str, d: &Diagnostic) -> Option<String> {
 }
 
 /// Types that start a declaration statement.
-const TYPE_WORDS: &[&str] = &[
-    "real",
-    "int",
-    "vector",
-    "row_vector",
-    "matrix",
-    "array",
-    "simplex",
-    "ordered",
-    "positive_ordered",
-    "cholesky_factor_corr",
-    "cholesky_factor_cov",
-    "cov_matrix",
-    "corr_matrix",
-];
+const TYPE_WORDS: &[&str] = refinestat_language::lexicon::DECLARATION_TYPES;
 
 /// Whether a statement's text declares `name`.
 pub(crate) fn declares(statement: &str, name: &str) -> bool {

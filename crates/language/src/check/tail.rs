@@ -40,23 +40,7 @@ const WORDS: &[&str] = &[
 ];
 
 /// Type words that start a declaration.
-const TYPE_WORDS: &[&str] = &[
-    "real",
-    "int",
-    "vector",
-    "row_vector",
-    "matrix",
-    "array",
-    "simplex",
-    "ordered",
-    "positive_ordered",
-    "cholesky_factor_corr",
-    "cholesky_factor_cov",
-    "cov_matrix",
-    "corr_matrix",
-    "unit_vector",
-    "sum_to_zero_vector",
-];
+const TYPE_WORDS: &[&str] = crate::lexicon::DECLARATION_TYPES;
 
 fn opens(kind: TokenKind) -> bool {
     matches!(

@@ -1,0 +1,20 @@
+//! Word lists other stages share, so they stay in step with the language when it grows: the
+//! parser and checker keep their own purpose-built lists, these are the ones read from outside
+//! the parse tree (prefix checks of unfinished statements, the decoder's backtracking).
+
+/// Types that start a declaration statement (`real x;`, `array[N] vector[K] z;`).
+pub const DECLARATION_TYPES: &[&str] = &[
+    "real",
+    "int",
+    "vector",
+    "row_vector",
+    "matrix",
+    "array",
+    "simplex",
+    "ordered",
+    "positive_ordered",
+    "cholesky_factor_corr",
+    "cholesky_factor_cov",
+    "cov_matrix",
+    "corr_matrix",
+];
