@@ -200,7 +200,7 @@ pub fn program_rng(seed: u64, index: u64) -> rand_chacha::ChaCha8Rng {
 }
 
 /// Why `text` is not acceptable as a prefix under `mode` (empty = acceptable).
-fn prefix_violations(mode: Mode, text: &str, data: &Data) -> Vec<Diagnostic> {
+pub(crate) fn prefix_violations(mode: Mode, text: &str, data: &Data) -> Vec<Diagnostic> {
     match mode {
         Mode::Standard => Vec::new(),
         Mode::Syntax => parse_prefix(text).errors,
@@ -209,7 +209,7 @@ fn prefix_violations(mode: Mode, text: &str, data: &Data) -> Vec<Diagnostic> {
 }
 
 /// Why `text` is not acceptable as a finished program under `mode` (empty = acceptable).
-fn complete_violations(
+pub(crate) fn complete_violations(
     mode: Mode,
     text: &str,
     data: &Data,

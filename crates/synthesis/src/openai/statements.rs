@@ -24,10 +24,11 @@
 
 use super::client::{Completion, CompletionRequest, OpenAiModel, STOP_TEXTS};
 use crate::decode::{
-    blamed_name, declares, DecodeConfig, Generation, Mode, StopReason, TokenCounts,
+    blamed_name, complete_violations, declares, prefix_violations, DecodeConfig, Generation,
+    StopReason, TokenCounts,
 };
 use rand::RngCore;
-use refinestat_language::{check, check_prefix, parse, parse_prefix, Data, Diagnostic};
+use refinestat_language::{parse, parse_prefix, Data};
 use std::collections::HashMap;
 
 /// One step of a reply.
@@ -146,24 +147,6 @@ fn split_reply(program: &str, reply: &Completion) -> Vec<Piece> {
     vec![infer_stop(program, rest)]
 }
 
-/// Why `text` is not acceptable as a prefix under `mode` (empty = acceptable).
-fn prefix_violations(mode: Mode, text: &str, data: &Data) -> Vec<Diagnostic> {
-    match mode {
-        Mode::Standard => Vec::new(),
-        Mode::Syntax => parse_prefix(text).errors,
-        Mode::Refinestat => check_prefix(text, Some(data)),
-    }
-}
-
-fn complete_ok(mode: Mode, text: &str, data: &Data, require_model: bool) -> bool {
-    let ok = match mode {
-        Mode::Standard => return true,
-        Mode::Syntax => parse(text).errors.is_empty(),
-        Mode::Refinestat => check(text, Some(data)).is_empty(),
-    };
-    ok && (!require_model || parse(text).program.model.is_some())
-}
-
 /// Tokens of a text when the server reports no usage: about 4 characters each.
 fn estimate_tokens(text: &str) -> usize {
     text.chars().count().div_ceil(4).max(1)
@@ -272,12 +255,13 @@ impl OpenAiModel {
                         }
                         violations.is_empty()
                     }
-                    Piece::End(s) => complete_ok(
+                    Piece::End(s) => complete_violations(
                         config.mode,
                         &format!("{text}{s}"),
                         data,
                         config.require_model_block,
-                    ),
+                    )
+                    .is_empty(),
                     Piece::Unfinished(_) => false,
                 };
                 if !ok {
