@@ -18,3 +18,22 @@ pub const DECLARATION_TYPES: &[&str] = &[
     "cov_matrix",
     "corr_matrix",
 ];
+
+/// Keywords that start or shape a statement.
+pub const STATEMENT_WORDS: &[&str] = &[
+    "for", "while", "if", "else", "in", "target", "print", "reject", "break", "continue", "return",
+];
+
+/// Words inside a declaration's `<...>`.
+pub const BOUND_WORDS: &[&str] = &["lower", "upper", "offset", "multiplier"];
+
+/// Words of block headers.
+pub const BLOCK_WORDS: &[&str] = &[
+    "functions",
+    "data",
+    "transformed",
+    "parameters",
+    "model",
+    "generated",
+    "quantities",
+];

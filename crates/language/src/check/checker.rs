@@ -844,7 +844,10 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
         if self.partial_name(name.span) {
             let n = name.name.as_str();
             let known = self.scopes.visible_names().any(|v| v.starts_with(n))
-                || KEYWORDS.iter().any(|k| k.starts_with(n))
+                || KEYWORDS
+                    .iter()
+                    .flat_map(|l| l.iter())
+                    .any(|k| k.starts_with(n))
                 || super::catalog::callable_names().any(|f| f.starts_with(n));
             if !known {
                 self.report(
@@ -902,35 +905,10 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
 }
 
 /// Words a name at the end of a prefix may still grow into besides variables and functions.
-const KEYWORDS: [&str; 28] = [
-    "for",
-    "while",
-    "if",
-    "else",
-    "in",
-    "target",
-    "print",
-    "reject",
-    "break",
-    "continue",
-    "return",
-    "real",
-    "int",
-    "vector",
-    "row_vector",
-    "matrix",
-    "array",
-    "simplex",
-    "ordered",
-    "positive_ordered",
-    "cholesky_factor_corr",
-    "cholesky_factor_cov",
-    "cov_matrix",
-    "corr_matrix",
-    "lower",
-    "upper",
-    "offset",
-    "multiplier",
+const KEYWORDS: [&[&str]; 3] = [
+    crate::lexicon::STATEMENT_WORDS,
+    crate::lexicon::DECLARATION_TYPES,
+    crate::lexicon::BOUND_WORDS,
 ];
 
 /// A declared type, evaluated.

@@ -12,32 +12,18 @@ use crate::diagnostic::{Diagnostic, Predicate};
 use crate::lexer::{lex, Token, TokenKind};
 use std::collections::HashSet;
 
-/// Words that are not variable names where they appear in a statement or block header.
-const WORDS: &[&str] = &[
-    "functions",
-    "data",
-    "transformed",
-    "parameters",
-    "model",
-    "generated",
-    "quantities",
-    "for",
-    "while",
-    "if",
-    "else",
-    "in",
-    "target",
-    "print",
-    "reject",
-    "break",
-    "continue",
-    "return",
-    "lower",
-    "upper",
-    "offset",
-    "multiplier",
-    "T",
+/// Words that are not variable names where they appear in a statement or block header: block,
+/// statement and bound keywords, and `T` of a truncation.
+const WORDS: [&[&str]; 4] = [
+    crate::lexicon::BLOCK_WORDS,
+    crate::lexicon::STATEMENT_WORDS,
+    crate::lexicon::BOUND_WORDS,
+    &["T"],
 ];
+
+fn words() -> impl Iterator<Item = &'static &'static str> {
+    WORDS.iter().flat_map(|list| list.iter())
+}
 
 /// Type words that start a declaration.
 const TYPE_WORDS: &[&str] = crate::lexicon::DECLARATION_TYPES;
@@ -154,7 +140,7 @@ pub(crate) fn unfinished_statement_names(src: &str) -> Vec<Diagnostic> {
             let after_tilde = i > 0 && tokens[i - 1].kind == TokenKind::Tilde;
             let grows = after_tilde
                 || known.iter().any(|k| k.starts_with(word))
-                || WORDS.iter().chain(TYPE_WORDS).any(|k| k.starts_with(word))
+                || words().chain(TYPE_WORDS).any(|k| k.starts_with(word))
                 || catalog::functions().iter().any(|f| f.name.starts_with(word))
                 // `normal_lp` may still become `normal_lpdf`.
                 || catalog::distributions()
@@ -177,7 +163,7 @@ pub(crate) fn unfinished_statement_names(src: &str) -> Vec<Diagnostic> {
         if called
             || after_tilde
             || known.contains(word)
-            || WORDS.contains(&word)
+            || words().any(|w| *w == word)
             || TYPE_WORDS.contains(&word)
         {
             continue;
