@@ -8,6 +8,7 @@
 //! from every finished cell.
 
 use crate::error::{emit, CliError, Result};
+use crate::source::DataSource;
 use crate::synth::{run_synth, RefineFlags, SynthArgs};
 use refinestat_inference::SamplerConfig;
 use refinestat_synthesis::datasets::{dataset, DATASET_NAMES};
@@ -291,10 +292,12 @@ fn run_cell(
     dir: &Path,
 ) -> Result<CellRecord> {
     let synth_args = SynthArgs {
-        dataset: Some(ds.to_string()),
-        data: None,
-        describe: None,
-        lm: lm.to_string(),
+        source: DataSource {
+            dataset: Some(ds.to_string()),
+            data: None,
+            describe: None,
+            lm: lm.to_string(),
+        },
         mode: mode.to_string(),
         seed,
         output_dir: Some(dir.to_path_buf()),

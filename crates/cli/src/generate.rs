@@ -2,10 +2,9 @@
 //! mode; DIR/program-<i>.stan plus one JSON line per program in DIR/generate.jsonl. Resumable:
 //! indexes already in generate.jsonl are skipped, and program i depends only on (seed, i).
 
-use crate::commands::read_data;
 use crate::error::{CliError, Result};
-use refinestat_language::{check, diagnostic::line_col, Data};
-use refinestat_synthesis::datasets::{dataset, DATASET_NAMES};
+use crate::source::DataSource;
+use refinestat_language::{check, diagnostic::line_col};
 use refinestat_synthesis::{
     data_block, program_rng, proposal_from_spec, DecodeConfig, GrammarBounds, Mode, ProgramWriter,
     StopReason,
@@ -18,24 +17,9 @@ use std::time::Instant;
 
 /// Flags of `generate`.
 #[derive(Debug, clap::Args)]
-#[command(group(clap::ArgGroup::new("source").required(true).args(["dataset", "data"])))]
 pub struct GenerateArgs {
-    /// One of the shipped benchmark datasets: eight_schools, dugongs, glm, gp, surgical.
-    #[arg(long)]
-    pub dataset: Option<String>,
-    /// Any Stan JSON data file.
-    #[arg(long)]
-    pub data: Option<PathBuf>,
-    /// A sentence about the data (recorded; text models read it in their instruction, the
-    /// builtin model does not).
-    #[arg(long)]
-    pub describe: Option<String>,
-    /// Proposal model: builtin, local:PATH, openai:URL#model=NAME or spfn:PATH. openai takes
-    /// an http:// URL of an OpenAI-compatible server (vLLM, llama.cpp, Ollama) and optional
-    /// &grammar=lark|gbnf|none, &timeout=SECONDS, &retries=N, &max_tokens=N, &resamples=N; the API key is
-    /// read from OPENAI_API_KEY.
-    #[arg(long, default_value = "builtin")]
-    pub lm: String,
+    #[command(flatten)]
+    pub source: DataSource,
     /// Decoding mode: standard, syntax or refinestat.
     #[arg(long, default_value = "refinestat")]
     pub mode: Mode,
@@ -61,19 +45,6 @@ pub struct GenerateArgs {
     pub output_dir: PathBuf,
 }
 
-fn load(args: &GenerateArgs) -> Result<(String, Data)> {
-    match (&args.dataset, &args.data) {
-        (Some(name), _) => dataset(name).map(|d| (name.clone(), d)).ok_or_else(|| {
-            CliError::new(format!(
-                "unknown dataset `{name}` (shipped: {})",
-                DATASET_NAMES.join(", ")
-            ))
-        }),
-        (None, Some(path)) => Ok((path.display().to_string(), read_data(path)?)),
-        (None, None) => Err(CliError::new("give --dataset NAME or --data FILE")),
-    }
-}
-
 /// Indexes already recorded in a generate.jsonl.
 fn finished_indexes(jsonl: &Path) -> BTreeSet<usize> {
     let Ok(text) = std::fs::read_to_string(jsonl) else {
@@ -90,8 +61,8 @@ pub fn cmd_generate(args: &GenerateArgs) -> Result<ExitCode> {
     if !(args.temperature > 0.0 && args.temperature.is_finite()) {
         return Err(CliError::new("--temperature must be a positive number"));
     }
-    let (source, data) = load(args)?;
-    let mut writer = proposal_from_spec(&args.lm, &data, args.describe.as_deref())
+    let (source, data) = args.source.load()?;
+    let mut writer = proposal_from_spec(&args.source.lm, &data, args.source.describe.as_deref())
         .map_err(|e| CliError::new(e.to_string()))?;
     std::fs::create_dir_all(&args.output_dir).map_err(|e| {
         CliError::new(format!(
@@ -141,8 +112,8 @@ pub fn cmd_generate(args: &GenerateArgs) -> Result<ExitCode> {
             "index": index,
             "program": file,
             "data": source,
-            "describe": args.describe,
-            "lm": args.lm,
+            "describe": args.source.describe,
+            "lm": args.source.lm,
             "mode": args.mode.as_str(),
             "seed": args.seed,
             "temperature": args.temperature,

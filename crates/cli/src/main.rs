@@ -9,6 +9,7 @@ mod experiment;
 mod fit;
 mod generate;
 mod sbc;
+mod source;
 mod synth;
 
 use std::process::ExitCode;

@@ -6,11 +6,10 @@
 //! it happens) and DIR/token_usage.json. Exit code 0 with a best program, 1 when no program was
 //! valid (every file but the best_program ones is still written), 2 on usage or I/O errors.
 
-use crate::commands::read_data;
 use crate::error::{emit, CliError, Result};
+use crate::source::DataSource;
 use refinestat_inference::SamplerConfig;
-use refinestat_language::{diagnostic::line_col, Data};
-use refinestat_synthesis::datasets::{dataset, DATASET_NAMES};
+use refinestat_language::diagnostic::line_col;
 use refinestat_synthesis::refine::config_for_mode;
 use refinestat_synthesis::{
     proposal_from_spec, refine, Attempt, AttemptKind, Candidate, DecodeConfig, NutsFitter,
@@ -23,24 +22,9 @@ use std::time::Duration;
 
 /// Flags of `synth`.
 #[derive(Debug, clap::Args)]
-#[command(group(clap::ArgGroup::new("source").required(true).args(["dataset", "data"])))]
 pub struct SynthArgs {
-    /// One of the shipped benchmark datasets: eight_schools, dugongs, glm, gp, surgical.
-    #[arg(long)]
-    pub dataset: Option<String>,
-    /// Any Stan JSON data file.
-    #[arg(long)]
-    pub data: Option<PathBuf>,
-    /// A sentence about the data (recorded; text models read it in their instruction, the
-    /// builtin model does not).
-    #[arg(long)]
-    pub describe: Option<String>,
-    /// Proposal model: builtin, local:PATH, openai:URL#model=NAME or spfn:PATH. openai takes
-    /// an http:// URL of an OpenAI-compatible server (vLLM, llama.cpp, Ollama) and optional
-    /// &grammar=lark|gbnf|none, &timeout=SECONDS, &retries=N, &max_tokens=N, &resamples=N; the API key is
-    /// read from OPENAI_API_KEY.
-    #[arg(long, default_value = "builtin")]
-    pub lm: String,
+    #[command(flatten)]
+    pub source: DataSource,
     /// refinestat (the loop, full constrained decoding), iterative (the loop, grammar-only
     /// decoding), syntax or standard (one grammar-only or unconstrained pass).
     #[arg(long, default_value = "refinestat")]
@@ -94,19 +78,6 @@ pub struct SynthRun {
     pub out_dir: PathBuf,
     pub config: RefineConfig,
     pub outcome: RefineOutcome,
-}
-
-fn load(args: &SynthArgs) -> Result<(String, Data)> {
-    match (&args.dataset, &args.data) {
-        (Some(name), _) => dataset(name).map(|d| (name.clone(), d)).ok_or_else(|| {
-            CliError::new(format!(
-                "unknown dataset `{name}` (shipped: {})",
-                DATASET_NAMES.join(", ")
-            ))
-        }),
-        (None, Some(path)) => Ok((path.display().to_string(), read_data(path)?)),
-        (None, None) => Err(CliError::new("give --dataset NAME or --data FILE")),
-    }
 }
 
 fn write(path: &Path, text: &str) -> Result<()> {
@@ -234,7 +205,7 @@ pub fn run_synth(args: &SynthArgs, progress: bool) -> Result<SynthRun> {
             ));
         }
     }
-    let (source, data) = load(args)?;
+    let (source, data) = args.source.load()?;
     let base = RefineConfig {
         rmax: args.run.rmax,
         alpha: args.run.alpha,
@@ -262,10 +233,14 @@ pub fn run_synth(args: &SynthArgs, progress: bool) -> Result<SynthRun> {
     sampler
         .validate()
         .map_err(|e| CliError::new(e.to_string()))?;
-    let mut writer = proposal_from_spec(&args.lm, &data, args.describe.as_deref())
+    let mut writer = proposal_from_spec(&args.source.lm, &data, args.source.describe.as_deref())
         .map_err(|e| CliError::new(e.to_string()))?;
     let out_dir = args.output_dir.clone().unwrap_or_else(|| {
-        let stem = args.dataset.clone().unwrap_or_else(|| "data".to_string());
+        let stem = args
+            .source
+            .dataset
+            .clone()
+            .unwrap_or_else(|| "data".to_string());
         PathBuf::from("output").join(format!("synth-{stem}"))
     });
     let cand_dir = out_dir.join("candidates");
@@ -434,8 +409,8 @@ fn write_results(
     }
     let usage = serde_json::json!({
         "data": source,
-        "describe": args.describe,
-        "lm": args.lm,
+        "describe": args.source.describe,
+        "lm": args.source.lm,
         "mode": args.mode,
         "seed": args.seed,
         "settings": {

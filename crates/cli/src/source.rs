@@ -1,0 +1,46 @@
+//! The flags that say which data a synthesis command works on and which proposal model writes its
+//! programs, shared by `generate` and `synth` (and filled in by `experiment` per grid cell).
+
+use crate::commands::read_data;
+use crate::error::{CliError, Result};
+use refinestat_language::Data;
+use refinestat_synthesis::datasets::{dataset, DATASET_NAMES};
+use std::path::PathBuf;
+
+/// `--dataset NAME | --data FILE`, `--describe`, `--lm`.
+#[derive(Debug, Clone, clap::Args)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["dataset", "data"])))]
+pub struct DataSource {
+    /// One of the shipped benchmark datasets: eight_schools, dugongs, glm, gp, surgical.
+    #[arg(long)]
+    pub dataset: Option<String>,
+    /// Any Stan JSON data file.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// A sentence about the data (recorded; text models read it in their instruction, the
+    /// builtin model does not).
+    #[arg(long)]
+    pub describe: Option<String>,
+    /// Proposal model: builtin, local:PATH, openai:URL#model=NAME or spfn:PATH. openai takes
+    /// an http:// URL of an OpenAI-compatible server (vLLM, llama.cpp, Ollama) and optional
+    /// &grammar=lark|gbnf|none, &timeout=SECONDS, &retries=N, &max_tokens=N, &resamples=N; the API key is
+    /// read from OPENAI_API_KEY.
+    #[arg(long, default_value = "builtin")]
+    pub lm: String,
+}
+
+impl DataSource {
+    /// The data and how to name it in records: the dataset name, or the file's path.
+    pub fn load(&self) -> Result<(String, Data)> {
+        match (&self.dataset, &self.data) {
+            (Some(name), _) => dataset(name).map(|d| (name.clone(), d)).ok_or_else(|| {
+                CliError::new(format!(
+                    "unknown dataset `{name}` (shipped: {})",
+                    DATASET_NAMES.join(", ")
+                ))
+            }),
+            (None, Some(path)) => Ok((path.display().to_string(), read_data(path)?)),
+            (None, None) => Err(CliError::new("give --dataset NAME or --data FILE")),
+        }
+    }
+}
