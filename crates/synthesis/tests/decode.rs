@@ -1,26 +1,15 @@
 //! The constrained decoder with the built-in and an adversarial proposal model: validity by
 //! construction, stop reasons, token accounting and reproducibility.
 
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
+mod common;
+
+use common::{config, run};
 use refinestat_language::{check, check_prefix, parse, Data};
 use refinestat_synthesis::datasets::{dataset, DATASET_NAMES};
 use refinestat_synthesis::{
-    data_block, generate, proposal_from_spec, BuiltinModel, DecodeConfig, Generation, Mode,
-    ProposalError, ProposalModel, StopReason, UniformModel,
+    data_block, proposal_from_spec, BuiltinModel, DecodeConfig, Mode, ProposalError, ProposalModel,
+    StopReason, UniformModel,
 };
-
-fn run(model: &mut dyn ProposalModel, data: &Data, config: &DecodeConfig, seed: u64) -> Generation {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    generate(model, &data_block(data), data, config, &mut rng)
-}
-
-fn config(mode: Mode) -> DecodeConfig {
-    DecodeConfig {
-        mode,
-        ..DecodeConfig::default()
-    }
-}
 
 #[test]
 fn refinestat_mode_writes_only_valid_programs_on_every_dataset() {

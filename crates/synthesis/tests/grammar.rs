@@ -2,14 +2,17 @@
 //! the built-in model writes, refuses text beyond its bounds, and as a mask lets even a uniform
 //! proposal finish valid programs.
 
+mod common;
+
+use common::{config, run};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use refinestat_language::{check, parse, Data};
 use refinestat_synthesis::datasets::{dataset, DATASET_NAMES};
 use refinestat_synthesis::grammar::{grammar_accepts, lark_grammar};
 use refinestat_synthesis::{
-    data_block, generate, BuiltinModel, DecodeConfig, Generation, Grammar, GrammarError,
-    GrammarOptions, Mode, ProposalModel, StopReason, UniformModel, Vocabulary,
+    data_block, generate, BuiltinModel, DecodeConfig, Grammar, GrammarError, GrammarOptions, Mode,
+    ProposalModel, StopReason, UniformModel, Vocabulary,
 };
 use std::path::{Path, PathBuf};
 
@@ -195,18 +198,6 @@ fn grammar_state_masks_consumes_and_rolls_back() {
     state.mask_weights(&mut w).unwrap();
     assert!(w[5] > 0.0 && w[10] > 0.0);
     assert_eq!(w[1], 0.0);
-}
-
-fn run(model: &mut dyn ProposalModel, data: &Data, config: &DecodeConfig, seed: u64) -> Generation {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    generate(model, &data_block(data), data, config, &mut rng)
-}
-
-fn config(mode: Mode) -> DecodeConfig {
-    DecodeConfig {
-        mode,
-        ..DecodeConfig::default()
-    }
 }
 
 #[test]
