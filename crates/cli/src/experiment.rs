@@ -163,16 +163,7 @@ pub fn cmd_experiment(args: &ExperimentArgs) -> Result<ExitCode> {
         }
     }
     // Checked here, before config.json pins the flags, so a typo does not lock the directory.
-    if !(args.run.temperature > 0.0 && args.run.temperature.is_finite()) {
-        return Err(CliError::new("--temperature must be a positive number"));
-    }
-    if let Some(budget) = args.run.time_budget {
-        if !(budget >= 0.0 && budget.is_finite()) {
-            return Err(CliError::new(
-                "--time-budget must be a non-negative number of seconds",
-            ));
-        }
-    }
+    args.run.validate()?;
     if args.run.rmax == 0 || args.run.beta == 0 {
         return Err(CliError::new("--rmax and --beta must be at least 1"));
     }

@@ -73,6 +73,24 @@ pub struct RefineFlags {
     pub temperature: f64,
 }
 
+impl RefineFlags {
+    /// The checks that need no data: a positive finite temperature, a non-negative finite time
+    /// budget.
+    pub fn validate(&self) -> Result<()> {
+        if !(self.temperature > 0.0 && self.temperature.is_finite()) {
+            return Err(CliError::new("--temperature must be a positive number"));
+        }
+        if let Some(budget) = self.time_budget {
+            if !(budget >= 0.0 && budget.is_finite()) {
+                return Err(CliError::new(
+                    "--time-budget must be a non-negative number of seconds",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// One finished RefineStat run, its files written to `out_dir`.
 pub struct SynthRun {
     pub out_dir: PathBuf,
@@ -195,16 +213,7 @@ pub fn cmd_synth(args: &SynthArgs) -> Result<ExitCode> {
 /// Runs the RefineStat loop as `synth` does and writes its output directory; `progress` prints
 /// one stderr line per attempt. Shared by `synth` and `experiment`.
 pub fn run_synth(args: &SynthArgs, progress: bool) -> Result<SynthRun> {
-    if !(args.run.temperature > 0.0 && args.run.temperature.is_finite()) {
-        return Err(CliError::new("--temperature must be a positive number"));
-    }
-    if let Some(budget) = args.run.time_budget {
-        if !(budget >= 0.0 && budget.is_finite()) {
-            return Err(CliError::new(
-                "--time-budget must be a non-negative number of seconds",
-            ));
-        }
-    }
+    args.run.validate()?;
     let (source, data) = args.source.load()?;
     let base = RefineConfig {
         rmax: args.run.rmax,
