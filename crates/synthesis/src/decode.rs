@@ -331,6 +331,23 @@ fn follow_grammar(
     }
 }
 
+/// The index where `target` (in [0, sum of `weights`)) falls when the positive weights are laid
+/// end to end; the last positive one when rounding leaves `target` past the end; `None` when no
+/// weight is positive.
+pub(crate) fn weighted_index(weights: &[f64], mut target: f64) -> Option<usize> {
+    let mut index = None;
+    for (i, &w) in weights.iter().enumerate() {
+        if w > 0.0 {
+            index = Some(i);
+            if target < w {
+                break;
+            }
+            target -= w;
+        }
+    }
+    index
+}
+
 /// Generate one program after `prompt` (which must itself be acceptable, e.g. a data block).
 pub fn generate<R: Rng + ?Sized>(
     model: &mut dyn ProposalModel,
@@ -520,17 +537,7 @@ pub fn generate<R: Rng + ?Sized>(
                     &grammar_unavailable,
                 );
             }
-            let mut target = rng.random::<f64>() * total;
-            let mut token = None;
-            for (i, &w) in weights.iter().enumerate() {
-                if w > 0.0 {
-                    token = Some(i);
-                    if target < w {
-                        break;
-                    }
-                    target -= w;
-                }
-            }
+            let token = weighted_index(&weights, rng.random::<f64>() * total);
             let Some(token) = token else {
                 dead_end = true;
                 break;

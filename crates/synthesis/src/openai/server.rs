@@ -17,6 +17,7 @@
 //! model is prompted with and text it is told it already generated, so a model that reads only
 //! its own generated tokens (the built-in grammar) continues the program in the prompt.
 
+use crate::decode::weighted_index;
 use crate::proposal::{ProposalModel, TokenId};
 use rand::{Rng, SeedableRng};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -524,22 +525,14 @@ impl ServerState {
                 if total <= 0.0 {
                     break;
                 }
-                let mut target = if temperature == 0.0 {
+                let target = if temperature == 0.0 {
                     0.0
                 } else {
                     rng.random::<f64>() * total
                 };
-                let mut token = None;
-                for (i, &w) in weights.iter().enumerate() {
-                    if w > 0.0 {
-                        token = Some(i);
-                        if target < w {
-                            break;
-                        }
-                        target -= w;
-                    }
-                }
-                let Some(token) = token else { break };
+                let Some(token) = weighted_index(&weights, target) else {
+                    break;
+                };
                 let id = token as TokenId;
                 let allowed = id == eos
                     || !has_grammar
