@@ -40,6 +40,11 @@ pub struct GenerateArgs {
     /// bound, so small bounds make them finish).
     #[arg(long, default_value = "default", value_parser = ["default", "compact"])]
     pub grammar_bounds: String,
+    /// When a budget runs out, stop with the prefix written so far instead of closing the
+    /// program at its last finished statement (closing is the default outside `standard` mode;
+    /// such programs have `stop_reason` "closed" and the budget in `closed_after`).
+    #[arg(long)]
+    pub no_close: bool,
     /// Where program-<i>.stan (i from 0) and generate.jsonl go; an existing generate.jsonl resumes.
     #[arg(long)]
     pub output_dir: PathBuf,
@@ -87,6 +92,7 @@ pub fn cmd_generate(args: &GenerateArgs) -> Result<ExitCode> {
         } else {
             GrammarBounds::default()
         },
+        close_on_budget: !args.no_close,
         ..DecodeConfig::default()
     };
     for index in 0..args.n {
@@ -121,6 +127,7 @@ pub fn cmd_generate(args: &GenerateArgs) -> Result<ExitCode> {
             "tokens": out.tokens,
             "backtracks": out.backtracks,
             "stop_reason": out.stop.as_str(),
+            "closed_after": out.closed_after.as_ref().map(StopReason::as_str),
             "error": match &out.stop {
                 StopReason::ModelError(e) => Some(e.as_str()),
                 _ => None,

@@ -1,9 +1,12 @@
 //! Measures the decoder with the built-in model on the five shipped datasets: for each mode, how
 //! many programs pass `check` with the data and how many sample without error (2 chains x 200
 //! warmup x 200 draws). Usage: `generate_bench [N] [--no-fit] [--show K] [--datasets a,b]
-//! [--lm local:DIR] [--compact]`: `--lm local:DIR` measures a candle model instead of the
-//! built-in one (e.g. the tiny random-weight model of the `tiny_model` example), `--compact`
-//! uses the compact grammar bounds.
+//! [--lm local:DIR] [--compact] [--max-tokens T] [--modes m,m]`: `--lm local:DIR` measures a
+//! candle model instead of the built-in one (e.g. the tiny random-weight model of the
+//! `tiny_model` example), `--compact` uses the compact grammar bounds, `--max-tokens` sets the
+//! decoder's sampled-token budget. "completed" counts programs the model ended itself, "closed"
+//! those the decoder closed when a budget ran out, "log_lik" programs with a likelihood on the
+//! data (pointwise log-likelihood terms).
 
 use rayon::prelude::*;
 use refinestat_inference::{sample, SamplerConfig};
@@ -75,6 +78,18 @@ fn main() {
                 .expect("--lm is builtin or local:DIR"),
         )),
     };
+    let flag = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let max_tokens: usize = flag("--max-tokens")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(DecodeConfig::default().max_sampled_tokens);
+    let modes: Vec<Mode> = flag("--modes")
+        .map(|s| s.split(',').map(|m| m.parse().expect("a mode")).collect())
+        .unwrap_or_else(|| vec![Mode::Standard, Mode::Syntax, Mode::Refinestat]);
     let bounds = if args.iter().any(|a| a == "--compact") {
         GrammarBounds::compact()
     } else {
@@ -84,8 +99,8 @@ fn main() {
         uniform_table(n, &names);
         return;
     }
-    println!("| dataset | mode | programs | completed | pass check | sample ok | pass check and sample ok | tokens sampled (mean) | rejected (mean) | backtracks (mean) | ms/program | failed checks by first predicate |");
-    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+    println!("| dataset | mode | programs | completed | closed | pass check | log_lik | sample ok | pass check and sample ok | tokens sampled (mean) | rejected (mean) | backtracks (mean) | ms/program | failed checks by first predicate |");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
     for name in &names {
         let data = dataset(name).expect("shipped dataset");
         let prompt = data_block(&data);
@@ -95,11 +110,12 @@ fn main() {
             model.derivations(),
             refinestat_synthesis::ProposalModel::vocabulary(&model).len()
         );
-        for mode in [Mode::Standard, Mode::Syntax, Mode::Refinestat] {
+        for &mode in &modes {
             let start = Instant::now();
             let config = DecodeConfig {
                 mode,
                 grammar_bounds: bounds.clone(),
+                max_sampled_tokens: max_tokens,
                 ..DecodeConfig::default()
             };
             let gens: Vec<_> = match &local_path {
@@ -132,6 +148,14 @@ fn main() {
             let completed = gens
                 .iter()
                 .filter(|g| g.stop == StopReason::Completed)
+                .count();
+            let closed = gens.iter().filter(|g| g.stop == StopReason::Closed).count();
+            let log_lik = gens
+                .iter()
+                .zip(&valid)
+                .filter(|(g, v)| {
+                    **v && Model::from_source(&g.program, &data).is_ok_and(|m| m.n_log_lik() > 0)
+                })
                 .count();
             let fit_ok: Vec<bool> = if fit {
                 gens.par_iter()
@@ -177,7 +201,7 @@ fn main() {
                 gens.iter().map(f).sum::<usize>() as f64 / n as f64
             };
             println!(
-                "| {name} | {} | {n} | {completed} | {} | {} | {} | {:.0} | {:.1} | {:.2} | {:.1} | {} |",
+                "| {name} | {} | {n} | {completed} | {closed} | {} | {log_lik} | {} | {} | {:.0} | {:.1} | {:.2} | {:.1} | {} |",
                 mode.as_str(),
                 valid.iter().filter(|v| **v).count(),
                 count_if(fit, fit_ok.iter().filter(|v| **v).count()),

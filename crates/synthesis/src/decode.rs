@@ -104,6 +104,13 @@ pub struct DecodeConfig {
     /// The scan runs only when at most this many tokens are in play (default 4096), so a large
     /// vocabulary's long tail is never checked token by token.
     pub max_scan_tokens: usize,
+    /// Outside `standard` mode, when a budget runs out (or no token is left) close the program
+    /// instead of stopping (default true): go back to the latest statement boundary from which
+    /// closing braces, and a `model { }` block where there is none, make a program that passes
+    /// the mode's full check, and append that text ([`StopReason::Closed`], counted as
+    /// [`TokenCounts::forced`]). Every generation then ends in a valid program; the statements
+    /// in it are still all the model's.
+    pub close_on_budget: bool,
 }
 
 impl Default for DecodeConfig {
@@ -122,6 +129,7 @@ impl Default for DecodeConfig {
             grammar_bounds: GrammarBounds::default(),
             scan_after_rejections: 8,
             max_scan_tokens: 4096,
+            close_on_budget: true,
         }
     }
 }
@@ -133,6 +141,9 @@ impl Default for DecodeConfig {
 pub enum StopReason {
     /// The model ended the program and (outside `standard` mode) it passed the full check.
     Completed,
+    /// A budget ran out (see [`Generation::closed_after`]) and the decoder closed the program at
+    /// a statement boundary ([`DecodeConfig::close_on_budget`]); it passes the full check.
+    Closed,
     /// The global token budget (sampled tokens) or the program length ran out.
     TokenBudget,
     /// No token of the vocabulary continues the text validly, and nothing is left to backtrack.
@@ -147,11 +158,18 @@ impl StopReason {
     pub fn as_str(&self) -> &str {
         match self {
             StopReason::Completed => "completed",
+            StopReason::Closed => "closed",
             StopReason::TokenBudget => "token_budget",
             StopReason::NoValidToken => "no_valid_token",
             StopReason::BacktrackBudget => "backtrack_budget",
             StopReason::ModelError(_) => "model_error",
         }
+    }
+
+    /// Whether the generation ended in a whole program (completed by the model, or closed by
+    /// the decoder), as opposed to a prefix cut short.
+    pub fn is_program(&self) -> bool {
+        matches!(self, StopReason::Completed | StopReason::Closed)
     }
 }
 
@@ -170,6 +188,10 @@ pub struct TokenCounts {
     /// sampling kept failing (see [`DecodeConfig::scan_after_rejections`]).
     #[serde(default)]
     pub scanned: usize,
+    /// Tokens appended by the decoder to close a program when a budget ran out
+    /// ([`StopReason::Closed`]); not drawn, not in `sampled`.
+    #[serde(default)]
+    pub forced: usize,
 }
 
 /// The result of one generation.
@@ -187,6 +209,9 @@ pub struct Generation {
     /// Why a constrained generation ran without grammar masks (`None` when masked, or in
     /// `standard` mode, or with masks switched off).
     pub grammar_unavailable: Option<String>,
+    /// For a [`StopReason::Closed`] generation, the budget that ran out before the decoder
+    /// closed it.
+    pub closed_after: Option<StopReason>,
 }
 
 /// The random stream of program `index` in a run seeded with `seed`: ChaCha8 seeded with `seed`,
@@ -331,6 +356,103 @@ fn follow_grammar(
     }
 }
 
+/// Most closing braces tried when closing a program (nested loops and conditionals inside a
+/// block; the compact grammar bounds allow less).
+const MAX_CLOSING_BRACES: usize = 6;
+
+/// Texts that may close a program at a statement boundary, fewest braces first: closing braces
+/// for the open blocks, then the same with a `model { }` block where the program has none.
+fn closing_texts() -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for depth in 0..=MAX_CLOSING_BRACES {
+        for sep in [" ", "\n", ""] {
+            let braces = format!("{sep}}}").repeat(depth);
+            for closing in [braces.clone(), format!("{braces}{sep}model {{{sep}}}")] {
+                if !out.contains(&closing) {
+                    out.push(closing);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The closed program and the number of tokens appended: `accepted` (a valid prefix after
+/// `prompt`) closed at its latest statement boundary where a closing text passes the mode's full
+/// check and, when masking, the grammar.
+fn close_program(
+    model: &dyn ProposalModel,
+    prompt: &str,
+    data: &Data,
+    config: &DecodeConfig,
+    accepted: &[TokenId],
+) -> Option<(String, usize)> {
+    let vocab = model.vocabulary();
+    let mut text = prompt.to_string();
+    let mut text_lens = Vec::with_capacity(accepted.len());
+    for &id in accepted {
+        text.push_str(vocab.text(id));
+        text_lens.push(text.len());
+    }
+    // A fresh grammar state: this may not be the prefix the decoder's state is at.
+    let (mut grammar, _) = start_grammar(model, prompt, config);
+    if let Some(state) = grammar.as_mut() {
+        for &id in accepted {
+            if !matches!(state.consume(id), Ok(true)) {
+                grammar = None;
+                break;
+            }
+        }
+    }
+    let closings = closing_texts();
+    let mut position = accepted.len();
+    for k in (0..=accepted.len()).rev() {
+        if k > 0 && !is_boundary(vocab.text(accepted[k - 1])) {
+            continue;
+        }
+        if let Some(state) = grammar.as_mut() {
+            if state.rollback(position - k).is_err() {
+                grammar = None;
+            }
+        }
+        position = k;
+        let base = &text[..if k == 0 {
+            prompt.len()
+        } else {
+            text_lens[k - 1]
+        }];
+        for closing in &closings {
+            let candidate = format!("{base}{closing}");
+            if !complete_violations(config.mode, &candidate, data, config.require_model_block)
+                .is_empty()
+            {
+                continue;
+            }
+            let ids = vocab.encode(closing);
+            if vocab.decode(&ids) != *closing {
+                continue;
+            }
+            let Some(state) = grammar.as_mut() else {
+                return Some((candidate, ids.len()));
+            };
+            let mut consumed = 0;
+            for &id in &ids {
+                if !matches!(state.consume(id), Ok(true)) {
+                    break;
+                }
+                consumed += 1;
+            }
+            if consumed == ids.len() && state.is_accepting() {
+                return Some((candidate, ids.len()));
+            }
+            if state.rollback(consumed).is_err() {
+                grammar = None;
+            }
+        }
+    }
+    None
+}
+
 /// The index where `target` (in [0, sum of `weights`)) falls when the positive weights are laid
 /// end to end; the last positive one when rounding leaves `target` past the end; `None` when no
 /// weight is positive.
@@ -387,6 +509,9 @@ pub fn generate<R: Rng + ?Sized>(
     // Tokens that left no vocabulary token to follow them, by position in `accepted` (valid
     // while the tokens before that position stay).
     let mut stranded: Vec<Vec<TokenId>> = Vec::new();
+    // The accepted tokens at the statement boundary with the most statements so far: what a
+    // budget closes, so that backtracking late in a generation does not throw away statements.
+    let mut furthest: (usize, Vec<TokenId>) = (0, Vec::new());
 
     let finish = |stop: StopReason,
                   text: &str,
@@ -401,20 +526,54 @@ pub fn generate<R: Rng + ?Sized>(
         backtracks,
         masks,
         grammar_unavailable: grammar_unavailable.clone(),
+        closed_after: None,
     };
 
-    loop {
-        if counts.sampled >= config.max_sampled_tokens
-            || accepted.len() >= config.max_program_tokens
-        {
+    // A budget ran out: close the program where a statement ends, or stop with `$reason`.
+    macro_rules! out_of_budget {
+        ($reason:expr) => {{
+            let reason = $reason;
+            if config.close_on_budget && config.mode != Mode::Standard {
+                let boundaries = |ids: &[TokenId]| {
+                    ids.iter()
+                        .filter(|&&id| is_boundary(model.vocabulary().text(id)))
+                        .count()
+                };
+                let keep = if furthest.0 > boundaries(&accepted) {
+                    &furthest.1
+                } else {
+                    &accepted
+                };
+                if let Some((closed, forced)) = close_program(&*model, prompt, data, config, keep) {
+                    counts.forced = forced;
+                    let mut generation = finish(
+                        StopReason::Closed,
+                        &closed,
+                        counts,
+                        backtracks,
+                        masks,
+                        &grammar_unavailable,
+                    );
+                    generation.closed_after = Some(reason);
+                    return generation;
+                }
+            }
             return finish(
-                StopReason::TokenBudget,
+                reason,
                 &text,
                 counts,
                 backtracks,
                 masks,
                 &grammar_unavailable,
             );
+        }};
+    }
+
+    loop {
+        if counts.sampled >= config.max_sampled_tokens
+            || accepted.len() >= config.max_program_tokens
+        {
+            out_of_budget!(StopReason::TokenBudget);
         }
         logprobs.fill(f64::NEG_INFINITY);
         if let Err(err) = model.next_token_logprobs(&prompt_ids, &accepted, &mut logprobs) {
@@ -528,14 +687,7 @@ pub fn generate<R: Rng + ?Sized>(
                 break;
             }
             if counts.sampled >= config.max_sampled_tokens {
-                return finish(
-                    StopReason::TokenBudget,
-                    &text,
-                    counts,
-                    backtracks,
-                    masks,
-                    &grammar_unavailable,
-                );
+                out_of_budget!(StopReason::TokenBudget);
             }
             let token = weighted_index(&weights, rng.random::<f64>() * total);
             let Some(token) = token else {
@@ -593,6 +745,13 @@ pub fn generate<R: Rng + ?Sized>(
             text_lens.push(text.len());
             statement_tokens += 1;
             if is_boundary(piece) {
+                let statements = accepted
+                    .iter()
+                    .filter(|&&id| is_boundary(model.vocabulary().text(id)))
+                    .count();
+                if statements > furthest.0 {
+                    furthest = (statements, accepted.clone());
+                }
                 statement_rejections = 0;
                 statement_tokens = 0;
                 blamed = None;
@@ -614,24 +773,10 @@ pub fn generate<R: Rng + ?Sized>(
             .collect();
         let current = starts.len() - 1;
         if accepted.is_empty() && weights.iter().all(|&w| w == 0.0) {
-            return finish(
-                StopReason::NoValidToken,
-                &text,
-                counts,
-                backtracks,
-                masks,
-                &grammar_unavailable,
-            );
+            out_of_budget!(StopReason::NoValidToken);
         }
         if backtracks >= config.max_backtracks {
-            return finish(
-                StopReason::BacktrackBudget,
-                &text,
-                counts,
-                backtracks,
-                masks,
-                &grammar_unavailable,
-            );
+            out_of_budget!(StopReason::BacktrackBudget);
         }
         let failures = failures_at.entry(starts[current]).or_insert(0);
         *failures += 1;

@@ -124,6 +124,11 @@ pub struct GrammarBounds {
     pub comments_per_gap: usize,
     /// Characters of a comment or a string literal (default 120).
     pub comment_chars: usize,
+    /// The left side of `~` may be any operand, e.g. `(y - mu) / sigma` in parentheses
+    /// (default true); false allows only a variable, indexed or not, as almost every program
+    /// writes it, so an untrained proposal does not start a model statement with a call it
+    /// cannot finish.
+    pub tilde_any_operand: bool,
 }
 
 impl Default for GrammarBounds {
@@ -143,6 +148,7 @@ impl Default for GrammarBounds {
             whitespace_chars: 40,
             comments_per_gap: 4,
             comment_chars: 120,
+            tilde_any_operand: true,
         }
     }
 }
@@ -168,6 +174,7 @@ impl GrammarBounds {
             whitespace_chars: 4,
             comments_per_gap: 0,
             comment_chars: 0,
+            tilde_any_operand: false,
         }
     }
 }
@@ -309,6 +316,17 @@ pub fn lark_grammar(options: &GrammarOptions, extra_names: &[String]) -> String 
         d = digits
     );
     let mut text = STAN_LARK
+        .replace(
+            "@TILDE_LEFT@",
+            &if b.tilde_any_operand {
+                "unary0".to_string()
+            } else {
+                format!(
+                    "IDENT {}",
+                    upto("LBRACK index_list1 RBRACK", b.postfix_operators)
+                )
+            },
+        )
         .replace("@START@", start)
         .replace("@BLOCK_STMTS@", &b.statements_per_block.to_string())
         .replace("@POSTFIX@", &b.postfix_operators.to_string())

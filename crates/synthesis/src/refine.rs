@@ -462,12 +462,12 @@ pub fn refine(
         };
         add_tokens(&mut tokens, &generation.tokens);
         let program = generation.program;
-        let violations = if generation.stop == StopReason::Completed {
+        let violations = if generation.stop.is_program() {
             check(&program, Some(data))
         } else {
             Vec::new()
         };
-        let fit_ready = generation.stop == StopReason::Completed && violations.is_empty();
+        let fit_ready = generation.stop.is_program() && violations.is_empty();
         let mut candidate = None;
         let mut cached = false;
         if fit_ready {

@@ -54,41 +54,91 @@ fn syntax_mode_programs_parse() {
 }
 
 /// A uniform distribution over the vocabulary is the worst proposal: refinestat mode must still
-/// never return an invalid completed program, and whatever it stops with is a valid prefix.
+/// never return an invalid program. With closing (the default) every generation ends in a program
+/// that passes the full check; without it, whatever stops short is a valid prefix.
 #[test]
 fn adversarial_uniform_model_never_yields_an_invalid_program() {
-    let budget = DecodeConfig {
-        mode: Mode::Refinestat,
-        max_sampled_tokens: 300,
-        ..DecodeConfig::default()
-    };
-    let mut stops = Vec::new();
-    for name in DATASET_NAMES {
-        let data = dataset(name).unwrap();
-        let vocabulary = BuiltinModel::new(&data).vocabulary().clone();
-        for seed in 0..4 {
-            let mut uniform = UniformModel::new(vocabulary.clone());
-            let out = run(&mut uniform, &data, &budget, seed);
-            assert_eq!(
-                out.tokens.sampled,
-                out.tokens.accepted + out.tokens.rejected
-            );
-            assert!(out.tokens.sampled <= 300);
-            if out.stop == StopReason::Completed {
-                assert!(
-                    check(&out.program, Some(&data)).is_empty(),
-                    "{}",
-                    out.program
+    for close_on_budget in [true, false] {
+        let budget = DecodeConfig {
+            mode: Mode::Refinestat,
+            max_sampled_tokens: 300,
+            close_on_budget,
+            ..DecodeConfig::default()
+        };
+        let mut stops = Vec::new();
+        for name in DATASET_NAMES {
+            let data = dataset(name).unwrap();
+            let vocabulary = BuiltinModel::new(&data).vocabulary().clone();
+            for seed in 0..4 {
+                let mut uniform = UniformModel::new(vocabulary.clone());
+                let out = run(&mut uniform, &data, &budget, seed);
+                assert_eq!(
+                    out.tokens.sampled,
+                    out.tokens.accepted + out.tokens.rejected
                 );
-            } else {
-                let diags = check_prefix(&out.program, Some(&data));
-                assert!(diags.is_empty(), "{name}: {diags:?}\n{}", out.program);
+                assert!(out.tokens.sampled <= 300);
+                if out.stop.is_program() {
+                    assert!(
+                        check(&out.program, Some(&data)).is_empty(),
+                        "{}",
+                        out.program
+                    );
+                } else {
+                    let diags = check_prefix(&out.program, Some(&data));
+                    assert!(diags.is_empty(), "{name}: {diags:?}\n{}", out.program);
+                }
+                assert_eq!(out.stop == StopReason::Closed, out.closed_after.is_some());
+                assert_eq!(out.stop == StopReason::Closed, out.tokens.forced > 0);
+                stops.push(out.stop);
             }
-            stops.push(out.stop);
+        }
+        // The budget is far too small for random tokens to finish a program with a model block:
+        // the decoder closes them, or (without closing) they stop short.
+        if close_on_budget {
+            assert!(stops.iter().all(StopReason::is_program), "{stops:?}");
+            assert!(stops.contains(&StopReason::Closed));
+        } else {
+            assert!(stops.iter().any(|s| *s != StopReason::Completed));
+            assert!(!stops.contains(&StopReason::Closed));
         }
     }
-    // The budget is far too small for random tokens to finish a program with a model block.
-    assert!(stops.iter().any(|s| *s != StopReason::Completed));
+}
+
+/// A closed program keeps the statements the proposal finished: closing appends braces (and a
+/// model block) at a statement boundary the decoder reached, nothing else.
+#[test]
+fn closing_appends_only_braces_and_an_empty_model_block() {
+    let data = dataset("dugongs").unwrap();
+    let vocabulary = BuiltinModel::new(&data).vocabulary().clone();
+    let config = DecodeConfig {
+        mode: Mode::Refinestat,
+        max_sampled_tokens: 200,
+        ..DecodeConfig::default()
+    };
+    let mut closed = 0;
+    for seed in 0..6 {
+        let mut uniform = UniformModel::new(vocabulary.clone());
+        let out = run(&mut uniform, &data, &config, seed);
+        if out.stop != StopReason::Closed {
+            continue;
+        }
+        closed += 1;
+        let kept = out
+            .program
+            .trim_end()
+            .trim_end_matches(|c: char| c == '}' || c.is_whitespace());
+        let kept = kept
+            .strip_suffix("model {")
+            .or_else(|| kept.strip_suffix("model\n{"))
+            .or_else(|| kept.strip_suffix("model{"))
+            .unwrap_or(kept);
+        assert!(
+            check_prefix(kept, Some(&data)).is_empty(),
+            "{kept}\n(closed: {})",
+            out.program
+        );
+    }
+    assert!(closed > 0);
 }
 
 /// The same adversary unconstrained writes invalid text, so the test above is not vacuous.
@@ -262,14 +312,27 @@ fn end_of_program_needs_a_model_block() {
         &config(Mode::Refinestat),
         1,
     );
-    // The grammar masks end-of-program before a model block: nothing is even drawn.
+    // The grammar masks end-of-program before a model block: nothing is even drawn, and the
+    // decoder closes the program with an empty model block.
+    assert_eq!(out.stop, StopReason::Closed);
+    assert_eq!(out.closed_after, Some(StopReason::NoValidToken));
+    assert_eq!(
+        out.generated.split_whitespace().collect::<Vec<_>>(),
+        ["model", "{", "}"]
+    );
+    assert_eq!((out.tokens.sampled, out.tokens.rejected), (0, 0));
+    assert!(check(&out.program, Some(&data)).is_empty());
+    let no_closing = DecodeConfig {
+        close_on_budget: false,
+        ..config(Mode::Refinestat)
+    };
+    let out = run(&mut OnlyEos(vocabulary.clone()), &data, &no_closing, 1);
     assert_eq!(out.stop, StopReason::NoValidToken);
     assert_eq!(out.generated, "");
-    assert_eq!((out.tokens.sampled, out.tokens.rejected), (0, 0));
     // Without masks the full check refuses it.
     let unmasked = DecodeConfig {
         grammar_mask: false,
-        ..config(Mode::Refinestat)
+        ..no_closing.clone()
     };
     let out = run(&mut OnlyEos(vocabulary.clone()), &data, &unmasked, 1);
     assert_eq!(out.stop, StopReason::NoValidToken);

@@ -11,7 +11,7 @@ use refinestat_synthesis::local::tiny::{
 use refinestat_synthesis::local::Architecture;
 use refinestat_synthesis::{
     data_block, datasets, generate, program_rng, DecodeConfig, LocalModel, Mode, ProposalError,
-    ProposalModel, StopReason, TokenId,
+    ProposalModel, TokenId,
 };
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -237,19 +237,21 @@ fn the_tiny_tokenizer_is_deterministic() {
     assert_eq!(a, tokenizer().to_string(false).unwrap());
 }
 
+/// The claim at test scale: every program a random-weight transformer writes in
+/// refinestat mode passes the full check with the data, whether the model ended it or the decoder
+/// closed it when the (small, for debug builds) budget ran out.
 #[test]
-fn completed_programs_from_a_random_model_are_valid() {
+fn every_program_from_a_random_model_is_valid() {
     let dir = tiny_dir(TinyFamily::Qwen2, 3);
     let mut model = LocalModel::load(&dir.0, None).unwrap();
     let config = DecodeConfig {
         mode: Mode::Refinestat,
-        // Debug builds run ~10 ms per draw; a random model rarely finishes anyway (the grammar
-        // masks of the decoder make it finish), so the budget is small.
+        // Debug builds run ~10 ms per draw; the budget is small and closing ends the programs.
         max_sampled_tokens: 40,
         max_program_tokens: 40,
+        grammar_bounds: refinestat_synthesis::GrammarBounds::compact(),
         ..DecodeConfig::default()
     };
-    let (mut completed, mut total) = (0, 0);
     let mut stops = std::collections::BTreeMap::new();
     for name in datasets::DATASET_NAMES {
         let data = datasets::dataset(name).unwrap();
@@ -257,22 +259,15 @@ fn completed_programs_from_a_random_model_are_valid() {
         for i in 0..10 {
             let mut rng = program_rng(11, i);
             let out = generate(&mut model, &prompt, &data, &config, &mut rng);
-            total += 1;
             *stops.entry(out.stop.as_str().to_string()).or_insert(0) += 1;
-            assert!(
-                !matches!(out.stop, StopReason::ModelError(_)),
-                "{name}: {:?}",
-                out.stop
-            );
+            assert!(out.stop.is_program(), "{name}: {:?}", out.stop);
             assert!(out.program.starts_with(&prompt));
-            if out.stop == StopReason::Completed {
-                completed += 1;
-                let diags = check(&out.program, Some(&data));
-                assert!(diags.is_empty(), "{name}:\n{}\n{diags:?}", out.program);
-            }
+            let diags = check(&out.program, Some(&data));
+            assert!(diags.is_empty(), "{name}:\n{}\n{diags:?}", out.program);
         }
     }
-    eprintln!("random tiny qwen2: {completed}/{total} completed; stops {stops:?}");
+    eprintln!("random tiny qwen2: stops {stops:?}");
+    assert!(stops.contains_key("closed"), "{stops:?}");
 }
 
 // ---- broken model files ----

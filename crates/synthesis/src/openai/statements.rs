@@ -197,6 +197,7 @@ impl OpenAiModel {
                 // The server applies the grammar (when it takes one); no masks are computed here.
                 masks: 0,
                 grammar_unavailable: None,
+                closed_after: None,
             };
 
         loop {
