@@ -377,6 +377,25 @@ fn closing_texts() -> Vec<String> {
     out
 }
 
+/// A text-level closing for writers that work statement by statement: the first of `bases`
+/// (program texts that end at a statement boundary, latest first) that a closing text turns into
+/// a program passing the mode's full check, closed, with the closing text.
+pub(crate) fn close_text<'a>(
+    config: &DecodeConfig,
+    data: &Data,
+    bases: impl IntoIterator<Item = &'a str>,
+) -> Option<(String, String)> {
+    let closings = closing_texts();
+    bases.into_iter().find_map(|base| {
+        closings.iter().find_map(|closing| {
+            let candidate = format!("{base}{closing}");
+            complete_violations(config.mode, &candidate, data, config.require_model_block)
+                .is_empty()
+                .then(|| (candidate, closing.clone()))
+        })
+    })
+}
+
 /// The closed program and the number of tokens appended: `accepted` (a valid prefix after
 /// `prompt`) closed at its latest statement boundary where a closing text passes the mode's full
 /// check and, when masking, the grammar.

@@ -159,12 +159,22 @@ fn rejected_statements_are_resampled_backtracked_and_counted_within_the_budgets(
         ..refinestat()
     };
     let g = write(&mut model, &data, &config, 0);
-    assert_ne!(g.stop, StopReason::Completed);
+    // The budget runs out and the program is closed at its last accepted statement.
+    assert_eq!(g.stop, StopReason::Closed);
+    assert!(g.closed_after.is_some());
+    assert!(g.tokens.forced > 0);
     assert!(g.tokens.rejected > 0);
     assert!(g.backtracks > 0);
     assert!(g.tokens.sampled <= 400, "{:?}", g.tokens);
     assert_counted(&g);
-    // What was kept is still a valid prefix.
+    assert!(refinestat_language::check(&g.program, Some(&data)).is_empty());
+    // Without closing, what was kept is still a valid prefix.
+    let open = DecodeConfig {
+        close_on_budget: false,
+        ..config
+    };
+    let g = write(&mut model, &data, &open, 0);
+    assert!(!g.stop.is_program(), "{:?}", g.stop);
     assert!(refinestat_language::check_prefix(&g.program, Some(&data)).is_empty());
     // Budgets of the built-in path bound the remote one too.
     let tight = DecodeConfig {
@@ -173,7 +183,9 @@ fn rejected_statements_are_resampled_backtracked_and_counted_within_the_budgets(
     };
     let server = builtin_server(&data, StopHandling::Vllm);
     let g = write(&mut client(&server, ""), &data, &tight, 0);
-    assert_eq!(g.stop, StopReason::TokenBudget);
+    assert_eq!(g.stop, StopReason::Closed);
+    assert_eq!(g.closed_after, Some(StopReason::TokenBudget));
+    assert!(refinestat_language::check(&g.program, Some(&data)).is_empty());
     assert!(g.tokens.sampled <= 30, "{:?}", g.tokens);
 }
 

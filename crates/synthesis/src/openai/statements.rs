@@ -24,8 +24,8 @@
 
 use super::client::{Completion, CompletionRequest, OpenAiModel, STOP_TEXTS};
 use crate::decode::{
-    blamed_name, complete_violations, declares, prefix_violations, DecodeConfig, Generation,
-    StopReason, TokenCounts,
+    blamed_name, close_text, complete_violations, declares, prefix_violations, DecodeConfig,
+    Generation, Mode, StopReason, TokenCounts,
 };
 use rand::RngCore;
 use refinestat_language::{parse, parse_prefix, Data};
@@ -199,12 +199,32 @@ impl OpenAiModel {
                 grammar_unavailable: None,
                 closed_after: None,
             };
+        // A budget ran out: close the program at the latest statement boundary where a closing
+        // passes the full check (see `DecodeConfig::close_on_budget`), or stop with `reason`.
+        let out_of_budget = |reason: StopReason,
+                             text: &str,
+                             steps: &[Step],
+                             mut counts: TokenCounts,
+                             backtracks: usize| {
+            if config.close_on_budget && config.mode != Mode::Standard {
+                let bases = std::iter::once(text)
+                    .chain(steps.iter().rev().map(|s| &text[..s.text_len_before]))
+                    .chain(std::iter::once(prompt));
+                if let Some((closed, closing)) = close_text(config, data, bases) {
+                    counts.forced = estimate_tokens(&closing);
+                    let mut generation = finish(StopReason::Closed, &closed, counts, backtracks);
+                    generation.closed_after = Some(reason);
+                    return generation;
+                }
+            }
+            finish(reason, text, counts, backtracks)
+        };
 
         loop {
             if counts.sampled >= config.max_sampled_tokens
                 || program_tokens >= config.max_program_tokens
             {
-                return finish(StopReason::TokenBudget, &text, counts, backtracks);
+                return out_of_budget(StopReason::TokenBudget, &text, &steps, counts, backtracks);
             }
             let left = config.max_sampled_tokens - counts.sampled;
             let full_prompt = format!("{}{}", self.instruction(), text);
@@ -321,7 +341,13 @@ impl OpenAiModel {
             }
             // Backtrack: undo the last step, and one more for each earlier failure here.
             if backtracks >= config.max_backtracks {
-                return finish(StopReason::BacktrackBudget, &text, counts, backtracks);
+                return out_of_budget(
+                    StopReason::BacktrackBudget,
+                    &text,
+                    &steps,
+                    counts,
+                    backtracks,
+                );
             }
             let failures = failures_at.entry(steps.len()).or_insert(0);
             *failures += 1;
