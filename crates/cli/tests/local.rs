@@ -1,6 +1,7 @@
 //! `generate --lm local:DIR` end to end on a tiny random-weight transformer the test writes
-//! (tokenizer trained here, weights from a seed): every completed program passes `check` with
-//! the data, and a broken model directory is a clear error naming the file.
+//! (tokenizer trained here, weights from a seed): every program passes `check` with the data
+//! (the model's own, or closed by the decoder when the budget ran out), and a broken model
+//! directory is a clear error naming the file.
 
 mod common;
 
@@ -42,16 +43,18 @@ fn a_random_weight_model_writes_only_valid_programs() {
     for row in &rows {
         assert_eq!(row["lm"], spec.as_str());
         assert!(row["tokens"]["prompt"].as_u64().unwrap() > 50, "{row}");
-        if row["stop_reason"] == "completed" {
-            let program = out_dir.join(row["program"].as_str().unwrap());
-            let check = refinestat(&[
-                "check",
-                program.to_str().unwrap(),
-                "--data",
-                data.to_str().unwrap(),
-            ]);
-            assert_eq!(check.status.code(), Some(0), "{}", stderr(&check));
-        }
+        let stop = row["stop_reason"].as_str().unwrap();
+        assert!(stop == "completed" || stop == "closed", "{row}");
+        assert_eq!(row["closed_after"].is_null(), stop == "completed", "{row}");
+        assert_eq!(row["check"]["valid"], true, "{row}");
+        let program = out_dir.join(row["program"].as_str().unwrap());
+        let check = refinestat(&[
+            "check",
+            program.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+        ]);
+        assert_eq!(check.status.code(), Some(0), "{}", stderr(&check));
     }
 }
 

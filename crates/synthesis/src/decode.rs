@@ -19,6 +19,14 @@
 //! backtracking rolls the grammar state back with the text. When the prompt itself is outside
 //! the grammar (a hand-written prefix beyond its bounds) the generation runs unmasked and says so
 //! in [`Generation::grammar_unavailable`]. `standard` mode is never masked.
+//!
+//! Budgets bound every generation (sampled tokens, program length, backtracks). When one runs out
+//! in `syntax` or `refinestat` mode the decoder closes the program instead of stopping short
+//! ([`DecodeConfig::close_on_budget`]): it goes back to the furthest statement boundary the
+//! generation reached, appends closing braces (and an empty `model` block when there is none)
+//! that pass the mode's full check and the grammar, and reports [`StopReason::Closed`] with the
+//! appended tokens in [`TokenCounts::forced`]. So any proposal, a random-weight network included,
+//! yields a valid program; which statements are in it is still the proposal's doing.
 
 use crate::grammar::{Grammar, GrammarBounds, GrammarOptions, GrammarState};
 use crate::proposal::{ProposalModel, TokenId};
