@@ -135,7 +135,7 @@ fn attempt_event(attempt: &Attempt, candidates: &[Candidate]) -> serde_json::Val
         "program": format!("candidates/attempt-{}.stan", attempt.index),
         "generation": attempt.generation.as_str(),
         "tokens": attempt.tokens,
-        "check_valid": attempt.violations.is_empty() && attempt.generation.as_str() == "completed",
+        "check_valid": attempt.violations.is_empty() && attempt.generation.is_program(),
         "violations": violations_json(&attempt.program, attempt),
         "candidate": attempt.candidate,
         "cached": attempt.cached,
@@ -290,7 +290,7 @@ pub fn run_synth(args: &SynthArgs, progress: bool) -> Result<SynthRun> {
             if !progress {
                 return;
             }
-            let verdict = if attempt.generation.as_str() != "completed" {
+            let verdict = if !attempt.generation.is_program() {
                 format!(
                     "generation stopped ({})",
                     generation_text(&attempt.generation)
@@ -332,6 +332,7 @@ pub fn run_synth(args: &SynthArgs, progress: bool) -> Result<SynthRun> {
 /// A generation's stop reason, with the model's error message when it failed.
 fn generation_text(stop: &StopReason) -> String {
     match stop {
+        StopReason::Closed => "closed by the decoder when a budget ran out".to_string(),
         StopReason::ModelError(e) => format!("model_error: {e}"),
         other => other.as_str().to_string(),
     }
@@ -354,7 +355,7 @@ fn write_results(
             .and_then(|s| serde_json::to_value(s).ok());
         let why = match attempt.candidate {
             Some(i) => outcome.not_chosen_reason(i, config),
-            None if attempt.generation.as_str() != "completed" => Some(format!(
+            None if !attempt.generation.is_program() => Some(format!(
                 "generation stopped: {}",
                 generation_text(&attempt.generation)
             )),

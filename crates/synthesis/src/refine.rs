@@ -9,7 +9,8 @@
 //!    has been resampled fewer than `alpha` times since; then it is a *likelihood* attempt
 //!    (prompt = that program up to its first L statement, see [`likelihood_start`]).
 //! 2. The program is checked (the six predicates, with the data); a program that does not check,
-//!    or whose generation stopped early, is invalid without a fit. Otherwise it is fitted by the
+//!    or whose generation stopped short of a whole program, is invalid without a fit (a program
+//!    the decoder closed when a budget ran out is whole). Otherwise it is fitted by the
 //!    [`Fitter`] unless a program with the same canonical text was fitted before (then that
 //!    result is reused: no program is fitted twice). Valid = reliability score >= `k`.
 //! 3. A valid program ends the current prior: the next attempt is full. An invalid full attempt
