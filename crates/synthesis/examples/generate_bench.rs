@@ -219,7 +219,7 @@ fn main() {
 /// The adversarial proposal: a uniform distribution over the builtin vocabulary, refinestat mode.
 fn uniform_table(n: usize, names: &[String]) {
     use refinestat_synthesis::{ProposalModel, UniformModel};
-    println!("| dataset | programs | completed | completed and pass check | stopped (reason: count) | invalid returned as completed | tokens sampled (mean) |");
+    println!("| dataset | programs | completed by the model | whole programs that pass check | not completed by the model (reason: count) | invalid returned as a program | tokens sampled (mean) |");
     println!("|---|---:|---:|---:|---|---:|---:|");
     for name in names {
         let data = dataset(name).expect("shipped dataset");
@@ -233,10 +233,7 @@ fn uniform_table(n: usize, names: &[String]) {
                 generate(&mut m, &prompt, &data, &DecodeConfig::default(), &mut rng)
             })
             .collect();
-        let completed: Vec<bool> = gens
-            .iter()
-            .map(|g| g.stop == StopReason::Completed)
-            .collect();
+        let whole: Vec<bool> = gens.iter().map(|g| g.stop.is_program()).collect();
         let valid: Vec<bool> = gens
             .iter()
             .map(|g| check(&g.program, Some(&data)).is_empty())
@@ -250,22 +247,24 @@ fn uniform_table(n: usize, names: &[String]) {
         }
         let mut reasons = std::collections::BTreeMap::new();
         for g in gens.iter().filter(|g| g.stop != StopReason::Completed) {
-            *reasons.entry(g.stop.as_str().to_string()).or_insert(0) += 1;
+            let reason = match &g.closed_after {
+                Some(budget) => format!("closed after {}", budget.as_str()),
+                None => g.stop.as_str().to_string(),
+            };
+            *reasons.entry(reason).or_insert(0) += 1;
         }
         let reasons: Vec<String> = reasons.iter().map(|(r, c)| format!("{r}: {c}")).collect();
         println!(
             "| {name} | {n} | {} | {} | {} | {} | {:.0} |",
-            completed.iter().filter(|c| **c).count(),
-            completed
-                .iter()
-                .zip(&valid)
-                .filter(|(c, v)| **c && **v)
+            gens.iter()
+                .filter(|g| g.stop == StopReason::Completed)
                 .count(),
+            whole.iter().zip(&valid).filter(|(w, v)| **w && **v).count(),
             reasons.join(", "),
-            completed
+            whole
                 .iter()
                 .zip(&valid)
-                .filter(|(c, v)| **c && !**v)
+                .filter(|(w, v)| **w && !**v)
                 .count(),
             gens.iter().map(|g| g.tokens.sampled).sum::<usize>() as f64 / n as f64,
         );
