@@ -104,6 +104,44 @@ fn adversarial_uniform_model_never_yields_an_invalid_program() {
     }
 }
 
+/// Closing holds in `syntax` mode too: the uniform adversary's programs, closed or not, parse
+/// and have a model block (what that mode promises), under the default and the compact bounds.
+#[test]
+fn syntax_mode_programs_of_the_uniform_adversary_are_whole_and_parse() {
+    for bounds in [
+        refinestat_synthesis::GrammarBounds::default(),
+        refinestat_synthesis::GrammarBounds::compact(),
+    ] {
+        let cfg = DecodeConfig {
+            mode: Mode::Syntax,
+            max_sampled_tokens: 300,
+            grammar_bounds: bounds,
+            ..DecodeConfig::default()
+        };
+        for name in ["gp", "surgical"] {
+            let data = dataset(name).unwrap();
+            let vocabulary = BuiltinModel::new(&data).vocabulary().clone();
+            for seed in 0..3 {
+                let out = run(
+                    &mut UniformModel::new(vocabulary.clone()),
+                    &data,
+                    &cfg,
+                    seed,
+                );
+                assert!(out.stop.is_program(), "{:?}", out.stop);
+                let parsed = parse(&out.program);
+                assert!(
+                    parsed.errors.is_empty(),
+                    "{:?}\n{}",
+                    parsed.errors,
+                    out.program
+                );
+                assert!(parsed.program.model.is_some(), "{}", out.program);
+            }
+        }
+    }
+}
+
 /// A closed program keeps the statements the proposal finished: closing appends braces (and a
 /// model block) at a statement boundary the decoder reached, nothing else.
 #[test]

@@ -99,6 +99,36 @@ fn built_in_derivations_are_in_the_grammar() {
     }
 }
 
+/// Compact bounds take only a variable, indexed or not, on the left of `~`; the default bounds
+/// take any operand.
+#[test]
+fn compact_bounds_take_only_a_variable_left_of_tilde() {
+    let compact = GrammarOptions {
+        bounds: refinestat_synthesis::GrammarBounds::compact(),
+        ..GrammarOptions::default()
+    };
+    let program =
+        |statement: &str| format!("data {{\n  vector[3] y;\n}}\nmodel {{\n  {statement}\n}}\n");
+    for plain in ["y ~ normal(0, 1);", "y[1] ~ normal(0, 1);"] {
+        assert_eq!(
+            grammar_accepts(&program(plain), &compact),
+            Ok(()),
+            "{plain}"
+        );
+    }
+    for operand in ["(y - 1) ~ normal(0, 1);", "exp(y) ~ normal(0, 1);"] {
+        assert!(
+            grammar_accepts(&program(operand), &compact).is_err(),
+            "{operand}"
+        );
+        assert_eq!(
+            grammar_accepts(&program(operand), &GrammarOptions::default()),
+            Ok(()),
+            "{operand}"
+        );
+    }
+}
+
 #[test]
 fn text_beyond_a_bound_is_refused() {
     let options = GrammarOptions::default();
