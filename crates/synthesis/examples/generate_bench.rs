@@ -52,24 +52,17 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let n: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(200);
     let fit = !args.iter().any(|a| a == "--no-fit");
-    let show: usize = args
-        .iter()
-        .position(|a| a == "--show")
-        .and_then(|i| args.get(i + 1))
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let names: Vec<String> = args
-        .iter()
-        .position(|a| a == "--datasets")
-        .and_then(|i| args.get(i + 1))
+    let flag = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let show: usize = flag("--show").and_then(|s| s.parse().ok()).unwrap_or(0);
+    let names: Vec<String> = flag("--datasets")
         .map(|s| s.split(',').map(String::from).collect())
         .unwrap_or_else(|| DATASET_NAMES.iter().map(|s| s.to_string()).collect());
-    let lm = args
-        .iter()
-        .position(|a| a == "--lm")
-        .and_then(|i| args.get(i + 1))
-        .cloned()
-        .unwrap_or_else(|| "builtin".into());
+    let lm = flag("--lm").unwrap_or_else(|| "builtin".into());
     let local_path = match lm.as_str() {
         "builtin" => None,
         other => Some(std::path::PathBuf::from(
@@ -77,12 +70,6 @@ fn main() {
                 .strip_prefix("local:")
                 .expect("--lm is builtin or local:DIR"),
         )),
-    };
-    let flag = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
     };
     let max_tokens: usize = flag("--max-tokens")
         .and_then(|s| s.parse().ok())

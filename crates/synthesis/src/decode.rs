@@ -113,9 +113,10 @@ pub struct DecodeConfig {
     /// vocabulary's long tail is never checked token by token.
     pub max_scan_tokens: usize,
     /// Outside `standard` mode, when a budget runs out (or no token is left) close the program
-    /// instead of stopping (default true): go back to the latest statement boundary from which
-    /// closing braces, and a `model { }` block where there is none, make a program that passes
-    /// the mode's full check, and append that text ([`StopReason::Closed`], counted as
+    /// instead of stopping (default true): go back to the furthest statement boundary the
+    /// generation reached (then earlier ones) from which closing braces, and a `model { }` block
+    /// where there is none, make a program that passes the mode's full check and the grammar,
+    /// and append that text ([`StopReason::Closed`], counted as
     /// [`TokenCounts::forced`]). Every generation then ends in a valid program; the statements
     /// in it are still all the model's.
     pub close_on_budget: bool,
@@ -324,6 +325,13 @@ fn is_boundary(text: &str) -> bool {
     t.ends_with(';') || t.ends_with('{') || t.ends_with('}')
 }
 
+/// Statement boundaries among `ids`: how far a generation has got, for choosing what to close.
+fn boundaries(model: &dyn ProposalModel, ids: &[TokenId]) -> usize {
+    ids.iter()
+        .filter(|&&id| is_boundary(model.vocabulary().text(id)))
+        .count()
+}
+
 /// The grammar state of a constrained generation, or why there is none.
 fn start_grammar(
     model: &dyn ProposalModel,
@@ -385,6 +393,22 @@ fn closing_texts() -> Vec<String> {
     out
 }
 
+/// The closed programs `base` (a program text ending at a statement boundary) becomes with each
+/// of `closings` that passes the mode's full check, in order, with the closing text.
+fn passing_closings<'c>(
+    config: &'c DecodeConfig,
+    data: &'c Data,
+    base: &'c str,
+    closings: &'c [String],
+) -> impl Iterator<Item = (String, &'c String)> + 'c {
+    closings.iter().filter_map(move |closing| {
+        let candidate = format!("{base}{closing}");
+        complete_violations(config.mode, &candidate, data, config.require_model_block)
+            .is_empty()
+            .then_some((candidate, closing))
+    })
+}
+
 /// A text-level closing for writers that work statement by statement: the first of `bases`
 /// (program texts that end at a statement boundary, latest first) that a closing text turns into
 /// a program passing the mode's full check, closed, with the closing text.
@@ -395,12 +419,9 @@ pub(crate) fn close_text<'a>(
 ) -> Option<(String, String)> {
     let closings = closing_texts();
     bases.into_iter().find_map(|base| {
-        closings.iter().find_map(|closing| {
-            let candidate = format!("{base}{closing}");
-            complete_violations(config.mode, &candidate, data, config.require_model_block)
-                .is_empty()
-                .then(|| (candidate, closing.clone()))
-        })
+        passing_closings(config, data, base, &closings)
+            .next()
+            .map(|(closed, closing)| (closed, closing.clone()))
     })
 }
 
@@ -448,13 +469,7 @@ fn close_program(
         } else {
             text_lens[k - 1]
         }];
-        for closing in &closings {
-            let candidate = format!("{base}{closing}");
-            if !complete_violations(config.mode, &candidate, data, config.require_model_block)
-                .is_empty()
-            {
-                continue;
-            }
+        for (candidate, closing) in passing_closings(config, data, base, &closings) {
             let ids = vocab.encode(closing);
             if vocab.decode(&ids) != *closing {
                 continue;
@@ -561,12 +576,7 @@ pub fn generate<R: Rng + ?Sized>(
         ($reason:expr) => {{
             let reason = $reason;
             if config.close_on_budget && config.mode != Mode::Standard {
-                let boundaries = |ids: &[TokenId]| {
-                    ids.iter()
-                        .filter(|&&id| is_boundary(model.vocabulary().text(id)))
-                        .count()
-                };
-                let keep = if furthest.0 > boundaries(&accepted) {
+                let keep = if furthest.0 > boundaries(&*model, &accepted) {
                     &furthest.1
                 } else {
                     &accepted
@@ -772,10 +782,7 @@ pub fn generate<R: Rng + ?Sized>(
             text_lens.push(text.len());
             statement_tokens += 1;
             if is_boundary(piece) {
-                let statements = accepted
-                    .iter()
-                    .filter(|&&id| is_boundary(model.vocabulary().text(id)))
-                    .count();
+                let statements = boundaries(&*model, &accepted);
                 if statements > furthest.0 {
                     furthest = (statements, accepted.clone());
                 }
