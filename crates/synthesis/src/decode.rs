@@ -122,6 +122,14 @@ pub struct DecodeConfig {
     pub close_on_budget: bool,
 }
 
+impl DecodeConfig {
+    /// Whether a budget that runs out closes the program ([`DecodeConfig::close_on_budget`],
+    /// which `standard` mode ignores: it promises nothing about the text).
+    pub fn closes_on_budget(&self) -> bool {
+        self.close_on_budget && self.mode != Mode::Standard
+    }
+}
+
 impl Default for DecodeConfig {
     fn default() -> DecodeConfig {
         DecodeConfig {
@@ -575,7 +583,7 @@ pub fn generate<R: Rng + ?Sized>(
     macro_rules! out_of_budget {
         ($reason:expr) => {{
             let reason = $reason;
-            if config.close_on_budget && config.mode != Mode::Standard {
+            if config.closes_on_budget() {
                 let keep = if furthest.0 > boundaries(&*model, &accepted) {
                     &furthest.1
                 } else {

@@ -25,7 +25,7 @@
 use super::client::{Completion, CompletionRequest, OpenAiModel, STOP_TEXTS};
 use crate::decode::{
     blamed_name, close_text, complete_violations, declares, prefix_violations, DecodeConfig,
-    Generation, Mode, StopReason, TokenCounts,
+    Generation, StopReason, TokenCounts,
 };
 use rand::RngCore;
 use refinestat_language::{parse, parse_prefix, Data};
@@ -206,7 +206,7 @@ impl OpenAiModel {
                              steps: &[Step],
                              mut counts: TokenCounts,
                              backtracks: usize| {
-            if config.close_on_budget && config.mode != Mode::Standard {
+            if config.closes_on_budget() {
                 let bases = std::iter::once(text)
                     .chain(steps.iter().rev().map(|s| &text[..s.text_len_before]))
                     .chain(std::iter::once(prompt));
