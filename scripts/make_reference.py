@@ -265,6 +265,65 @@ def lkj_corr_cholesky_lpdf(L_rows, eta):
     return lp
 
 
+def log_det(rows):
+    return mpm.log(mpm.det(mat(rows)))
+
+
+def rows_of(m):
+    return [[m[i, j] for j in range(m.cols)] for i in range(m.rows)]
+
+
+def multi_normal_prec_lpdf(y, mu, omega_rows):
+    return multi_normal_lpdf(y, mu, rows_of(mat(omega_rows) ** -1))
+
+
+def multi_student_t_lpdf(y, nu, mu, sigma_rows):
+    S = mat(sigma_rows)
+    k = len(y)
+    nu = mpf(nu)
+    d = mpm.matrix([mpf(a) - mpf(b) for a, b in zip(y, mu)])
+    quad = (d.T * mpm.lu_solve(S, d))[0]
+    return (lgamma((nu + k) / 2) - lgamma(nu / 2) - k * mpm.log(nu * mpm.pi) / 2
+            - mpm.log(mpm.det(S)) / 2 - (nu + k) / 2 * mpm.log1p(quad / nu))
+
+
+def multinomial_lpmf(y, theta):
+    n = sum(y)
+    return (lgamma(n + 1) - sum(lgamma(v + 1) for v in y)
+            + sum(v * mpm.log(mpf(t)) for v, t in zip(y, theta) if v > 0))
+
+
+def log_multi_gamma(k, x):
+    return k * (k - 1) * mpm.log(mpm.pi) / 4 + sum(lgamma(mpf(x) + mpf(1 - j) / 2)
+                                                  for j in range(1, k + 1))
+
+
+def wishart_lpdf(w_rows, nu, s_rows):
+    W, S = mat(w_rows), mat(s_rows)
+    k, nu = W.rows, mpf(nu)
+    tr = sum(((S ** -1) * W)[i, i] for i in range(k))
+    return ((nu - k - 1) / 2 * mpm.log(mpm.det(W)) - tr / 2 - nu * k / 2 * mpm.log(2)
+            - nu / 2 * mpm.log(mpm.det(S)) - log_multi_gamma(k, nu / 2))
+
+
+def inv_wishart_lpdf(w_rows, nu, s_rows):
+    W, S = mat(w_rows), mat(s_rows)
+    k, nu = W.rows, mpf(nu)
+    tr = sum((S * (W ** -1))[i, i] for i in range(k))
+    return (nu / 2 * mpm.log(mpm.det(S)) - nu * k / 2 * mpm.log(2) - log_multi_gamma(k, nu / 2)
+            - (nu + k + 1) / 2 * mpm.log(mpm.det(W)) - tr / 2)
+
+
+def lkj_corr_lpdf(sigma_rows, eta):
+    return -lkj_log_normalizer(len(sigma_rows), eta) + (mpf(eta) - 1) * log_det(sigma_rows)
+
+
+def glm_eta(x_rows, alpha, beta):
+    al = alpha if isinstance(alpha, list) else [alpha] * len(x_rows)
+    return [mpf(a) + sum(mpf(xi) * mpf(b) for xi, b in zip(row, beta))
+            for a, row in zip(al, x_rows)]
+
+
 def dirichlet_lpdf(theta, alpha):
     return (lgamma(sum(alpha)) - sum(lgamma(a) for a in alpha)
             + sum((a - 1) * mpm.log(t) for a, t in zip(alpha, theta)))
@@ -463,6 +522,57 @@ def add_dist(name, dist, kind, variables, variate, args, truncation=None):
                 check_scipy(name, t, c)
         elif dist == "lkj_corr_cholesky":
             terms = [lkj_corr_cholesky_lpdf(y, M(argv[0]))]
+        elif dist in ("multi_normal_prec", "multi_student_t", "multi_student_t_cholesky"):
+            ys = y if isinstance(y[0], list) else [y]
+            if dist == "multi_normal_prec":
+                mu_arg, nu = argv[0], None
+                mat_arg = argv[1]
+                cov = np.linalg.inv(np.array(mat_arg))
+            else:
+                nu, mu_arg, mat_arg = argv
+                cov = np.array(mat_arg)
+                if dist == "multi_student_t_cholesky":
+                    cov = cov @ cov.T
+                    mat_arg = cov.tolist()
+            mus = mu_arg if isinstance(mu_arg[0], list) else [mu_arg] * len(ys)
+            if dist == "multi_normal_prec":
+                terms = [multi_normal_prec_lpdf(M(yy), M(mm), mat_arg) for yy, mm in zip(ys, mus)]
+                cross = [stats.multivariate_normal.logpdf(yy, mm, cov) for yy, mm in zip(ys, mus)]
+            else:
+                terms = [multi_student_t_lpdf(M(yy), nu, M(mm), mat_arg) for yy, mm in zip(ys, mus)]
+                cross = [stats.multivariate_t.logpdf(yy, loc=mm, shape=cov, df=nu)
+                         for yy, mm in zip(ys, mus)]
+            for t, c in zip(terms, cross):
+                check_scipy(name, t, c)
+        elif dist in ("multinomial", "multinomial_logit"):
+            theta = argv[0]
+            if dist == "multinomial_logit":
+                e = [mpm.exp(mpf(g)) for g in theta]
+                theta = [v / sum(e) for v in e]
+            terms = [multinomial_lpmf(y, theta)]
+            check_scipy(name, terms[0], stats.multinomial.logpmf(y, sum(y), [float(t) for t in theta]))
+        elif dist in ("wishart", "inv_wishart"):
+            fn = wishart_lpdf if dist == "wishart" else inv_wishart_lpdf
+            terms = [fn(y, argv[0], argv[1])]
+            ref = (stats.wishart if dist == "wishart" else stats.invwishart).logpdf(
+                np.array(y), df=argv[0], scale=np.array(argv[1]))
+            check_scipy(name, terms[0], ref)
+        elif dist == "lkj_corr":
+            terms = [lkj_corr_lpdf(y, argv[0])]
+        elif dist.endswith("_glm"):
+            x_rows, alpha, beta = argv[0], argv[1], argv[2]
+            etas = glm_eta(x_rows, alpha, beta)
+            base = {"normal_id_glm": "normal", "bernoulli_logit_glm": "bernoulli_logit",
+                    "poisson_log_glm": "poisson_log",
+                    "neg_binomial_2_log_glm": "neg_binomial_2_log"}[dist]
+            rest = argv[3:]
+            terms = []
+            for i, yy in enumerate(y):
+                t = LPDF[base](mpf(yy), etas[i], *M(rest))
+                ref = scipy_lpdf(base, yy, float(etas[i]), *rest)
+                if ref is not None:
+                    check_scipy(f"{name} {i}", t, ref, rel=1e-6)
+                terms.append(t)
         elif dist == "dirichlet":
             terms = [dirichlet_lpdf(M(y), M(argv[0]))]
             check_scipy(name, terms[0], stats.dirichlet.logpdf(y, argv[0]))
@@ -866,6 +976,66 @@ def distribution_cases():
     add_dist("dirichlet_concentrated", "dirichlet", "lpdf",
              [V("theta", "simplex[3]", [0.33, 0.33, 0.34], P),
               V("alpha", "vector<lower=0>[3]", [100.0, 100.0, 120.0], P)], "theta", ["alpha"])
+
+    # library distributions evaluated through compositions (crates/model/src/library.rs)
+    W3 = [[1.5, 0.2, -0.1], [0.2, 0.8, 0.3], [-0.1, 0.3, 2.2]]
+    O3 = np.linalg.inv(np.array(S3)).tolist()
+    add_dist("multi_normal_prec_3", "multi_normal_prec", "lpdf",
+             [V("y", "vector[3]", [0.5, -1.0, 2.0], P), V("mu", "vector[3]", [0.0, 0.5, 1.0], P),
+              V("Omega", "cov_matrix[3]", O3, P)], "y", ["mu", "Omega"])
+    add_dist("multi_normal_prec_array", "multi_normal_prec", "lpdf",
+             [V("y", "array[2] vector[3]", [[0.1, 0.2, 0.3], [-1.0, 2.0, 0.5]], P),
+              V("mu", "vector[3]", [0.0, 0.5, -0.5], P), V("Omega", "cov_matrix[3]", W3, P)],
+             "y", ["mu", "Omega"])
+    add_dist("multi_student_t_3", "multi_student_t", "lpdf",
+             [V("y", "vector[3]", [0.5, -1.0, 2.0], P), V("nu", POS, 4.5, P),
+              V("mu", "vector[3]", [0.0, 0.5, 1.0], P), V("Sigma", "cov_matrix[3]", S3, P)],
+             "y", ["nu", "mu", "Sigma"])
+    add_dist("multi_student_t_array_per_mu", "multi_student_t", "lpdf",
+             [V("y", "array[2] vector[2]", [[1.0, 2.0], [3.0, -1.0]], P), V("nu", POS, 2.0, P),
+              V("mu", "array[2] vector[2]", [[0.5, 1.5], [2.0, 0.0]], P),
+              V("Sigma", "cov_matrix[2]", [[4.0, -1.0], [-1.0, 9.0]], P)],
+             "y", ["nu", "mu", "Sigma"])
+    add_dist("multi_student_t_cholesky_3", "multi_student_t_cholesky", "lpdf",
+             [V("y", "vector[3]", [0.5, -1.0, 2.0], P), V("nu", POS, 7.0, P),
+              V("mu", "vector[3]", [0.0, 0.5, 1.0], P), V("L", "matrix[3,3]", L3)],
+             "y", ["nu", "mu", "L"])
+    add_dist("multinomial_4", "multinomial", "lpmf",
+             [V("y", "array[4] int", [3, 0, 5, 2]),
+              V("theta", "simplex[4]", [0.3, 0.1, 0.4, 0.2], P)], "y", ["theta"])
+    add_dist("multinomial_logit_3", "multinomial_logit", "lpmf",
+             [V("y", "array[3] int", [1, 4, 2]), V("gamma", "vector[3]", [0.2, -0.5, 1.0], P)],
+             "y", ["gamma"])
+    add_dist("wishart_3", "wishart", "lpdf",
+             [V("W", "cov_matrix[3]", W3, P), V("nu", POS, 5.5, P),
+              V("Sigma", "cov_matrix[3]", S3, P)], "W", ["nu", "Sigma"])
+    add_dist("inv_wishart_3", "inv_wishart", "lpdf",
+             [V("W", "cov_matrix[3]", W3, P), V("nu", POS, 4.5, P),
+              V("Sigma", "cov_matrix[3]", S3, P)], "W", ["nu", "Sigma"])
+    for K, eta, tag in [(2, 1.0, "k2_eta1"), (3, 2.0, "k3_eta2"), (4, 0.5, "k4_eta_half")]:
+        L = random_corr_cholesky(K, seed=K * 10 + int(eta * 2) + 1)
+        C = (np.array(L) @ np.array(L).T)
+        np.fill_diagonal(C, 1.0)
+        add_dist(f"lkj_corr_{tag}", "lkj_corr", "lpdf",
+                 [V("Omega", f"corr_matrix[{K}]", C.tolist(), P), V("eta", POS, eta, P)],
+                 "Omega", ["eta"])
+    X = [[1.0, -0.5], [0.3, 2.0], [-1.2, 0.7]]
+    add_dist("normal_id_glm_3", "normal_id_glm", "lpdf",
+             [V("y", "vector[3]", [0.4, 1.5, -2.0]), V("x", "matrix[3,2]", X),
+              V("alpha", "real", 0.3, P), V("beta", "vector[2]", [0.8, -0.4], P),
+              V("sigma", POS, 1.3, P)], "y", ["x", "alpha", "beta", "sigma"])
+    add_dist("bernoulli_logit_glm_3", "bernoulli_logit_glm", "lpmf",
+             [V("y", "array[3] int", [1, 0, 1]), V("x", "matrix[3,2]", X),
+              V("alpha", "vector[3]", [0.3, -0.2, 0.1], P), V("beta", "vector[2]", [0.8, -0.4], P)],
+             "y", ["x", "alpha", "beta"])
+    add_dist("poisson_log_glm_3", "poisson_log_glm", "lpmf",
+             [V("y", "array[3] int", [2, 0, 7]), V("x", "matrix[3,2]", X),
+              V("alpha", "real", 0.5, P), V("beta", "vector[2]", [0.8, -0.4], P)],
+             "y", ["x", "alpha", "beta"])
+    add_dist("neg_binomial_2_log_glm_3", "neg_binomial_2_log_glm", "lpmf",
+             [V("y", "array[3] int", [2, 0, 7]), V("x", "matrix[3,2]", X),
+              V("alpha", "real", 0.5, P), V("beta", "vector[2]", [0.8, -0.4], P),
+              V("phi", POS, 2.5, P)], "y", ["x", "alpha", "beta", "phi"])
 
     # large parameters (lgamma differences of large numbers)
     add_dist("beta_large_parameters", "beta", "lpdf",

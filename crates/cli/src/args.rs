@@ -26,6 +26,10 @@ pub enum Command {
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,
+        /// Treat warnings (possible support violations interval analysis cannot rule out) as
+        /// violations: exit 1 on any (what the constrained decoder requires).
+        #[arg(long)]
+        strict: bool,
     },
     /// Print a program in the house layout, or in canonical form.
     Fmt {

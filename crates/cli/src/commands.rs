@@ -2,14 +2,19 @@
 
 use crate::args::{Cli, Command};
 use crate::error::{emit, CliError, Result};
-use refinestat_language::{check, diagnostic::line_col, parse, Data, Diagnostic};
+use refinestat_language::{check, diagnostic::line_col, parse, Data, Diagnostic, Severity};
 use refinestat_model::{LogDensityOptions, Model};
 use std::path::Path;
 use std::process::ExitCode;
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Check { model, data, json } => cmd_check(&model, data.as_deref(), json),
+        Command::Check {
+            model,
+            data,
+            json,
+            strict,
+        } => cmd_check(&model, data.as_deref(), json, strict),
         Command::Fmt { model, canonical } => cmd_fmt(&model, canonical),
         Command::Logp {
             model,
@@ -54,6 +59,7 @@ fn diagnostic_json(source: &str, d: &Diagnostic) -> serde_json::Value {
     let (end_line, end_column) = line_col(source, d.span.end);
     serde_json::json!({
         "predicate": d.predicate.as_str(),
+        "severity": d.severity.as_str(),
         "message": d.message,
         "hint": d.hint,
         "line": line,
@@ -64,15 +70,24 @@ fn diagnostic_json(source: &str, d: &Diagnostic) -> serde_json::Value {
     })
 }
 
-fn cmd_check(model: &Path, data: Option<&Path>, json: bool) -> Result<ExitCode> {
+fn cmd_check(model: &Path, data: Option<&Path>, json: bool, strict: bool) -> Result<ExitCode> {
     let source = read_source(model)?;
     let data = data.map(read_data).transpose()?;
-    let diagnostics = check(&source, data.as_ref());
+    let mut diagnostics = check(&source, data.as_ref());
+    if strict {
+        for d in &mut diagnostics {
+            d.severity = Severity::Error;
+        }
+    }
+    let errors = diagnostics.iter().filter(|d| d.is_error()).count();
+    let warnings = diagnostics.len() - errors;
     let path = model.display().to_string();
     if json {
         let out = serde_json::json!({
             "file": path,
-            "valid": diagnostics.is_empty(),
+            "valid": errors == 0,
+            "errors": errors,
+            "warnings": warnings,
             "violations": diagnostics.iter().map(|d| diagnostic_json(&source, d)).collect::<Vec<_>>(),
         });
         emit(&(serde_json::to_string_pretty(&out).expect("JSON of plain values") + "\n"))?;
@@ -84,15 +99,21 @@ fn cmd_check(model: &Path, data: Option<&Path>, json: bool) -> Result<ExitCode> 
             &source,
             &diagnostics,
         ))?;
-        emit(
-            &(format!(
-                "{path}: {} violation{}",
-                diagnostics.len(),
-                if diagnostics.len() == 1 { "" } else { "s" }
-            ) + "\n"),
-        )?;
+        let plural = |n: usize| if n == 1 { "" } else { "s" };
+        let summary = if errors == 0 {
+            format!("{path}: valid, {warnings} warning{}", plural(warnings))
+        } else if warnings == 0 {
+            format!("{path}: {errors} violation{}", plural(errors))
+        } else {
+            format!(
+                "{path}: {errors} violation{}, {warnings} warning{}",
+                plural(errors),
+                plural(warnings)
+            )
+        };
+        emit(&(summary + "\n"))?;
     }
-    Ok(if diagnostics.is_empty() {
+    Ok(if errors == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
@@ -125,12 +146,21 @@ fn cmd_fmt(model: &Path, canonical: bool) -> Result<ExitCode> {
 pub fn load_model(model: &Path, data: &Data) -> Result<(String, Model)> {
     let source = read_source(model)?;
     let diagnostics = check(&source, Some(data));
-    if !diagnostics.is_empty() {
-        let path = model.display().to_string();
+    let path = model.display().to_string();
+    let (errors, warnings): (Vec<Diagnostic>, Vec<Diagnostic>) =
+        diagnostics.into_iter().partition(|d| d.is_error());
+    if !errors.is_empty() {
         return Err(CliError::new(format!(
             "{path} is not a valid program for this data:\n{}",
-            refinestat_language::render::render_plain(&path, &source, &diagnostics).trim_end()
+            refinestat_language::render::render_plain(&path, &source, &errors).trim_end()
         )));
+    }
+    if !warnings.is_empty() {
+        // Warnings go to stderr so that stdout stays the command's output.
+        eprint!(
+            "{}",
+            refinestat_language::render::render_plain(&path, &source, &warnings)
+        );
     }
     let compiled = Model::from_source(&source, data)?;
     Ok((source, compiled))

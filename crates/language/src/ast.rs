@@ -46,9 +46,12 @@ impl fmt::Display for Ident {
     }
 }
 
-/// A whole program: the six optional blocks in their fixed order.
+/// A whole program: the optional `functions` block, then the six optional blocks in their fixed
+/// order.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Program {
+    /// User-defined functions (`functions { ... }`), in source order.
+    pub functions: Option<FunctionsBlock>,
     pub data: Option<Block>,
     pub transformed_data: Option<Block>,
     pub parameters: Option<Block>,
@@ -122,6 +125,78 @@ impl Program {
     }
 }
 
+/// `functions { defs }`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FunctionsBlock {
+    pub defs: Vec<FunDef>,
+    /// From the `functions` keyword to the closing brace.
+    pub span: Span,
+}
+
+/// A function definition `ret name(params) { body }` or a forward declaration `ret name(params);`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FunDef {
+    /// `None` for `void`.
+    pub ret: Option<UnsizedType>,
+    pub name: Ident,
+    pub params: Vec<FunParam>,
+    /// `None` for a forward declaration; otherwise a `{ ... }` block statement.
+    pub body: Option<Stmt>,
+    pub span: Span,
+}
+
+/// One argument of a function definition: `data array[] real x`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FunParam {
+    /// Declared with the `data` qualifier: only data (no parameters) may be passed.
+    pub data_only: bool,
+    pub ty: UnsizedType,
+    pub name: Ident,
+}
+
+/// The element kinds a function argument or return value may have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum UnsizedBase {
+    Int,
+    Real,
+    Vector,
+    RowVector,
+    Matrix,
+}
+
+impl UnsizedBase {
+    pub fn keyword(self) -> &'static str {
+        match self {
+            UnsizedBase::Int => "int",
+            UnsizedBase::Real => "real",
+            UnsizedBase::Vector => "vector",
+            UnsizedBase::RowVector => "row_vector",
+            UnsizedBase::Matrix => "matrix",
+        }
+    }
+}
+
+/// A type without sizes, as in function signatures: `array[,] real`, `vector`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct UnsizedType {
+    pub base: UnsizedBase,
+    pub array_dims: u8,
+    pub span: Span,
+}
+
+impl fmt::Display for UnsizedType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.array_dims > 0 {
+            f.write_str("array[")?;
+            for _ in 1..self.array_dims {
+                f.write_str(",")?;
+            }
+            f.write_str("] ")?;
+        }
+        f.write_str(self.base.keyword())
+    }
+}
+
 /// `kind { stmts }`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Block {
@@ -187,6 +262,11 @@ pub enum StmtKind {
     Reject(Vec<Printable>),
     Break,
     Continue,
+    /// `return;` or `return expr;` (only inside function bodies).
+    Return(Option<Expr>),
+    /// A call of a `void` function as a statement: `f(x);` (the expression is an
+    /// [`ExprKind::Call`]).
+    Call(Expr),
     /// `;`
     Empty,
     /// Placeholder where the parser could not make sense of the input.
@@ -278,7 +358,10 @@ pub enum BaseType {
     RowVector(Box<Expr>),
     Matrix(Box<Expr>, Box<Expr>),
     CholeskyFactorCorr(Box<Expr>),
+    /// `cholesky_factor_cov[M, N]` (`[K]` is `[K, K]`: the second size is `None`).
+    CholeskyFactorCov(Box<Expr>, Option<Box<Expr>>),
     CovMatrix(Box<Expr>),
+    CorrMatrix(Box<Expr>),
     Simplex(Box<Expr>),
     Ordered(Box<Expr>),
     PositiveOrdered(Box<Expr>),
@@ -294,7 +377,9 @@ impl BaseType {
             BaseType::RowVector(_) => "row_vector",
             BaseType::Matrix(..) => "matrix",
             BaseType::CholeskyFactorCorr(_) => "cholesky_factor_corr",
+            BaseType::CholeskyFactorCov(..) => "cholesky_factor_cov",
             BaseType::CovMatrix(_) => "cov_matrix",
+            BaseType::CorrMatrix(_) => "corr_matrix",
             BaseType::Simplex(_) => "simplex",
             BaseType::Ordered(_) => "ordered",
             BaseType::PositiveOrdered(_) => "positive_ordered",

@@ -54,10 +54,33 @@ impl fmt::Display for Predicate {
     }
 }
 
+/// How sure a diagnostic is, as stanc distinguishes errors from warnings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub enum Severity {
+    /// Certain: no value the program can produce satisfies the predicate (or the text is wrong).
+    #[default]
+    Error,
+    /// Interval analysis cannot rule a violation out ("may be outside [0, 1]"), but it is not
+    /// certain either. The decoder treats it as a violation (it needs certainty); `check`,
+    /// `sample` and `logp` report it and go on.
+    Warning,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        }
+    }
+}
+
 /// One violation of one predicate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
     pub predicate: Predicate,
+    /// [`Severity::Error`] unless only possibly violated.
+    pub severity: Severity,
     pub span: Span,
     /// What is wrong, in words a person understands ("scale of normal may be <= 0").
     pub message: String,
@@ -69,10 +92,16 @@ impl Diagnostic {
     pub fn new(predicate: Predicate, span: Span, message: impl Into<String>) -> Diagnostic {
         Diagnostic {
             predicate,
+            severity: Severity::Error,
             span,
             message: message.into(),
             hint: None,
         }
+    }
+
+    /// Is this certain (not a warning)?
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
     }
 
     pub fn with_hint(mut self, hint: impl Into<String>) -> Diagnostic {

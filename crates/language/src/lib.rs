@@ -33,6 +33,6 @@ pub mod render;
 pub use ast::{Program, Span};
 pub use check::{catalog, check, check_prefix, check_program, validate_data};
 pub use data::{Data, DataError, DataValue};
-pub use diagnostic::{Diagnostic, Predicate};
+pub use diagnostic::{Diagnostic, Predicate, Severity};
 pub use parser::{parse, parse_prefix, Parse};
 pub use print::{canonical, print_program};

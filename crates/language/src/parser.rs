@@ -93,8 +93,6 @@ const UNSUPPORTED_TYPES: &[&str] = &[
     "complex",
     "unit_vector",
     "sum_to_zero_vector",
-    "corr_matrix",
-    "cholesky_factor_cov",
     "tuple",
     "complex_vector",
     "complex_row_vector",
@@ -113,7 +111,9 @@ const TYPE_KEYWORDS: &[&str] = &[
     "ordered",
     "positive_ordered",
     "cholesky_factor_corr",
+    "cholesky_factor_cov",
     "cov_matrix",
+    "corr_matrix",
 ];
 
 const BLOCK_KEYWORDS: &[&str] = &[
@@ -140,6 +140,8 @@ struct Ctx {
     block: BlockKind,
     nested: bool,
     in_loop: bool,
+    /// Inside a function body (`return` allowed).
+    in_function: bool,
 }
 
 impl Ctx {
@@ -388,12 +390,18 @@ impl<'a> Parser<'a> {
         while !self.at(TokenKind::Eof) {
             let start = self.cur_start();
             if self.at_kw("functions") {
-                self.error_here(
-                    "the `functions` block is not supported",
-                    Some("write the function bodies inline"),
-                );
-                self.bump();
-                self.skip_braced();
+                let header = self.cur().span;
+                if last.is_some() || program.functions.is_some() {
+                    self.error(
+                        header,
+                        "the `functions` block must come first, and only once",
+                        Some("move all function definitions into one `functions { ... }` block at the top".to_string()),
+                    );
+                }
+                let block = self.functions_block(start);
+                if program.functions.is_none() {
+                    program.functions = Some(block);
+                }
                 continue;
             }
             let Some(kind) = self.block_header() else {
@@ -519,11 +527,211 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// `functions { defs }` (the current token is `functions`).
+    fn functions_block(&mut self, start: usize) -> FunctionsBlock {
+        self.bump();
+        let mut defs = Vec::new();
+        if !self.expect(TokenKind::LBrace, "after `functions`") {
+            self.skip_braced();
+            return FunctionsBlock {
+                defs,
+                span: self.span_from(start),
+            };
+        }
+        loop {
+            if self.eat(TokenKind::RBrace) {
+                break;
+            }
+            if self.at(TokenKind::Eof) || self.at_block_keyword() {
+                let msg = format!(
+                    "expected `}}` to close the `functions` block, found {}",
+                    self.found()
+                );
+                self.error_here(msg, None);
+                break;
+            }
+            let before = self.pos;
+            if let Some(def) = self.fun_def() {
+                defs.push(def);
+            }
+            if self.pos == before {
+                self.bump();
+            }
+        }
+        FunctionsBlock {
+            defs,
+            span: self.span_from(start),
+        }
+    }
+
+    /// One function definition or forward declaration; `None` after an error (input skipped).
+    fn fun_def(&mut self) -> Option<FunDef> {
+        let start = self.cur_start();
+        let ret = if self.at_kw("void") {
+            self.bump();
+            None
+        } else {
+            match self.unsized_type("return type") {
+                Some(t) => Some(t),
+                None => {
+                    self.recover();
+                    return None;
+                }
+            }
+        };
+        let Some(name) = self.ident("function name") else {
+            self.recover();
+            return None;
+        };
+        let mut params = Vec::new();
+        if !self.expect(
+            TokenKind::LParen,
+            &format!("after the function name `{}`", name.name),
+        ) {
+            self.recover();
+            return None;
+        }
+        if !self.eat(TokenKind::RParen) {
+            loop {
+                let data_only = self.at_kw("data");
+                if data_only {
+                    self.bump();
+                }
+                let Some(ty) = self.unsized_type("argument type") else {
+                    self.recover();
+                    return None;
+                };
+                let Some(pname) = self.ident("argument name") else {
+                    self.recover();
+                    return None;
+                };
+                params.push(FunParam {
+                    data_only,
+                    ty,
+                    name: pname,
+                });
+                if !self.eat(TokenKind::Comma) {
+                    break;
+                }
+            }
+            if !self.expect(TokenKind::RParen, "to close the argument list") {
+                self.recover();
+                return None;
+            }
+        }
+        let body = if self.eat(TokenKind::Semi) {
+            None
+        } else if self.at(TokenKind::LBrace) {
+            let ctx = Ctx {
+                block: BlockKind::Model,
+                nested: true,
+                in_loop: false,
+                in_function: true,
+            };
+            Some(self.stmt(ctx))
+        } else {
+            let msg = format!(
+                "expected the function body `{{ ... }}` or `;`, found {}",
+                self.found()
+            );
+            self.error_here(msg, None);
+            self.recover();
+            None
+        };
+        Some(FunDef {
+            ret,
+            name,
+            params,
+            body,
+            span: self.span_from(start),
+        })
+    }
+
+    /// A type without sizes: `real`, `vector`, `array[,] int`, ...
+    fn unsized_type(&mut self, what: &str) -> Option<UnsizedType> {
+        let start = self.cur_start();
+        let mut array_dims: u8 = 0;
+        if self.at_kw("array") {
+            self.bump();
+            if self.expect(TokenKind::LBracket, "after `array`") {
+                array_dims = 1;
+                while self.eat(TokenKind::Comma) {
+                    array_dims = array_dims.saturating_add(1);
+                }
+                if !self.expect(
+                    TokenKind::RBracket,
+                    "in `array[]` (function argument types have no sizes)",
+                ) {
+                    return None;
+                }
+            }
+        }
+        if !self.at(TokenKind::Ident) {
+            let msg = format!("expected a {what}, found {}", self.found());
+            self.error_here(msg, None);
+            return None;
+        }
+        let base = match self.cur_text() {
+            "int" => UnsizedBase::Int,
+            "real" => UnsizedBase::Real,
+            "vector" => UnsizedBase::Vector,
+            "row_vector" => UnsizedBase::RowVector,
+            "matrix" => UnsizedBase::Matrix,
+            kw if UNSUPPORTED_TYPES.contains(&kw) || kw == "tuple" => {
+                let msg = format!("the type `{kw}` is not supported in function signatures");
+                self.error_here(
+                    msg,
+                    Some("use int, real, vector, row_vector, matrix or arrays of them"),
+                );
+                return None;
+            }
+            _ => {
+                let msg = format!("expected a {what}, found {}", self.found());
+                self.error_here(msg, None);
+                return None;
+            }
+        };
+        self.bump();
+        if self.at(TokenKind::LBracket)
+            && self.nth(1) != TokenKind::RBracket
+            && self.nth(1) != TokenKind::Comma
+        {
+            self.error_here(
+                "types in function signatures have no sizes",
+                Some("write e.g. `vector x`, not `vector[N] x`"),
+            );
+            return None;
+        }
+        if self.at(TokenKind::LBracket) {
+            // Pre-2.33 `real[]`.
+            let bracket = self.cur_start();
+            let mut dims = 1u8;
+            self.bump();
+            while self.eat(TokenKind::Comma) {
+                dims = dims.saturating_add(1);
+            }
+            self.expect(TokenKind::RBracket, "to close `[]`");
+            let commas = ",".repeat(dims as usize - 1);
+            self.error(
+                self.span_from(bracket),
+                "array brackets after the type are no longer Stan syntax",
+                Some(format!("write `array[{commas}] {}`", base.keyword())),
+            );
+            array_dims = array_dims.saturating_add(dims);
+        }
+        Some(UnsizedType {
+            base,
+            array_dims,
+            span: self.span_from(start),
+        })
+    }
+
     fn block_body(&mut self, kind: BlockKind, start: usize) -> Block {
         let ctx = Ctx {
             block: kind,
             nested: false,
             in_loop: false,
+            in_function: false,
         };
         if !self.at(TokenKind::LBrace) {
             let msg = format!(
@@ -706,7 +914,26 @@ impl<'a> Parser<'a> {
                     self.recover();
                     StmtKind::Error
                 }
-                "return" | "fatal_error" | "profile" => {
+                "return" if ctx.in_function => {
+                    self.bump();
+                    if self.eat(TokenKind::Semi) {
+                        StmtKind::Return(None)
+                    } else {
+                        let e = self.expr();
+                        self.expect_semi();
+                        StmtKind::Return(Some(e))
+                    }
+                }
+                "return" => {
+                    self.error_here(
+                        "`return` is only allowed inside a function body",
+                        Some("define a function in the `functions` block, or remove `return`"),
+                    );
+                    self.bump();
+                    self.recover();
+                    StmtKind::Error
+                }
+                "fatal_error" | "profile" => {
                     let msg = format!("`{}` is not supported", self.cur_text());
                     self.error_here(msg, None);
                     self.bump();
@@ -871,6 +1098,15 @@ impl<'a> Parser<'a> {
             self.error_here(msg, None);
             self.recover();
             return StmtKind::Error;
+        }
+        if self.at(TokenKind::Semi) {
+            if let ExprKind::Call { name, .. } = &lhs.kind {
+                // A call of a (user-defined) void function; the checker knows which those are.
+                if crate::check::catalog::resolve(&name.name).is_none() {
+                    self.bump();
+                    return StmtKind::Call(lhs);
+                }
+            }
         }
         let (msg, hint) = if self.at(TokenKind::Semi)
             && matches!(lhs.kind, ExprKind::Call { .. } | ExprKind::CondCall { .. })
@@ -1069,7 +1305,7 @@ impl<'a> Parser<'a> {
         let kw = self.text(kw_tok);
         if UNSUPPORTED_TYPES.contains(&kw) {
             let msg = format!("the type `{kw}` is not supported");
-            self.error_here(msg, Some("use one of int, real, vector, row_vector, matrix, simplex, ordered, positive_ordered, cholesky_factor_corr, cov_matrix"));
+            self.error_here(msg, Some("use one of int, real, vector, row_vector, matrix, simplex, ordered, positive_ordered, cholesky_factor_corr, cholesky_factor_cov, cov_matrix, corr_matrix"));
             return None;
         }
         if !TYPE_KEYWORDS.contains(&kw) || kw == "array" {
@@ -1109,7 +1345,8 @@ impl<'a> Parser<'a> {
             if self.expect(TokenKind::LBracket, &format!("after `{kw}` (its size)")) {
                 sizes = self.expr_list(TokenKind::RBracket, "to close the size");
             }
-            if sizes.len() != sizes_needed {
+            let two_ok = kw == "cholesky_factor_cov" && sizes.len() == 2;
+            if sizes.len() != sizes_needed && !two_ok {
                 let msg = format!(
                     "`{kw}` takes {sizes_needed} size{}, found {}",
                     if sizes_needed == 1 { "" } else { "s" },
@@ -1139,6 +1376,12 @@ impl<'a> Parser<'a> {
             "ordered" => BaseType::Ordered(size()),
             "positive_ordered" => BaseType::PositiveOrdered(size()),
             "cholesky_factor_corr" => BaseType::CholeskyFactorCorr(size()),
+            "cholesky_factor_cov" => {
+                let m = size();
+                let n = sizes.next().map(Box::new);
+                BaseType::CholeskyFactorCov(m, n)
+            }
+            "corr_matrix" => BaseType::CorrMatrix(size()),
             _ => BaseType::CovMatrix(size()),
         };
         Some(TypeDecl {

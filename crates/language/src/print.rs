@@ -17,8 +17,26 @@ use crate::ast::*;
 /// Stan source text in the house layout (4-space indent, one statement per line).
 pub fn print_program(program: &Program) -> String {
     let mut p = Printer { out: String::new() };
+    if let Some(f) = &program.functions {
+        p.out.push_str("functions {\n");
+        for (i, def) in f.defs.iter().enumerate() {
+            if i > 0 && (def.body.is_some() || f.defs[i - 1].body.is_some()) {
+                p.out.push('\n');
+            }
+            p.pad(1);
+            p.out.push_str(&fun_signature(def));
+            match &def.body {
+                None => p.out.push_str(";\n"),
+                Some(body) => {
+                    p.out.push(' ');
+                    p.stmt_tail(body, 1);
+                }
+            }
+        }
+        p.out.push_str("}\n");
+    }
     for (i, (kind, block)) in program.blocks().enumerate() {
-        if i > 0 {
+        if i > 0 || program.functions.is_some() {
             p.out.push('\n');
         }
         p.out.push_str(kind.keyword());
@@ -142,6 +160,24 @@ impl Printer {
     }
 }
 
+/// `real foo(data real x, vector y)`: a function's signature without body.
+pub fn fun_signature(def: &FunDef) -> String {
+    let ret = def.ret.map_or("void".to_string(), |t| t.to_string());
+    let params: Vec<String> = def
+        .params
+        .iter()
+        .map(|p| {
+            format!(
+                "{}{} {}",
+                if p.data_only { "data " } else { "" },
+                p.ty,
+                p.name.name
+            )
+        })
+        .collect();
+    format!("{ret} {}({})", def.name.name, params.join(", "))
+}
+
 /// Whether `s` ends in an `if` without `else` (an `else` printed after it would attach to it).
 fn ends_in_open_if(s: &Stmt) -> bool {
     match &s.kind {
@@ -188,6 +224,9 @@ pub(crate) fn simple_stmt_text(s: &Stmt) -> String {
         StmtKind::Reject(items) => format!("reject({});", printables(items)),
         StmtKind::Break => "break;".to_string(),
         StmtKind::Continue => "continue;".to_string(),
+        StmtKind::Return(None) => "return;".to_string(),
+        StmtKind::Return(Some(e)) => format!("return {};", expr_text(e)),
+        StmtKind::Call(e) => format!("{};", expr_text(e)),
         StmtKind::Empty => ";".to_string(),
         StmtKind::Error => "__error__;".to_string(),
         // Compound statements are printed by `Printer::stmt_tail`; inline fallback for completeness.
@@ -248,7 +287,12 @@ fn type_text(ty: &TypeDecl) -> String {
     }
     match &ty.base {
         BaseType::Int | BaseType::Real => {}
-        BaseType::Matrix(r, c) => t.push_str(&format!("[{}, {}]", expr_text(r), expr_text(c))),
+        BaseType::Matrix(r, c) | BaseType::CholeskyFactorCov(r, Some(c)) => {
+            t.push_str(&format!("[{}, {}]", expr_text(r), expr_text(c)))
+        }
+        BaseType::CholeskyFactorCov(n, None) | BaseType::CorrMatrix(n) => {
+            t.push_str(&format!("[{}]", expr_text(n)))
+        }
         BaseType::Vector(n)
         | BaseType::RowVector(n)
         | BaseType::CholeskyFactorCorr(n)

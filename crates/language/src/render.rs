@@ -11,8 +11,9 @@ pub fn render_plain(path: &str, source: &str, diagnostics: &[Diagnostic]) -> Str
     let mut out = String::new();
     for d in diagnostics {
         let (line, col) = line_col(source, d.span.start);
+        let warning = if d.is_error() { "" } else { "warning: " };
         out.push_str(&format!(
-            "{path}:{line}:{col}: [{}] {}",
+            "{path}:{line}:{col}: {warning}[{}] {}",
             d.predicate, d.message
         ));
         if let Some(h) = &d.hint {
@@ -41,7 +42,11 @@ pub fn render_pretty(path: &str, source: &str, diagnostics: &[Diagnostic]) -> St
     for d in diagnostics {
         let start = (d.span.start as usize).min(source.len());
         let end = (d.span.end as usize).clamp(start, source.len());
-        let mut report = Report::error()
+        let report = match d.severity {
+            crate::diagnostic::Severity::Error => Report::error(),
+            crate::diagnostic::Severity::Warning => Report::warning(),
+        };
+        let mut report = report
             .with_code(d.predicate.as_str())
             .with_message(&d.message)
             .with_labels(vec![Label::primary((), start..end)]);

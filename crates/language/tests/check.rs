@@ -911,3 +911,119 @@ fn check_program_agrees_with_check() {
         assert_eq!(from_tree, from_text, "{src}");
     }
 }
+
+// ---------------------------------------------------------------- user-defined functions
+
+const FUNCTIONS_OK: &str = "functions {
+  real twice(real x);
+  real twice(real x) { return 2 * x; }
+  vector twice(vector x) { return 2 * x; }
+  real fib(int n) { if (n < 2) return n; return fib(n - 1) + fib(n - 2); }
+  real my_normal_lpdf(vector y, real mu, real sigma) { return normal_lpdf(y | mu, sigma); }
+  real shifted_rng(real mu) { return normal_rng(mu, 1) + 1; }
+  void prior_lp(real s) { s ~ exponential(1); }
+  void check_pos(data real x) { if (x < 0) reject(\"negative\"); }
+}
+data { int N; vector[N] y; real c; }
+parameters { real mu; real<lower=0> sigma; }
+model {
+  check_pos(c);
+  prior_lp(sigma);
+  y ~ my_normal(twice(mu), sigma);
+  target += my_normal_lupdf(y | mu, fib(3) + sigma);
+  mu ~ normal(twice(1.0), 1);
+}
+generated quantities { real z = shifted_rng(mu); vector[N] t = twice(y); }";
+
+#[test]
+fn user_defined_functions_check_clean() {
+    let diags = check(FUNCTIONS_OK, None);
+    assert!(diags.is_empty(), "{}", show(FUNCTIONS_OK, &diags));
+    let d = Data::from_json_str(r#"{"N": 2, "y": [1, 2], "c": 1.5}"#).unwrap();
+    let diags = check(FUNCTIONS_OK, Some(&d));
+    assert!(diags.is_empty(), "{}", show(FUNCTIONS_OK, &diags));
+}
+
+#[test]
+fn user_defined_function_violations() {
+    let head = "data { int N; vector[N] y; }\nparameters { real mu; }\n";
+    // Wrong return type.
+    violation(
+        &format!("functions {{\n  real f(real x) {{ return {{x}}; }}\n}}\n{head}model {{ mu ~ normal(f(mu), 1); }}"),
+        None,
+        "2:27 type cannot assign",
+    );
+    // Missing return on a path.
+    violation(
+        &format!("functions {{\n  real f(real x) {{ if (x > 0) return x; }}\n}}\n{head}model {{ mu ~ normal(f(mu), 1); }}"),
+        None,
+        "2:8 type must return a value on every path",
+    );
+    // No signature fits.
+    violation(
+        &format!("functions {{\n  real f(real x) {{ return x; }}\n}}\n{head}model {{ mu ~ normal(f(y), 1); }}"),
+        None,
+        "6:21 parameter no signature of `f` takes (vector)",
+    );
+    // A parameter passed as a data-only argument.
+    violation(
+        &format!("functions {{\n  real f(data real x) {{ return x; }}\n}}\n{head}model {{ mu ~ normal(f(mu), 1); }}"),
+        None,
+        "6:23 dependency must be data",
+    );
+    // Bodies see only their arguments.
+    violation(
+        &format!("functions {{\n  real f(real x) {{ return x + N; }}\n}}\n{head}model {{ mu ~ normal(f(mu), 1); }}"),
+        None,
+        "2:31 dependency sees only its arguments",
+    );
+    // `target +=` outside an `_lp` function.
+    violation(
+        &format!("functions {{\n  void f(real x) {{ target += x; }}\n}}\n{head}model {{ f(mu); }}"),
+        None,
+        "2:20 dependency _lp",
+    );
+    // `_rng` functions only where random numbers are allowed.
+    violation(
+        &format!("functions {{\n  real f_rng(real x) {{ return normal_rng(x, 1); }}\n}}\n{head}model {{ mu ~ normal(f_rng(0), 1); }}"),
+        None,
+        "6:21 dependency draws random numbers",
+    );
+    // A value-returning function is not a statement; a void one is not a value.
+    violation(
+        &format!("functions {{\n  real f(real x) {{ return x; }}\n}}\n{head}model {{ f(mu); }}"),
+        None,
+        "6:9 type not a statement",
+    );
+    violation(
+        &format!(
+            "functions {{\n  void f(real x) {{ }}\n}}\n{head}model {{ mu ~ normal(f(mu), 1); }}"
+        ),
+        None,
+        "6:21 type is void",
+    );
+    // Assigning to an argument.
+    violation(
+        &format!("functions {{\n  real f(real x) {{ x = 1; return x; }}\n}}\n{head}model {{ mu ~ normal(f(mu), 1); }}"),
+        None,
+        "2:20 dependency function argument",
+    );
+    // Declared, never defined.
+    violation(
+        &format!("functions {{\n  real f(real x);\n}}\n{head}model {{ mu ~ normal(f(mu), 1); }}"),
+        None,
+        "2:8 dependency never defined",
+    );
+    // `_lpdf` must return real.
+    violation(
+        &format!("functions {{\n  vector g_lpdf(real x) {{ return [x]'; }}\n}}\n{head}model {{ mu ~ normal(0, 1); }}"),
+        None,
+        "2:10 type must return real",
+    );
+    // `return` outside a function.
+    violation(
+        &format!("{head}model {{ return; }}"),
+        None,
+        "3:9 parse only allowed inside a function",
+    );
+}

@@ -323,6 +323,30 @@ fn deepest_accepted_trees_fit_a_small_stack() {
 
 fn sexp_program(p: &Program, stmt_sep: &str) -> String {
     let mut out = String::new();
+    if let Some(f) = &p.functions {
+        out.push_str("(functions");
+        for d in &f.defs {
+            out.push_str(stmt_sep);
+            let params = join(d.params.iter().map(|a| {
+                format!(
+                    "({}{} {})",
+                    if a.data_only { "data " } else { "" },
+                    a.ty,
+                    a.name.name
+                )
+            }));
+            let ret = d.ret.map_or("void".to_string(), |t| t.to_string());
+            match &d.body {
+                Some(b) => out.push_str(&format!(
+                    "(def {ret} {} ({params}) {})",
+                    d.name.name,
+                    sexp_stmt(b)
+                )),
+                None => out.push_str(&format!("(declare {ret} {} ({params}))", d.name.name)),
+            }
+        }
+        out.push_str(")\n");
+    }
     for (kind, block) in p.blocks() {
         out.push('(');
         out.push_str(&kind.keyword().replace(' ', "_"));
@@ -419,6 +443,9 @@ fn sexp_stmt(s: &Stmt) -> String {
         StmtKind::Reject(items) => format!("(reject {})", sexp_printables(items)),
         StmtKind::Break => "break".into(),
         StmtKind::Continue => "continue".into(),
+        StmtKind::Return(None) => "return".into(),
+        StmtKind::Return(Some(e)) => format!("(return {})", sexp(e)),
+        StmtKind::Call(e) => format!("(call {})", sexp(e)),
         StmtKind::Empty => "empty".into(),
         StmtKind::Error => "<error>".into(),
     }
@@ -442,6 +469,12 @@ fn sexp_type(ty: &TypeDecl) -> String {
     let base = match &ty.base {
         BaseType::Int | BaseType::Real => ty.base.keyword().to_string(),
         BaseType::Matrix(r, c) => format!("(matrix {} {})", sexp(r), sexp(c)),
+        BaseType::CholeskyFactorCov(r, Some(c)) => {
+            format!("(cholesky_factor_cov {} {})", sexp(r), sexp(c))
+        }
+        BaseType::CholeskyFactorCov(n, None) | BaseType::CorrMatrix(n) => {
+            format!("({} {})", ty.base.keyword(), sexp(n))
+        }
         BaseType::Vector(n)
         | BaseType::RowVector(n)
         | BaseType::CholeskyFactorCorr(n)

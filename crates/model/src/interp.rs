@@ -14,6 +14,7 @@ use crate::tape::{Tape, NONE};
 use crate::transform::Constraint;
 use crate::value::{eval_err, promote, Base, Dims, Res, Shape, Store, Val};
 use crate::ModelError;
+use refinestat_language::ast::UnsizedBase;
 
 /// Control flow out of a statement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,7 +22,13 @@ pub enum Flow {
     Normal,
     Break,
     Continue,
+    /// `return` inside a user-defined function (the value is in the function's return slot).
+    Return,
 }
+
+/// How deep user-defined functions may call each other before evaluation stops with an error
+/// (instead of overflowing the stack).
+const MAX_CALL_DEPTH: u32 = 40;
 
 /// Pointwise log-likelihood accumulation: per data variable, per internal element position.
 #[derive(Debug, Clone, Default)]
@@ -63,6 +70,8 @@ pub struct Ctx<'a> {
     pub pool: &'a mut Vec<Vec<Val>>,
     /// Index vectors reused across index operations.
     pub idx_pool: &'a mut Vec<Vec<IdxVal>>,
+    /// Nesting of user-defined function calls.
+    pub call_depth: u32,
 }
 
 const MAX_REJECTION_TRIES: usize = 1000;
@@ -123,9 +132,18 @@ impl Ctx<'_> {
             | TyBase::PositiveOrdered(n) => Base::Vector(self.size(n)? as u32),
             TyBase::RowVector(n) => Base::RowVector(self.size(n)? as u32),
             TyBase::Matrix(r, c) => Base::Matrix(self.size(r)? as u32, self.size(c)? as u32),
-            TyBase::CholCorr(k) | TyBase::CovMatrix(k) => {
+            TyBase::CholCorr(k) | TyBase::CovMatrix(k) | TyBase::CorrMatrix(k) => {
                 let k = self.size(k)? as u32;
                 Base::Matrix(k, k)
+            }
+            TyBase::CholCov(m, n) => {
+                let (m, n) = (self.size(m)?, self.size(n)?);
+                if n > m {
+                    return eval_err(format!(
+                        "cholesky_factor_cov[{m}, {n}] needs at least as many rows as columns"
+                    ));
+                }
+                Base::Matrix(m as u32, n as u32)
             }
         };
         Ok(DeclShape::Real(Shape { arr: dims, base }))
@@ -166,6 +184,8 @@ impl Ctx<'_> {
             TyBase::PositiveOrdered(_) => return Ok(Constraint::PositiveOrdered),
             TyBase::CholCorr(_) => return Ok(Constraint::CholeskyCorr),
             TyBase::CovMatrix(_) => return Ok(Constraint::CovMatrix),
+            TyBase::CorrMatrix(_) => return Ok(Constraint::CorrMatrix),
+            TyBase::CholCov(_, n) => return Ok(Constraint::CholeskyCov(self.size(n)?)),
             _ => {}
         }
         Ok(match &ty.bounds {
@@ -407,6 +427,7 @@ impl Ctx<'_> {
                 let v = self.eval(a)?;
                 ops::transpose(self.t, &v)
             }
+            E::UserCall(cands, args) => self.user_call(cands, args),
             E::Target => {
                 let v = self.target;
                 let seeds: Vec<u32> = self.seeds.iter().copied().filter(|&s| s != NONE).collect();
@@ -423,6 +444,81 @@ impl Ctx<'_> {
                 Ok(Val::Real(v, self.t.reduce(v, first_op)))
             }
         }
+    }
+
+    /// Call a user-defined function: pick the definition by the arguments' types, save the
+    /// function's slots (for recursion), bind the arguments, run the body, restore.
+    fn user_call(&mut self, cands: &[usize], args: &[E]) -> Res<Val> {
+        let mut vals = Vec::with_capacity(args.len());
+        for a in args {
+            vals.push(self.eval(a)?);
+        }
+        self.call_with(cands, vals)
+    }
+
+    /// Pointwise terms of a user-defined (or library) density observing `vals[0]`: one per
+    /// vector of an array of vectors (each scored by its own call, with arguments of the same
+    /// array length indexed alike), else the whole value is one term.
+    fn unit_terms(&mut self, cands: &[usize], vals: &[Val], total: f64) -> Res<Vec<f64>> {
+        let n = match &vals[0] {
+            Val::Reals(s, _) if s.arr.n == 1 && s.base != Base::Real => s.arr.d[0] as usize,
+            _ => return Ok(vec![total]),
+        };
+        let same_len = |v: &Val| matches!(v, Val::Reals(s, _) if s.arr.n == 1 && s.arr.d[0] as usize == n && s.base != Base::Real);
+        let mut terms = Vec::with_capacity(n);
+        for i in 0..n {
+            let mut vi = Vec::with_capacity(vals.len());
+            for (k, v) in vals.iter().enumerate() {
+                vi.push(if k == 0 || same_len(v) {
+                    index::index(self.t, v, &[IdxVal::One(i as i64 + 1)])?
+                } else {
+                    v.clone()
+                });
+            }
+            terms.push(self.call_with(cands, vi)?.as_f64()?);
+        }
+        Ok(terms)
+    }
+
+    /// Call a user-defined function on evaluated arguments.
+    fn call_with(&mut self, cands: &[usize], vals: Vec<Val>) -> Res<Val> {
+        let ir = self.ir;
+        let fi = if cands.len() == 1 {
+            cands[0]
+        } else {
+            pick_overload(ir, cands, &vals)?
+        };
+        let f = &ir.functions[fi];
+        if self.call_depth >= MAX_CALL_DEPTH {
+            return eval_err(format!(
+                "`{}`: user-defined functions nested more than {MAX_CALL_DEPTH} calls deep (runaway recursion?)",
+                f.name
+            ));
+        }
+        let saved: Vec<Val> = self.env[f.slots.clone()].to_vec();
+        for ((slot, v), ty) in f.params.iter().zip(vals).zip(&f.param_tys) {
+            self.env[*slot] = if ty.base == UnsizedBase::Int {
+                v
+            } else {
+                promote(v)
+            };
+        }
+        self.env[f.ret_slot] = Val::Int(0);
+        self.call_depth += 1;
+        let flow = self.exec_block(&f.body);
+        self.call_depth -= 1;
+        let out = std::mem::replace(&mut self.env[f.ret_slot], Val::Int(0));
+        for (slot, v) in f.slots.clone().zip(saved) {
+            self.env[slot] = v;
+        }
+        let flow = flow?;
+        if f.ret.is_some() && flow != Flow::Return {
+            return eval_err(format!("`{}` ended without returning a value", f.name));
+        }
+        Ok(match f.ret {
+            Some(t) if t.base != UnsizedBase::Int => promote(out),
+            _ => out,
+        })
     }
 
     fn eval_args(&mut self, args: &[E]) -> Res<Vec<Val>> {
@@ -615,7 +711,7 @@ impl Ctx<'_> {
                 }
                 if collect {
                     self.gaussian_loo(obs.expect("obs"), *dist, &all, &mut terms)?;
-                    self.record_loglik(obs.expect("obs"), lhs, *dist, &terms)?;
+                    self.record_loglik(obs.expect("obs"), lhs, dist.is_multivariate(), &terms)?;
                 }
                 self.give(all);
                 Ok(Flow::Normal)
@@ -643,7 +739,18 @@ impl Ctx<'_> {
                     let lp = dist::lpdf(self.t, *dist, &vals, false, Some(&mut terms))?;
                     self.add_target(&lp)?;
                     self.gaussian_loo(*o, *dist, &vals, &mut terms)?;
-                    self.record_loglik(*o, &args[0], *dist, &terms)?;
+                    self.record_loglik(*o, &args[0], dist.is_multivariate(), &terms)?;
+                    return Ok(Flow::Normal);
+                }
+                if let (Some(o), Some(_), E::UserCall(cands, args)) = (obs, &self.loglik, e) {
+                    let mut vals = Vec::with_capacity(args.len());
+                    for a in args {
+                        vals.push(self.eval(a)?);
+                    }
+                    let total = self.call_with(cands, vals.clone())?;
+                    self.add_target(&total)?;
+                    let terms = self.unit_terms(cands, &vals, total.as_f64()?)?;
+                    self.record_loglik(*o, &args[0], true, &terms)?;
                     return Ok(Flow::Normal);
                 }
                 let v = self.eval(e)?;
@@ -658,6 +765,7 @@ impl Ctx<'_> {
                     self.env[*slot] = Val::Int(i);
                     match self.exec_block(body)? {
                         Flow::Break => break,
+                        Flow::Return => return Ok(Flow::Return),
                         Flow::Continue | Flow::Normal => {}
                     }
                     match i.checked_add(1) {
@@ -688,16 +796,20 @@ impl Ctx<'_> {
                         _ => index::index(self.t, &c, &[IdxVal::One(i as i64 + 1)])?,
                     };
                     self.env[*slot] = item;
-                    if self.exec_block(body)? == Flow::Break {
-                        break;
+                    match self.exec_block(body)? {
+                        Flow::Break => break,
+                        Flow::Return => return Ok(Flow::Return),
+                        Flow::Continue | Flow::Normal => {}
                     }
                 }
                 Ok(Flow::Normal)
             }
             S::While { cond, body } => {
                 while self.eval(cond)?.truthy()? {
-                    if self.exec_block(body)? == Flow::Break {
-                        break;
+                    match self.exec_block(body)? {
+                        Flow::Break => break,
+                        Flow::Return => return Ok(Flow::Return),
+                        Flow::Continue | Flow::Normal => {}
                     }
                 }
                 Ok(Flow::Normal)
@@ -735,6 +847,17 @@ impl Ctx<'_> {
             }
             S::Break => Ok(Flow::Break),
             S::Continue => Ok(Flow::Continue),
+            S::Return { value, slot } => {
+                if let Some(e) = value {
+                    let v = self.eval(e)?;
+                    self.env[*slot] = v;
+                }
+                Ok(Flow::Return)
+            }
+            S::Call(e) => {
+                self.eval(e)?;
+                Ok(Flow::Normal)
+            }
         }
     }
 
@@ -806,7 +929,7 @@ impl Ctx<'_> {
         Ok(())
     }
 
-    fn record_loglik(&mut self, var: usize, lhs: &E, d: Dist, terms: &[f64]) -> Res<()> {
+    fn record_loglik(&mut self, var: usize, lhs: &E, multivariate: bool, terms: &[f64]) -> Res<()> {
         // Positions of the left side's elements within the data variable: index a surrogate
         // holding 0..n.
         let slot = self.ir.data[var];
@@ -834,7 +957,7 @@ impl Ctx<'_> {
             return Ok(());
         };
         let acc = &mut ll.acc[var];
-        if d.is_multivariate() {
+        if multivariate {
             let k = if terms.is_empty() {
                 0
             } else {
@@ -1053,6 +1176,56 @@ impl Ctx<'_> {
             Val::Reals(s, _) => Val::const_reals(*s, out),
         })
     }
+}
+
+/// The definition among `cands` whose argument types fit the values (exact kinds first, then
+/// with ints promoted to reals).
+fn pick_overload(ir: &Ir, cands: &[usize], vals: &[Val]) -> Res<usize> {
+    let kind = |v: &Val| -> (UnsizedBase, u8) {
+        match v {
+            Val::Int(_) => (UnsizedBase::Int, 0),
+            Val::Real(..) => (UnsizedBase::Real, 0),
+            Val::Ints(d, ..) => (UnsizedBase::Int, d.n),
+            Val::Reals(s, _) => (
+                match s.base {
+                    Base::Real => UnsizedBase::Real,
+                    Base::Vector(_) => UnsizedBase::Vector,
+                    Base::RowVector(_) => UnsizedBase::RowVector,
+                    Base::Matrix(..) => UnsizedBase::Matrix,
+                },
+                s.arr.n,
+            ),
+        }
+    };
+    let kinds: Vec<(UnsizedBase, u8)> = vals.iter().map(kind).collect();
+    let score = |i: usize| -> Option<usize> {
+        let f = &ir.functions[i];
+        let mut promotions = 0;
+        for (t, (b, n)) in f.param_tys.iter().zip(&kinds) {
+            if t.array_dims != *n {
+                return None;
+            }
+            if t.base != *b {
+                if t.base == UnsizedBase::Real && *b == UnsizedBase::Int {
+                    promotions += 1;
+                } else {
+                    return None;
+                }
+            }
+        }
+        Some(promotions)
+    };
+    cands
+        .iter()
+        .filter_map(|&i| score(i).map(|s| (s, i)))
+        .min()
+        .map(|(_, i)| i)
+        .ok_or_else(|| {
+            ModelError::Eval(format!(
+                "no definition of `{}` fits these arguments",
+                ir.functions[cands[0]].name
+            ))
+        })
 }
 
 /// `v[k]` for a one-dimensional container (1-D array, vector, row vector); `None` for other

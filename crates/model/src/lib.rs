@@ -63,6 +63,7 @@ mod dist;
 mod index;
 mod interp;
 mod layout;
+mod library;
 mod lower;
 mod math;
 mod ops;
@@ -222,6 +223,7 @@ fn new_ctx<'a>(
         sim: None,
         pool: &mut ws.pool,
         idx_pool: &mut ws.idx_pool,
+        call_depth: 0,
     }
 }
 
@@ -362,6 +364,8 @@ impl Model {
                         | TyBase::PositiveOrdered(_)
                         | TyBase::CholCorr(_)
                         | TyBase::CovMatrix(_)
+                        | TyBase::CorrMatrix(_)
+                        | TyBase::CholCov(..)
                 );
                 let k = match shape.base {
                     Base::Vector(n) | Base::RowVector(n) => n as usize,
@@ -372,6 +376,11 @@ impl Model {
                     TyBase::Simplex(_) => Constraint::Simplex,
                     TyBase::CholCorr(_) => Constraint::CholeskyCorr,
                     TyBase::CovMatrix(_) => Constraint::CovMatrix,
+                    TyBase::CorrMatrix(_) => Constraint::CorrMatrix,
+                    TyBase::CholCov(..) => match shape.base {
+                        Base::Matrix(_, c) => Constraint::CholeskyCov(c as usize),
+                        _ => Constraint::None,
+                    },
                     _ => Constraint::None,
                 };
                 if matches!(ty.base, TyBase::Simplex(_)) && k == 0 {
@@ -420,15 +429,22 @@ impl Model {
             .copied()
             .find(|&s| ir.vars[s].name == "log_lik");
         let mut event: Vec<Option<usize>> = vec![None; ir.data.len()];
-        let mut note = |var: usize, d: dist::Dist| {
+        // `None`: a user-defined (or library) density, one term per vector of an array of
+        // vectors, else one term for the whole value.
+        let mut note = |var: usize, d: Option<dist::Dist>| {
             let slot = ir.data[var];
-            let size = if d.is_multivariate() && !dist::loo_per_element(d, &ws.env[slot]) {
-                match &ws.env[slot] {
-                    Val::Reals(s, _) => s.base.numel().max(1),
-                    _ => 1,
+            let size = match d {
+                Some(d) if d.is_multivariate() && !dist::loo_per_element(d, &ws.env[slot]) => {
+                    match &ws.env[slot] {
+                        Val::Reals(s, _) => s.base.numel().max(1),
+                        _ => 1,
+                    }
                 }
-            } else {
-                1
+                Some(_) => 1,
+                None => match &ws.env[slot] {
+                    Val::Reals(s, _) if s.arr.n == 1 && s.base != Base::Real => s.base.numel(),
+                    v => v.numel().max(1),
+                },
             };
             let e = event[var].get_or_insert(size);
             *e = (*e).max(size);
@@ -436,12 +452,17 @@ impl Model {
         walk(&ir.model, &mut |s| match s {
             S::Tilde {
                 obs: Some(o), dist, ..
-            } => note(*o, *dist),
+            } => note(*o, Some(*dist)),
             S::Target {
                 obs: Some(o),
                 e: lower::E::Lpdf { dist, .. },
                 ..
-            } => note(*o, *dist),
+            } => note(*o, Some(*dist)),
+            S::Target {
+                obs: Some(o),
+                e: lower::E::UserCall(..),
+                ..
+            } => note(*o, None),
             _ => {}
         });
         let mut obs = vec![];

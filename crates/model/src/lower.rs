@@ -46,6 +46,9 @@ pub enum E {
     Transpose(Box<E>),
     /// `target()`: the log density accumulated so far.
     Target,
+    /// A call of a user-defined function: the candidate definitions (indexes into
+    /// [`Ir::functions`], one unless the name is overloaded with this arity) and the arguments.
+    UserCall(Vec<usize>, Vec<E>),
 }
 
 #[derive(Debug, Clone)]
@@ -67,6 +70,9 @@ pub enum TyBase {
     PositiveOrdered(E),
     CholCorr(E),
     CovMatrix(E),
+    CorrMatrix(E),
+    /// `cholesky_factor_cov[rows, cols]`.
+    CholCov(E, E),
 }
 
 #[derive(Debug, Clone)]
@@ -150,6 +156,35 @@ pub enum S {
     Reject(Vec<PrintItem>),
     Break,
     Continue,
+    /// `return e;` stores `e` in the function's return slot; `return;` in a void function.
+    Return {
+        value: Option<E>,
+        slot: Slot,
+    },
+    /// A void function call as a statement.
+    Call(E),
+}
+
+/// The argument types of a user-defined function, for overload resolution at run time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ArgTy {
+    pub base: ast::UnsizedBase,
+    pub array_dims: u8,
+}
+
+/// A lowered user-defined function. Its arguments, locals and return slot are the env slots
+/// `slots`; a call saves and restores them, so recursion works.
+#[derive(Debug, Clone)]
+pub struct FnIr {
+    pub name: String,
+    pub params: Vec<Slot>,
+    pub param_tys: Vec<ArgTy>,
+    /// Where `return e;` puts its value.
+    pub ret_slot: Slot,
+    /// `None` for `void`.
+    pub ret: Option<ArgTy>,
+    pub body: Vec<S>,
+    pub slots: std::ops::Range<Slot>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -184,6 +219,8 @@ pub struct Ir {
     pub model: Vec<S>,
     pub gq: Vec<S>,
     pub gq_vars: Vec<Slot>,
+    /// User-defined functions (definitions only; forward declarations are resolved away).
+    pub functions: Vec<FnIr>,
 }
 
 fn unsupported<T>(what: impl Into<String>) -> Result<T, ModelError> {
@@ -197,13 +234,33 @@ fn invalid<T>(what: impl Into<String>) -> Result<T, ModelError> {
 struct Lowerer {
     ir: Ir,
     scopes: Vec<HashMap<String, Slot>>,
+    /// User function name -> indexes into `ir.functions`.
+    fn_index: HashMap<String, Vec<usize>>,
+    /// The return slot of the function being lowered.
+    ret_slot: Option<Slot>,
+    /// The library prelude's functions have been added.
+    prelude_lowered: bool,
+}
+
+fn arg_ty(t: &ast::UnsizedType) -> ArgTy {
+    ArgTy {
+        base: t.base,
+        array_dims: t.array_dims,
+    }
 }
 
 pub fn lower(p: &Program) -> Result<Ir, ModelError> {
     let mut l = Lowerer {
         ir: Ir::default(),
         scopes: vec![HashMap::new()],
+        fn_index: HashMap::new(),
+        ret_slot: None,
+        prelude_lowered: false,
     };
+    if let Some(f) = &p.functions {
+        let defs: Vec<&ast::FunDef> = f.defs.iter().collect();
+        l.functions(&defs)?;
+    }
     if let Some(b) = &p.data {
         for s in &b.stmts {
             match &s.kind {
@@ -261,6 +318,76 @@ pub fn lower(p: &Program) -> Result<Ir, ModelError> {
 }
 
 impl Lowerer {
+    /// Register every definition, then lower the bodies (so calls may go in any direction).
+    fn functions(&mut self, defs: &[&ast::FunDef]) -> Result<(), ModelError> {
+        let defs: Vec<&ast::FunDef> = defs.iter().copied().filter(|d| d.body.is_some()).collect();
+        let first = self.ir.functions.len();
+        for d in &defs {
+            let i = self.ir.functions.len();
+            self.ir.functions.push(FnIr {
+                name: d.name.name.clone(),
+                params: vec![],
+                param_tys: d.params.iter().map(|p| arg_ty(&p.ty)).collect(),
+                ret_slot: 0,
+                ret: d.ret.as_ref().map(arg_ty),
+                body: vec![],
+                slots: 0..0,
+            });
+            self.fn_index
+                .entry(d.name.name.clone())
+                .or_default()
+                .push(i);
+        }
+        let saved_ret = self.ret_slot;
+        for (k, d) in defs.iter().enumerate() {
+            let i = first + k;
+            let saved = std::mem::replace(&mut self.scopes, vec![HashMap::new()]);
+            let start = self.ir.vars.len();
+            let ret_slot = self.new_slot(&format!("{}__return", d.name.name), VarKind::Local, None);
+            self.ret_slot = Some(ret_slot);
+            let mut params = vec![];
+            for p in &d.params {
+                params.push(self.new_slot(&p.name.name, VarKind::Local, None));
+            }
+            let body = match d.body.as_ref() {
+                Some(b) => self.stmt(b),
+                None => Ok(None),
+            };
+            self.scopes = saved;
+            self.ret_slot = None;
+            let body = body?;
+            let f = &mut self.ir.functions[i];
+            f.params = params;
+            f.ret_slot = ret_slot;
+            f.body = body.into_iter().collect();
+            f.slots = start..self.ir.vars.len();
+        }
+        self.ret_slot = saved_ret;
+        Ok(())
+    }
+
+    /// The definitions of a user-defined or library (prelude) function, lowering the prelude on
+    /// first use.
+    fn user_fn(&mut self, name: &str) -> Result<Option<Vec<usize>>, ModelError> {
+        if let Some(c) = self.fn_index.get(name) {
+            return Ok(Some(c.clone()));
+        }
+        if !self.prelude_lowered && crate::library::in_prelude(name) {
+            self.prelude_lowered = true;
+            let prelude = crate::library::prelude();
+            let defs: Vec<&ast::FunDef> = prelude
+                .functions
+                .iter()
+                .flat_map(|f| f.defs.iter())
+                // A user definition of the same name wins.
+                .filter(|d| !self.fn_index.contains_key(&d.name.name))
+                .collect();
+            self.functions(&defs)?;
+            return Ok(self.fn_index.get(name).cloned());
+        }
+        Ok(None)
+    }
+
     fn new_slot(&mut self, name: &str, kind: VarKind, ty: Option<Ty>) -> Slot {
         let slot = self.ir.vars.len();
         self.ir.vars.push(VarInfo {
@@ -329,6 +456,15 @@ impl Lowerer {
             B::Matrix(r, c) => TyBase::Matrix(self.expr(r)?, self.expr(c)?),
             B::CholeskyFactorCorr(n) => TyBase::CholCorr(self.expr(n)?),
             B::CovMatrix(n) => TyBase::CovMatrix(self.expr(n)?),
+            B::CorrMatrix(n) => TyBase::CorrMatrix(self.expr(n)?),
+            B::CholeskyFactorCov(m, n) => {
+                let rows = self.expr(m)?;
+                let cols = match n {
+                    Some(n) => self.expr(n)?,
+                    None => rows.clone(),
+                };
+                TyBase::CholCov(rows, cols)
+            }
             B::Simplex(n) => TyBase::Simplex(self.expr(n)?),
             B::Ordered(n) => TyBase::Ordered(self.expr(n)?),
             B::PositiveOrdered(n) => TyBase::PositiveOrdered(self.expr(n)?),
@@ -433,8 +569,52 @@ impl Lowerer {
                 args,
                 truncation,
             } => {
+                if crate::library::is_glm(&dist.name) {
+                    let Some((d, params)) =
+                        crate::library::glm_params(&dist.name, self.exprs(args)?)
+                    else {
+                        return invalid(format!("wrong number of arguments to `{}`", dist.name));
+                    };
+                    if truncation.is_some() {
+                        return unsupported(format!("truncation of `{}`", dist.name));
+                    }
+                    let lhs = self.expr(lhs)?;
+                    let obs = self.observed(&lhs);
+                    return Ok(Some(S::Tilde {
+                        place: Self::place_of(&lhs),
+                        lhs,
+                        dist: d,
+                        args: params,
+                        trunc: None,
+                        obs,
+                    }));
+                }
                 let Some(d) = Dist::from_name(&dist.name) else {
-                    return unsupported(format!("distribution `{}`", dist.name));
+                    let mut user = None;
+                    for suf in ["_lpdf", "_lpmf"] {
+                        if user.is_none() {
+                            user = self.user_fn(&format!("{}{suf}", dist.name))?;
+                        }
+                    }
+                    let Some(cands) = user else {
+                        return unsupported(format!("distribution `{}`", dist.name));
+                    };
+                    if truncation.is_some() {
+                        return unsupported(format!(
+                            "truncation of the user-defined distribution `{}`",
+                            dist.name
+                        ));
+                    }
+                    let lhs = self.expr(lhs)?;
+                    let obs = self.observed(&lhs);
+                    let place = Self::place_of(&lhs);
+                    let mut all = vec![lhs];
+                    all.extend(self.exprs(args)?);
+                    return Ok(Some(S::Target {
+                        e: E::UserCall(cands, all),
+                        obs,
+                        place,
+                    }));
                 };
                 let lhs = self.expr(lhs)?;
                 let args: Vec<E> = args
@@ -468,8 +648,16 @@ impl Lowerer {
             }
             StmtKind::TargetPlus(e) => {
                 let e = self.expr(e)?;
+                let density = |e: &E| match e {
+                    E::Lpdf { .. } => true,
+                    E::UserCall(c, _) => {
+                        let n = &self.ir.functions[c[0]].name;
+                        n.ends_with("_lpdf") || n.ends_with("_lpmf")
+                    }
+                    _ => false,
+                };
                 let (obs, place) = match &e {
-                    E::Lpdf { args, .. } => (
+                    E::Lpdf { args, .. } | E::UserCall(_, args) if density(&e) => (
                         args.first().and_then(|a| self.observed(a)),
                         args.first().and_then(Self::place_of),
                     ),
@@ -538,6 +726,11 @@ impl Lowerer {
             StmtKind::Reject(items) => S::Reject(self.printables(items)?),
             StmtKind::Break => S::Break,
             StmtKind::Continue => S::Continue,
+            StmtKind::Return(e) => S::Return {
+                value: e.as_ref().map(|e| self.expr(e)).transpose()?,
+                slot: self.ret_slot.unwrap_or(0),
+            },
+            StmtKind::Call(e) => S::Call(self.expr(e)?),
             StmtKind::Empty => return Ok(None),
             StmtKind::Error => return invalid("the program contains a syntax error"),
         }))
@@ -617,6 +810,45 @@ impl Lowerer {
     }
 
     fn call(&mut self, name: &str, mut args: Vec<E>) -> Result<E, ModelError> {
+        let user_name = match name.strip_suffix("_lupdf") {
+            Some(b) => format!("{b}_lpdf"),
+            None => match name.strip_suffix("_lupmf") {
+                Some(b) => format!("{b}_lpmf"),
+                None => name.to_string(),
+            },
+        };
+        if let Some(cands) = self.user_fn(&user_name)? {
+            let cands: Vec<usize> = cands
+                .iter()
+                .copied()
+                .filter(|&i| self.ir.functions[i].param_tys.len() == args.len())
+                .collect();
+            if cands.is_empty() {
+                return invalid(format!(
+                    "no definition of `{name}` takes {} arguments",
+                    args.len()
+                ));
+            }
+            return Ok(E::UserCall(cands, args));
+        }
+        for suf in ["_lpdf", "_lupdf", "_lpmf", "_lupmf"] {
+            let Some(base) = name.strip_suffix(suf) else {
+                continue;
+            };
+            if !crate::library::is_glm(base) || args.is_empty() {
+                break;
+            }
+            let y = args.remove(0);
+            let Some((dist, mut params)) = crate::library::glm_params(base, args) else {
+                return invalid(format!("wrong number of arguments to `{name}`"));
+            };
+            params.insert(0, y);
+            return Ok(E::Lpdf {
+                dist,
+                propto: suf.starts_with("_lu"),
+                args: params,
+            });
+        }
         const SUFFIXES: [&str; 9] = [
             "_lupdf", "_lupmf", "_lpdf", "_lpmf", "_lcdf", "_lccdf", "_cdf", "_rng", "_log",
         ];

@@ -177,6 +177,77 @@ pub fn lchoose(n: f64, k: f64) -> f64 {
 /// The unary elementwise functions of the language: name -> (value, derivative).
 pub type UnaryFn = fn(f64) -> (f64, f64);
 
+/// The standard normal quantile: Acklam's rational approximation refined by two Newton steps on
+/// `Phi(x) - p` (relative error near machine precision in the body and the tails).
+pub fn inv_phi(p: f64) -> f64 {
+    if !(0.0..=1.0).contains(&p) {
+        return f64::NAN;
+    }
+    if p == 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    if p == 1.0 {
+        return f64::INFINITY;
+    }
+    const A: [f64; 6] = [
+        -3.969_683_028_665_376e1,
+        2.209_460_984_245_205e2,
+        -2.759_285_104_469_687e2,
+        1.383_577_518_672_69e2,
+        -3.066_479_806_614_716e1,
+        2.506_628_277_459_239,
+    ];
+    const B: [f64; 5] = [
+        -5.447_609_879_822_406e1,
+        1.615_858_368_580_409e2,
+        -1.556_989_798_598_866e2,
+        6.680_131_188_771_972e1,
+        -1.328_068_155_288_572e1,
+    ];
+    const C: [f64; 6] = [
+        -7.784_894_002_430_293e-3,
+        -3.223_964_580_411_365e-1,
+        -2.400_758_277_161_838,
+        -2.549_732_539_343_734,
+        4.374_664_141_464_968,
+        2.938_163_982_698_783,
+    ];
+    const D: [f64; 4] = [
+        7.784_695_709_041_462e-3,
+        3.224_671_290_700_398e-1,
+        2.445_134_137_142_996,
+        3.754_408_661_907_416,
+    ];
+    let tail = |q: f64| {
+        (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
+            / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
+    };
+    let mut x = if p < 0.024_25 {
+        tail((-2.0 * p.ln()).sqrt())
+    } else if p > 1.0 - 0.024_25 {
+        -tail((-2.0 * (-p).ln_1p()).sqrt())
+    } else {
+        let q = p - 0.5;
+        let r = q * q;
+        (((((A[0] * r + A[1]) * r + A[2]) * r + A[3]) * r + A[4]) * r + A[5]) * q
+            / (((((B[0] * r + B[1]) * r + B[2]) * r + B[3]) * r + B[4]) * r + 1.0)
+    };
+    for _ in 0..2 {
+        // Newton on the smaller tail probability, for accuracy far out.
+        let (f, target) = if x < 0.0 {
+            (phi(x), p)
+        } else {
+            (0.5 * erfc(x / std::f64::consts::SQRT_2), 1.0 - p)
+        };
+        let d = std_normal_pdf(x);
+        if d > 0.0 && d.is_finite() {
+            let step = (f - target) / d;
+            x -= if x < 0.0 { step } else { -step };
+        }
+    }
+    x
+}
+
 pub fn unary_fn(name: &str) -> Option<UnaryFn> {
     let f: UnaryFn = match name {
         "exp" => |x| {
@@ -258,7 +329,11 @@ pub fn unary_fn(name: &str) -> Option<UnaryFn> {
             let y = inv_logit(z);
             (y, y * (1.0 - y) * (3.0 * 0.07056 * x * x + 1.5976))
         },
-        "std_normal_log_qf" | "inv_Phi" => return None,
+        "inv_Phi" => |p| {
+            let x = inv_phi(p);
+            (x, 1.0 / std_normal_pdf(x))
+        },
+        "std_normal_log_qf" => return None,
         "floor" => |x| (x.floor(), 0.0),
         "ceil" => |x| (x.ceil(), 0.0),
         "round" => |x| (x.round(), 0.0),

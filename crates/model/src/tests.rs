@@ -901,6 +901,20 @@ fn count_data_under_a_continuous_model_simulates_integers() {
 }
 
 #[test]
+fn every_library_distribution_is_evaluated() {
+    use refinestat_language::catalog;
+    for d in catalog::library_distributions() {
+        let suffix = if d.discrete { "_lpmf" } else { "_lpdf" };
+        assert!(
+            crate::library::is_glm(d.name)
+                || crate::library::in_prelude(&format!("{}{suffix}", d.name)),
+            "{} has no evaluation",
+            d.name
+        );
+    }
+}
+
+#[test]
 fn every_catalog_distribution_and_function_is_known() {
     use refinestat_language::catalog;
     let mut missing = vec![];
@@ -990,11 +1004,14 @@ fn synthetic_data(p: &refinestat_language::Program) -> Data {
             | BaseType::Simplex(n)
             | BaseType::Ordered(n)
             | BaseType::PositiveOrdered(n) => dims.push(size(n, &ints) as usize),
-            BaseType::Matrix(r, c) => {
+            BaseType::Matrix(r, c) | BaseType::CholeskyFactorCov(r, Some(c)) => {
                 dims.push(size(r, &ints) as usize);
                 dims.push(size(c, &ints) as usize);
             }
-            BaseType::CholeskyFactorCorr(k) | BaseType::CovMatrix(k) => {
+            BaseType::CholeskyFactorCorr(k)
+            | BaseType::CovMatrix(k)
+            | BaseType::CorrMatrix(k)
+            | BaseType::CholeskyFactorCov(k, None) => {
                 let k = size(k, &ints) as usize;
                 dims.push(k);
                 dims.push(k);

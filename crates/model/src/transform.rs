@@ -24,6 +24,10 @@ pub enum Constraint {
     PositiveOrdered,
     CholeskyCorr,
     CovMatrix,
+    /// `corr_matrix`: a Cholesky factor of a correlation matrix times its transpose.
+    CorrMatrix,
+    /// `cholesky_factor_cov[M, N]` with this N (M is the `k` passed along).
+    CholeskyCov(usize),
 }
 
 /// Unconstrained length of one base element of size `k` (vector length or matrix side).
@@ -32,6 +36,8 @@ pub fn free_len(c: &Constraint, numel: usize, k: usize) -> usize {
         Constraint::Simplex => k.saturating_sub(1),
         Constraint::CholeskyCorr => k * k.saturating_sub(1) / 2,
         Constraint::CovMatrix => k + k * k.saturating_sub(1) / 2,
+        Constraint::CorrMatrix => k * k.saturating_sub(1) / 2,
+        Constraint::CholeskyCov(n) => n * (n + 1) / 2 + k.saturating_sub(*n) * n,
         _ => numel,
     }
 }
@@ -149,7 +155,47 @@ pub fn constrain(
         }
         Constraint::CholeskyCorr => cholesky_corr(t, &u, k, lj),
         Constraint::CovMatrix => cov_matrix(t, &u, k, lj),
+        Constraint::CorrMatrix => corr_matrix(t, &u, k, lj),
+        Constraint::CholeskyCov(n) => cholesky_cov(t, &u, k, *n, lj),
     }
+}
+
+/// `corr_matrix`: L L' with L from [`cholesky_corr`]; log|J| adds that of L -> L L' on
+/// correlation matrices, sum over i >= 2 of (K - i) log L_ii (1-based).
+fn corr_matrix(t: &mut Tape, u: &Val, k: usize, lj: &mut Vec<Val>) -> Res<Val> {
+    let l = cholesky_corr(t, u, k, lj)?;
+    for i in 1..k {
+        let c = (k - i - 1) as f64;
+        if c > 0.0 {
+            let d = scalar_at(t, &l, i + i * k);
+            lj.push(ops::map1(t, &d, |x| (c * x.ln(), c / x)));
+        }
+    }
+    let lt = ops::transpose(t, &l)?;
+    ops::mul(t, &l, &lt)
+}
+
+/// `cholesky_factor_cov[M, N]`: rows of the lower triangle in order, the diagonal through exp;
+/// log|J| is the sum of the unconstrained diagonal values (Stan's `cholesky_factor_constrain`).
+fn cholesky_cov(t: &mut Tape, u: &Val, m: usize, n: usize, lj: &mut Vec<Val>) -> Res<Val> {
+    let mut x: Vec<Val> = vec![Val::real(0.0); m * n];
+    let mut pos = 0;
+    for r in 0..m {
+        for c in 0..n.min(r + 1) {
+            let v = scalar_at(t, u, pos);
+            pos += 1;
+            x[r + c * m] = if c == r {
+                lj.push(v.clone());
+                ops::map1(t, &v, |y| {
+                    let e = y.exp();
+                    (e, e)
+                })
+            } else {
+                v
+            };
+        }
+    }
+    ops::stack(t, &x, Shape::matrix(m, n))
 }
 
 /// Give a constrained value the declared shape (bounds may have had a different container
@@ -403,6 +449,34 @@ pub fn free(c: &Constraint, x: &[f64], k: usize) -> Result<Vec<f64>, String> {
                     let z = v / (1.0 - sum_sqs).sqrt();
                     y.push(z.atanh());
                     sum_sqs += v * v;
+                }
+            }
+            Ok(y)
+        }
+        Constraint::CorrMatrix => {
+            for i in 0..k {
+                if (x[i + i * k] - 1.0).abs() > 1e-8 {
+                    return Err("is not a correlation matrix (unit diagonal)".into());
+                }
+            }
+            let l = crate::dist::cholesky(x, k)
+                .ok_or_else(|| "is not a symmetric positive-definite matrix".to_string())?;
+            free(&Constraint::CholeskyCorr, &l, k)
+        }
+        Constraint::CholeskyCov(n) => {
+            let n = *n;
+            let mut y = vec![];
+            for r in 0..k {
+                for c in 0..n {
+                    let v = x[r + c * k];
+                    if c > r {
+                        check(v == 0.0, r + c * k, v, "lower triangularity")?;
+                    } else if c == r {
+                        check(v > 0.0, r + c * k, v, "a positive diagonal")?;
+                        y.push(v.ln());
+                    } else {
+                        y.push(v);
+                    }
                 }
             }
             Ok(y)

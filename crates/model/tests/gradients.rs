@@ -352,6 +352,47 @@ struct Composite {
 
 const COMPOSITES: &[Composite] = &[
     Composite {
+        name: "user functions: _lpdf under ~, recursion, overloads, _lp, void",
+        data: r#"{"N": 3, "y": [0.3, -1.1, 2.0], "k": [1, 0, 1]}"#,
+        src: "functions {
+  real halving_sum(real x, int n);
+  real my_normal_lpdf(vector y, real mu, real sigma) {
+    return normal_lpdf(y | mu, sigma);
+  }
+  real my_bern_lpmf(array[] int k, real theta) {
+    real lp = 0;
+    for (i in 1:size(k)) {
+      lp += k[i] == 1 ? log(theta) : log1m(theta);
+    }
+    return lp;
+  }
+  real sq(real x) { return x * x; }
+  vector sq(vector x) { return x .* x; }
+  real halving_sum(real x, int n) {
+    if (n == 0) {
+      return x;
+    }
+    return x + halving_sum(x / 2, n - 1);
+  }
+  void tau_prior_lp(real tau) {
+    tau ~ normal(0, 1);
+  }
+  void check_scale(data real lower, real s) {
+    if (s <= lower) reject(\"scale must be positive\");
+  }
+}
+data { int N; vector[N] y; array[N] int k; }
+parameters { real mu; real<lower=0> sigma; real tau; real<lower=0, upper=1> theta; }
+model {
+  check_scale(0, sigma);
+  y ~ my_normal(mu + halving_sum(tau, 3), sigma);
+  k ~ my_bern(theta);
+  target += -0.5 * sq(mu) - 0.1 * sum(sq(y - mu));
+  tau_prior_lp(tau);
+  target += my_normal_lupdf(y | tau, 2);
+}",
+    },
+    Composite {
         name: "eight_schools_noncentered_offset_multiplier",
         data: r#"{"J": 4, "y": [28.0, 8.0, -3.0, 7.0], "sigma": [15.0, 10.0, 16.0, 11.0]}"#,
         src: "data { int<lower=0> J; array[J] real y; array[J] real<lower=0> sigma; }

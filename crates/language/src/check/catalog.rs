@@ -584,14 +584,153 @@ const fn multi(name: &'static str, variate: Arg, params: &'static [Arg]) -> Dist
     }
 }
 
-/// Every distribution, in DESIGN.md's order.
+/// Distributions of Stan's library that real programs use beyond DESIGN.md's list. The checker
+/// and the model know them; they are not part of [`distributions`], which is also the vocabulary
+/// the synthesis grammar offers, so generation is unchanged by them.
+static LIBRARY_DISTRIBUTIONS: &[DistSpec] = &[
+    library(
+        "normal_id_glm",
+        false,
+        arg("y", K::Reals, S::Real),
+        &[
+            arg("x", K::Matrix, S::Real),
+            arg("alpha", K::Reals, S::Real),
+            arg("beta", K::Vector, S::Real),
+            arg("sigma", K::Reals, S::Positive),
+        ],
+    ),
+    library(
+        "bernoulli_logit_glm",
+        true,
+        arg("y", K::Ints, S::Binary),
+        &[
+            arg("x", K::Matrix, S::Real),
+            arg("alpha", K::Reals, S::Real),
+            arg("beta", K::Vector, S::Real),
+        ],
+    ),
+    library(
+        "poisson_log_glm",
+        true,
+        arg("y", K::Ints, S::Count),
+        &[
+            arg("x", K::Matrix, S::Real),
+            arg("alpha", K::Reals, S::Real),
+            arg("beta", K::Vector, S::Real),
+        ],
+    ),
+    library(
+        "neg_binomial_2_log_glm",
+        true,
+        arg("y", K::Ints, S::Count),
+        &[
+            arg("x", K::Matrix, S::Real),
+            arg("alpha", K::Reals, S::Real),
+            arg("beta", K::Vector, S::Real),
+            arg("phi", K::Reals, S::Positive),
+        ],
+    ),
+    library(
+        "multi_normal_prec",
+        false,
+        arg("y", K::Vectors, S::Real),
+        &[
+            arg("mu", K::Vectors, S::Real),
+            arg("Omega", K::Matrix, S::CovMatrix),
+        ],
+    ),
+    library(
+        "multi_student_t",
+        false,
+        arg("y", K::Vectors, S::Real),
+        &[
+            arg("nu", K::Real, S::Positive),
+            arg("mu", K::Vectors, S::Real),
+            arg("Sigma", K::Matrix, S::CovMatrix),
+        ],
+    ),
+    library(
+        "multi_student_t_cholesky",
+        false,
+        arg("y", K::Vectors, S::Real),
+        &[
+            arg("nu", K::Real, S::Positive),
+            arg("mu", K::Vectors, S::Real),
+            arg("L", K::Matrix, S::CholeskyFactor),
+        ],
+    ),
+    library(
+        "multinomial",
+        true,
+        arg("y", K::Ints, S::Count),
+        &[arg("theta", K::Vector, S::Simplex)],
+    ),
+    library(
+        "multinomial_logit",
+        true,
+        arg("y", K::Ints, S::Count),
+        &[arg("gamma", K::Vector, S::Real)],
+    ),
+    library(
+        "wishart",
+        false,
+        arg("W", K::Matrix, S::CovMatrix),
+        &[
+            arg("nu", K::Real, S::Positive),
+            arg("Sigma", K::Matrix, S::CovMatrix),
+        ],
+    ),
+    library(
+        "inv_wishart",
+        false,
+        arg("W", K::Matrix, S::CovMatrix),
+        &[
+            arg("nu", K::Real, S::Positive),
+            arg("Sigma", K::Matrix, S::CovMatrix),
+        ],
+    ),
+    library(
+        "lkj_corr",
+        false,
+        arg("y", K::Matrix, S::CovMatrix),
+        &[arg("eta", K::Real, S::Positive)],
+    ),
+];
+
+const fn library(
+    name: &'static str,
+    discrete: bool,
+    variate: Arg,
+    params: &'static [Arg],
+) -> DistSpec {
+    DistSpec {
+        name,
+        discrete,
+        variate,
+        params,
+        has_cdf: false,
+        has_rng: false,
+        core: false,
+    }
+}
+
+/// Every distribution, in DESIGN.md's order (the generation vocabulary; see also
+/// [`library_distributions`]).
 pub fn distributions() -> &'static [DistSpec] {
     DISTRIBUTIONS
 }
 
+/// The further library distributions the checker and the model know (not offered to generation).
+pub fn library_distributions() -> &'static [DistSpec] {
+    LIBRARY_DISTRIBUTIONS
+}
+
 /// A distribution by its bare name (`normal`, not `normal_lpdf`).
 pub fn distribution(name: &str) -> Option<&'static DistSpec> {
-    DISTRIBUTIONS.iter().find(|d| d.name == name)
+    DISTRIBUTIONS
+        .iter()
+        .chain(LIBRARY_DISTRIBUTIONS)
+        .find(|d| d.name == name)
 }
 
 /// What a called name refers to.

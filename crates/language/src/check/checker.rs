@@ -6,6 +6,7 @@
 //! grow, so its type and value are treated as unknown, and a name touching the end of the input is
 //! only required to be the start of some known name.
 
+use super::functions::{FnCtx, UserFn};
 use super::intervals::Interval;
 use super::scope::{Origin, Scopes, Symbol, DEP_DATA, DEP_PARAM};
 use super::types::{Base, Sizes, Structure, Ty};
@@ -61,6 +62,13 @@ pub(crate) struct Checker<'p, 'd, 's> {
     pub open_end: bool,
     /// Top-level declarations of every block, for "declared later" messages.
     pub later: Vec<(&'p str, BlockKind)>,
+    /// Signatures of the user-defined functions.
+    pub user_fns: Vec<UserFn<'p>>,
+    /// The function whose body is being checked, if any.
+    pub func: Option<FnCtx<'p>>,
+    /// The range found for each expression checked so far, by span (for patterns such as
+    /// `a / (a + b)` that look at sub-expressions).
+    pub ranges: std::collections::HashMap<(u32, u32), Interval>,
 }
 
 impl<'p, 'd, 's> Checker<'p, 'd, 's> {
@@ -100,10 +108,16 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
             frontier,
             open_end,
             later,
+            user_fns: Vec::new(),
+            func: None,
+            ranges: std::collections::HashMap::new(),
         }
     }
 
     pub fn run(&mut self, program: &'p Program, only_data: bool) {
+        if let (Some(f), false) = (&program.functions, only_data) {
+            self.functions_block(f);
+        }
         for (kind, block) in program.blocks() {
             if only_data && kind != BlockKind::Data {
                 break;
@@ -133,6 +147,53 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
         let mut d = Diagnostic::new(predicate, span, message);
         d.hint = hint;
         self.diags.push(d);
+    }
+
+    /// The same as [`Self::report`], as a warning: a violation interval analysis cannot rule out
+    /// but that is not certain either.
+    pub fn warn(
+        &mut self,
+        predicate: Predicate,
+        span: Span,
+        message: String,
+        hint: Option<String>,
+    ) {
+        let mut d = Diagnostic::new(predicate, span, message);
+        d.hint = hint;
+        d.severity = crate::diagnostic::Severity::Warning;
+        self.diags.push(d);
+    }
+
+    /// Is the checker's range of `e` its exact range (not an over-approximation)? True for
+    /// literals, and for a parameter or a data variable with known values read directly
+    /// (possibly indexed): every value in their range can occur.
+    pub fn exact_range(&self, e: &Expr) -> bool {
+        let mut e = e.unparen();
+        loop {
+            match &e.kind {
+                ExprKind::IntLit(_) | ExprKind::RealLit { .. } => return true,
+                ExprKind::Unary {
+                    op: UnOp::Neg,
+                    expr,
+                } if matches!(
+                    expr.unparen().kind,
+                    ExprKind::IntLit(_) | ExprKind::RealLit { .. }
+                ) =>
+                {
+                    return true
+                }
+                ExprKind::Index { expr, .. } => e = expr.unparen(),
+                ExprKind::Var(id) => {
+                    let Some(i) = self.scopes.lookup(&id.name) else {
+                        return false;
+                    };
+                    let sym = &self.scopes.symbols[i];
+                    return sym.origin == Origin::Block(BlockKind::Parameters)
+                        || sym.value.is_some();
+                }
+                _ => return false,
+            }
+        }
     }
 
     /// Ends at or after the frontier: may still grow.
@@ -168,13 +229,18 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
                 args,
                 truncation,
             } => {
-                if self.block != BlockKind::Model {
+                if !self.target_allowed() {
                     self.report(
                         Predicate::Dependency,
                         s.span,
                         format!(
-                            "`~` statements are only allowed in the model block, not in {}",
-                            self.block.keyword()
+                            "`~` statements are only allowed in the model block{}, not in {}",
+                            if self.func.is_some() {
+                                " and in `_lp` functions"
+                            } else {
+                                ""
+                            },
+                            self.place()
                         ),
                         Some("move this statement into the model block".into()),
                     );
@@ -182,13 +248,18 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
                 self.tilde(s, lhs, dist, args, truncation.as_ref());
             }
             StmtKind::TargetPlus(e) => {
-                if self.block != BlockKind::Model {
+                if !self.target_allowed() {
                     self.report(
                         Predicate::Dependency,
                         s.span,
                         format!(
-                            "`target +=` is only allowed in the model block, not in {}",
-                            self.block.keyword()
+                            "`target +=` is only allowed in the model block{}, not in {}",
+                            if self.func.is_some() {
+                                " and in `_lp` functions"
+                            } else {
+                                ""
+                            },
+                            self.place()
                         ),
                         Some("move this statement into the model block".into()),
                     );
@@ -289,8 +360,15 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
                     }
                 }
             }
+            StmtKind::Return(value) => self.return_stmt(s, value.as_ref()),
+            StmtKind::Call(e) => self.call_stmt(e),
             StmtKind::Break | StmtKind::Continue | StmtKind::Empty | StmtKind::Error => {}
         }
+    }
+
+    /// Check a function body (a statement in a local scope).
+    pub(crate) fn stmt_in_function(&mut self, s: &'p Stmt) {
+        self.stmt(s, false);
     }
 
     fn scoped(&mut self, s: &'p Stmt) {
@@ -499,6 +577,26 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
                 sizes.push(k);
                 (Base::Matrix, Structure::CovMatrix, None)
             }
+            BaseType::CorrMatrix(n) => {
+                let k = self.size_expr(n);
+                sizes.push(k);
+                sizes.push(k);
+                (
+                    Base::Matrix,
+                    Structure::CovMatrix,
+                    Some(Interval::closed(-1.0, 1.0)),
+                )
+            }
+            BaseType::CholeskyFactorCov(m, n) => {
+                let rows = self.size_expr(m);
+                let cols = match n {
+                    Some(n) => self.size_expr(n),
+                    None => rows,
+                };
+                sizes.push(rows);
+                sizes.push(cols);
+                (Base::Matrix, Structure::CholeskyFactor, None)
+            }
         };
         let ty_out = Ty::array(base, ty.array_dims.len().min(255) as u8);
         let mut out = Declared {
@@ -580,7 +678,10 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
                             m.range.disjoint(&Interval::POSITIVE)
                         };
                     if bad {
-                        self.report(
+                        let sure = m.range.disjoint(&Interval::POSITIVE) || self.exact_range(e);
+                        let report = if sure { Self::report } else { Self::warn };
+                        report(
+                            self,
                             Predicate::Support,
                             e.span,
                             format!("multiplier `{}` may be <= 0: it takes values in {}", self.text(e), m.range),
@@ -743,7 +844,15 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
             }
         }
         if let Some((which, b, side)) = problem {
-            self.report(
+            let allowed = if which == "lower" {
+                Interval::new(b, false, f64::INFINITY, true)
+            } else {
+                Interval::new(f64::NEG_INFINITY, true, b, false)
+            };
+            let sure = value.disjoint(&allowed) || self.exact_range(rhs);
+            let report = if sure { Self::report } else { Self::warn };
+            report(
+                self,
                 Predicate::Support,
                 rhs.span,
                 format!(
@@ -766,6 +875,10 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
             Origin::LoopVar => Some((
                 format!("cannot assign to loop variable `{name}`"),
                 format!("use a local variable instead of changing `{name}`"),
+            )),
+            Origin::Argument => Some((
+                format!("cannot assign to function argument `{name}`"),
+                format!("copy `{name}` into a local variable and change that"),
             )),
             Origin::Block(BlockKind::Data) => Some((
                 format!("cannot assign to data variable `{name}`: data are fixed"),
@@ -848,7 +961,8 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
                     .iter()
                     .flat_map(|l| l.iter())
                     .any(|k| k.starts_with(n))
-                || super::catalog::callable_names().any(|f| f.starts_with(n));
+                || super::catalog::callable_names().any(|f| f.starts_with(n))
+                || self.user_fns.iter().any(|f| f.name.starts_with(n));
             if !known {
                 self.report(
                     Predicate::Dependency,
@@ -863,6 +977,21 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
             return;
         }
         let n = name.name.as_str();
+        if let Some(f) = self.func {
+            let (message, hint) = if self.is_user_fn(n) {
+                (
+                    format!("`{n}` is a function, not a variable"),
+                    format!("call it: `{n}(...)`"),
+                )
+            } else {
+                (
+                    format!("`{n}` is not declared in function `{}`: a function body sees only its arguments and its own variables", f.name),
+                    format!("pass `{n}` to `{}` as an argument", f.name),
+                )
+            };
+            self.report(Predicate::Dependency, name.span, message, Some(hint));
+            return;
+        }
         let later = self.later.iter().find(|(v, _)| *v == n).map(|(_, b)| *b);
         let (message, hint) = match later {
             Some(BlockKind::GeneratedQuantities) if self.block != BlockKind::GeneratedQuantities => (

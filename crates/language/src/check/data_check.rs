@@ -68,9 +68,16 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
                 size_exprs.push(r);
                 size_exprs.push(c);
             }
-            BaseType::CholeskyFactorCorr(k) | BaseType::CovMatrix(k) => {
+            BaseType::CholeskyFactorCorr(k)
+            | BaseType::CovMatrix(k)
+            | BaseType::CorrMatrix(k)
+            | BaseType::CholeskyFactorCov(k, None) => {
                 size_exprs.push(k);
                 size_exprs.push(k);
+            }
+            BaseType::CholeskyFactorCov(m, Some(n)) => {
+                size_exprs.push(m);
+                size_exprs.push(n);
             }
         }
         let mut shape_ok = true;

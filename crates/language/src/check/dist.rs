@@ -22,9 +22,14 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
         let infos: Vec<Info> = args.iter().map(|a| self.expr(a)).collect();
         let n = dist.name.as_str();
         if self.partial_name(dist.span) {
-            if !catalog::distributions()
-                .iter()
-                .any(|d| d.name.starts_with(n))
+            let user = self.user_fns.iter().any(|f| {
+                f.name.starts_with(n) && (f.name.ends_with("_lpdf") || f.name.ends_with("_lpmf"))
+            });
+            if !user
+                && !catalog::distributions()
+                    .iter()
+                    .chain(catalog::library_distributions())
+                    .any(|d| d.name.starts_with(n))
             {
                 let hint = self.closest_distribution(n);
                 self.report(
@@ -37,7 +42,21 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
             return;
         }
         let Some(d) = catalog::distribution(n) else {
-            self.unknown_distribution(dist);
+            if self
+                .user_tilde(s, lhs, lhs_info, dist, args, &infos)
+                .is_none()
+            {
+                self.unknown_distribution(dist);
+            } else if let Some(t) = truncation {
+                self.report(
+                    Predicate::Parameter,
+                    t.span,
+                    format!("truncating the user-defined distribution `{n}` is not supported"),
+                    Some(format!(
+                        "write the normalisation with `{n}_lcdf`/`{n}_lccdf` in `target +=`"
+                    )),
+                );
+            }
             return;
         };
         if lhs_info.ty.is_some()
@@ -153,14 +172,11 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
         let deps = infos.iter().fold(0, |acc, i| acc | i.deps);
         let n = name.name.as_str();
         if suffix == Suffix::Rng {
-            if !matches!(
-                self.block,
-                BlockKind::TransformedData | BlockKind::GeneratedQuantities
-            ) {
+            if !self.rng_allowed() {
                 self.report(
                     Predicate::Dependency,
                     name.span,
-                    format!("`{n}` draws random numbers, which is only allowed in transformed data and generated quantities, not in {}", self.block.keyword()),
+                    format!("`{n}` draws random numbers, which is only allowed in transformed data and generated quantities, not in {}", self.place()),
                     Some("move the draw to generated quantities".into()),
                 );
             }
@@ -205,7 +221,10 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
                 ..Info::of(ty, range)
             };
         }
-        if matches!(suffix, Suffix::Lupdf | Suffix::Lupmf) && self.block != BlockKind::Model {
+        if matches!(suffix, Suffix::Lupdf | Suffix::Lupmf)
+            && self.block != BlockKind::Model
+            && self.func.is_none()
+        {
             self.report(
                 Predicate::Dependency,
                 name.span,
@@ -443,7 +462,11 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
                 d.name
             ),
         };
-        self.report(Predicate::Support, e.span, message, Some(hint));
+        if info.range.disjoint(&req) || self.exact_range(e) {
+            self.report(Predicate::Support, e.span, message, Some(hint));
+        } else {
+            self.warn(Predicate::Support, e.span, message, Some(hint));
+        }
     }
 
     /// Why a value may leave `support`, and what to do.
@@ -575,7 +598,7 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
         }
         let bad = if req == Interval::ALL {
             false
-        } else if observed && self.data.is_none() {
+        } else if observed && (self.data.is_none() || self.func.is_some()) {
             info.range.disjoint(&req)
         } else {
             !info.range.within(&req)
@@ -589,12 +612,16 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
             }
             other => other.describe().to_string(),
         };
+        let sure = info.range.disjoint(&req) || self.exact_range(e);
+        let report = if sure { Self::report } else { Self::warn };
         if observed {
-            self.report(
+            report(
+                self,
                 Predicate::Support,
                 e.span,
                 format!(
-                    "observed values of `{text}` lie outside the support of {} ({support_text}): they range over {}",
+                    "observed values of `{text}` {} outside the support of {} ({support_text}): they range over {}",
+                    if sure { "lie" } else { "may lie" },
                     d.name, info.range
                 ),
                 Some(observed_hint(d)),
@@ -630,7 +657,8 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
                     format!("make sure the left side always lies in {support_text}"),
                 ),
             };
-            self.report(
+            report(
+                self,
                 Predicate::Support,
                 e.span,
                 format!(

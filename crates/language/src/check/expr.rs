@@ -18,7 +18,72 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
             info.structure = Structure::Unknown;
             info.sizes = Sizes::UNKNOWN;
         }
+        self.ranges.insert((e.span.start, e.span.end), info.range);
         info
+    }
+
+    /// The range recorded for an expression already checked.
+    fn range_of(&self, e: &Expr) -> Option<Interval> {
+        self.ranges.get(&(e.span.start, e.span.end)).copied()
+    }
+
+    /// Ranges that interval arithmetic misses but simple algebra gives: `a / (a + b)` and
+    /// `a / (b + a)` with `a, b >= 0` lie in [0, 1]; the convex combination
+    /// `w * p + (1 - w) * q` with `w` in [0, 1] lies between the ranges of `p` and `q`.
+    fn pattern_range(&self, op: BinOp, lhs: &Expr, rhs: &Expr) -> Option<Interval> {
+        let (l, r) = (lhs.unparen(), rhs.unparen());
+        match op {
+            BinOp::Div | BinOp::EltDiv => {
+                let ExprKind::Binary {
+                    op: BinOp::Add,
+                    lhs: x,
+                    rhs: y,
+                } = &r.kind
+                else {
+                    return None;
+                };
+                let other = if same_expr(l, x) {
+                    y
+                } else if same_expr(l, y) {
+                    x
+                } else {
+                    return None;
+                };
+                let a = self.range_of(l).or_else(|| self.range_of(lhs))?;
+                let b = self.range_of(other)?;
+                (a.is_non_negative() && b.is_non_negative()).then_some(Interval::UNIT)
+            }
+            BinOp::Add => {
+                let (w, p) = mul_parts(l)?;
+                let (one_minus, q) = mul_parts(r)?;
+                // Which factor of each product is the weight: `w` and `1 - w`.
+                for (w, p) in [(w, p), (p, w)] {
+                    for (v, q) in [(one_minus, q), (q, one_minus)] {
+                        let ExprKind::Binary {
+                            op: BinOp::Sub,
+                            lhs: one,
+                            rhs: w2,
+                        } = &v.unparen().kind
+                        else {
+                            continue;
+                        };
+                        let is_one = matches!(one.unparen().kind, ExprKind::IntLit(1))
+                            || matches!(one.unparen().kind, ExprKind::RealLit { value, .. } if value == 1.0);
+                        if !is_one || !same_expr(w, w2) {
+                            continue;
+                        }
+                        let wr = self.range_of(w)?;
+                        if !wr.within(&Interval::UNIT) {
+                            return None;
+                        }
+                        let (pr, qr) = (self.range_of(p)?, self.range_of(q)?);
+                        return Some(pr.union(&qr));
+                    }
+                }
+                None
+            }
+            _ => None,
+        }
     }
 
     fn expr_inner(&mut self, e: &'p Expr) -> Info {
@@ -485,6 +550,11 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
                 } else {
                     self.binary_range(op, &a.range, &b.range)
                 };
+                if let (Some(l), Some(r)) = (lhs, rhs) {
+                    if let Some(p) = self.pattern_range(op, l, r) {
+                        range = range.intersect(&p);
+                    }
+                }
                 if ty.base == Base::Int
                     && matches!(op, BinOp::Div | BinOp::IntDiv)
                     && ta.is_int()
@@ -552,6 +622,25 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
         let deps = infos.iter().fold(0, |d, i| d | i.deps);
         let closed = self.call_closed(name, args);
         let n = name.name.as_str();
+        if self.is_user_fn(n) {
+            let Some(info) = self.user_call(e, name, &infos, cond) else {
+                return Info {
+                    deps,
+                    ..Info::unknown()
+                };
+            };
+            if info.ty.is_none() && self.user_fns.iter().any(|f| f.name == n && f.ret.is_none()) {
+                self.report(
+                    Predicate::Type,
+                    e.span,
+                    format!(
+                        "`{n}` is void: it returns nothing and cannot be used in an expression"
+                    ),
+                    Some(format!("call it as a statement, `{n}(...);`")),
+                );
+            }
+            return info;
+        }
         match catalog::resolve(n) {
             Some(Callee::Function(f)) => {
                 if cond {
@@ -875,6 +964,18 @@ fn binop_hint(op: BinOp, a: Ty, b: Ty) -> Option<String> {
             Some("use `.*` for elementwise products or dot_product(a, b)".into())
         }
         (BinOp::Div, _, _) => Some("use `./` for elementwise division".into()),
+        _ => None,
+    }
+}
+
+/// The factors of a product `a * b` or `a .* b`.
+fn mul_parts(e: &Expr) -> Option<(&Expr, &Expr)> {
+    match &e.unparen().kind {
+        ExprKind::Binary {
+            op: BinOp::Mul | BinOp::EltMul,
+            lhs,
+            rhs,
+        } => Some((lhs, rhs)),
         _ => None,
     }
 }

@@ -28,6 +28,7 @@ mod checker;
 mod data_check;
 mod dist;
 mod expr;
+mod functions;
 pub mod intervals;
 mod scope;
 mod tail;

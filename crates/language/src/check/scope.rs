@@ -19,6 +19,8 @@ pub(crate) enum Origin {
     Local(BlockKind),
     /// A `for` loop variable.
     LoopVar,
+    /// An argument of a user-defined function.
+    Argument,
 }
 
 #[derive(Debug, Clone)]

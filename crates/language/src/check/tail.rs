@@ -74,6 +74,26 @@ fn text<'a>(src: &'a str, t: &Token) -> &'a str {
         .unwrap_or("")
 }
 
+/// Does the text end inside the `functions` block (opened, and no later block begun)?
+fn inside_functions_block(tokens: &[Token], src: &str) -> bool {
+    let mut depth = 0i32;
+    let mut inside = false;
+    for t in tokens {
+        match t.kind {
+            TokenKind::LBrace => depth += 1,
+            TokenKind::RBrace => {
+                depth -= 1;
+                if depth == 0 {
+                    inside = false;
+                }
+            }
+            TokenKind::Ident if depth == 0 => inside = text(src, t) == "functions",
+            _ => {}
+        }
+    }
+    inside
+}
+
 /// Dependency violations for names in the unfinished last statement of `src` that nothing
 /// declares.
 pub(crate) fn unfinished_statement_names(src: &str) -> Vec<Diagnostic> {
@@ -83,6 +103,11 @@ pub(crate) fn unfinished_statement_names(src: &str) -> Vec<Diagnostic> {
         .into_iter()
         .filter(|t| t.kind != TokenKind::Eof)
         .collect();
+    if inside_functions_block(&tokens, src) {
+        // Function signatures declare names this pass does not track; the full check judges
+        // each definition when its body ends.
+        return Vec::new();
+    }
     let at_statement_start = |i: usize| i == 0 || ends_statement(tokens[i - 1].kind);
     // Everything the text declares anywhere, and loop variables.
     let mut known: HashSet<&str> = HashSet::new();
@@ -92,6 +117,10 @@ pub(crate) fn unfinished_statement_names(src: &str) -> Vec<Diagnostic> {
             continue;
         }
         let word = text(src, t);
+        // A name called or defined with `(` anywhere (user-defined functions among them).
+        if tokens.get(i + 1).map(|t| t.kind) == Some(TokenKind::LParen) {
+            known.insert(word);
+        }
         if word == "for"
             && tokens.get(i + 1).map(|t| t.kind) == Some(TokenKind::LParen)
             && tokens.get(i + 2).map(|t| t.kind) == Some(TokenKind::Ident)

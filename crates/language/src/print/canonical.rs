@@ -483,6 +483,11 @@ fn collect_vars(e: &mut Expr, out: &mut HashSet<String>) {
 // ------------------------------------------------------------------ traversal helpers
 
 fn strip_parens_program(p: &mut Program) {
+    if let Some(f) = &mut p.functions {
+        for body in f.defs.iter_mut().filter_map(|d| d.body.as_mut()) {
+            walk_stmt_exprs(body, &mut strip_parens);
+        }
+    }
     for kind in BlockKind::ALL {
         if let Some(b) = p.block_mut(kind) {
             for s in &mut b.stmts {
@@ -553,13 +558,15 @@ fn walk_type(ty: &mut TypeDecl, f: &mut dyn FnMut(&mut Expr)) {
     ty.array_dims.iter_mut().for_each(&mut *f);
     match &mut ty.base {
         BaseType::Int | BaseType::Real => {}
-        BaseType::Matrix(r, c) => {
+        BaseType::Matrix(r, c) | BaseType::CholeskyFactorCov(r, Some(c)) => {
             f(r);
             f(c);
         }
         BaseType::Vector(n)
         | BaseType::RowVector(n)
         | BaseType::CholeskyFactorCorr(n)
+        | BaseType::CholeskyFactorCov(n, None)
+        | BaseType::CorrMatrix(n)
         | BaseType::CovMatrix(n)
         | BaseType::Simplex(n)
         | BaseType::Ordered(n)
@@ -615,7 +622,7 @@ fn walk_stmt_exprs(s: &mut Stmt, f: &mut dyn FnMut(&mut Expr)) {
                 }
             }
         }
-        StmtKind::TargetPlus(e) => f(e),
+        StmtKind::TargetPlus(e) | StmtKind::Call(e) | StmtKind::Return(Some(e)) => f(e),
         StmtKind::For {
             lower, upper, body, ..
         } => {
@@ -652,6 +659,10 @@ fn walk_stmt_exprs(s: &mut Stmt, f: &mut dyn FnMut(&mut Expr)) {
                 }
             }
         }
-        StmtKind::Break | StmtKind::Continue | StmtKind::Empty | StmtKind::Error => {}
+        StmtKind::Break
+        | StmtKind::Continue
+        | StmtKind::Return(None)
+        | StmtKind::Empty
+        | StmtKind::Error => {}
     }
 }
