@@ -69,6 +69,10 @@ pub enum Builtin {
     Fma,
     SortAsc,
     SortDesc,
+    SortIndicesAsc,
+    SortIndicesDesc,
+    Rank,
+    DimsOf,
     ColumnsDotSelf,
     RowsDotSelf,
     Transpose,
@@ -147,6 +151,10 @@ impl Builtin {
             "fma" => Fma,
             "sort_asc" => SortAsc,
             "sort_desc" => SortDesc,
+            "sort_indices_asc" => SortIndicesAsc,
+            "sort_indices_desc" => SortIndicesDesc,
+            "rank" => Rank,
+            "dims" => DimsOf,
             "columns_dot_self" => ColumnsDotSelf,
             "rows_dot_self" => RowsDotSelf,
             "transpose" => Transpose,
@@ -778,6 +786,49 @@ pub fn call(t: &mut Tape, f: Builtin, args: &[Val]) -> Res<Val> {
                 Val::Reals(s, _) => Ok(gather(t, v, &idx, *s)),
                 _ => Ok(v.clone()),
             }
+        }
+        SortIndicesAsc | SortIndicesDesc => {
+            nargs(f, args, 1)?;
+            let xs = args[0].to_vec(&t.val);
+            let mut idx: Vec<usize> = (0..xs.len()).collect();
+            // Stable, so ties keep their order (as Stan's).
+            if f == SortIndicesAsc {
+                idx.sort_by(|&a, &b| xs[a].total_cmp(&xs[b]));
+            } else {
+                idx.sort_by(|&a, &b| xs[b].total_cmp(&xs[a]));
+            }
+            let out: Vec<f64> = idx.iter().map(|&i| (i + 1) as f64).collect();
+            Ok(Val::Ints(
+                crate::value::Dims::from_slice(&[out.len()])?,
+                out.into(),
+                0,
+            ))
+        }
+        Rank => {
+            nargs(f, args, 2)?;
+            let xs = args[0].to_vec(&t.val);
+            let s = args[1].as_int()?;
+            if s < 1 || s as usize > xs.len() {
+                return eval_err(format!("rank: index {s} out of range 1..{}", xs.len()));
+            }
+            let v = xs[s as usize - 1];
+            Ok(Val::Int(xs.iter().filter(|&&x| x < v).count() as i64))
+        }
+        DimsOf => {
+            nargs(f, args, 1)?;
+            let d: Vec<f64> = match &args[0] {
+                Val::Int(_) | Val::Real(..) => vec![],
+                Val::Ints(d, ..) => d.as_slice().iter().map(|&x| x as f64).collect(),
+                Val::Reals(s, _) => crate::layout::full_dims(s)
+                    .into_iter()
+                    .map(|x| x as f64)
+                    .collect(),
+            };
+            Ok(Val::Ints(
+                crate::value::Dims::from_slice(&[d.len()])?,
+                d.into(),
+                0,
+            ))
         }
         Transpose => {
             nargs(f, args, 1)?;

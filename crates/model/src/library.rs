@@ -148,6 +148,87 @@ pub const PRELUDE: &str = r#"functions {
     return nu / 2 * refinestat_log_det_spd(S) - nu * K / 2 * log(2) - refinestat_log_multi_gamma(K, nu / 2)
            - (nu + K + 1) / 2 * refinestat_log_det_spd(W) - 0.5 * sum(diagonal(S * inverse(W)));
   }
+  real neg_binomial_lpmf(int n, real alpha, real beta) {
+    if (n < 0) reject("neg_binomial: counts must be non-negative");
+    return lgamma(n + alpha) - lgamma(n + 1) - lgamma(alpha)
+           + alpha * log(beta / (1 + beta)) - n * log1p(beta);
+  }
+  real neg_binomial_lpmf(array[] int n, real alpha, real beta) {
+    real lp = 0;
+    for (i in 1:size(n)) {
+      lp += neg_binomial_lpmf(n[i] | alpha, beta);
+    }
+    return lp;
+  }
+  real pareto_lpdf(real y, real y_min, real alpha) {
+    if (y < y_min) return negative_infinity();
+    return log(alpha) + alpha * log(y_min) - (alpha + 1) * log(y);
+  }
+  real pareto_lpdf(vector y, real y_min, real alpha) {
+    real lp = 0;
+    for (i in 1:rows(y)) {
+      lp += pareto_lpdf(y[i] | y_min, alpha);
+    }
+    return lp;
+  }
+  real pareto_lpdf(array[] real y, real y_min, real alpha) {
+    return pareto_lpdf(to_vector(y) | y_min, alpha);
+  }
+  real beta_binomial_lpmf(int n, int N, real alpha, real beta) {
+    if (n < 0 || n > N) reject("beta_binomial: successes must lie in 0..N");
+    return lchoose(N, n) + lbeta(n + alpha, N - n + beta) - lbeta(alpha, beta);
+  }
+  real beta_binomial_lpmf(array[] int n, array[] int N, real alpha, real beta) {
+    real lp = 0;
+    for (i in 1:size(n)) {
+      lp += beta_binomial_lpmf(n[i] | N[i], alpha, beta);
+    }
+    return lp;
+  }
+  real beta_binomial_lpmf(array[] int n, array[] int N, vector alpha, vector beta) {
+    real lp = 0;
+    for (i in 1:size(n)) {
+      lp += beta_binomial_lpmf(n[i] | N[i], alpha[i], beta[i]);
+    }
+    return lp;
+  }
+  vector sub_col(matrix x, int i, int j, int n_rows) {
+    return x[i:(i + n_rows - 1), j];
+  }
+  row_vector sub_row(matrix x, int i, int j, int n_cols) {
+    return x[i, j:(j + n_cols - 1)];
+  }
+  matrix inverse_spd(matrix A) {
+    return inverse(A);
+  }
+  matrix symmetrize_from_lower_tri(matrix A) {
+    int K = rows(A);
+    matrix[K, K] S = A;
+    for (i in 1:K) {
+      for (j in (i + 1):K) {
+        S[i, j] = A[j, i];
+      }
+    }
+    return S;
+  }
+  array[] real append_array(array[] real a, array[] real b) {
+    array[size(a) + size(b)] real out;
+    for (i in 1:size(a)) out[i] = a[i];
+    for (i in 1:size(b)) out[size(a) + i] = b[i];
+    return out;
+  }
+  array[] int append_array(array[] int a, array[] int b) {
+    array[size(a) + size(b)] int out;
+    for (i in 1:size(a)) out[i] = a[i];
+    for (i in 1:size(b)) out[size(a) + i] = b[i];
+    return out;
+  }
+  array[] vector append_array(array[] vector a, array[] vector b) {
+    array[size(a) + size(b)] vector[size(a) > 0 ? rows(a[1]) : rows(b[1])] out;
+    for (i in 1:size(a)) out[i] = a[i];
+    for (i in 1:size(b)) out[size(a) + i] = b[i];
+    return out;
+  }
   real lkj_corr_lpdf(matrix Sigma, real eta) {
     int K = rows(Sigma);
     matrix[K, K] L = cholesky_decompose(Sigma);

@@ -915,6 +915,17 @@ fn every_library_distribution_is_evaluated() {
 }
 
 #[test]
+fn every_library_function_is_evaluated() {
+    use refinestat_language::catalog;
+    for f in catalog::library_functions() {
+        let known = crate::math::unary_fn(f.name).is_some()
+            || crate::builtins::Builtin::from_name(f.name).is_some()
+            || crate::library::in_prelude(f.name);
+        assert!(known, "{} has no evaluation", f.name);
+    }
+}
+
+#[test]
 fn every_catalog_distribution_and_function_is_known() {
     use refinestat_language::catalog;
     let mut missing = vec![];

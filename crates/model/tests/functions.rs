@@ -104,3 +104,44 @@ generated quantities { real z = shifted_rng(a); }";
     let z = *out.last().unwrap();
     assert!(z > 90.0 && z < 110.0, "{out:?}");
 }
+
+/// Library functions and distributions written in the prelude (or as builtins) give the values
+/// of their definitions: transformed data rejects on any mismatch.
+#[test]
+fn library_functions_and_distributions_have_their_values() {
+    let src = "transformed data {
+  matrix[3, 3] A = [[1, 2, 3], [4, 5, 6], [7, 8, 9]];
+  vector[2] c = sub_col(A, 2, 3, 2);
+  row_vector[2] r = sub_row(A, 3, 1, 2);
+  array[4] real xs = {3.5, -1.0, 2.0, 0.5};
+  array[4] int up = sort_indices_asc(xs);
+  array[4] int down = sort_indices_desc(xs);
+  array[3] real joined = append_array({1.0, 2.0}, {3.0});
+  array[2] int d = dims(A);
+  matrix[2, 2] S = symmetrize_from_lower_tri([[1, 9], [2, 3]]);
+  if (c[1] != 6 || c[2] != 9) reject(\"sub_col\");
+  if (r[1] != 7 || r[2] != 8) reject(\"sub_row\");
+  if (up[1] != 2 || up[2] != 4 || up[3] != 3 || up[4] != 1) reject(\"sort_indices_asc\");
+  if (down[1] != 1 || down[4] != 2) reject(\"sort_indices_desc\");
+  if (rank(xs, 1) != 3) reject(\"rank\");
+  if (joined[3] != 3 || size(joined) != 3) reject(\"append_array\");
+  if (d[1] != 3 || d[2] != 3) reject(\"dims\");
+  if (S[1, 2] != 2) reject(\"symmetrize_from_lower_tri\");
+  if (fabs(inv_Phi(Phi(1.3)) - 1.3) > 1e-12) reject(\"inv_Phi\");
+  if (fabs(inv_Phi(1e-10) + 6.361340902404056) > 1e-9) reject(\"inv_Phi tail\");
+  // pareto(2 | 1, 3) = log 3 + 3 log 1 - 4 log 2
+  if (fabs(pareto_lpdf(2 | 1, 3) - (log(3) - 4 * log(2))) > 1e-12) reject(\"pareto\");
+  // neg_binomial(2 | 3, 0.5) = log(choose(4, 2)) + 3 log(1/3) - 2 log(1.5)
+  if (fabs(neg_binomial_lpmf(2 | 3, 0.5) - (log(6) + 3 * log(1.0 / 3) - 2 * log(1.5))) > 1e-12)
+    reject(\"neg_binomial\");
+  // beta_binomial(1 | 2, 1, 1) = 1/3
+  if (fabs(beta_binomial_lpmf(1 | 2, 1, 1) - log(1.0 / 3)) > 1e-12) reject(\"beta_binomial\");
+}
+parameters { real a; }
+model { a ~ normal(0, 1); }";
+    let parsed = refinestat_language::parse(src);
+    assert!(parsed.errors.is_empty(), "{:?}", parsed.errors);
+    let diags = refinestat_language::check(src, None);
+    assert!(diags.is_empty(), "{diags:?}");
+    Model::new(&parsed.program, &Data::default()).unwrap_or_else(|e| panic!("{e}"));
+}

@@ -690,6 +690,34 @@ static LIBRARY_DISTRIBUTIONS: &[DistSpec] = &[
         ],
     ),
     library(
+        "neg_binomial",
+        true,
+        arg("n", K::Ints, S::Count),
+        &[
+            arg("alpha", K::Real, S::Positive),
+            arg("beta", K::Real, S::Positive),
+        ],
+    ),
+    library(
+        "pareto",
+        false,
+        arg("y", K::Reals, S::Positive),
+        &[
+            arg("y_min", K::Real, S::Positive),
+            arg("alpha", K::Real, S::Positive),
+        ],
+    ),
+    library(
+        "beta_binomial",
+        true,
+        arg("n", K::Ints, S::CountUpTo(0)),
+        &[
+            arg("N", K::Ints, S::Count),
+            arg("alpha", K::Reals, S::Positive),
+            arg("beta", K::Reals, S::Positive),
+        ],
+    ),
+    library(
         "lkj_corr",
         false,
         arg("y", K::Matrix, S::CovMatrix),
@@ -939,9 +967,132 @@ pub fn functions() -> &'static [FunctionSpec] {
     FUNCTIONS
 }
 
-/// A math function by name.
+/// A math function by name (also the [`library_functions`]).
 pub fn function(name: &str) -> Option<&'static FunctionSpec> {
-    FUNCTIONS.iter().find(|f| f.name == name)
+    FUNCTIONS
+        .iter()
+        .chain(LIBRARY_FUNCTIONS)
+        .find(|f| f.name == name)
+}
+
+/// Functions of Stan's library that real programs use beyond DESIGN.md's list: known to the
+/// checker and the model, not offered to generation (like [`library_distributions`]).
+pub fn library_functions() -> &'static [FunctionSpec] {
+    LIBRARY_FUNCTIONS
+}
+
+static LIBRARY_FUNCTIONS: &[FunctionSpec] = &[
+    custom(
+        "sort_indices_asc",
+        &["sort_indices_asc(container x) -> array[] int"],
+        false,
+        sort_indices,
+    ),
+    custom(
+        "sort_indices_desc",
+        &["sort_indices_desc(container x) -> array[] int"],
+        false,
+        sort_indices,
+    ),
+    custom(
+        "rank",
+        &["rank(container x, int s) -> int"],
+        false,
+        |a| match a {
+            [x, s] if (is_1d(x.ty) || x.ty.array_dims == 1) && s.ty.is_int() => Ok(int_out(None)),
+            _ => Err(String::new()),
+        },
+    ),
+    custom("dims", &["dims(T x) -> array[] int"], false, |a| match a {
+        [x] => Ok(ArgInfo {
+            ty: Ty::array(Base::Int, 1),
+            sizes: Sizes::from_slice(&[Some(x.ty.rank() as u32)]),
+            range: Interval::NON_NEGATIVE,
+            structure: Structure::Unknown,
+        }),
+        _ => Err(String::new()),
+    }),
+    custom(
+        "sub_col",
+        &["sub_col(matrix x, int i, int j, int n_rows) -> vector"],
+        false,
+        |a| sub_matrix(a, Ty::VECTOR),
+    ),
+    custom(
+        "sub_row",
+        &["sub_row(matrix x, int i, int j, int n_cols) -> row_vector"],
+        false,
+        |a| sub_matrix(a, Ty::ROW_VECTOR),
+    ),
+    custom(
+        "inverse_spd",
+        &["inverse_spd(matrix A) -> matrix"],
+        false,
+        square_matrix,
+    ),
+    custom(
+        "symmetrize_from_lower_tri",
+        &["symmetrize_from_lower_tri(matrix A) -> matrix"],
+        false,
+        square_matrix,
+    ),
+    custom(
+        "append_array",
+        &["append_array(array[] T x, array[] T y) -> array[] T"],
+        false,
+        |a| match a {
+            [x, y] if x.ty.array_dims == 1 && x.ty == y.ty => {
+                let mut sizes = x.sizes;
+                sizes.set(0, x.sizes.get(0).zip(y.sizes.get(0)).map(|(p, q)| p + q));
+                Ok(ArgInfo {
+                    ty: x.ty,
+                    sizes,
+                    range: x.range.union(&y.range),
+                    structure: Structure::Unknown,
+                })
+            }
+            _ => Err(String::new()),
+        },
+    ),
+    unary("inv_Phi", &["inv_Phi(reals p) -> reals"], false, all),
+];
+
+fn sort_indices(a: &[ArgInfo]) -> Result<Output, String> {
+    match a {
+        [x] if is_1d(x.ty) || x.ty.array_dims == 1 => Ok(ArgInfo {
+            ty: Ty::array(Base::Int, 1),
+            sizes: Sizes::from_slice(&[x.sizes.get(0)]),
+            range: Interval::new(1.0, false, f64::INFINITY, true),
+            structure: Structure::Unknown,
+        }),
+        _ => Err(String::new()),
+    }
+}
+
+fn sub_matrix(a: &[ArgInfo], out: Ty) -> Result<Output, String> {
+    match a {
+        [x, i, j, n] if x.ty == Ty::MATRIX && i.ty.is_int() && j.ty.is_int() && n.ty.is_int() => {
+            Ok(ArgInfo {
+                ty: out,
+                sizes: Sizes::from_slice(&[n.size_value()]),
+                range: x.range,
+                structure: Structure::Unknown,
+            })
+        }
+        _ => Err(String::new()),
+    }
+}
+
+fn square_matrix(a: &[ArgInfo]) -> Result<Output, String> {
+    match a {
+        [x] if x.ty == Ty::MATRIX => Ok(ArgInfo {
+            ty: Ty::MATRIX,
+            sizes: x.sizes,
+            range: Interval::ALL,
+            structure: Structure::Unknown,
+        }),
+        _ => Err(String::new()),
+    }
 }
 
 const fn unary(

@@ -63,7 +63,8 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
             && !self.unfinished(lhs.span)
             && lhs_info.deps & (DEP_DATA | DEP_PARAM) == 0
         {
-            self.report(
+            // Stan accepts it (`1 ~ bernoulli(p)` scores an observed constant): a warning.
+            self.warn(
                 Predicate::Dependency,
                 lhs.span,
                 format!(
