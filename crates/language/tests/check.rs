@@ -1027,3 +1027,71 @@ fn user_defined_function_violations() {
         "3:9 parse only allowed inside a function",
     );
 }
+
+/// ODE solvers take a user-defined right-hand side; the removed `integrate_ode_*` forms are a
+/// warning naming the replacement, not an error.
+#[test]
+fn ode_solvers_check() {
+    let src = "functions {
+  vector rhs(real t, vector y, real k) { return -k * y; }
+  array[] real old_rhs(real t, array[] real y, array[] real th, array[] real xr, array[] int xi) {
+    return {-th[1] * y[1]};
+  }
+}
+data { int T; array[T] real ts; array[0] real xr; array[0] int xi; }
+parameters { real<lower=0> k; }
+model {
+  array[T] vector[1] y = ode_rk45(rhs, [1.0]', 0, ts, k);
+  array[T, 1] real z = integrate_ode_rk45(old_rhs, {1.0}, 0, ts, {k}, xr, xi);
+  k ~ exponential(1);
+}";
+    let diags = check(src, None);
+    assert_eq!(diags.len(), 1, "{}", show(src, &diags));
+    assert!(!diags[0].is_error());
+    assert!(diags[0].hint.as_deref().unwrap().contains("ode_rk45"));
+    violation(
+        &src.replace("ode_rk45(rhs", "ode_rk45(nope"),
+        None,
+        "10:35 distribution not a user-defined function",
+    );
+}
+
+/// Certain violations stay errors; ones interval analysis cannot rule out are warnings; ratio
+/// and convex-combination ranges are exact enough not to warn.
+#[test]
+fn warnings_and_errors() {
+    let head = "data { int N; array[N] int<lower=0, upper=1> y; }
+parameters { real<lower=0> a; real<lower=0> b; real<lower=0, upper=1> w; real<lower=-1> s; real u; }
+model {\n";
+    // A parameter read directly is judged on its declaration: an error.
+    let d = violation(
+        &format!("{head}  y ~ bernoulli(u);\n}}"),
+        None,
+        "4:17 support may be outside",
+    );
+    assert!(d.is_error());
+    let d = violation(
+        &format!("{head}  u ~ normal(0, s);\n}}"),
+        None,
+        "4:17 support may be <= 0",
+    );
+    assert!(d.is_error());
+    // A computed value interval analysis over-approximates: a warning.
+    let d = violation(
+        &format!("{head}  y ~ bernoulli(a * w);\n}}"),
+        None,
+        "4:17 support may be outside",
+    );
+    assert!(!d.is_error());
+    // Ratios of non-negative terms and convex combinations are in [0, 1]: nothing to report.
+    for e in [
+        "a / (a + b)",
+        "b / (a + b)",
+        "w * 0.3 + (1 - w) * 0.9",
+        "w * (a / (a + b)) + (1 - w) * 0.5",
+    ] {
+        let src = format!("{head}  y ~ bernoulli({e});\n}}");
+        let diags = check(&src, None);
+        assert!(diags.is_empty(), "{e}: {}", show(&src, &diags));
+    }
+}

@@ -428,6 +428,7 @@ impl Ctx<'_> {
                 ops::transpose(self.t, &v)
             }
             E::UserCall(cands, args) => self.user_call(cands, args),
+            E::Ode { f, args, old, tol } => self.ode(f, args, *old, *tol),
             E::Target => {
                 let v = self.target;
                 let seeds: Vec<u32> = self.seeds.iter().copied().filter(|&s| s != NONE).collect();
@@ -481,7 +482,7 @@ impl Ctx<'_> {
     }
 
     /// Call a user-defined function on evaluated arguments.
-    fn call_with(&mut self, cands: &[usize], vals: Vec<Val>) -> Res<Val> {
+    pub(crate) fn call_with(&mut self, cands: &[usize], vals: Vec<Val>) -> Res<Val> {
         let ir = self.ir;
         let fi = if cands.len() == 1 {
             cands[0]

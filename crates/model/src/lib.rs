@@ -66,6 +66,7 @@ mod layout;
 mod library;
 mod lower;
 mod math;
+mod ode;
 mod ops;
 mod tape;
 mod transform;
@@ -503,7 +504,8 @@ impl Model {
     }
 
     /// Parse, check and compile source text. Checker diagnostics of the `support` predicate
-    /// do not stop compilation (evaluation reports values outside a support itself).
+    /// and warnings do not stop compilation (evaluation reports values outside a support
+    /// itself).
     pub fn from_source(src: &str, data: &Data) -> Result<Model, ModelError> {
         let parsed = refinestat_language::parse(src);
         if !parsed.errors.is_empty() {
@@ -512,7 +514,7 @@ impl Model {
         }
         let diags: Vec<String> = refinestat_language::check_program(&parsed.program, Some(data))
             .into_iter()
-            .filter(|d| d.predicate != refinestat_language::Predicate::Support)
+            .filter(|d| d.predicate != refinestat_language::Predicate::Support && d.is_error())
             .map(|d| format!("{}: {}", d.predicate, d.message))
             .collect();
         if !diags.is_empty() {

@@ -46,6 +46,14 @@ pub enum E {
     Transpose(Box<E>),
     /// `target()`: the log density accumulated so far.
     Target,
+    /// An ODE solve: the right-hand side's candidate definitions, the arguments after it, and
+    /// whether it is the old `integrate_ode_*` interface / takes tolerances.
+    Ode {
+        f: Vec<usize>,
+        args: Vec<E>,
+        old: bool,
+        tol: bool,
+    },
     /// A call of a user-defined function: the candidate definitions (indexes into
     /// [`Ir::functions`], one unless the name is overloaded with this arity) and the arguments.
     UserCall(Vec<usize>, Vec<E>),
@@ -221,6 +229,18 @@ pub struct Ir {
     pub gq_vars: Vec<Slot>,
     /// User-defined functions (definitions only; forward declarations are resolved away).
     pub functions: Vec<FnIr>,
+}
+
+/// The ODE solvers: (old `integrate_ode_*` interface, takes tolerances).
+fn ode_solver(name: &str) -> Option<(bool, bool)> {
+    Some(match name {
+        "integrate_ode_rk45" | "integrate_ode_bdf" | "integrate_ode_adams" | "integrate_ode" => {
+            (true, false)
+        }
+        "ode_rk45" | "ode_bdf" | "ode_adams" | "ode_ckrk" => (false, false),
+        "ode_rk45_tol" | "ode_bdf_tol" | "ode_adams_tol" | "ode_ckrk_tol" => (false, true),
+        _ => return None,
+    })
 }
 
 fn unsupported<T>(what: impl Into<String>) -> Result<T, ModelError> {
@@ -789,6 +809,24 @@ impl Lowerer {
                 Box::new(self.expr(then)?),
                 Box::new(self.expr(otherwise)?),
             ),
+            ExprKind::Call { name, args } if ode_solver(&name.name).is_some() => {
+                let (old, tol) = ode_solver(&name.name).unwrap_or((false, false));
+                let Some(ExprKind::Var(fname)) = args.first().map(|a| &a.kind) else {
+                    return invalid(format!(
+                        "`{}` needs a function as its first argument",
+                        name.name
+                    ));
+                };
+                let Some(f) = self.user_fn(&fname.name)? else {
+                    return invalid(format!("`{}` is not a user-defined function", fname.name));
+                };
+                E::Ode {
+                    f,
+                    args: self.exprs(&args[1..])?,
+                    old,
+                    tol,
+                }
+            }
             ExprKind::Call { name, args } | ExprKind::CondCall { name, args } => {
                 let args = self.exprs(args)?;
                 self.call(&name.name, args)?

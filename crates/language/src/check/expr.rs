@@ -618,6 +618,9 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
     }
 
     fn call(&mut self, e: &'p Expr, name: &'p Ident, args: &'p [Expr], cond: bool) -> Info {
+        if !cond && super::functions::ode_solver(&name.name).is_some() {
+            return self.ode_call(e, name, args);
+        }
         let infos: Vec<Info> = args.iter().map(|a| self.expr(a)).collect();
         let deps = infos.iter().fold(0, |d, i| d | i.deps);
         let closed = self.call_closed(name, args);

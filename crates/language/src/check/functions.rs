@@ -394,6 +394,73 @@ impl<'p> Checker<'p, '_, '_> {
         })
     }
 
+    /// An ODE solver call: the first argument names a user-defined function (the right-hand
+    /// side), the rest are typed as usual. Old interface: `integrate_ode_*(f, array[] real y0,
+    /// real t0, array[] real ts, array[] real theta, data array[] real x_r, data array[] int x_i
+    /// [, rtol, atol, max_steps])` -> `array[,] real`; new: `ode_*(f, vector y0, real t0,
+    /// array[] real ts, [rtol, atol, max_steps,] ...)` -> `array[] vector`.
+    pub(crate) fn ode_call(&mut self, e: &'p Expr, name: &'p Ident, args: &'p [Expr]) -> Info {
+        let (old, _) = ode_solver(&name.name).unwrap_or((false, false));
+        let infos: Vec<Info> = args.iter().skip(1).map(|a| self.expr(a)).collect();
+        let deps = infos.iter().fold(0, |d, i| d | i.deps);
+        let ty = if old {
+            Ty::array(Base::Real, 2)
+        } else {
+            Ty::array(Base::Vector, 1)
+        };
+        if old {
+            let replacement = match name.name.replace("integrate_ode", "ode").as_str() {
+                "ode" => "ode_rk45".to_string(),
+                other => other.to_string(),
+            };
+            self.warn(
+                Predicate::Distribution,
+                name.span,
+                format!("`{}` was removed from Stan (2.33); it is evaluated here with an explicit Runge-Kutta (Dormand-Prince) solver", name.name),
+                Some(format!("use `{replacement}` (vector state, variadic arguments)")),
+            );
+        }
+        let f = args.first().map(|a| &a.kind);
+        let Some(ExprKind::Var(fname)) = f else {
+            self.report(
+                Predicate::Parameter,
+                e.span,
+                format!(
+                    "the first argument of `{}` must name the function of the right-hand side",
+                    name.name
+                ),
+                Some(
+                    "define `vector f(real t, vector y, ...)` in the functions block and pass `f`"
+                        .into(),
+                ),
+            );
+            return Info {
+                deps,
+                ..Info::unknown()
+            };
+        };
+        if !self.is_user_fn(&fname.name) {
+            self.report(
+                Predicate::Distribution,
+                fname.span,
+                format!("`{}` is not a user-defined function", fname.name),
+                Some("define the right-hand side in the functions block".into()),
+            );
+        }
+        if args.len() < 4 {
+            self.report(
+                Predicate::Parameter,
+                e.span,
+                format!("`{}` needs at least the function, initial state, initial time and output times", name.name),
+                Some(format!("write `{}(f, y0, t0, ts, ...)`", name.name)),
+            );
+        }
+        Info {
+            deps,
+            ..Info::of(ty, Interval::ALL)
+        }
+    }
+
     /// `_rng` functions only where random numbers are allowed, `_lp` functions only where the
     /// target is.
     fn context_rules(&mut self, name: &Ident) {
@@ -498,6 +565,19 @@ fn defined_name(name: &str) -> String {
     } else {
         name.to_string()
     }
+}
+
+/// The ODE solvers: `(name, old interface, takes tolerances)`. The `integrate_ode_*` forms were
+/// removed from Stan in 2.33; they are accepted with a warning naming the replacement.
+pub(crate) fn ode_solver(name: &str) -> Option<(bool, bool)> {
+    Some(match name {
+        "integrate_ode_rk45" | "integrate_ode_bdf" | "integrate_ode_adams" | "integrate_ode" => {
+            (true, false)
+        }
+        "ode_rk45" | "ode_bdf" | "ode_adams" | "ode_ckrk" => (false, false),
+        "ode_rk45_tol" | "ode_bdf_tol" | "ode_adams_tol" | "ode_ckrk_tol" => (false, true),
+        _ => return None,
+    })
 }
 
 /// Does every path through `s` end in `return` (or `reject`)?
