@@ -31,7 +31,7 @@ pub enum SpfnCommand {
         /// Split configuration (JSON; default: the one shipped in crates/spfn/corpus/split.json).
         #[arg(long)]
         split_config: Option<PathBuf>,
-        /// Programs per shard (default: about 4096 pairs per shard).
+        /// Programs per shard (default: about 1024 pairs per shard).
         #[arg(long)]
         programs_per_shard: Option<u64>,
         /// No progress bar.

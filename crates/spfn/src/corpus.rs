@@ -180,7 +180,7 @@ pub struct CorpusConfig {
 }
 
 impl CorpusConfig {
-    /// A run's parameters; `programs_per_shard` defaults to about 4096 pairs per shard.
+    /// A run's parameters; `programs_per_shard` defaults to about 1024 pairs per shard.
     pub fn new(
         programs: u64,
         k: u64,
@@ -193,7 +193,7 @@ impl CorpusConfig {
             programs,
             datasets_per_program: k,
             seed,
-            programs_per_shard: programs_per_shard.unwrap_or(4096 / k.max(1)).clamp(1, 4096),
+            programs_per_shard: programs_per_shard.unwrap_or(1024 / k.max(1)).clamp(1, 4096),
             split,
         }
     }

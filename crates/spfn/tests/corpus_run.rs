@@ -62,6 +62,16 @@ fn same_seed_same_bytes_and_every_pair_reproduces() {
                 serde_json::to_string(&r.params).unwrap()
             );
             assert!(!r.tokens.is_empty());
+            let split = SplitConfig::default_config();
+            let family = &r.labels["family"];
+            if split.heldout_families.contains(family) {
+                assert_eq!(r.split, "heldout-family");
+            } else if r.split == "heldout-range" {
+                let noise = &r.labels["noise"];
+                assert!(r.params[noise].as_f64().unwrap() > split.heldout_noise_above);
+            } else {
+                assert!(["train", "validation", "test"].contains(&r.split.as_str()));
+            }
             assert!(r.labels.contains_key("family") && r.labels.contains_key("likelihood"));
             n += 1;
         }

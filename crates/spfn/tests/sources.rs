@@ -167,3 +167,111 @@ fn swap_distribution_swaps_the_named_pairs() {
         ("bernoulli".into(), "logit".into())
     );
 }
+
+#[test]
+fn vague_priors_are_narrowed_by_the_rule_and_hopeless_programs_are_dropped() {
+    use refinestat_spfn::schema::Schema;
+    use refinestat_spfn::simulate::{narrow_until_usable, Rejections};
+    let src = "data { int<lower=1> N; array[N] int<lower=0> y; }
+parameters { real eta; }
+model { eta ~ normal(0, 100); y ~ poisson_log(eta); }";
+    let mut program = refinestat_language::parse(src).program;
+    let schema = Schema::infer(&program, "").unwrap();
+    let mut rejections = Rejections::new();
+    let rounds = narrow_until_usable(&mut program, &schema, 3, &mut rejections).unwrap();
+    assert!(rounds >= 2, "{rounds} rounds");
+    let text = print_program(&program);
+    let expected = format!("normal(0, {})", 100.0 / f64::powi(2.0, rounds as i32));
+    assert!(text.contains(&expected), "{expected} not in\n{text}");
+    assert!(
+        rejections.keys().any(|k| k.starts_with("pilot_")),
+        "{rejections:?}"
+    );
+
+    // Nothing to narrow: a uniform prior far out keeps every draw degenerate.
+    let src = "data { int<lower=1> N; vector[N] y; }
+parameters { real<lower=1e9, upper=2e9> s; }
+model { s ~ uniform(1e9, 2e9); y ~ normal(0, s); }";
+    let mut program = refinestat_language::parse(src).program;
+    let schema = Schema::infer(&program, "").unwrap();
+    assert_eq!(
+        narrow_until_usable(&mut program, &schema, 3, &mut Rejections::new()),
+        None
+    );
+}
+
+#[test]
+fn degenerate_draws_are_rejected_by_reason() {
+    use refinestat_language::DataValue;
+    use refinestat_spfn::simulate::{degenerate, Reject};
+    let v = |xs: &[f64], int: bool| DataValue::array(vec![xs.len()], xs.to_vec(), int);
+    assert_eq!(
+        degenerate(&v(&[1.0, f64::NAN], false), false),
+        Err(Reject::NonFinite)
+    );
+    assert_eq!(
+        degenerate(&v(&[1.0, 2e8], false), false),
+        Err(Reject::Overflow)
+    );
+    assert_eq!(
+        degenerate(&v(&[-5e4, 5e4], false), false),
+        Err(Reject::Variance)
+    );
+    assert_eq!(
+        degenerate(&v(&[3.0, 3.0], false), false),
+        Err(Reject::Constant)
+    );
+    assert_eq!(
+        degenerate(&v(&[0.0, 0.0], true), true),
+        Err(Reject::AllZero)
+    );
+    assert_eq!(degenerate(&v(&[0.0, 1.0], true), true), Ok(()));
+}
+
+#[test]
+fn the_design_generator_draws_sizes_groups_trials_and_times_in_range() {
+    use refinestat_spfn::design::draw_design;
+    use refinestat_spfn::schema::Schema;
+    let src = "data { int<lower=1> N; int<lower=1> J; array[N] int<lower=1, upper=J> g;
+  array[N] int<lower=1> n; vector[N] t; matrix[N, 2] X; array[N] int<lower=0> y; }
+parameters { real a; }
+model { a ~ normal(0, 1); y ~ binomial_logit(n, a + X[:, 1] + t); }";
+    let program = refinestat_language::parse(src).program;
+    let schema = Schema::infer(&program, "J=size(3,5) t=time n=trials(2,9)").unwrap();
+    let mut balanced = 0;
+    for seed in 0..200 {
+        let mut rng = rand_chacha_rng(seed);
+        let d = draw_design(&program, &schema, &mut rng).unwrap();
+        let n = d.get("N").unwrap().values[0] as usize;
+        let j = d.get("J").unwrap().values[0] as usize;
+        assert!((20..=200).contains(&n) && (3..=5).contains(&j));
+        let g = &d.get("g").unwrap().values;
+        assert_eq!(g.len(), n);
+        let mut counts = vec![0usize; j];
+        for &x in g {
+            counts[x as usize - 1] += 1;
+        }
+        assert!(
+            counts.iter().all(|&c| c > 0),
+            "every group used: {counts:?}"
+        );
+        if counts.iter().max().unwrap() - counts.iter().min().unwrap() <= 1 {
+            balanced += 1;
+        }
+        assert!(d
+            .get("n")
+            .unwrap()
+            .values
+            .iter()
+            .all(|&x| (2.0..=9.0).contains(&x)));
+        let t = &d.get("t").unwrap().values;
+        assert!(t.windows(2).all(|w| w[0] <= w[1]), "times sorted");
+        assert_eq!(d.get("X").unwrap().dims, vec![n, 2]);
+        assert!(
+            d.get("y").unwrap().values.iter().all(|&x| x == 0.0),
+            "placeholder"
+        );
+    }
+    // Balanced and unbalanced designs both occur (each with probability 1/2).
+    assert!((60..=140).contains(&balanced), "{balanced} balanced of 200");
+}
