@@ -6,12 +6,12 @@
 //!
 //! | name | what it does |
 //! |---|---|
-//! | `scale_constant` | multiplies one positive literal of a prior by 0.1, 0.5, 2 or 10 |
+//! | `scale_constant` | multiplies one positive literal of a prior (not `uniform`) by 0.1, 0.5, 2 or 10 |
 //! | `add_hyper_layer` | a prior's literal scale `c` becomes a parameter `s ~ normal(0, c)`, `s > 0` |
 //! | `swap_distribution` | response: normal <-> student_t(4, ..), poisson <-> neg_binomial_2 (new dispersion parameter), gamma <-> lognormal (moment-matched mean), logit <-> probit link (`Phi`) |
 //! | `add_unrelated_covariate` | a new data vector of the response's size that the model ignores |
 //! | `drop_observations` | halves the range of the response's size (the program is unchanged) |
-//! | `vary_sizes` | every size range scaled by 1/2 or 2 (at least 1 and 2 apart) |
+//! | `vary_sizes` | every size range scaled by 1/2 or 2 (doubling stops at 200) |
 //! | `observation_noise` | rounding (a real response declared int: the simulator rounds) or truncation at 0 (`T[0, ]`) |
 //! | `nest_hierarchical` | a scalar location parameter of the likelihood becomes group effects `a[g] ~ normal(mu, tau)` over a new grouping |
 
@@ -275,7 +275,11 @@ pub fn scale_constant(c: &Candidate, rng: &mut dyn rand::RngCore) -> Option<Cand
     for off in 0..n {
         let mut done = false;
         with_prior(&mut p, (start + off) % n, &mut |s| {
-            if let StmtKind::Tilde { args, .. } = &mut s.kind {
+            // A uniform prior's bounds repeat the declaration's; scaling one would contradict it.
+            if let StmtKind::Tilde { args, dist, .. } = &mut s.kind {
+                if dist.name == "uniform" {
+                    return;
+                }
                 if let Some(a) = args
                     .iter_mut()
                     .rev()
@@ -440,7 +444,7 @@ fn probit(x: &str) -> String {
 pub fn add_unrelated_covariate(c: &Candidate, _rng: &mut dyn rand::RngCore) -> Option<Candidate> {
     let mut p = c.program.clone();
     let n = refinestat_language::print::print_expr(&response_size(&p)?);
-    let name = fresh(&p, "unrelated");
+    let name = fresh(&p, "w");
     let new = stmts("data", &format!("vector[{n}] {name};"))?;
     let data = p.data.as_mut()?;
     // Before the response's declaration, after the sizes it needs.
@@ -497,7 +501,10 @@ pub fn drop_observations(c: &Candidate, _rng: &mut dyn rand::RngCore) -> Option<
     })
 }
 
-/// Every size range scaled by 1/2 or 2.
+/// Largest size `vary_sizes` doubles a range to.
+pub const MAX_ROWS: i64 = 200;
+
+/// Every size range scaled by 1/2 or 2 (doubling capped at [`MAX_ROWS`]).
 pub fn vary_sizes(c: &Candidate, rng: &mut dyn rand::RngCore) -> Option<Candidate> {
     let up = rng.random_bool(0.5);
     let mut schema = c.schema.clone();
@@ -505,7 +512,9 @@ pub fn vary_sizes(c: &Candidate, rng: &mut dyn rand::RngCore) -> Option<Candidat
     for v in &mut schema.vars {
         if let Role::Size { min, max } = &mut v.role {
             let (lo, hi) = if up {
-                (*min * 2, *max * 2)
+                // Doubling stops at 200 rows (or the program's own maximum, when larger).
+                let hi = (*max * 2).min(MAX_ROWS.max(*max));
+                ((*min * 2).min(hi - 1).max(1), hi)
             } else {
                 ((*min / 2).max(1), (*max / 2).max(2))
             };
@@ -626,10 +635,10 @@ pub fn nest_hierarchical(c: &Candidate, rng: &mut dyn rand::RngCore) -> Option<C
     }
     let target = scalars[rng.random_range(0..scalars.len())].clone();
     let (j, g, a, tau) = (
-        fresh(&p, "J_nest"),
-        fresh(&p, "g_nest"),
-        fresh(&p, "a_nest"),
-        fresh(&p, "tau_nest"),
+        fresh(&p, "G"),
+        fresh(&p, "grp"),
+        fresh(&p, "a_grp"),
+        fresh(&p, "tau_grp"),
     );
     let ok = with_response(&mut p, &mut |s| {
         let StmtKind::Tilde { lhs, args, .. } = &mut s.kind else {
