@@ -111,6 +111,9 @@ pub enum Command {
     Synth(crate::synth::SynthArgs),
     /// Run the grid lm x mode x dataset x seed of synth runs (resumable) and aggregate it.
     Experiment(crate::experiment::ExperimentArgs),
+    /// SPFN training corpus: `spfn corpus`, `spfn stats`.
+    #[command(subcommand)]
+    Spfn(crate::spfn::SpfnCommand),
 }
 
 /// Flags of `sample` beyond the model and data.

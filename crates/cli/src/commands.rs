@@ -42,6 +42,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Generate(args) => crate::generate::cmd_generate(&args),
         Command::Synth(args) => crate::synth::cmd_synth(&args),
         Command::Experiment(args) => crate::experiment::cmd_experiment(&args),
+        Command::Spfn(cmd) => crate::spfn::run(cmd),
     }
 }
 

@@ -10,6 +10,7 @@ mod fit;
 mod generate;
 mod sbc;
 mod source;
+mod spfn;
 mod synth;
 
 use std::process::ExitCode;

@@ -1,4 +1,51 @@
-//! The SPFN stage of refinestat (not built yet): prior-predictive training data from programs,
-//! and a proposal model trained on (data -> program) pairs.
+//! The SPFN stage of refinestat, part 1: programs as generators of their own training data.
 //!
-//! Does not own: anything the earlier stages do; it only calls them.
+//! A symbolic prior-data fitted network learns q(program | data) from (data, program) pairs that
+//! cost only simulation: every valid program, run forward (parameters from the priors, then data
+//! given a design), describes its own prior predictive. This crate builds the meta-prior over
+//! programs and turns it into a corpus of training pairs.
+//!
+//! Owns:
+//! - [`source`]: the [`source::ProgramSource`] trait and the human-written corpus
+//!   (`crates/spfn/corpus/*.stan`, each with its family, labels and data schema);
+//! - [`schema`]: which data a program is given (sizes, covariates, group indexes, trials, times)
+//!   and which it simulates;
+//! - [`design`]: the design generator for the given data;
+//! - [`augment`]: named program transformations (scale a constant, add a hyperparameter layer,
+//!   swap similar distributions, ...);
+//! - [`analyze`]: structural labels, tokens, and the prior-narrowing rule;
+//! - [`simulate`]: datasets through the model crate's prior-predictive simulator, with rejection
+//!   of degenerate draws;
+//! - [`shard`] and [`corpus`]: the shard format, the deterministic, resumable corpus run, its
+//!   manifest and split file, and the stats of a corpus directory.
+//!
+//! Does not own: parsing, checking or canonical printing (the language crate), simulation itself
+//! (the model crate), the network and its training (SPFN part 2), or anything printed: the CLI
+//! reports progress and warnings.
+
+pub mod analyze;
+pub mod augment;
+pub mod corpus;
+pub mod design;
+pub mod schema;
+pub mod shard;
+pub mod simulate;
+pub mod source;
+
+pub use corpus::{CorpusConfig, MetaPrior, RunOptions, SplitConfig, Stats};
+pub use source::{HumanCorpus, ProgramSource, SourceProgram};
+
+/// Errors of the SPFN corpus stage.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SpfnError {
+    /// A data schema is wrong (names the variable).
+    #[error("schema: {0}")]
+    Schema(String),
+    /// A corpus program or directory is wrong (names the file).
+    #[error("corpus: {0}")]
+    Corpus(String),
+    /// Reading or writing a file failed (names the file).
+    #[error("{0}")]
+    Io(String),
+}

@@ -1,0 +1,19 @@
+// family: linear_regression
+// source: written for refinestat
+data {
+  int<lower=1> N;
+  int<lower=1> K;
+  matrix[N, K] X;
+  vector[N] y;
+}
+parameters {
+  real alpha;
+  vector[K] beta;
+  real<lower=0> sigma;
+}
+model {
+  alpha ~ normal(0, 5);
+  beta ~ normal(0, 2);
+  sigma ~ exponential(1);
+  y ~ normal(alpha + X * beta, sigma);
+}

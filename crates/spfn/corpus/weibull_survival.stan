@@ -1,0 +1,18 @@
+// family: survival
+// source: written for refinestat
+data {
+  int<lower=1> N;
+  vector[N] x;
+  vector<lower=0>[N] t;
+}
+parameters {
+  real alpha;
+  real beta;
+  real<lower=0> k;
+}
+model {
+  alpha ~ normal(0, 1);
+  beta ~ normal(0, 0.5);
+  k ~ gamma(4, 3);
+  t ~ weibull(k, exp(alpha + beta * x));
+}

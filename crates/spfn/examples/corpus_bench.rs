@@ -1,0 +1,33 @@
+//! Throughput of a corpus run without building the whole CLI in release mode: the same library
+//! call as `refinestat spfn corpus`, timed.
+//!
+//! `cargo run --release -p refinestat-spfn --example corpus_bench -- PROGRAMS K SEED OUT JOBS`
+
+use refinestat_spfn::{corpus, CorpusConfig, MetaPrior, RunOptions, SplitConfig};
+
+fn main() {
+    let a: Vec<String> = std::env::args().skip(1).collect();
+    if a.len() != 5 {
+        eprintln!("usage: corpus_bench PROGRAMS K SEED OUT JOBS");
+        std::process::exit(2);
+    }
+    let num = |i: usize| -> u64 { a[i].parse().expect("a number") };
+    let prior = MetaPrior::default_prior().expect("corpus loads");
+    let cfg = CorpusConfig::new(num(0), num(1), num(2), None, SplitConfig::default_config());
+    let opts = RunOptions {
+        out: a[3].clone().into(),
+        jobs: num(4) as usize,
+        shard: None,
+    };
+    let t = std::time::Instant::now();
+    let r = corpus::run(&prior, &cfg, &opts, &|_| {}).expect("corpus run");
+    let s = t.elapsed().as_secs_f64();
+    println!(
+        "{} pairs in {s:.2} s: {:.0} pairs/s, {:.0} bytes/pair ({} units written, {} present)",
+        r.records_written,
+        r.records_written as f64 / s,
+        r.bytes_written as f64 / r.records_written.max(1) as f64,
+        r.units_written,
+        r.units_skipped
+    );
+}

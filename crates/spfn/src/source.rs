@@ -1,0 +1,152 @@
+//! Where programs come from: the [`ProgramSource`] trait and the human-written corpus.
+//!
+//! A source yields programs with their data schema and structural labels. Three kinds feed the
+//! meta-prior: the family library (a generator of structures given a data schema; wired in
+//! where it lands), the human corpus below, and augmentations of either ([`crate::augment`]).
+//!
+//! **The human corpus** is `crates/spfn/corpus/*.stan`, embedded at build time. Each file is a
+//! Stan program whose leading comment lines carry its metadata:
+//!
+//! ```text
+//! // family: poisson_regression
+//! // labels: domain=counts covariates=1
+//! // given: N=size(20,150) x=covariate(normal)
+//! // source: written for refinestat (after stan-dev/example-models ARM ch. 6)
+//! ```
+//!
+//! `family` names the structure (the held-out-family split is by it), `labels` adds structural
+//! labels to those read off the program ([`crate::analyze::structural_labels`]), and `given`
+//! overrides the inferred roles of data variables ([`crate::schema::Schema::infer`]).
+
+use crate::augment::Candidate;
+use crate::schema::Schema;
+use crate::SpfnError;
+use refinestat_language::ast::Program;
+use refinestat_language::{check, parse};
+use std::collections::BTreeMap;
+
+include!(concat!(env!("OUT_DIR"), "/human.rs"));
+
+/// A program as a source yields it.
+#[derive(Debug, Clone)]
+pub struct SourceProgram {
+    /// Where it came from (`human/<file stem>`, `family/<structure>`, ...).
+    pub id: String,
+    /// The structure it belongs to; held-out splits are by family.
+    pub family: String,
+    pub program: Program,
+    pub schema: Schema,
+    pub labels: BTreeMap<String, String>,
+}
+
+impl SourceProgram {
+    pub fn candidate(&self) -> Candidate {
+        let mut labels = self.labels.clone();
+        labels.extend(crate::analyze::structural_labels(&self.program));
+        labels.insert("family".into(), self.family.clone());
+        Candidate {
+            program: self.program.clone(),
+            schema: self.schema.clone(),
+            labels,
+        }
+    }
+}
+
+/// A source of programs for the meta-prior.
+pub trait ProgramSource: Send + Sync {
+    /// A short name (`human`, `family`), recorded with every program it yields.
+    fn name(&self) -> &str;
+    /// Draw one program; `None` when the source has nothing to give.
+    fn sample(&self, rng: &mut dyn rand::RngCore) -> Option<SourceProgram>;
+    /// Every family the source can yield (for split configuration and stats).
+    fn families(&self) -> Vec<String>;
+}
+
+/// The human-written corpus: a uniform draw over its programs.
+#[derive(Debug, Clone)]
+pub struct HumanCorpus {
+    pub programs: Vec<SourceProgram>,
+}
+
+impl HumanCorpus {
+    /// Load and check the embedded corpus; any file that does not parse, check, or has a bad
+    /// header is an error naming the file.
+    pub fn embedded() -> Result<HumanCorpus, SpfnError> {
+        let mut programs = Vec::new();
+        let mut errors = Vec::new();
+        for (file, text) in HUMAN {
+            match load_program(file, text) {
+                Ok(p) => programs.push(p),
+                Err(e) => errors.push(e.to_string()),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(SpfnError::Corpus(errors.join("\n")));
+        }
+        Ok(HumanCorpus { programs })
+    }
+}
+
+/// Read one corpus file (see the module doc for the header).
+pub fn load_program(file: &str, text: &str) -> Result<SourceProgram, SpfnError> {
+    let err = |m: String| SpfnError::Corpus(format!("{file}: {m}"));
+    let mut family = None;
+    let mut labels = BTreeMap::new();
+    let mut given = String::new();
+    for line in text.lines().take_while(|l| l.starts_with("//")) {
+        let line = line.trim_start_matches('/').trim();
+        if let Some(v) = line.strip_prefix("family:") {
+            family = Some(v.trim().to_string());
+        } else if let Some(v) = line.strip_prefix("labels:") {
+            for kv in v.split_whitespace() {
+                let (k, v) = kv
+                    .split_once('=')
+                    .ok_or_else(|| err(format!("label `{kv}` is not key=value")))?;
+                labels.insert(k.to_string(), v.to_string());
+            }
+        } else if let Some(v) = line.strip_prefix("given:") {
+            given.push_str(v);
+            given.push(' ');
+        }
+    }
+    let family = family.ok_or_else(|| err("missing `// family:` line".into()))?;
+    let diags = check(text, None);
+    if let Some(d) = diags.first() {
+        return Err(err(format!(
+            "does not check ({} violation(s)); first: {}",
+            diags.len(),
+            d.message
+        )));
+    }
+    let program = parse(text).program;
+    let schema = Schema::infer(&program, &given).map_err(|e| err(e.to_string()))?;
+    let stem = file.trim_end_matches(".stan");
+    Ok(SourceProgram {
+        id: format!("human/{stem}"),
+        family,
+        program,
+        schema,
+        labels,
+    })
+}
+
+impl ProgramSource for HumanCorpus {
+    fn name(&self) -> &str {
+        "human"
+    }
+
+    fn sample(&self, rng: &mut dyn rand::RngCore) -> Option<SourceProgram> {
+        use rand::Rng;
+        if self.programs.is_empty() {
+            return None;
+        }
+        Some(self.programs[rng.random_range(0..self.programs.len())].clone())
+    }
+
+    fn families(&self) -> Vec<String> {
+        let mut f: Vec<String> = self.programs.iter().map(|p| p.family.clone()).collect();
+        f.sort();
+        f.dedup();
+        f
+    }
+}
