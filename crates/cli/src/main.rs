@@ -8,9 +8,12 @@ mod error;
 mod experiment;
 mod fit;
 mod generate;
+mod help;
+mod outdir;
 mod sbc;
 mod source;
 mod synth;
+mod synth_print;
 
 use std::process::ExitCode;
 
