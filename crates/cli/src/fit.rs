@@ -74,8 +74,8 @@ fn write_run_files(
         std::fs::write(&path, text)
             .map_err(|e| CliError::new(format!("cannot write {}: {e}", path.display())))
     };
-    write("program.stan", source)?;
-    write("data.json", &(data.to_json_string() + "\n"))?;
+    write("run_program.stan", source)?;
+    write("run_data.json", &(data.to_json_string() + "\n"))?;
     let run = serde_json::json!({
         "command": "sample",
         "program": model_path.display().to_string(),
@@ -111,7 +111,6 @@ pub fn cmd_sample(
         .clone()
         .unwrap_or_else(|| PathBuf::from("output").join(&stem));
     crate::outdir::claim(&out_dir, &crate::outdir::SAMPLE, flags.overwrite, "sample")?;
-    write_run_files(&out_dir, model_path, &source, data_path, &data)?;
     let config = SamplerConfig {
         chains: flags.chains,
         warmup: flags.warmup,
@@ -138,6 +137,8 @@ pub fn cmd_sample(
         bar.finish_and_clear();
     }
 
+    // Written once there are draws: a run that fails before its first draw leaves nothing.
+    write_run_files(&out_dir, model_path, &source, data_path, &data)?;
     write_chain_files(&out_dir, &stem, &config, &fit)?;
 
     let kept_draws = fit.kept_draws();

@@ -14,8 +14,8 @@ pub struct Owned {
 pub const SAMPLE: Owned = Owned {
     exact: &[
         "summary.json",
-        "program.stan",
-        "data.json",
+        "run_program.stan",
+        "run_data.json",
         "run.json",
         "report.html",
     ],

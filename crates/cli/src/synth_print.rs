@@ -305,8 +305,8 @@ pub fn save_best_fit(
             .map_err(|e| CliError::new(format!("cannot write {}: {e}", path.display())))
     };
     write("summary.json", &(summary.to_json() + "\n"))?;
-    write("program.stan", program)?;
-    write("data.json", &(data.to_json_string() + "\n"))?;
+    write("run_program.stan", program)?;
+    write("run_data.json", &(data.to_json_string() + "\n"))?;
     write(
         "run.json",
         "{\"command\": \"synth\", \"program\": \"best_program.stan\"}\n",
@@ -348,8 +348,13 @@ pub fn print_best(
         );
         let (table, _) = comparison_text(rows);
         out.push_str(&table);
-        if let Some(v) = verdict {
-            let _ = writeln!(out, "{v}");
+        match verdict {
+            Some(v) => {
+                let _ = writeln!(out, "{v}");
+            }
+            None => {
+                let _ = writeln!(out, "Only one valid candidate: nothing to compare it with.");
+            }
         }
     }
     let rejected = rejected_lines(outcome, config);

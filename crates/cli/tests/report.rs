@@ -57,8 +57,8 @@ fn sample_writes_a_report_with_every_section_and_refuses_to_mix_runs() {
         "chain-1.csv",
         "chain-2.csv",
         "summary.json",
-        "program.stan",
-        "data.json",
+        "run_program.stan",
+        "run_data.json",
         "run.json",
     ] {
         assert!(dir.join(f).is_file(), "{f} written");

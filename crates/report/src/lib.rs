@@ -1,8 +1,8 @@
 //! The report stage of refinestat: one self-contained HTML page (`report.html`) of a fit or of a
 //! synthesis run, readable in any browser without network access or JavaScript.
 //!
-//! Owns: reading an output directory of `sample` (chain-*.csv in CmdStan layout, `program.stan`,
-//! `data.json`) or of `synth` (`candidates/`, `comparison.json`, `best/` with the best program's
+//! Owns: reading an output directory of `sample` (chain-*.csv in CmdStan layout, `run_program.stan`,
+//! `run_data.json`, `run.json`) or of `synth` (`candidates/`, `comparison.json`, `best/` with the best program's
 //! fit), the figures (inline SVG drawn with `plotters`' SVG backend: trace, rank, pairs, energy,
 //! posterior predictive checks, LOO-PIT, Pareto k), and the page. Posterior predictive
 //! replicates come from the model crate ([`refinestat_model::Model::replicate`]); every
@@ -174,7 +174,7 @@ impl FitDir {
             .collect::<Result<Vec<_>, _>>()?;
         let summary = summarize_csv(&chains).map_err(|e| ReportError::Draws(e.to_string()))?;
         let mut missing = Vec::new();
-        let program_path = dir.join("program.stan");
+        let program_path = dir.join("run_program.stan");
         let program = match std::fs::read_to_string(&program_path) {
             Ok(p) => Some(p),
             Err(_) => {
@@ -186,7 +186,7 @@ impl FitDir {
             .ok()
             .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
             .and_then(|v| v.get("program")?.as_str().map(str::to_string));
-        let data_path = dir.join("data.json");
+        let data_path = dir.join("run_data.json");
         let data = if data_path.is_file() {
             match Data::from_path(&data_path) {
                 Ok(d) => Some(d),
@@ -366,20 +366,35 @@ pub(crate) fn fit_sections(
 
     // Checks.
     let _ = writeln!(out, "<h2 id=\"{prefix}checks\">Reliability checks</h2>");
-    out.push_str("<table><tr><th class=\"l\">check</th><th>needs</th><th>value</th><th>RefineStat</th><th>strict</th></tr>\n");
+    out.push_str("<table><tr><th class=\"l\">check</th><th>RefineStat needs</th><th>value</th><th>RefineStat</th><th>strict needs</th><th>value</th><th>strict</th></tr>\n");
     let strict = check_rows(&r.strict.checks);
-    for (row, st) in check_rows(&r.refinestat.checks).iter().zip(strict) {
+    let strict_needs = [
+        "< 1.01",
+        ">= 400",
+        ">= 400",
+        "= 0",
+        "> 0.3",
+        "0 (share of k > k_threshold)",
+        "finite",
+    ];
+    for ((row, st), st_need) in check_rows(&r.refinestat.checks)
+        .iter()
+        .zip(strict)
+        .zip(strict_needs)
+    {
         let (label, c, _, need, d) = row;
         let _ = writeln!(
             out,
-            "<tr><td class=\"l\">{label}</td><td>{}</td><td>{}</td>{}{}</tr>",
+            "<tr><td class=\"l\">{label}</td><td>{}</td><td>{}</td>{}<td>{}</td><td>{}</td>{}</tr>",
             esc(need),
             num(c.value, *d),
             verdict(c.pass),
+            esc(st_need),
+            num(st.1.value, *d),
             verdict(st.1.pass)
         );
     }
-    out.push_str("</table>\n<p class=\"note\">Strict: R-hat &lt; 1.01, tail ESS &ge; 400, no Pareto k above ArviZ's k_threshold (Vehtari et al. 2021).</p>\n");
+    out.push_str("</table>\n<p class=\"note\">The score counts RefineStat's thresholds; the strict column applies current recommendations (Vehtari et al. 2021; ArviZ's sample-size dependent k_threshold).</p>\n");
     if let Some(loo) = &s.loo {
         let _ = writeln!(
             out,
@@ -584,7 +599,7 @@ pub(crate) fn fit_sections(
     };
     match &reps {
         None => out
-            .push_str("<p class=\"note\">Needs program.stan and data.json in the directory.</p>\n"),
+            .push_str("<p class=\"note\">Needs run_program.stan and run_data.json in the directory (written by `sample`).</p>\n"),
         Some(Err(e)) => {
             let _ = writeln!(out, "<p class=\"note\">No replicated data: {}</p>", esc(e));
         }

@@ -197,11 +197,16 @@ pub(crate) fn render(dir: &Path, options: &ReportOptions) -> Result<String, Repo
                 );
             }
             out.push_str("</table>\n");
-            if let Some(verdict) = comparison
+            match comparison
                 .as_ref()
                 .and_then(|c| c.get("verdict")?.as_str().map(str::to_string))
             {
-                let _ = writeln!(out, "<p>{}</p>", esc(&verdict));
+                Some(verdict) => {
+                    let _ = writeln!(out, "<p>{}</p>", esc(&verdict));
+                }
+                None => {
+                    out.push_str("<p>Only one valid candidate: nothing to compare it with.</p>\n")
+                }
             }
             out.push_str("<p class=\"note\">elpd_diff and se_diff against the chosen program, as R's loo_compare: se_diff = sqrt(n) sd(elpd_i - elpd_i(chosen)). A difference within 2 se_diff is not a clear preference.</p>\n");
         }
