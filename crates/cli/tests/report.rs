@@ -76,7 +76,7 @@ fn sample_writes_a_report_with_every_section_and_refuses_to_mix_runs() {
     assert_eq!(svg_count(&html), 2 * 10 + 1 + 1 + 1 + 4 + 1 + 1, "figures");
     // The seven checks and the posterior predictive p-values are there with their values.
     assert!(html.contains("bulk ESS (min)") && html.contains("E-BFMI (min over chains)"));
-    assert!(html.contains("p = Pr(T(y_rep) &ge; T(y))"));
+    assert!(html.contains("p = Pr(T(y_rep) &gt; T(y)) + &frac12; Pr(=)"));
     assert!(html.contains("theta_tilde[8]"));
 
     // A second run into the same directory is refused and leaves the files alone.

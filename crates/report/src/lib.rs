@@ -612,25 +612,27 @@ pub(crate) fn fit_sections(
     }
     let _ = writeln!(out, "<h2 id=\"{prefix}loopit\">LOO-PIT</h2>");
     match (&reps, &s.loo) {
-        (Some(Ok(reps)), Some(loo)) => match ppc::loo_pit(reps, &fit.chains, loo.r_eff) {
-            Ok(pit) => {
-                out.push_str(&figure(
+        (Some(Ok(reps)), Some(loo)) => {
+            match ppc::loo_pit(reps, &fit.chains, loo.r_eff, options.seed) {
+                Ok(pit) => {
+                    out.push_str(&figure(
                     &plots::loo_pit(&pit),
                     &format!(
                         "LOO-PIT of {} observations (PSIS weights over {} replicated draws): the \
                          probability that a replicate falls below the observed value, predicted \
-                         without it. Calibrated predictions give uniform values: the ECDF \
-                         difference stays in the band. An S below then above zero means the \
+                         without it (randomized over ties, so counts are covered too). Calibrated \
+                         predictions give uniform values: the ECDF difference stays in the band. An S below then above zero means the \
                          predictions are too wide; above then below, too narrow.",
                         pit.len(),
                         reps.samples.len()
                     ),
                 ));
+                }
+                Err(e) => {
+                    let _ = writeln!(out, "<p class=\"note\">Not shown: {}</p>", esc(&e));
+                }
             }
-            Err(e) => {
-                let _ = writeln!(out, "<p class=\"note\">Not shown: {}</p>", esc(&e));
-            }
-        },
+        }
         (_, None) => {
             out.push_str("<p class=\"note\">Not shown: the draws have no log-likelihood.</p>\n")
         }
@@ -747,10 +749,10 @@ fn ppc_section(
             v.dedup();
             v.len()
         };
-        let counts = var.integer
-            && int_data.contains(&var.name)
-            && distinct <= 40
-            && max_abs(&var.values) <= 1000.0;
+        // Bars per value only while there are few values to show.
+        let spread = ppc::max(&var.values) - ppc::min(&var.values);
+        let counts =
+            var.integer && int_data.contains(&var.name) && distinct <= 30 && spread <= 30.0;
         let title = format!("{} ({} values)", var.name, var.values.len());
         let (svg, caption) = if counts {
             (
@@ -767,7 +769,7 @@ fn ppc_section(
         };
         let _ = writeln!(out, "<h3>{}</h3>", esc(&var.name));
         out.push_str(&figure(&svg, caption));
-        out.push_str("<table><tr><th class=\"l\">statistic</th><th>observed</th><th>replicated mean</th><th>replicated 5%</th><th>replicated 95%</th><th>p = Pr(T(y_rep) &ge; T(y))</th></tr>\n");
+        out.push_str("<table><tr><th class=\"l\">statistic</th><th>observed</th><th>replicated mean</th><th>replicated 5%</th><th>replicated 95%</th><th>p = Pr(T(y_rep) &gt; T(y)) + &frac12; Pr(=)</th></tr>\n");
         let mut stat_figs = String::new();
         for (label, stat) in ppc::STATS {
             let observed = stat(&var.values);
@@ -806,10 +808,6 @@ fn ppc_section(
             reps.vars.len()
         );
     }
-}
-
-fn max_abs(v: &[f64]) -> f64 {
-    v.iter().map(|x| x.abs()).fold(0.0, f64::max)
 }
 
 /// Up to `k` columns, greedily: the pair with the largest |correlation|, then the column most
@@ -933,7 +931,9 @@ mod tests {
         let density = plots::kde(&values, &grid);
         let integral: f64 = density.iter().sum::<f64>() * 0.02;
         assert!((integral - 1.0).abs() < 0.01, "{integral}");
-        assert_eq!(ppc::p_value(2.0, &[1.0, 2.0, 3.0, 4.0]), 0.75);
+        // Mid p-value: above 2.0 are two of four, the tie counts half.
+        assert_eq!(ppc::p_value(2.0, &[1.0, 2.0, 3.0, 4.0]), 0.625);
+        assert_eq!(ppc::p_value(0.0, &[0.0; 10]), 0.5);
     }
 
     #[test]

@@ -39,7 +39,7 @@ fn err<E: std::fmt::Display>(e: E) -> String {
 /// A tick label: few digits, no trailing noise.
 pub fn tick(v: f64) -> String {
     let a = v.abs();
-    if v == 0.0 {
+    if a < 1e-10 {
         "0".to_string()
     } else if !(1e-3..1e5).contains(&a) {
         format!("{v:.1e}")
@@ -341,7 +341,7 @@ pub fn energy(energy: &[f64], transition: &[f64]) -> Svg {
             .margin(8)
             .x_label_area_size(30)
             .y_label_area_size(50)
-            .build_cartesian_2d(lo..hi, 0.0..ymax * 1.1)
+            .build_cartesian_2d(lo..hi, 0.0..ymax * 1.3)
             .map_err(err)?;
         chart
             .configure_mesh()
@@ -416,7 +416,7 @@ pub fn ppc_density(title: &str, observed: &[f64], replicates: &[Vec<f64>]) -> Sv
             .caption(title, (FONT, 13))
             .x_label_area_size(30)
             .y_label_area_size(50)
-            .build_cartesian_2d(lo..hi, 0.0..ymax * 1.1)
+            .build_cartesian_2d(lo..hi, 0.0..ymax * 1.3)
             .map_err(err)?;
         chart
             .configure_mesh()
@@ -506,7 +506,7 @@ pub fn ppc_counts(title: &str, observed: &[f64], replicates: &[Vec<f64>]) -> Svg
             .caption(title, (FONT, 13))
             .x_label_area_size(30)
             .y_label_area_size(50)
-            .build_cartesian_2d((lo - 0.6)..(hi + 0.6), 0.0..ymax * 1.1)
+            .build_cartesian_2d((lo - 0.6)..(hi + 0.6), 0.0..ymax * 1.35)
             .map_err(err)?;
         chart
             .configure_mesh()
@@ -622,7 +622,7 @@ pub fn loo_pit(pit: &[f64]) -> Svg {
         .map(|p| p.1.abs())
         .chain(band.iter().copied())
         .fold(0.05, f64::max)
-        * 1.15;
+        * 1.4;
     svg((520, 250), |root| {
         let mut chart = ChartBuilder::on(root)
             .margin(8)

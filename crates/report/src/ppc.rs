@@ -156,16 +156,29 @@ pub fn max(v: &[f64]) -> f64 {
     v.iter().copied().fold(f64::NEG_INFINITY, f64::max)
 }
 
-/// The posterior predictive p-value `Pr(T(y_rep) >= T(y))`.
+/// The posterior predictive p-value `Pr(T(y_rep) > T(y)) + Pr(T(y_rep) = T(y)) / 2` (the mid
+/// p-value: a statistic that every replicate ties, such as the minimum of binary data, gets 0.5,
+/// not 1).
 pub fn p_value(observed: f64, replicated: &[f64]) -> f64 {
-    replicated.iter().filter(|&&t| t >= observed).count() as f64 / replicated.len() as f64
+    let above = replicated.iter().filter(|&&t| t > observed).count() as f64;
+    let ties = replicated.iter().filter(|&&t| t == observed).count() as f64;
+    (above + 0.5 * ties) / replicated.len() as f64
 }
 
-/// LOO-PIT values `Pr(y_rep_i <= y_i | y_-i)` (mid-PIT for ties: half of `=` counts, so counts
-/// give values spread over the step), weighting the replicates by PSIS-LOO weights restricted
-/// to the replicated draws. `None` (with the reason) unless every observed variable is observed
-/// element by element and the CSVs hold one log-likelihood column per element.
-pub fn loo_pit(reps: &Replicates, chains: &[ChainCsv], r_eff: f64) -> Result<Vec<f64>, String> {
+/// LOO-PIT values `Pr(y_rep_i < y_i | y_-i) + U Pr(y_rep_i = y_i | y_-i)`, weighting the
+/// replicates by PSIS-LOO weights restricted to the replicated draws. `U` is uniform on (0, 1)
+/// (seeded): the randomized PIT, uniform for a calibrated model of discrete data too, and the
+/// plain PIT for continuous data (where ties do not occur). An error (with the reason) unless
+/// every observed variable is observed element by element and the CSVs hold one log-likelihood
+/// column per element.
+pub fn loo_pit(
+    reps: &Replicates,
+    chains: &[ChainCsv],
+    r_eff: f64,
+    seed: u64,
+) -> Result<Vec<f64>, String> {
+    use rand::Rng;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     if let Some(v) = reps.vars.iter().find(|v| v.units != v.values.len()) {
         return Err(format!(
             "`{}` has {} observation units for {} values (a multivariate outcome): LOO-PIT is \
@@ -194,7 +207,7 @@ pub fn loo_pit(reps: &Replicates, chains: &[ChainCsv], r_eff: f64) -> Result<Vec
     for var in &reps.vars {
         for (e, &y) in var.values.iter().enumerate() {
             let w = &weights[obs];
-            let (mut below, mut norm) = (0.0, 0.0);
+            let (mut below, mut equal, mut norm) = (0.0, 0.0, 0.0);
             for (k, &s) in reps.samples.iter().enumerate() {
                 let yr = var.replicates[k][e];
                 let ws = w[s];
@@ -202,10 +215,15 @@ pub fn loo_pit(reps: &Replicates, chains: &[ChainCsv], r_eff: f64) -> Result<Vec
                 if yr < y {
                     below += ws;
                 } else if yr == y {
-                    below += 0.5 * ws;
+                    equal += ws;
                 }
             }
-            pit.push(if norm > 0.0 { below / norm } else { f64::NAN });
+            let u: f64 = rng.random();
+            pit.push(if norm > 0.0 {
+                (below + u * equal) / norm
+            } else {
+                f64::NAN
+            });
             obs += 1;
         }
     }
