@@ -17,6 +17,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check a program against the six validity predicates (exit 0 valid, 1 violations, 2 usage/IO error).
+    #[command(after_help = crate::help::CHECK)]
     Check {
         /// The Stan program (.stan).
         model: PathBuf,
@@ -32,6 +33,7 @@ pub enum Command {
         strict: bool,
     },
     /// Print a program in the house layout, or in canonical form.
+    #[command(after_help = crate::help::FMT)]
     Fmt {
         /// The Stan program (.stan).
         model: PathBuf,
@@ -41,6 +43,7 @@ pub enum Command {
         canonical: bool,
     },
     /// Evaluate the log density, its gradient and the pointwise log-likelihood at given parameters.
+    #[command(after_help = crate::help::LOGP)]
     Logp {
         /// The Stan program (.stan).
         model: PathBuf,
@@ -52,6 +55,7 @@ pub enum Command {
         params: PathBuf,
     },
     /// Draw from the prior predictive distribution (JSON on stdout).
+    #[command(after_help = crate::help::SIMULATE)]
     Simulate {
         /// The Stan program (.stan).
         model: PathBuf,
@@ -63,17 +67,20 @@ pub enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
-    /// Fit a program with NUTS: CmdStan-layout CSV per chain, summary.json, and a summary table.
+    /// Fit a program with NUTS: CmdStan-layout CSV per chain, summary.json, report.html and a
+    /// summary table.
+    #[command(after_help = crate::help::SAMPLE)]
     Sample {
         /// The Stan program (.stan).
         model: PathBuf,
-        /// Stan JSON data file.
+        /// Stan JSON data file (not needed for a program without a data block).
         #[arg(long)]
-        data: PathBuf,
+        data: Option<PathBuf>,
         #[command(flatten)]
         flags: SampleFlags,
     },
     /// Diagnose CmdStan-layout CSV files (ours or CmdStan's): writes summary.json.
+    #[command(after_help = crate::help::DIAGNOSE)]
     Diagnose {
         #[arg(required = true)]
         /// CmdStan-layout CSV files, one per chain.
@@ -96,6 +103,7 @@ pub enum Command {
     },
     /// Simulation-based calibration: fit the model to data drawn from its own prior predictive and
     /// test whether the ranks of the true parameter values among the posterior draws are uniform.
+    #[command(after_help = crate::help::SBC)]
     Sbc {
         /// The Stan program (.stan).
         model: PathBuf,
@@ -106,14 +114,29 @@ pub enum Command {
         flags: SbcFlags,
     },
     /// Write N programs after the data block with a proposal model, checked token by token.
+    #[command(after_help = crate::help::GENERATE)]
     Generate(crate::generate::GenerateArgs),
     /// Write a reliable program for the data: generate, fit, score and refine (RefineStat).
+    #[command(after_help = crate::help::SYNTH)]
     Synth(crate::synth::SynthArgs),
     /// Run the grid lm x mode x dataset x seed of synth runs (resumable) and aggregate it.
+    #[command(after_help = crate::help::EXPERIMENT)]
     Experiment(crate::experiment::ExperimentArgs),
     /// SPFN training corpus: `spfn corpus`, `spfn stats`.
     #[command(subcommand)]
     Spfn(crate::spfn::SpfnCommand),
+    /// Write DIR/report.html for the output directory of `sample` or `synth`: the program, the
+    /// checks, the posterior summary, trace/rank/pairs/energy plots, posterior predictive checks,
+    /// LOO-PIT and Pareto k (and for `synth` the candidates and the refinement history).
+    #[command(after_help = crate::help::REPORT)]
+    Report {
+        /// The output directory of `sample` or `synth`.
+        dir: PathBuf,
+        /// Parameters with trace and rank plots (those with the highest R-hat when there are
+        /// more).
+        #[arg(long, default_value_t = 12)]
+        max_params: usize,
+    },
 }
 
 /// Flags of `sample` beyond the model and data.
@@ -138,9 +161,16 @@ pub struct SampleFlags {
     /// Stop chains cleanly after this many seconds of wall time.
     #[arg(long)]
     pub time_budget: Option<f64>,
-    /// Where chain-<k>.csv and summary.json go (default: output/<model name>).
+    /// Where chain-<k>.csv, summary.json, report.html and copies of the program and data go
+    /// (default: output/<model name>).
     #[arg(long)]
     pub output_dir: Option<PathBuf>,
+    /// Replace the files of an earlier run in the output directory (otherwise refused).
+    #[arg(long)]
+    pub overwrite: bool,
+    /// Do not write report.html.
+    #[arg(long)]
+    pub no_report: bool,
     /// Print summary.json to stdout instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -171,7 +201,7 @@ pub struct SbcFlags {
     pub max_refits: usize,
     /// Family-wise significance level of the uniformity test (Bonferroni over the parameters).
     #[arg(long, default_value_t = 0.05)]
-    pub alpha: f64,
+    pub significance: f64,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Fit this program instead of MODEL (same parameter names); MODEL still simulates.

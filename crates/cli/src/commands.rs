@@ -27,7 +27,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             draws,
             seed,
         } => cmd_simulate(&model, &data, draws, seed),
-        Command::Sample { model, data, flags } => crate::fit::cmd_sample(&model, &data, &flags),
+        Command::Sample { model, data, flags } => {
+            crate::fit::cmd_sample(&model, data.as_deref(), &flags)
+        }
+        Command::Report { dir, max_params } => cmd_report(&dir, max_params),
         Command::Diagnose {
             csv,
             output_dir,
@@ -223,5 +226,20 @@ fn cmd_simulate(model: &Path, data: &Path, draws: usize, seed: u64) -> Result<Ex
     }
     out.push_str("\n]}\n");
     emit(&out)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cmd_report(dir: &Path, max_params: usize) -> Result<ExitCode> {
+    let options = refinestat_report::ReportOptions {
+        max_params,
+        ..refinestat_report::ReportOptions::default()
+    };
+    let written =
+        refinestat_report::write_report(dir, &options).map_err(|e| CliError::new(e.to_string()))?;
+    emit(&format!(
+        "report: {} ({} KiB)\n",
+        written.path.display(),
+        written.bytes.div_ceil(1024)
+    ))?;
     Ok(ExitCode::SUCCESS)
 }

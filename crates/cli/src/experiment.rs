@@ -36,8 +36,12 @@ pub struct ExperimentArgs {
     #[command(flatten)]
     pub run: RefineFlags,
     /// The experiment directory (created; a rerun with the same flags resumes it).
+    #[arg(long, alias = "output")]
+    pub output_dir: PathBuf,
+    /// Start afresh in a directory holding an experiment with other settings: its files are
+    /// removed first (otherwise refused).
     #[arg(long)]
-    pub output: PathBuf,
+    pub overwrite: bool,
 }
 
 /// Parses `1-10`, `1,3,5-10`: sorted, without repeats.
@@ -202,9 +206,29 @@ pub fn cmd_experiment(args: &ExperimentArgs) -> Result<ExitCode> {
         "draws": args.run.draws, "rmax": args.run.rmax, "alpha": args.run.alpha, "beta": args.run.beta,
         "k": args.run.k, "select": args.run.select.as_str(), "time_budget": args.run.time_budget,
     });
-    let out = &args.output;
+    let out = &args.output_dir;
     std::fs::create_dir_all(out).map_err(|e| io_err("create", out, e))?;
     let config_path = out.join("config.json");
+    let old_config = std::fs::read_to_string(&config_path)
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok());
+    if args.overwrite && old_config.as_ref() != Some(&config) {
+        crate::outdir::remove(&crate::outdir::EXPERIMENT.present(out))?;
+        // Cells live under one directory per proposal model, of the old grid and the new.
+        let old_lms: Vec<String> = old_config
+            .as_ref()
+            .and_then(|c| c.get("lm")?.as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect();
+        for lm in grid.lms.iter().chain(&old_lms) {
+            let dir = out.join(lm_dir(lm));
+            if dir.is_dir() {
+                crate::outdir::remove(&[dir])?;
+            }
+        }
+    }
     match std::fs::read_to_string(&config_path) {
         Ok(text) => {
             let old: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
@@ -212,8 +236,8 @@ pub fn cmd_experiment(args: &ExperimentArgs) -> Result<ExitCode> {
             })?;
             if old != config {
                 return Err(CliError::new(format!(
-                    "{} holds an experiment with other settings; use another --output or the same flags \
-                     (there: {old}; now: {config})",
+                    "{} holds an experiment with other settings; use another --output-dir, the same \
+                     flags, or --overwrite (there: {old}; now: {config})",
                     out.display()
                 )));
             }
@@ -292,6 +316,8 @@ fn run_cell(
         mode: mode.to_string(),
         seed,
         output_dir: Some(dir.to_path_buf()),
+        // The cell's directory belongs to the experiment: an unfinished cell is rerun afresh.
+        overwrite: true,
         run: args.run.clone(),
     };
     let run = run_synth(&synth_args, false)?;

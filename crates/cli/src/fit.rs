@@ -37,20 +37,80 @@ fn progress_bar(total: u64) -> Option<indicatif::ProgressBar> {
     Some(bar)
 }
 
-pub fn cmd_sample(model_path: &Path, data_path: &Path, flags: &SampleFlags) -> Result<ExitCode> {
-    let data = read_data(data_path)?;
-    let (_, model) = load_model(model_path, &data)?;
+/// The data of `sample`: the file given, or none for a program without data.
+fn sample_data(model_path: &Path, data_path: Option<&Path>) -> Result<refinestat_language::Data> {
+    match data_path {
+        Some(p) => read_data(p),
+        None => {
+            let source = crate::commands::read_source(model_path)?;
+            let parsed = refinestat_language::parse(&source);
+            let declares_data = parsed
+                .program
+                .data
+                .as_ref()
+                .is_some_and(|b| !b.stmts.is_empty());
+            if declares_data {
+                return Err(CliError::new(format!(
+                    "{} has a data block: give its data with --data FILE",
+                    model_path.display()
+                )));
+            }
+            Ok(refinestat_language::Data::default())
+        }
+    }
+}
+
+/// Copies of the program and data beside the draws, so `refinestat report DIR` needs nothing
+/// else, and run.json naming where they came from.
+fn write_run_files(
+    out_dir: &Path,
+    model_path: &Path,
+    source: &str,
+    data_path: Option<&Path>,
+    data: &refinestat_language::Data,
+) -> Result<()> {
+    let write = |name: &str, text: &str| {
+        let path = out_dir.join(name);
+        std::fs::write(&path, text)
+            .map_err(|e| CliError::new(format!("cannot write {}: {e}", path.display())))
+    };
+    write("run_program.stan", source)?;
+    write("run_data.json", &(data.to_json_string() + "\n"))?;
+    let run = serde_json::json!({
+        "command": "sample",
+        "program": model_path.display().to_string(),
+        "data": data_path.map(|p| p.display().to_string()),
+    });
+    write(
+        "run.json",
+        &(serde_json::to_string_pretty(&run).expect("JSON of plain values") + "\n"),
+    )
+}
+
+/// Writes DIR/report.html; a report that cannot be made is a warning, not a failed run.
+pub(crate) fn write_report(out_dir: &Path) -> Option<PathBuf> {
+    match refinestat_report::write_report(out_dir, &refinestat_report::ReportOptions::default()) {
+        Ok(written) => Some(written.path),
+        Err(e) => {
+            eprintln!("warning: no report.html: {e}");
+            None
+        }
+    }
+}
+
+pub fn cmd_sample(
+    model_path: &Path,
+    data_path: Option<&Path>,
+    flags: &SampleFlags,
+) -> Result<ExitCode> {
+    let data = sample_data(model_path, data_path)?;
+    let (source, model) = load_model(model_path, &data)?;
     let stem = model_stem(model_path);
     let out_dir = flags
         .output_dir
         .clone()
         .unwrap_or_else(|| PathBuf::from("output").join(&stem));
-    std::fs::create_dir_all(&out_dir).map_err(|e| {
-        CliError::new(format!(
-            "cannot create output directory {}: {e}",
-            out_dir.display()
-        ))
-    })?;
+    crate::outdir::claim(&out_dir, &crate::outdir::SAMPLE, flags.overwrite, "sample")?;
     let config = SamplerConfig {
         chains: flags.chains,
         warmup: flags.warmup,
@@ -77,30 +137,9 @@ pub fn cmd_sample(model_path: &Path, data_path: &Path, flags: &SampleFlags) -> R
         bar.finish_and_clear();
     }
 
-    // One file per chain, written in parallel: formatting the numbers is most of the work when
-    // there is a log-likelihood column per observation.
-    use rayon::prelude::*;
-    fit.sample
-        .chains
-        .par_iter()
-        .zip(&fit.rows)
-        .map(|(chain, rows)| {
-            let path = out_dir.join(format!("chain-{}.csv", chain.chain + 1));
-            let header = CsvHeader::for_chain(&stem, &config, chain);
-            let file = std::fs::File::create(&path)
-                .map_err(|e| CliError::new(format!("cannot write {}: {e}", path.display())))?;
-            let mut writer = BufWriter::new(file);
-            write_cmdstan_csv(
-                &mut writer,
-                &header,
-                &fit.layout.columns,
-                &chain.stats,
-                rows,
-            )
-            .and_then(|_| writer.flush())
-            .map_err(|e| CliError::new(format!("cannot write {}: {e}", path.display())))
-        })
-        .collect::<Result<()>>()?;
+    // Written once there are draws: a run that fails before its first draw leaves nothing.
+    write_run_files(&out_dir, model_path, &source, data_path, &data)?;
+    write_chain_files(&out_dir, &stem, &config, &fit)?;
 
     let kept_draws = fit.kept_draws();
     if fit.sample.stop_reason() == StopReason::TimeBudget {
@@ -146,14 +185,55 @@ pub fn cmd_sample(model_path: &Path, data_path: &Path, flags: &SampleFlags) -> R
             config.max_treedepth
         );
     }
+    let report = if flags.no_report {
+        None
+    } else {
+        write_report(&out_dir)
+    };
     if flags.json {
         emit(&(summary.to_json() + "\n"))?;
     } else {
         emit(&render_table(&summary))?;
         emit(&format!("{depth_line}\n"))?;
         emit(&format!("output: {}\n", out_dir.display()))?;
+        if let Some(report) = report {
+            emit(&format!("report: {}\n", report.display()))?;
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// chain-<k>.csv of every chain of `fit` in `out_dir`.
+pub(crate) fn write_chain_files(
+    out_dir: &Path,
+    stem: &str,
+    config: &SamplerConfig,
+    fit: &refinestat_synthesis::fit::Fit,
+) -> Result<()> {
+    // One file per chain, written in parallel: formatting the numbers is most of the work when
+    // there is a log-likelihood column per observation.
+    use rayon::prelude::*;
+    fit.sample
+        .chains
+        .par_iter()
+        .zip(&fit.rows)
+        .map(|(chain, rows)| {
+            let path = out_dir.join(format!("chain-{}.csv", chain.chain + 1));
+            let header = CsvHeader::for_chain(stem, config, chain);
+            let file = std::fs::File::create(&path)
+                .map_err(|e| CliError::new(format!("cannot write {}: {e}", path.display())))?;
+            let mut writer = BufWriter::new(file);
+            write_cmdstan_csv(
+                &mut writer,
+                &header,
+                &fit.layout.columns,
+                &chain.stats,
+                rows,
+            )
+            .and_then(|_| writer.flush())
+            .map_err(|e| CliError::new(format!("cannot write {}: {e}", path.display())))
+        })
+        .collect::<Result<()>>()
 }
 
 fn write_summary(dir: &Path, summary: &Summary) -> Result<()> {

@@ -45,9 +45,43 @@ pub struct GenerateArgs {
     /// such programs have `stop_reason` "closed" and the budget in `closed_after`).
     #[arg(long)]
     pub no_close: bool,
-    /// Where program-<i>.stan (i from 0) and generate.jsonl go; an existing generate.jsonl resumes.
+    /// Where program-<i>.stan (i from 0) and generate.jsonl go; an existing generate.jsonl of
+    /// the same settings resumes.
     #[arg(long)]
     pub output_dir: PathBuf,
+    /// Remove the programs and generate.jsonl of an earlier run first (a directory holding a
+    /// run with other settings is otherwise refused).
+    #[arg(long)]
+    pub overwrite: bool,
+}
+
+/// The settings of a generate.jsonl record that must agree for a rerun to resume it.
+const RESUME_KEYS: [&str; 6] = [
+    "data",
+    "lm",
+    "mode",
+    "seed",
+    "temperature",
+    "grammar_bounds",
+];
+
+/// Whether `dir` holds another run's programs: files of `generate` without a generate.jsonl,
+/// or a generate.jsonl whose first record has other settings than `now`.
+fn another_run(dir: &Path, now: &serde_json::Value) -> bool {
+    let found = crate::outdir::GENERATE.present(dir);
+    if found.is_empty() {
+        return false;
+    }
+    let Ok(text) = std::fs::read_to_string(dir.join("generate.jsonl")) else {
+        return true;
+    };
+    let Some(first) = text
+        .lines()
+        .find_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+    else {
+        return false;
+    };
+    RESUME_KEYS.iter().any(|k| first.get(k) != now.get(k))
 }
 
 /// Indexes already recorded in a generate.jsonl.
@@ -69,6 +103,19 @@ pub fn cmd_generate(args: &GenerateArgs) -> Result<ExitCode> {
     let (source, data) = args.source.load()?;
     let mut writer = proposal_from_spec(&args.source.lm, &data, args.source.describe.as_deref())
         .map_err(|e| CliError::new(e.to_string()))?;
+    let now = serde_json::json!({
+        "data": source, "lm": args.source.lm, "mode": args.mode.as_str(), "seed": args.seed,
+        "temperature": args.temperature, "grammar_bounds": args.grammar_bounds,
+    });
+    if args.overwrite {
+        crate::outdir::remove(&crate::outdir::GENERATE.present(&args.output_dir))?;
+    } else if another_run(&args.output_dir, &now) {
+        return Err(crate::outdir::refusal(
+            &args.output_dir,
+            &crate::outdir::GENERATE.present(&args.output_dir),
+            "generate",
+        ));
+    }
     std::fs::create_dir_all(&args.output_dir).map_err(|e| {
         CliError::new(format!(
             "cannot create output directory {}: {e}",

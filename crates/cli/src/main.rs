@@ -8,10 +8,13 @@ mod error;
 mod experiment;
 mod fit;
 mod generate;
+mod help;
+mod outdir;
 mod sbc;
 mod source;
 mod spfn;
 mod synth;
+mod synth_print;
 
 use std::process::ExitCode;
 

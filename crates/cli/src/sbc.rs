@@ -601,8 +601,8 @@ pub fn cmd_sbc(model_path: &Path, data_path: &Path, flags: &SbcFlags) -> Result<
     if flags.thin == Some(0) {
         return Err(CliError::new("--thin must be at least 1"));
     }
-    if !(flags.alpha > 0.0 && flags.alpha < 1.0) {
-        return Err(CliError::new("--alpha must be in (0, 1)"));
+    if !(flags.significance > 0.0 && flags.significance < 1.0) {
+        return Err(CliError::new("--significance must be in (0, 1)"));
     }
     let data = read_data(data_path)?;
     let (model_source, simulator) = load_model(model_path, &data)?;
@@ -746,7 +746,7 @@ pub fn cmd_sbc(model_path: &Path, data_path: &Path, flags: &SbcFlags) -> Result<
         &results,
         &failures,
         bins,
-        flags.alpha,
+        flags.significance,
         wall.elapsed().as_secs_f64(),
     );
     let json_text = report.to_json(model_path, fit_path, data_path, flags.reps);

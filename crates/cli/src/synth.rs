@@ -6,7 +6,7 @@
 //! it happens) and DIR/token_usage.json. Exit code 0 with a best program, 1 when no program was
 //! valid (every file but the best_program ones is still written), 2 on usage or I/O errors.
 
-use crate::error::{emit, CliError, Result};
+use crate::error::{CliError, Result};
 use crate::source::DataSource;
 use refinestat_inference::SamplerConfig;
 use refinestat_language::diagnostic::line_col;
@@ -34,6 +34,9 @@ pub struct SynthArgs {
     /// Where the results go (default: output/synth-<dataset>).
     #[arg(long)]
     pub output_dir: Option<PathBuf>,
+    /// Replace the files of an earlier run in the output directory (otherwise refused).
+    #[arg(long)]
+    pub overwrite: bool,
     #[command(flatten)]
     pub run: RefineFlags,
 }
@@ -157,20 +160,34 @@ pub fn cmd_synth(args: &SynthArgs) -> Result<ExitCode> {
         config,
         outcome,
     } = run_synth(args, true)?;
+    let rows = crate::synth_print::comparison(&outcome);
+    let (_, verdict) = crate::synth_print::comparison_text(&rows);
+    crate::synth_print::write_comparison(&out_dir, &rows, verdict.as_deref())?;
+    if let Some(best) = outcome.best.map(|i| &outcome.candidates[i]) {
+        let (_, data) = args.source.load()?;
+        let sampler = SamplerConfig {
+            chains: args.run.chains,
+            warmup: args.run.warmup,
+            draws: args.run.draws,
+            seed: args.seed,
+            ..SamplerConfig::default()
+        };
+        if let Err(e) = crate::synth_print::save_best_fit(&out_dir, &best.program, &data, &sampler)
+        {
+            eprintln!("warning: the best program's draws were not saved: {e}");
+        }
+    }
+    let report = crate::fit::write_report(&out_dir);
     match outcome.best {
-        Some(best) => {
-            let c = &outcome.candidates[best];
-            emit(&format!(
-                "best program: {} (score {}/7, elpd_loo {}); {} attempts, {} fits, {} tokens sampled, {:.1} s; stop: {}\n",
-                out_dir.join("best_program.stan").display(),
-                c.assessment.score,
-                c.assessment.elpd_loo.map_or("undefined".to_string(), |e| format!("{e:.2}")),
-                outcome.attempts.len(),
-                outcome.fits,
-                outcome.tokens.sampled,
-                outcome.elapsed.as_secs_f64(),
-                outcome.stop.as_str(),
-            ))?;
+        Some(_) => {
+            crate::synth_print::print_best(
+                &out_dir,
+                &outcome,
+                &config,
+                &rows,
+                verdict.as_deref(),
+                report.as_deref(),
+            )?;
             Ok(ExitCode::SUCCESS)
         }
         None if outcome.stop == RefineStop::ModelError => {
@@ -203,8 +220,12 @@ pub fn cmd_synth(args: &SynthArgs) -> Result<ExitCode> {
                     " (highest: {}/7, candidates/attempt-{}.stan)",
                     c.assessment.score, c.first_attempt
                 )),
-                out_dir.join("log.jsonl").display()
+                report.as_deref().unwrap_or(&out_dir.join("log.jsonl")).display()
             );
+            let rejected = crate::synth_print::rejected_lines(&outcome, &config);
+            if !rejected.is_empty() {
+                eprintln!("rejected candidates:\n{}", rejected.join("\n"));
+            }
             Ok(ExitCode::from(1))
         }
     }
@@ -252,6 +273,7 @@ pub fn run_synth(args: &SynthArgs, progress: bool) -> Result<SynthRun> {
             .unwrap_or_else(|| "data".to_string());
         PathBuf::from("output").join(format!("synth-{stem}"))
     });
+    crate::outdir::claim(&out_dir, &crate::outdir::SYNTH, args.overwrite, "synth")?;
     let cand_dir = out_dir.join("candidates");
     std::fs::create_dir_all(&cand_dir).map_err(|e| {
         CliError::new(format!(
@@ -259,9 +281,6 @@ pub fn run_synth(args: &SynthArgs, progress: bool) -> Result<SynthRun> {
             cand_dir.display()
         ))
     })?;
-    for stale in ["best_program.stan", "best_program_diagnostics.json"] {
-        let _ = std::fs::remove_file(out_dir.join(stale));
-    }
     let log_path = out_dir.join("log.jsonl");
     let mut log = std::fs::File::create(&log_path)
         .map_err(|e| CliError::new(format!("cannot write {}: {e}", log_path.display())))?;
@@ -290,31 +309,15 @@ pub fn run_synth(args: &SynthArgs, progress: bool) -> Result<SynthRun> {
             if !progress {
                 return;
             }
-            let verdict = if !attempt.generation.is_program() {
-                format!(
-                    "generation stopped ({})",
-                    generation_text(&attempt.generation)
-                )
-            } else if !attempt.violations.is_empty() {
-                format!("{} check violation(s)", attempt.violations.len())
-            } else {
-                format!(
-                    "score {}/7, elpd_loo {}{}",
-                    attempt.score,
-                    attempt
-                        .elpd_loo
-                        .map_or("undefined".to_string(), |e| format!("{e:.2}")),
-                    if attempt.cached { " (cached)" } else { "" }
-                )
-            };
             eprintln!(
-                "[attempt {}/{}] {:?}: {verdict} -> {} ({} valid, {:.1} s)",
-                attempt.index + 1,
-                config.rmax,
-                attempt.kind,
-                if attempt.valid { "valid" } else { "invalid" },
-                valid_so_far,
-                attempt.time.as_secs_f64()
+                "{}",
+                crate::synth_print::progress_line(
+                    attempt,
+                    candidates,
+                    &config,
+                    valid_so_far,
+                    &generation_text(&attempt.generation)
+                )
             );
         },
     );

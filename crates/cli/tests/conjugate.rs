@@ -78,7 +78,7 @@ fn check(name: &str, program: &str, data: &str, seed: u64, expected: &[(&str, Po
         .arg("--data")
         .arg(&data_path)
         .args(["--chains", "4", "--warmup", "1000", "--draws", "1000"])
-        .args(["--seed", &seed.to_string(), "--output-dir"])
+        .args(["--seed", &seed.to_string(), "--overwrite", "--output-dir"])
         .arg(&dir)
         .output()
         .expect("the refinestat binary runs");

@@ -288,6 +288,25 @@ fn another_configuration_in_the_same_directory_is_refused() {
         config
     );
     assert!(!cell(&dir, "eight_schools", 2).exists());
+    // --overwrite starts afresh: the old grid's cells and config are gone, the new grid is done.
+    let mut args = grid_args(&dir, "2");
+    args.push("--overwrite".to_string());
+    let out = refinestat(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !cell(&dir, "eight_schools", 1).exists(),
+        "the old grid's cell removed"
+    );
+    assert!(cell(&dir, "eight_schools", 2).join("done.json").is_file());
+    assert_ne!(
+        std::fs::read_to_string(dir.join("config.json")).unwrap(),
+        config
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

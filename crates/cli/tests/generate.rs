@@ -166,3 +166,50 @@ fn unavailable_or_missing_proposal_models_are_clear_errors() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("eight_schools"));
 }
+
+#[test]
+fn a_directory_of_another_run_is_refused_unless_overwrite() {
+    let dir = scratch("overwrite");
+    let d = dir.to_str().unwrap();
+    let run = |seed: &str, extra: &[&str]| {
+        let mut args = vec![
+            "generate",
+            "--dataset",
+            "eight_schools",
+            "--seed",
+            seed,
+            "--n",
+            "2",
+            "--output-dir",
+            d,
+        ];
+        args.extend(extra);
+        refinestat(&args)
+    };
+    assert!(run("1", &[]).status.success());
+    // Same settings: resumes (nothing left to do).
+    let out = run("1", &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Another seed: refused, the first run's programs untouched.
+    let before = std::fs::read_to_string(dir.join("program-0.stan")).unwrap();
+    let out = run("2", &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--overwrite") && err.contains("generate.jsonl"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("program-0.stan")).unwrap(),
+        before
+    );
+    // --overwrite: only the new run's records remain.
+    assert!(run("2", &["--overwrite"]).status.success());
+    let all = records(&dir);
+    assert_eq!(all.len(), 2);
+    assert!(all.iter().all(|r| r["seed"] == 2));
+}

@@ -32,7 +32,7 @@ fn eight_schools_writes_a_best_program_that_checks() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "stderr: {stderr}");
     assert!(
-        stderr.contains("[attempt 1/6]"),
+        stderr.contains("[attempt 0 of at most 6] new program"),
         "progress on stderr: {stderr}"
     );
 

@@ -56,17 +56,19 @@
 
 #![warn(missing_docs)]
 
+mod compare;
 mod csv;
 mod mcmc;
 mod normal;
 mod psis;
 mod summary;
 
+pub use compare::{loo_compare, Comparison};
 pub use csv::{
     read_cmdstan_csv, summarize_csv, summarize_csv_files, Adaptation, ChainCsv, CsvError,
 };
 pub use mcmc::{bfmi, ess_bulk, ess_tail, mcse_mean, rhat};
-pub use psis::{psis_loo, LogLik, Loo};
+pub use psis::{psis_loo, psis_weights, LogLik, Loo};
 pub use summary::{
     render_table, summarize, ChainStats, Check, Checks, Draws, ParamSummary, Reliability, Summary,
     Thresholds, Verdict,

@@ -123,6 +123,19 @@ pub fn psis_loo(log_lik: &LogLik, r_eff: f64) -> Loo {
     }
 }
 
+/// PSIS-smoothed importance weights for leaving out each observation, as used by LOO-PIT
+/// (`az.loo_pit`): `weights[obs][sample]`, normalized to sum to 1 per observation, with samples
+/// in chain-major order (chain 1's draws, then chain 2's, ...).
+pub fn psis_weights(log_lik: &LogLik, r_eff: f64) -> Vec<Vec<f64>> {
+    let mut work = PsisWork::default();
+    (0..log_lik.n_obs)
+        .map(|obs| {
+            let (lw, _) = work.log_weights(log_lik.observation(obs), r_eff);
+            lw.into_iter().map(f64::exp).collect()
+        })
+        .collect()
+}
+
 /// ArviZ `_logsumexp` (NaN when the maximum is infinite, as numpy).
 fn logsumexp(xs: &[f64]) -> f64 {
     let max = xs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
@@ -144,6 +157,8 @@ struct PsisWork {
     tail: Vec<(f64, usize)>,
     /// `exp(x_j)`.
     exp_raw: Vec<f64>,
+    /// (smoothed, raw) log ratios of the tail in the order of `tail`, when smoothing happened.
+    smoothed_tail: Vec<(f64, f64)>,
 }
 
 impl PsisWork {
@@ -164,8 +179,8 @@ impl PsisWork {
         let tail_target = py_min(n as f64 / 5.0, 3.0 * (n as f64 / r_eff).sqrt()).ceil();
         let mut k = f64::INFINITY;
         self.tail.clear();
-        // (smoothed, raw) log ratios of the tail, when smoothing happened.
-        let mut smoothed_tail: Vec<(f64, f64)> = Vec::new();
+        let mut smoothed_tail = std::mem::take(&mut self.smoothed_tail);
+        smoothed_tail.clear();
         // cutoff_ind = -tail_target - 1 must index the array.
         if n >= 2 && tail_target.is_finite() && (tail_target as usize) < n {
             let cutoff_pos = n - tail_target as usize - 1;
@@ -221,7 +236,23 @@ impl PsisWork {
         } else {
             body_sum.ln()
         };
+        self.smoothed_tail = smoothed_tail;
         (-max_x - normalizer + ratio_sum.ln(), k, self.lppd(ll))
+    }
+
+    /// The normalized smoothed log weights of one observation (ArviZ's `_psislw(-ll)`
+    /// followed by normalization), and its Pareto k.
+    fn log_weights(&mut self, ll: &[f64], r_eff: f64) -> (Vec<f64>, f64) {
+        let (_, k, _) = self.loo_point(ll, r_eff);
+        let mut lw = self.raw.clone();
+        for (&(_, idx), &(smoothed, _)) in self.tail.iter().zip(&self.smoothed_tail) {
+            lw[idx] = smoothed;
+        }
+        let norm = logsumexp(&lw);
+        for w in &mut lw {
+            *w -= norm;
+        }
+        (lw, k)
     }
 
     /// `logsumexp(ll)`, reusing `exp(x_j) = exp(min(ll) - ll_j)`:

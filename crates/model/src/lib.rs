@@ -810,6 +810,96 @@ impl Model {
     }
 }
 
+impl Model {
+    /// Names of the observed data variables: those the program draws when it simulates data
+    /// (the left side of a `~` or the first argument of a `target +=` density on data), in
+    /// data-block order.
+    pub fn observed_names(&self) -> Vec<String> {
+        let c = &self.c;
+        let observed: std::collections::HashSet<usize> = c.obs.iter().map(|o| o.var).collect();
+        c.ir.data
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| observed.contains(i))
+            .map(|(_, &slot)| c.ir.vars[slot].name.clone())
+            .collect()
+    }
+
+    /// Per observed data variable (in log-likelihood order): its name and how many pointwise
+    /// log-likelihood terms (observation units) it contributes; a variable with as many units as
+    /// elements is observed element by element.
+    pub fn observation_units(&self) -> Vec<(String, usize)> {
+        let c = &self.c;
+        c.obs
+            .iter()
+            .map(|o| (c.ir.vars[c.ir.data[o.var]].name.clone(), o.units.len()))
+            .collect()
+    }
+
+    /// One posterior-predictive replicate: the observed data drawn from the program's statements
+    /// on data with the parameters fixed at `params`, constrained values in the order of
+    /// [`Model::param_names`] (what a CSV row holds). Transformed parameters are recomputed from
+    /// them. Returns only the data variables the program draws (Stan JSON shape), so each can be
+    /// set beside the observed value of the same name.
+    pub fn replicate<R: Rng + ?Sized>(
+        &self,
+        params: &[f64],
+        rng: &mut R,
+    ) -> Result<Data, ModelError> {
+        let c = &self.c;
+        let n_params: usize = c.outputs[..c.n_param_outputs]
+            .iter()
+            .map(|o| o.elems.len())
+            .sum();
+        if params.len() != n_params {
+            return Err(ModelError::Params(format!(
+                "{} parameter values, expected {n_params}",
+                params.len()
+            )));
+        }
+        let mut ws = self.fresh_ws();
+        let mut at = 0;
+        for (o, p) in c.outputs[..c.n_param_outputs].iter().zip(&c.params) {
+            let mut internal = vec![f64::NAN; p.shape.numel()];
+            for (_, pos) in &o.elems {
+                if let Some(slot) = internal.get_mut(*pos) {
+                    *slot = params[at];
+                }
+                at += 1;
+            }
+            ws.env[p.slot] = if p.shape.arr.is_empty() && p.shape.base == Base::Real {
+                Val::real(internal.first().copied().unwrap_or(f64::NAN))
+            } else {
+                Val::const_reals(p.shape, internal)
+            };
+        }
+        let mut rr = RngRef(rng);
+        let mut sim = Sim {
+            data_phase: true,
+            progress: false,
+            simulated: vec![false; c.ir.data.len()],
+            error: None,
+        };
+        {
+            let mut ctx = new_ctx(&c.ir, &mut ws, false, Some(&mut rr));
+            ctx.exec_block(&c.ir.tparams)?;
+            ctx.sim = Some(&mut sim);
+            ctx.exec_block(&c.ir.model)?;
+        }
+        if let Some(e) = sim.error.take() {
+            return Err(e);
+        }
+        let mut data = Data::default();
+        for (i, &slot) in c.ir.data.iter().enumerate() {
+            if sim.simulated[i] {
+                data.vars
+                    .insert(c.ir.vars[slot].name.clone(), val_to_data(&ws.env[slot]));
+            }
+        }
+        Ok(data)
+    }
+}
+
 fn fallback_draw(
     cons: &Constraint,
     p: &ParamLayout,

@@ -1316,3 +1316,49 @@ fn bernoulli_logit_glm_matches_closed_form_and_gradient() {
         Err(ModelError::Eval(_))
     ));
 }
+
+#[test]
+fn replicate_draws_the_observed_data_at_given_parameters() {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+    // A tiny scale: the replicate is the location to within 1e-4.
+    let m = model(
+        "data { int N; vector[N] y; real s; } parameters { real mu; real<lower=0> tau; } \
+         transformed parameters { real m2 = 2 * mu; } model { y ~ normal(m2, s); }",
+        r#"{"N": 3, "y": [1, 2, 3], "s": 1e-6}"#,
+    );
+    assert_eq!(m.observed_names(), vec!["y".to_string()]);
+    assert_eq!(m.observation_units(), vec![("y".to_string(), 3)]);
+    let rep = m.replicate(&[1.5, 0.2], &mut rng).unwrap();
+    assert_eq!(rep.vars.keys().collect::<Vec<_>>(), vec!["y"]);
+    let y = rep.get("y").unwrap();
+    assert_eq!(y.dims, vec![3]);
+    assert!(y.values.iter().all(|v| (v - 3.0).abs() < 1e-4), "{y:?}");
+    // Wrong number of values: a clear error.
+    assert!(matches!(
+        m.replicate(&[1.0], &mut rng),
+        Err(ModelError::Params(_))
+    ));
+    // Counts stay integral; the mean of many replicates is near the rate.
+    let m = model(
+        "data { int N; array[N] int k; } parameters { real<lower=0> lam; } model { k ~ poisson(lam); }",
+        r#"{"N": 2000, "k": [0]}"#.replace("[0]", &format!("{:?}", vec![1; 2000])).as_str(),
+    );
+    let k = m.replicate(&[4.0], &mut rng).unwrap();
+    let k = &k.get("k").unwrap().values;
+    assert!(k.iter().all(|x| x.fract() == 0.0 && *x >= 0.0));
+    let mean = k.iter().sum::<f64>() / k.len() as f64;
+    assert!((mean - 4.0).abs() < 0.2, "{mean}");
+    // Matrices are read column-major, as CSV columns are.
+    let m = model(
+        "data { vector[2] y; } parameters { matrix[2, 2] B; } model { to_vector(B) ~ normal(0, 1); \
+         y ~ normal([B[1, 2], B[2, 1]]', 1e-9); }",
+        r#"{"y": [0, 0]}"#,
+    );
+    // param_names order: B[1,1], B[2,1], B[1,2], B[2,2].
+    let y = m.replicate(&[11.0, 21.0, 12.0, 22.0], &mut rng).unwrap();
+    let y = &y.get("y").unwrap().values;
+    assert!(
+        (y[0] - 12.0).abs() < 1e-6 && (y[1] - 21.0).abs() < 1e-6,
+        "{y:?}"
+    );
+}

@@ -1,0 +1,48 @@
+//! The examples shown at the end of each subcommand's `--help`.
+
+pub const CHECK: &str = "Example:
+  refinestat check examples/eight_schools_noncentered.stan --data datasets/eight_schools.json";
+
+pub const FMT: &str = "Example:
+  refinestat fmt examples/eight_schools_noncentered.stan --canonical";
+
+pub const LOGP: &str = "Example:
+  refinestat logp examples/eight_schools_noncentered.stan --data datasets/eight_schools.json \\
+      --params params.json";
+
+pub const SIMULATE: &str = "Example:
+  refinestat simulate examples/eight_schools_noncentered.stan --data datasets/eight_schools.json \\
+      --draws 10 --seed 3";
+
+pub const SAMPLE: &str = "Examples:
+  refinestat sample examples/eight_schools_noncentered.stan --data datasets/eight_schools.json \\
+      --output-dir out/eight_schools
+  refinestat sample prior_only.stan        # a program without a data block needs no --data
+Writes chain-<k>.csv, summary.json, report.html, and copies of the program and data.";
+
+pub const DIAGNOSE: &str = "Examples:
+  refinestat diagnose out/eight_schools/chain-*.csv
+  refinestat diagnose cmdstan-output-*.csv --program model.stan --data data.json";
+
+pub const SBC: &str = "Example:
+  refinestat sbc examples/eight_schools_noncentered.stan --data datasets/eight_schools.json \\
+      --reps 100 --significance 0.05 --output-dir out/eight_schools-sbc";
+
+pub const GENERATE: &str = "Example:
+  refinestat generate --dataset eight_schools --n 20 --mode refinestat --output-dir out/gen";
+
+pub const SYNTH: &str = "Examples:
+  refinestat synth --dataset eight_schools --output-dir out/synth-eight_schools
+  refinestat synth --data mydata.json --describe \"test scores of 8 schools\" --rmax 20
+Prints the best program, its posterior summary and the valid candidates compared by PSIS-LOO;
+writes report.html and every attempt under candidates/.";
+
+pub const EXPERIMENT: &str = "Example:
+  refinestat experiment --seeds 1-5 --datasets eight_schools,dugongs --mode refinestat,syntax \\
+      --rmax 10 --output-dir out/exp
+A rerun with the same flags resumes the grid.";
+
+pub const REPORT: &str = "Examples:
+  refinestat report out/eight_schools          # a `sample` output directory
+  refinestat report out/synth-eight_schools    # a `synth` output directory
+Writes DIR/report.html: one self-contained page (inline SVG, no JavaScript, no network).";
