@@ -6,8 +6,8 @@
 //! data), the compiled program grammar ([`grammar`]: llguidance token masks over a vocabulary,
 //! bounded after the data block), and the decoder ([`generate`]) with its modes ([`Mode`]:
 //! `standard`, `syntax`, `refinestat`), budgets ([`DecodeConfig`]) and [`StopReason`].
-//! Also owns fitting one program for scoring ([`fit`]: NUTS + diagnostics, shared with the CLI's
-//! `sample`) and the RefineStat refinement loop ([`refine()`]).
+//! Also owns the RefineStat refinement loop ([`refine()`]), which scores candidates with one fit
+//! each (`refinestat_workflow::fit_model`).
 //! Programs are written by a [`ProgramWriter`]; [`proposal_from_spec`] turns a `--lm` spec into
 //! a [`Proposer`]: a token-level model behind the decoder (`builtin`, or a transformer run by
 //! candle from `local:PATH`, see [`local`]), or an OpenAI-compatible server writing statement by
@@ -33,7 +33,6 @@
 pub mod builtin;
 pub mod datasets;
 pub mod decode;
-pub mod fit;
 pub mod grammar;
 pub mod local;
 pub mod openai;
