@@ -13,7 +13,7 @@
 //!   the server takes one (vLLM `structured_outputs.grammar` + `guided_grammar` for `lark`,
 //!   llama.cpp `grammar` for `gbnf`). The decoding itself is the synthesis crate's statement
 //!   writer (`refinestat_synthesis::statements`), which this client serves as a
-//!   [`CompletionBackend`] ([`OpenAiModel::write_program`]).
+//!   [`CompletionBackend`] (and is a `ProgramWriter` through it).
 //!
 //! This crate is compiled into the binary only with its cargo feature (`--features openai`). The
 //! loopback OpenAI-compatible server the tests talk to is test kit (`refinestat-testkit`).
@@ -289,20 +289,8 @@ impl CompletionBackend for OpenAiModel {
     }
 }
 
-impl OpenAiModel {
-    /// Writes the rest of a program after `prompt` (a data block, or a kept D || P), step by
-    /// step, with the synthesis crate's statement writer ([`write_program`]).
-    pub fn write_program(
-        &mut self,
-        prompt: &str,
-        data: &Data,
-        config: &DecodeConfig,
-        rng: &mut dyn RngCore,
-    ) -> Generation {
-        write_program(self, prompt, data, config, rng)
-    }
-}
-
+/// Writes the rest of a program after `prompt` (a data block, or a kept D || P), step by step,
+/// with the synthesis crate's statement writer ([`write_program`]).
 impl ProgramWriter for OpenAiModel {
     fn write(
         &mut self,
@@ -311,6 +299,6 @@ impl ProgramWriter for OpenAiModel {
         config: &DecodeConfig,
         rng: &mut dyn RngCore,
     ) -> Generation {
-        self.write_program(prompt, data, config, rng)
+        write_program(self, prompt, data, config, rng)
     }
 }
