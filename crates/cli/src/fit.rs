@@ -1,4 +1,4 @@
-//! `sample` and `diagnose`: a fit (`refinestat_synthesis::fit`) written as CmdStan CSV,
+//! `sample` and `diagnose`: a fit (`refinestat_workflow::fit`) written as CmdStan CSV,
 //! summary.json and the summary table.
 
 use crate::args::SampleFlags;
@@ -6,13 +6,11 @@ use crate::commands::{load_model, read_data};
 use crate::error::{emit, CliError, Result};
 use refinestat_diagnostics::{render_table, Summary};
 use refinestat_inference::{write_cmdstan_csv, CsvHeader, SamplerConfig, StopReason};
-use refinestat_synthesis::fit::fit_model;
+use refinestat_workflow::fit_model;
 use std::io::{BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
-
-pub(crate) use refinestat_synthesis::fit::SamplingDensity;
 
 pub(crate) fn model_stem(model: &Path) -> String {
     model
@@ -208,7 +206,7 @@ pub(crate) fn write_chain_files(
     out_dir: &Path,
     stem: &str,
     config: &SamplerConfig,
-    fit: &refinestat_synthesis::fit::Fit,
+    fit: &refinestat_workflow::fit::Fit,
 ) -> Result<()> {
     // One file per chain, written in parallel: formatting the numbers is most of the work when
     // there is a log-likelihood column per observation.

@@ -2,12 +2,12 @@
 //! mode; DIR/program-<i>.stan plus one JSON line per program in DIR/generate.jsonl. Resumable:
 //! indexes already in generate.jsonl are skipped, and program i depends only on (seed, i).
 
+use crate::backends::proposal_from_spec;
 use crate::error::{CliError, Result};
 use crate::source::DataSource;
 use refinestat_language::{check, diagnostic::line_col};
 use refinestat_synthesis::{
-    data_block, program_rng, proposal_from_spec, DecodeConfig, GrammarBounds, Mode, ProgramWriter,
-    StopReason,
+    data_block, program_rng, DecodeConfig, GrammarBounds, Mode, ProgramWriter, StopReason,
 };
 use std::collections::BTreeSet;
 use std::io::Write;

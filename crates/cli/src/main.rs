@@ -3,6 +3,7 @@
 //! Errors become exit code 2 here, in one place; `check` reports violations with exit code 1.
 
 mod args;
+mod backends;
 mod commands;
 mod error;
 mod experiment;

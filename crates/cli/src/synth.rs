@@ -6,14 +6,15 @@
 //! it happens) and DIR/token_usage.json. Exit code 0 with a best program, 1 when no program was
 //! valid (every file but the best_program ones is still written), 2 on usage or I/O errors.
 
+use crate::backends::proposal_from_spec;
 use crate::error::{CliError, Result};
 use crate::source::DataSource;
 use refinestat_inference::SamplerConfig;
 use refinestat_language::diagnostic::line_col;
 use refinestat_synthesis::refine::config_for_mode;
 use refinestat_synthesis::{
-    proposal_from_spec, refine, Attempt, AttemptKind, Candidate, DecodeConfig, NutsFitter,
-    RefineConfig, RefineOutcome, RefineStop, Selection, StopReason, TokenCounts,
+    refine, Attempt, AttemptKind, Candidate, DecodeConfig, NutsFitter, RefineConfig, RefineOutcome,
+    RefineStop, Selection, StopReason, TokenCounts,
 };
 use std::io::Write;
 use std::path::{Path, PathBuf};

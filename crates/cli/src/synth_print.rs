@@ -293,7 +293,7 @@ pub fn save_best_fit(
         .map_err(|e| CliError::new(format!("cannot create {}: {e}", dir.display())))?;
     let model = refinestat_model::Model::from_source(program, data)
         .map_err(|e| CliError::new(format!("best program: {e}")))?;
-    let fit = refinestat_synthesis::fit::fit_model(&model, sampler, |_, _, _| {})
+    let fit = refinestat_workflow::fit::fit_model(&model, sampler, |_, _, _| {})
         .map_err(|e| CliError::new(format!("best program: {e}")))?;
     crate::fit::write_chain_files(&dir, "best_program", sampler, &fit)?;
     let summary = fit

@@ -134,9 +134,23 @@ fn data_file_and_standard_mode() {
 #[test]
 fn unavailable_or_missing_proposal_models_are_clear_errors() {
     let dir = scratch("lm");
-    // openai: is available: crates/cli/tests/openai.rs runs it against a loopback server.
+    // With their features, local: loads at once (a missing model is an error naming it) and
+    // openai: runs against a loopback server in crates/cli/tests/openai.rs; without them, either
+    // spec says how to build a binary that has the backend.
+    let local = if cfg!(feature = "local") {
+        "/models/qwen: does not exist"
+    } else {
+        "needs the `local` backend, which this build of refinestat leaves out; build it with \
+         `cargo build --release --features local`"
+    };
+    let openai = if cfg!(feature = "openai") {
+        "invalid proposal model spec `openai:http://127.0.0.1:9/v1`"
+    } else {
+        "build it with `cargo build --release --features openai`"
+    };
     for (lm, expected) in [
-        ("local:/models/qwen", "/models/qwen: does not exist"),
+        ("local:/models/qwen", local),
+        ("openai:http://127.0.0.1:9/v1", openai),
         ("spfn:model.bin", "not available yet"),
     ] {
         let out = refinestat(&[

@@ -1,12 +1,15 @@
 //! `generate --lm local:DIR` end to end on a tiny random-weight transformer the test writes
 //! (tokenizer trained here, weights from a seed): every program passes `check` with the data
 //! (the model's own, or closed by the decoder when the budget ran out), and a broken model
-//! directory is a clear error naming the file.
+//! directory is a clear error naming the file. Needs the `local` feature
+//! (`cargo test -p refinestat --features local`).
+
+#![cfg(feature = "local")]
 
 mod common;
 
 use common::{refinestat, scratch, stderr};
-use refinestat_synthesis::local::tiny::{write_tiny_model, TinyFamily};
+use refinestat_testkit::tiny::{write_tiny_model, TinyFamily};
 
 #[test]
 fn a_random_weight_model_writes_only_valid_programs() {

@@ -3,10 +3,14 @@
 //! programs, token accounting, the request carrying the key and the description, and a dead
 //! server ending the run with a clear error (exit 2) instead of waiting out every program.
 
+//! Needs the `openai` feature (`cargo test -p refinestat --features openai`).
+
+#![cfg(feature = "openai")]
+
 use refinestat_language::check;
 use refinestat_synthesis::datasets::dataset;
-use refinestat_synthesis::openai::server::{stan_prefix_validator, Behaviour, CompletionServer};
 use refinestat_synthesis::BuiltinModel;
+use refinestat_testkit::server::{stan_prefix_validator, Behaviour, CompletionServer};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 

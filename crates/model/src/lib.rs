@@ -117,6 +117,16 @@ pub enum ModelError {
     Params(String),
 }
 
+impl ModelError {
+    /// Whether a sampler may go on after this error: an evaluation failure at one point
+    /// ([`ModelError::Eval`]) is recoverable (NUTS treats it as a divergence, as nuts-rs's
+    /// `LogpError::is_recoverable` does); every other error is about the program, the data or the
+    /// parameter layout and will recur at every point.
+    pub fn is_recoverable(&self) -> bool {
+        matches!(self, ModelError::Eval(_))
+    }
+}
+
 /// One prior-predictive draw: constrained parameter values and simulated observed data, both in
 /// the Stan JSON shape (so `data` can be written out and fed back as a data file).
 #[derive(Debug, Clone, PartialEq)]

@@ -26,8 +26,8 @@
 //! decoding keeps them and constrained decoding removes them.
 
 use crate::prompt::{DataProfile, VarProfile};
-use crate::proposal::{ProposalError, ProposalModel, TokenId, Vocabulary};
 use refinestat_language::Data;
+use refinestat_proposal::{ProposalError, ProposalModel, TokenId, Vocabulary};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Settings of the built-in model.

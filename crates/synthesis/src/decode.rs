@@ -29,11 +29,11 @@
 //! yields a valid program; which statements are in it is still the proposal's doing.
 
 use crate::grammar::{Grammar, GrammarBounds, GrammarOptions, GrammarState};
-use crate::proposal::{ProposalModel, TokenId};
 use rand::Rng;
 use refinestat_language::{
     check, check_prefix, parse, parse_prefix, Data, Diagnostic, Predicate, Span,
 };
+use refinestat_proposal::{ProposalModel, TokenId};
 use std::collections::HashMap;
 
 /// What a token must satisfy to be accepted.

@@ -58,7 +58,7 @@
 //!
 //! # Cost
 //!
-//! `cargo run --release -p refinestat-synthesis --example constraint_cost`: per token of built-in
+//! `cargo run --release -p refinestat-local --example constraint_cost`: per token of built-in
 //! programs written through synthetic vocabularies, the mask takes about 2.2 ms at 32k tokens and
 //! 9.7 ms at 150k (following the token about 5-10 us, the semantic check about 15-35 us); the trie
 //! takes about 50 ms / 470 ms to build, once per vocabulary. Most of the mask is llguidance
@@ -74,13 +74,13 @@
 //! has no single-byte token for, so that any prompt (a data block, or a data block plus a kept
 //! prior part) is consumed byte for byte, independent of how the vocabulary would split it.
 
-use crate::proposal::{TokenId, Vocabulary};
 use llguidance::api::TopLevelGrammar;
 use llguidance::toktrie::{
     ApproximateTokEnv, InferenceCapabilities, SimpleVob, TokEnv, TokRxInfo, TokTrie,
 };
 use llguidance::{Matcher, ParserFactory};
 use refinestat_language::check::catalog;
+use refinestat_proposal::{TokenId, Vocabulary};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -479,7 +479,7 @@ fn leveled_rules(b: &GrammarBounds) -> String {
 // The token environment of a vocabulary.
 
 /// The llguidance side of a [`Vocabulary`]: its token trie and parser factory, plus the grammars
-/// compiled against them. Built once per vocabulary (see [`EnvironmentCache`]).
+/// compiled against them. Built once per vocabulary (see [`token_environment`]).
 pub struct TokenEnvironment {
     factory: ParserFactory,
     /// Tokens of the vocabulary proper; ids from here on are hidden single-byte tokens.
@@ -595,27 +595,10 @@ impl TokenEnvironment {
     }
 }
 
-/// The per-vocabulary cache of its [`TokenEnvironment`], shared by a vocabulary's clones.
-#[derive(Clone, Default)]
-pub struct EnvironmentCache(Arc<OnceLock<Result<Arc<TokenEnvironment>, GrammarError>>>);
-
-impl std::fmt::Debug for EnvironmentCache {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.0.get() {
-            Some(Ok(env)) => env.fmt(f),
-            Some(Err(e)) => write!(f, "EnvironmentCache(failed: {e})"),
-            None => f.write_str("EnvironmentCache(not built)"),
-        }
-    }
-}
-
-/// The token environment of `vocabulary`, built on first use.
+/// The token environment of `vocabulary`, built on first use and kept with the vocabulary (and
+/// its clones) as [`Vocabulary::derived`] data, so a large vocabulary's trie is built once.
 pub fn token_environment(vocabulary: &Vocabulary) -> Result<Arc<TokenEnvironment>, GrammarError> {
-    vocabulary
-        .grammar_cache()
-        .0
-        .get_or_init(|| TokenEnvironment::build(vocabulary).map(Arc::new))
-        .clone()
+    vocabulary.derived(|v| TokenEnvironment::build(v).map(Arc::new))
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,19 +1,22 @@
 //! The synthesis stage of refinestat: proposal models and the constrained decoder that writes
 //! the rest of a Stan program after a data block, token by token, valid by construction.
 //!
-//! Owns: the proposal-model boundary ([`ProposalModel`], [`Vocabulary`]), the built-in weighted
-//! grammar ([`BuiltinModel`], needs no weights), the prompt ([`data_block`] written from the
-//! data), the compiled program grammar ([`grammar`]: llguidance token masks over a vocabulary,
+//! Owns: the built-in weighted grammar ([`BuiltinModel`], needs no weights), the prompt
+//! ([`data_block`] written from the data), the compiled program grammar ([`grammar`]: llguidance token masks over a vocabulary,
 //! bounded after the data block), and the decoder ([`generate`]) with its modes ([`Mode`]:
 //! `standard`, `syntax`, `refinestat`), budgets ([`DecodeConfig`]) and [`StopReason`].
-//! Also owns fitting one program for scoring ([`fit`]: NUTS + diagnostics, shared with the CLI's
-//! `sample`) and the RefineStat refinement loop ([`refine()`]).
-//! Programs are written by a [`ProgramWriter`]; [`proposal_from_spec`] turns a `--lm` spec into
-//! a [`Proposer`]: a token-level model behind the decoder (`builtin`, or a transformer run by
-//! candle from `local:PATH`, see [`local`]), or an OpenAI-compatible server writing statement by
-//! statement ([`openai`], `openai:http://HOST:PORT/v1#model=NAME`).
-//! Does not own: the language, models, sampling or diagnostics, which it calls. The trained SPFN
-//! backend comes later.
+//! Also owns the RefineStat refinement loop ([`refine()`]), which scores candidates with one fit
+//! each (`refinestat_workflow::fit_model`).
+//! Programs are written by a [`ProgramWriter`]; a [`Proposer`] is a token-level model behind the
+//! decoder, or a remote model writing statement by statement ([`statements`]: the decoding and
+//! checks here, the requests behind [`CompletionBackend`]). [`proposal_from_spec`] resolves the
+//! `builtin` spec.
+//! Does not own: the proposal-model boundary (`refinestat-proposal`, re-exported here:
+//! [`ProposalModel`], [`Vocabulary`]); the backends that need a model runtime or a network client, each a crate of
+//! its own behind a cargo feature of the binary (`refinestat-local` for `local:PATH`,
+//! `refinestat-openai` for `openai:URL#model=NAME`; the binary resolves their specs); the
+//! language, models, sampling, fitting or diagnostics, which it calls. The trained SPFN backend
+//! comes later.
 //!
 //! ```
 //! use rand::SeedableRng;
@@ -33,51 +36,51 @@
 pub mod builtin;
 pub mod datasets;
 pub mod decode;
-pub mod fit;
 pub mod grammar;
-pub mod local;
-pub mod openai;
 pub mod prompt;
-pub mod proposal;
 pub mod refine;
+pub mod statements;
 pub mod writer;
 
 pub use builtin::{BuiltinConfig, BuiltinModel};
 pub use decode::{generate, program_rng, DecodeConfig, Generation, Mode, StopReason, TokenCounts};
 pub use grammar::{Grammar, GrammarBounds, GrammarError, GrammarOptions, GrammarState};
-pub use local::LocalModel;
-pub use openai::{OpenAiModel, OpenAiSpec};
 pub use prompt::{data_block, instruction, text_prompt, DataProfile, VarProfile};
-pub use proposal::{ProposalError, ProposalModel, TokenId, UniformModel, Vocabulary};
 pub use refine::{
     likelihood_start, refine, Assessment, Attempt, AttemptKind, Candidate, Fitter, NutsFitter,
     RefineConfig, RefineOutcome, RefineStop, Selection,
 };
+/// The proposal-model boundary (the `refinestat-proposal` crate), also reachable from here.
+pub use refinestat_proposal as proposal;
+pub use refinestat_proposal::{ProposalError, ProposalModel, TokenId, UniformModel, Vocabulary};
+pub use statements::{write_program, Completion, CompletionBackend, CompletionRequest};
 pub use writer::{ProgramWriter, Proposer};
 
-/// The program writer named by a `--lm` spec: `builtin` (the built-in grammar for `data`),
-/// `local:PATH` (a model directory or .gguf file, loaded now), or `openai:URL#model=NAME[&...]` (see [`openai`]; nothing is sent until the first program).
+/// The program writer named by a `--lm` spec that this crate can build: `builtin` (the built-in
+/// grammar for `data`). `local:PATH` and `openai:URL#model=NAME` name backends of their own crates
+/// (`refinestat-local`, `refinestat-openai`), which the binary resolves before calling this when
+/// it was built with them; here they are [`ProposalError::NotBuilt`], naming the cargo feature.
 /// `describe` is the user's sentence about the data, for models that read an instruction.
 pub fn proposal_from_spec(
     spec: &str,
     data: &refinestat_language::Data,
     describe: Option<&str>,
 ) -> Result<Proposer, ProposalError> {
+    let _ = describe;
     match spec.split_once(':').map_or(spec, |(kind, _)| kind) {
         "builtin" if spec == "builtin" => Ok(Proposer::Tokens(Box::new(BuiltinModel::new(data)))),
-        "openai" => Ok(Proposer::Remote(OpenAiModel::from_spec(spec, describe)?)),
-        "local" => {
-            let path = &spec["local:".len()..];
-            if path.is_empty() {
-                return Err(ProposalError::InvalidSpec {
-                    spec: spec.to_string(),
-                    problem: "expected local:PATH (a model directory or a .gguf file)".into(),
-                });
-            }
-            let model = LocalModel::load(std::path::Path::new(path), describe)?;
-            Ok(Proposer::Tokens(Box::new(model)))
-        }
+        kind @ ("local" | "openai") => Err(ProposalError::NotBuilt {
+            spec: spec.to_string(),
+            feature: kind.to_string(),
+        }),
         "spfn" => Err(ProposalError::NotAvailable(spec.to_string())),
         _ => Err(ProposalError::UnknownSpec(spec.to_string())),
     }
+}
+
+/// The index where `target` (in [0, sum of `weights`)) falls when the positive weights are laid
+/// end to end (the decoder's weighted draw, for backends and test servers that sample the same
+/// way); `None` when no weight is positive.
+pub fn weighted_index(weights: &[f64], target: f64) -> Option<usize> {
+    decode::weighted_index(weights, target)
 }

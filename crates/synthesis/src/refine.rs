@@ -32,7 +32,6 @@
 //! seed, the settings, the data and the fitter. Every token is counted, cached attempts included.
 
 use crate::decode::{DecodeConfig, Mode, StopReason, TokenCounts};
-use crate::fit::fit_model;
 use crate::prompt::data_block;
 use crate::writer::ProgramWriter;
 use rand::SeedableRng;
@@ -40,6 +39,7 @@ use refinestat_diagnostics::Summary;
 use refinestat_inference::SamplerConfig;
 use refinestat_language::ast::{BlockKind, Expr, ExprKind, Stmt, StmtKind};
 use refinestat_language::{canonical, check, parse, Data, Diagnostic};
+use refinestat_workflow::fit_model;
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 

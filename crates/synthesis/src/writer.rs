@@ -1,15 +1,15 @@
 //! What the generation commands and the refinement loop write programs with: a
 //! [`ProgramWriter`] turns a prompt (the data block, or a kept D || P) into a finished
 //! [`Generation`]. Token-level models ([`ProposalModel`]) write through the constrained decoder
-//! ([`generate`]); an OpenAI-compatible server writes statement by statement
-//! ([`OpenAiModel`]). [`Proposer`] is either, as picked by a `--lm` spec
-//! ([`crate::proposal_from_spec`]).
+//! ([`generate`]); a remote model (an OpenAI-compatible server, `refinestat-openai`) writes
+//! statement by statement ([`crate::statements`]). [`Proposer`] is either, as picked by a `--lm`
+//! spec ([`crate::proposal_from_spec`] and the backends the binary was built with).
 
 use crate::decode::{generate, DecodeConfig, Generation};
-use crate::openai::OpenAiModel;
-use crate::proposal::{ProposalError, ProposalModel, TokenId, Vocabulary};
+use crate::statements::{write_program, CompletionBackend};
 use rand::RngCore;
 use refinestat_language::Data;
+use refinestat_proposal::{ProposalError, ProposalModel, TokenId, Vocabulary};
 
 /// Writes the rest of a program after a prompt, under a decoding mode and budgets.
 pub trait ProgramWriter {
@@ -119,24 +119,12 @@ impl<M: ProposalModel> ProgramWriter for M {
     }
 }
 
-impl ProgramWriter for OpenAiModel {
-    fn write(
-        &mut self,
-        prompt: &str,
-        data: &Data,
-        config: &DecodeConfig,
-        rng: &mut dyn RngCore,
-    ) -> Generation {
-        self.write_program(prompt, data, config, rng)
-    }
-}
-
 /// The program writer a `--lm` spec names.
 pub enum Proposer {
     /// A token-level model behind the constrained decoder (`builtin`, `local:PATH`).
     Tokens(Box<dyn ProposalModel>),
-    /// An OpenAI-compatible server, statement by statement (`openai:URL#model=NAME`).
-    Remote(OpenAiModel),
+    /// A remote model, statement by statement (`openai:URL#model=NAME`).
+    Remote(Box<dyn CompletionBackend>),
 }
 
 impl std::fmt::Debug for Proposer {
@@ -146,7 +134,7 @@ impl std::fmt::Debug for Proposer {
                 .debug_struct("Tokens")
                 .field("vocabulary", &model.vocabulary().len())
                 .finish(),
-            Proposer::Remote(model) => f.debug_tuple("Remote").field(model.spec()).finish(),
+            Proposer::Remote(model) => f.debug_tuple("Remote").field(model).finish(),
         }
     }
 }
@@ -161,7 +149,7 @@ impl ProgramWriter for Proposer {
     ) -> Generation {
         match self {
             Proposer::Tokens(model) => generate(model.as_mut(), prompt, data, config, rng),
-            Proposer::Remote(model) => model.write(prompt, data, config, rng),
+            Proposer::Remote(model) => write_program(model.as_mut(), prompt, data, config, rng),
         }
     }
 
@@ -177,7 +165,8 @@ impl ProgramWriter for Proposer {
             Proposer::Tokens(model) => {
                 write_tokens_after(model.as_mut(), prompt, kept, data, config, rng)
             }
-            Proposer::Remote(model) => model.write_after(prompt, kept, data, config, rng),
+            // A remote model sees the kept text as its prompt.
+            Proposer::Remote(model) => write_program(model.as_mut(), kept, data, config, rng),
         }
     }
 }

@@ -4,14 +4,14 @@
 //! broken model directories.
 
 use refinestat_language::check;
-use refinestat_synthesis::local::tiny::{
+use refinestat_local::{Architecture, LocalModel};
+use refinestat_synthesis::{
+    data_block, datasets, generate, program_rng, DecodeConfig, Mode, ProposalError, ProposalModel,
+    TokenId,
+};
+use refinestat_testkit::tiny::{
     tiny_tokenizer, write_tiny_gguf, write_tiny_gguf_with, write_tiny_model_with, TinyFamily,
     EXAMPLE_PROGRAMS,
-};
-use refinestat_synthesis::local::Architecture;
-use refinestat_synthesis::{
-    data_block, datasets, generate, program_rng, DecodeConfig, LocalModel, Mode, ProposalError,
-    ProposalModel, TokenId,
 };
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -515,4 +515,23 @@ fn generation_config_names_the_end_token_and_other_end_tokens_merge_into_it() {
     let expected = logsumexp(&[a[0], a[2]]);
     assert!((b[0] - expected).abs() < 1e-9);
     assert!(logsumexp(&b).abs() < 1e-9);
+}
+
+#[test]
+fn local_specs_load_at_once_or_explain_why_not() {
+    // local: loads at once, so a missing directory is an error naming it.
+    match refinestat_local::from_spec("local:/no/such/model-dir", None) {
+        Err(e @ ProposalError::ModelFiles { .. }) => {
+            let msg = e.to_string();
+            assert!(
+                msg.contains("/no/such/model-dir") && msg.contains("does not exist"),
+                "{msg}"
+            );
+        }
+        other => panic!("expected a model-files error, got {other:?}"),
+    }
+    assert!(matches!(
+        refinestat_local::from_spec("local:", None),
+        Err(ProposalError::InvalidSpec { .. })
+    ));
 }

@@ -1,5 +1,5 @@
 //! A loopback OpenAI-compatible completions server backed by any [`ProposalModel`]: the other end
-//! of [`super::OpenAiModel`] for tests and offline runs, with scripted failures.
+//! of the `refinestat-openai` client for tests and offline runs, with scripted failures.
 //!
 //! It binds `127.0.0.1:0`, answers one connection at a time on its own thread (HTTP/1.1, bodies
 //! with `Content-Length`, `Connection: close` on every answer), and stops when dropped. Routes:
@@ -17,9 +17,9 @@
 //! model is prompted with and text it is told it already generated, so a model that reads only
 //! its own generated tokens (the built-in grammar) continues the program in the prompt.
 
-use crate::decode::weighted_index;
-use crate::proposal::{ProposalModel, TokenId};
 use rand::{Rng, SeedableRng};
+use refinestat_proposal::{ProposalModel, TokenId};
+use refinestat_synthesis::weighted_index;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -67,10 +67,13 @@ pub enum StopHandling {
 /// One request as the server received it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SeenRequest {
+    /// `GET`, `POST`, ...
     pub method: String,
+    /// The request path, e.g. `/v1/completions`.
     pub path: String,
     /// Header names in lower case.
     pub headers: Vec<(String, String)>,
+    /// The body as text.
     pub body: String,
 }
 
@@ -94,7 +97,7 @@ impl SeenRequest {
 /// newline after it), or the end of the prompt when it has none.
 ///
 /// ```
-/// use refinestat_synthesis::openai::server::after_data_block;
+/// use refinestat_testkit::server::after_data_block;
 /// let prompt = "Write a model.\n\ndata {\n  int N;\n}\nparameters {";
 /// assert_eq!(&prompt[after_data_block(prompt)..], "parameters {");
 /// ```
@@ -127,12 +130,12 @@ pub fn stan_prefix_validator() -> PrefixValidator {
 }
 
 /// A validator that keeps the completion a prefix of the Lark grammar `lark` (e.g.
-/// [`super::STATEMENT_LARK`]), compiled by llguidance over single-byte tokens; the prompt is not
+/// `refinestat_synthesis::statements::STATEMENT_LARK`), compiled by llguidance over single-byte tokens; the prompt is not
 /// looked at. Errors name the grammar problem.
 ///
 /// ```
-/// use refinestat_synthesis::openai::server::lark_prefix_validator;
-/// use refinestat_synthesis::openai::STATEMENT_LARK;
+/// use refinestat_testkit::server::lark_prefix_validator;
+/// use refinestat_synthesis::statements::STATEMENT_LARK;
 /// let valid = lark_prefix_validator(STATEMENT_LARK).unwrap();
 /// assert!(valid("", "\n  real<lower=0> sigma;"));
 /// assert!(valid("", "\nmodel {"));
@@ -177,11 +180,13 @@ impl ServerBuilder {
         self
     }
 
+    /// Scripted failures (see [`Behaviour`]).
     pub fn behaviour(mut self, behaviour: Behaviour) -> ServerBuilder {
         self.behaviour = behaviour;
         self
     }
 
+    /// What the server does with stop texts (see [`StopHandling`]).
     pub fn stop_handling(mut self, stop_handling: StopHandling) -> ServerBuilder {
         self.stop_handling = stop_handling;
         self
@@ -193,6 +198,7 @@ impl ServerBuilder {
         self
     }
 
+    /// Where a prompt is split into context and already-generated text (see [`PromptSplit`]).
     pub fn split(mut self, split: PromptSplit) -> ServerBuilder {
         self.split = split;
         self
@@ -268,6 +274,7 @@ impl CompletionServer {
         CompletionServer::builder(model).start()
     }
 
+    /// The loopback address the server listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }

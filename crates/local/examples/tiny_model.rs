@@ -4,12 +4,12 @@
 //! constraints alone make programs valid.
 //!
 //! ```text
-//! cargo run --release -p refinestat-synthesis --example tiny_model -- DIR [llama|qwen2|gemma] [SEED] [--gguf]
+//! cargo run --release -p refinestat-local --example tiny_model -- DIR [llama|qwen2|gemma] [SEED] [--gguf]
 //! ```
 //! With `--gguf`, DIR/model.gguf (Q8_0) and DIR/tokenizer.json are written instead of
 //! config.json + model.safetensors (llama and qwen2 only).
 
-use refinestat_synthesis::local::tiny::{write_tiny_gguf, write_tiny_model, TinyFamily};
+use refinestat_testkit::tiny::{write_tiny_gguf, write_tiny_model, TinyFamily};
 use std::path::PathBuf;
 use std::process::ExitCode;
 

@@ -2,7 +2,7 @@
 //! spec of the OpenAI-compatible backend, parsed into [`OpenAiSpec`] with an error naming the
 //! spec and what is wrong with it.
 
-use crate::proposal::ProposalError;
+use refinestat_proposal::ProposalError;
 use std::time::Duration;
 
 /// Which grammar field a request carries, for the server to constrain each statement with.
@@ -18,6 +18,7 @@ pub enum GrammarKind {
 }
 
 impl GrammarKind {
+    /// The name in a spec (`grammar=lark`).
     pub fn as_str(self) -> &'static str {
         match self {
             GrammarKind::Lark => "lark",
@@ -35,6 +36,7 @@ pub struct OpenAiSpec {
     pub base_url: String,
     /// The `model` field of every request.
     pub model: String,
+    /// The statement grammar sent with each request (`grammar=`).
     pub grammar: GrammarKind,
     /// Limit on each HTTP request, connect to last byte (default 60 s).
     pub timeout: Duration,
@@ -57,7 +59,7 @@ impl OpenAiSpec {
     /// Parses `openai:URL#model=NAME&...`.
     ///
     /// ```
-    /// use refinestat_synthesis::openai::{GrammarKind, OpenAiSpec};
+    /// use refinestat_openai::{GrammarKind, OpenAiSpec};
     /// let spec = OpenAiSpec::parse("openai:http://127.0.0.1:8000/v1/#model=qwen&grammar=gbnf&timeout=2.5").unwrap();
     /// assert_eq!(spec.base_url, "http://127.0.0.1:8000/v1");
     /// assert_eq!(spec.model, "qwen");

@@ -4,12 +4,13 @@
 //! check, requests per program, tokens and time. Usage: `openai_loopback [N]` (default 10).
 
 use refinestat_language::check;
+use refinestat_openai::OpenAiModel;
 use refinestat_synthesis::datasets::{dataset, DATASET_NAMES};
-use refinestat_synthesis::openai::server::{stan_prefix_validator, CompletionServer, StopHandling};
 use refinestat_synthesis::{
-    data_block, program_rng, BuiltinModel, DecodeConfig, Generation, Mode, OpenAiModel,
-    ProgramWriter, StopReason,
+    data_block, program_rng, BuiltinModel, DecodeConfig, Generation, Mode, ProgramWriter,
+    StopReason,
 };
+use refinestat_testkit::server::{stan_prefix_validator, CompletionServer, StopHandling};
 use std::time::Instant;
 
 fn main() {

@@ -9,7 +9,7 @@
 //! as empty text.
 
 use super::files_error;
-use crate::proposal::{ProposalError, TokenId};
+use refinestat_proposal::{ProposalError, TokenId};
 use std::collections::HashMap;
 use std::path::Path;
 use tokenizers::Tokenizer;
@@ -108,7 +108,7 @@ pub(crate) struct TokenTexts {
 }
 
 /// Number of ids the tokenizer defines (one past its largest id, added tokens included).
-pub(crate) fn tokenizer_size(tokenizer: &Tokenizer) -> usize {
+pub fn tokenizer_size(tokenizer: &Tokenizer) -> usize {
     tokenizer
         .get_vocab(true)
         .values()

@@ -7,28 +7,34 @@
 //! it. Everything that can be wrong with these files is reported as
 //! [`ProposalError::ModelFiles`] naming the file and the problem.
 //!
-//! The model conditions on the instruction ([`crate::instruction`]) followed by the program text
+//! The model conditions on the instruction (`refinestat_synthesis::instruction`) followed by the program text
 //! the decoder passes as the prompt. The decoder asks for one distribution per position with a
 //! growing `generated`; the key/value cache of the last run is kept, so a call that extends it
 //! runs only the new tokens, and a call after a backtrack (a shorter or different sequence)
 //! starts again from scratch.
 
+//!
+//! This crate is compiled into the binary only with its cargo feature (`--features local`); the
+//! test kit (`refinestat-testkit`, feature `local`) writes tiny random-weight models it reads.
+
+#![warn(missing_docs)]
+
 mod vocab;
 mod weights;
 
-pub mod tiny;
+pub use vocab::tokenizer_size;
 
-use crate::proposal::{ProposalError, ProposalModel, TokenId, Vocabulary};
 use candle_core::quantized::gguf_file;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::{gemma, llama, quantized_llama, quantized_qwen2, qwen2};
+use refinestat_proposal::{ProposalError, ProposalModel, TokenId, Vocabulary};
 use std::path::Path;
 use std::sync::Arc;
 use tokenizers::Tokenizer;
 
 /// A [`ProposalError::ModelFiles`] about `path`.
-pub(crate) fn files_error(path: &Path, problem: impl Into<String>) -> ProposalError {
+pub fn files_error(path: &Path, problem: impl Into<String>) -> ProposalError {
     ProposalError::ModelFiles {
         path: path.display().to_string(),
         problem: problem.into(),
@@ -38,8 +44,11 @@ pub(crate) fn files_error(path: &Path, problem: impl Into<String>) -> ProposalEr
 /// The network family of a local model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Architecture {
+    /// Llama (and Mistral-style) weights from safetensors.
     Llama,
+    /// Qwen2 weights from safetensors.
     Qwen2,
+    /// Gemma weights from safetensors.
     Gemma,
     /// Llama weights from a GGUF file.
     QuantizedLlama,
@@ -48,6 +57,7 @@ pub enum Architecture {
 }
 
 impl Architecture {
+    /// The family's name in messages.
     pub fn as_str(self) -> &'static str {
         match self {
             Architecture::Llama => "llama",
@@ -146,7 +156,9 @@ impl std::fmt::Debug for LocalModel {
     }
 }
 
-fn compute_device() -> Device {
+/// The device models run on: the first CUDA GPU when built with `cuda` and one is present,
+/// otherwise the CPU.
+pub fn compute_device() -> Device {
     #[cfg(feature = "cuda")]
     {
         if let Ok(device) = Device::cuda_if_available(0) {
@@ -157,7 +169,7 @@ fn compute_device() -> Device {
 }
 
 /// Full precision on the CPU (candle's CPU kernels are fastest and exact there), bf16 on a GPU.
-fn compute_dtype(device: &Device) -> DType {
+pub fn compute_dtype(device: &Device) -> DType {
     if device.is_cuda() {
         DType::BF16
     } else {
@@ -299,6 +311,18 @@ fn check_tokenizer_fits(
         ));
     }
     Ok(())
+}
+
+/// The model a `local:PATH` spec names, loaded now (see [`LocalModel::load`]).
+pub fn from_spec(spec: &str, describe: Option<&str>) -> Result<LocalModel, ProposalError> {
+    let path = spec.strip_prefix("local:").unwrap_or("");
+    if path.is_empty() {
+        return Err(ProposalError::InvalidSpec {
+            spec: spec.to_string(),
+            problem: "expected local:PATH (a model directory or a .gguf file)".into(),
+        });
+    }
+    LocalModel::load(Path::new(path), describe)
 }
 
 impl LocalModel {
@@ -562,7 +586,7 @@ impl LocalModel {
             device,
             vocabulary: Vocabulary::new(texts.texts, eos),
             tokenizer: Some(tokenizer),
-            instruction: crate::prompt::instruction(describe),
+            instruction: refinestat_synthesis::instruction(describe),
             weights_vocab,
             scored,
             other_ends: ends[1..].iter().copied().filter(|&id| id != eos).collect(),
@@ -572,9 +596,25 @@ impl LocalModel {
         }
     }
 
+    /// A Qwen2 network built elsewhere (random weights for timing, see the test kit), without a
+    /// tokenizer: see [`LocalModel::from_network`].
+    pub fn from_qwen2(
+        model: qwen2::ModelForCausalLM,
+        device: Device,
+        vocab_size: usize,
+    ) -> LocalModel {
+        Self::from_network(Net::Qwen2(model), device, vocab_size)
+    }
+
+    /// Whether the model may put mass on token `id` (defined by the tokenizer and scored by the
+    /// weights).
+    pub fn scores(&self, id: TokenId) -> bool {
+        self.scored.get(id as usize).copied().unwrap_or(false)
+    }
+
     /// A model without a tokenizer (benchmarks): token `i` has text `<|t{i}|>`, the last id
     /// ends the program, and prompts are tokenized by the vocabulary itself.
-    pub(crate) fn from_network(net: Net, device: Device, vocab_size: usize) -> LocalModel {
+    fn from_network(net: Net, device: Device, vocab_size: usize) -> LocalModel {
         let texts: Vec<String> = (0..vocab_size).map(|i| format!("<|t{i}|>")).collect();
         let eos = vocab_size.saturating_sub(1) as TokenId;
         LocalModel {
@@ -592,6 +632,7 @@ impl LocalModel {
         }
     }
 
+    /// The network family.
     pub fn architecture(&self) -> Architecture {
         self.net.architecture()
     }
@@ -601,6 +642,7 @@ impl LocalModel {
         self.weights_vocab
     }
 
+    /// The tokenizer (none for a network built without one, see [`LocalModel::from_qwen2`]).
     pub fn tokenizer(&self) -> Option<&Tokenizer> {
         self.tokenizer.as_ref()
     }

@@ -2,13 +2,13 @@
 //! with random weights (or a model given with `--model PATH`), ~300 tokens of context run in one
 //! pass, then tokens one at a time through the key/value cache, as the decoder feeds them.
 //!
-//! Usage: `cargo run --release -p refinestat-synthesis --example forward_cost --
+//! Usage: `cargo run --release -p refinestat-local --example forward_cost --
 //! [--context N] [--tokens N] [--model PATH] [--tiny]`.
 
-use refinestat_synthesis::local::tiny::{
+use refinestat_local::LocalModel;
+use refinestat_testkit::tiny::{
     measure_forward_cost, qwen2_0_5b_config, random_qwen2, write_tiny_model, TinyFamily,
 };
-use refinestat_synthesis::LocalModel;
 use std::path::PathBuf;
 use std::time::Instant;
 

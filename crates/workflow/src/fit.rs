@@ -1,9 +1,10 @@
-//! Fitting one compiled program: NUTS on Stan's sampling density, the draws mapped to constrained
-//! outputs and the pointwise log-likelihood, and the diagnostics [`Summary`] (seven checks,
-//! PSIS-LOO). The CLI's `sample` writes its CSV files from a [`Fit`]; the refinement loop scores
-//! candidates with it.
+//! One fit of a compiled program: NUTS on Stan's sampling density, the draws mapped to
+//! constrained output rows and the pointwise log-likelihood, and the diagnostics [`Summary`]
+//! (seven checks, PSIS-LOO). The CLI's `sample` writes its CSV files from a [`Fit`]; the
+//! refinement loop scores candidates with it; SBC ([`crate::sbc`]) maps its draws with the same
+//! [`output_rows`].
 
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use refinestat_diagnostics::{summarize, ChainStats, Draws, LogLik, Summary};
 use refinestat_inference::{
     cmdstan_column_name, sample_with_progress, ChainDraws, LogDensity, LogpFailure, SampleOutput,
@@ -24,12 +25,19 @@ impl LogDensity for SamplingDensity {
             jacobian: true,
             propto: true,
         };
-        self.0
-            .log_density_gradient(x, opts, grad)
-            .map_err(|e| match e {
-                ModelError::Eval(msg) => LogpFailure::Recoverable(msg),
-                other => LogpFailure::Fatal(other.to_string()),
-            })
+        self.0.log_density_gradient(x, opts, grad).map_err(|e| {
+            let recoverable = e.is_recoverable();
+            // An evaluation failure's own words, without the "evaluation error" prefix.
+            let message = match e {
+                ModelError::Eval(message) => message,
+                other => other.to_string(),
+            };
+            if recoverable {
+                LogpFailure::Recoverable(message)
+            } else {
+                LogpFailure::Fatal(message)
+            }
+        })
     }
 }
 
@@ -60,6 +68,8 @@ pub struct OutputLayout {
 }
 
 impl OutputLayout {
+    /// The layout of a model with output names `names` (see [`Model::output_names`]) and
+    /// `n_log_lik` observations in its likelihood.
     pub fn new(mut names: Vec<String>, n_log_lik: usize) -> OutputLayout {
         let own_log_lik = names.iter().any(|n| is_log_lik(n));
         if !own_log_lik {
@@ -90,6 +100,7 @@ impl OutputLayout {
 pub struct Fit {
     /// The sampler's draws (unconstrained) and statistics.
     pub sample: SampleOutput,
+    /// What each column of `rows` is.
     pub layout: OutputLayout,
     /// `rows[chain][draw][column]`.
     pub rows: Vec<Vec<Vec<f64>>>,
@@ -105,7 +116,7 @@ where
     let sample = sample_with_progress(config, |_| SamplingDensity(model.clone()), progress)
         .map_err(|e| FitError(e.to_string()))?;
     let layout = OutputLayout::new(model.output_names(), model.n_log_lik());
-    let rows = output_rows(model, &sample.chains, config.seed, layout.own_log_lik)?;
+    let rows = chain_rows(model, &sample.chains, config.seed, layout.own_log_lik)?;
     Ok(Fit {
         sample,
         layout,
@@ -113,8 +124,9 @@ where
     })
 }
 
-/// Every chain's output rows, computed from the unconstrained draws in parallel.
-fn output_rows(
+/// Every chain's output rows, computed from the unconstrained draws in parallel; chain `k` draws
+/// its generated quantities from the stream `(seed, 1000 + k)`.
+fn chain_rows(
     model: &Model,
     chains: &[ChainDraws],
     seed: u64,
@@ -126,23 +138,33 @@ fn output_rows(
         .map(|chain| {
             let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
             rng.set_stream(1000 + chain.chain as u64);
-            chain
-                .draws
-                .iter()
-                .enumerate()
-                .map(|(i, x)| {
-                    let context = |e: ModelError| {
-                        FitError(format!("chain {} draw {}: {e}", chain.chain + 1, i + 1))
-                    };
-                    let mut row = model.write_array(x, &mut rng).map_err(context)?;
-                    // With its own `log_lik` the program already wrote it; computing it again
-                    // would re-run the generated quantities.
-                    if !own_log_lik {
-                        row.extend(model.log_lik(x).map_err(context)?);
-                    }
-                    Ok(row)
-                })
-                .collect()
+            // With its own `log_lik` the program already wrote it; computing it again would
+            // re-run the generated quantities.
+            output_rows(model, &chain.draws, &mut rng, !own_log_lik).map_err(|(i, e)| {
+                FitError(format!("chain {} draw {}: {e}", chain.chain + 1, i + 1))
+            })
+        })
+        .collect()
+}
+
+/// The output row of each unconstrained draw in `draws`: [`Model::write_array`] (parameters,
+/// transformed parameters, generated quantities, drawing from `rng` in draw order) followed, with
+/// `with_log_lik`, by [`Model::log_lik`]. An error comes with the 0-based index of its draw.
+pub fn output_rows<R: Rng + ?Sized>(
+    model: &Model,
+    draws: &[Vec<f64>],
+    rng: &mut R,
+    with_log_lik: bool,
+) -> Result<Vec<Vec<f64>>, (usize, ModelError)> {
+    draws
+        .iter()
+        .enumerate()
+        .map(|(i, x)| {
+            let mut row = model.write_array(x, rng).map_err(|e| (i, e))?;
+            if with_log_lik {
+                row.extend(model.log_lik(x).map_err(|e| (i, e))?);
+            }
+            Ok(row)
         })
         .collect()
 }

@@ -5,17 +5,16 @@
 //! modes (stalls, garbage, HTTP 500s, closed and refused connections, bad specs).
 
 use refinestat_language::{check, parse, Data};
+use refinestat_openai::{GrammarKind, OpenAiModel, OpenAiSpec};
 use refinestat_synthesis::datasets::dataset;
-use refinestat_synthesis::openai::server::{
-    lark_prefix_validator, stan_prefix_validator, Behaviour, CompletionServer, StopHandling,
-};
-use refinestat_synthesis::openai::{
-    CompletionRequest, GrammarKind, OpenAiModel, OpenAiSpec, STATEMENT_GBNF, STATEMENT_LARK,
-};
+use refinestat_synthesis::statements::{CompletionRequest, STATEMENT_GBNF, STATEMENT_LARK};
 use refinestat_synthesis::{
-    data_block, instruction, program_rng, proposal_from_spec, refine, Assessment, AttemptKind,
-    BuiltinModel, DecodeConfig, Fitter, Generation, Mode, ProgramWriter, ProposalError,
-    ProposalModel, Proposer, RefineConfig, RefineStop, StopReason, UniformModel,
+    data_block, instruction, program_rng, refine, Assessment, AttemptKind, BuiltinModel,
+    DecodeConfig, Fitter, Generation, Mode, ProgramWriter, ProposalError, ProposalModel, Proposer,
+    RefineConfig, RefineStop, StopReason, UniformModel,
+};
+use refinestat_testkit::server::{
+    lark_prefix_validator, stan_prefix_validator, Behaviour, CompletionServer, StopHandling,
 };
 use std::time::{Duration, Instant};
 
@@ -55,6 +54,22 @@ fn assert_counted(g: &Generation) {
     let t = g.tokens;
     assert!(t.prompt > 0 && t.sampled > 0, "{t:?}");
     assert_eq!(t.sampled, t.accepted + t.rejected, "{t:?}");
+}
+
+/// What a binary built with `--features openai` resolves a `--lm` spec to (the CLI's backends):
+/// `openai:` specs here, everything else in the synthesis crate.
+fn proposal_from_spec(
+    spec: &str,
+    data: &Data,
+    describe: Option<&str>,
+) -> Result<Proposer, ProposalError> {
+    if spec.split_once(':').map_or(spec, |(kind, _)| kind) == "openai" {
+        Ok(Proposer::Remote(Box::new(OpenAiModel::from_spec(
+            spec, describe,
+        )?)))
+    } else {
+        refinestat_synthesis::proposal_from_spec(spec, data, describe)
+    }
 }
 
 #[test]
@@ -242,9 +257,7 @@ fn the_refinement_loop_resamples_the_likelihood_after_the_kept_prior_through_the
     assert_eq!(out.stop, RefineStop::NoValidProgram);
 }
 
-fn probe(
-    model: &mut OpenAiModel,
-) -> Result<refinestat_synthesis::openai::Completion, ProposalError> {
+fn probe(model: &mut OpenAiModel) -> Result<refinestat_synthesis::Completion, ProposalError> {
     model.complete(&CompletionRequest {
         prompt: "data {\n}\n",
         max_tokens: 4,

@@ -1,11 +1,31 @@
-//! The proposal-model boundary: a vocabulary (token id <-> text) and a model that, given the
-//! tokens so far, returns next-token log-probabilities over that vocabulary.
+//! The boundary every proposal model of refinestat implements: a vocabulary (token id <-> text)
+//! and a model that, given the tokens so far, returns next-token log-probabilities over that
+//! vocabulary. It sits under the synthesis crate the way toktrie sits under llguidance.
 //!
-//! Backends (the built-in grammar here; later local models, an OpenAI-compatible server and the
-//! trained SPFN) implement [`ProposalModel`]; the decoder sees nothing else. The trait is object
-//! safe so a backend can be picked at run time (`Box<dyn ProposalModel>`).
+//! Owns: [`TokenId`], [`Vocabulary`], the [`ProposalModel`] trait, [`ProposalError`] and the
+//! [`UniformModel`] (equal mass on every token: the adversary of the tests).
+//! Does not own: any backend (the built-in grammar lives in the synthesis crate, local
+//! transformers in `refinestat-local`, the OpenAI-compatible client in `refinestat-openai`, the
+//! trained SPFN later), the grammar mask or the decoder. It depends on no model runtime, tokenizer
+//! or grammar engine, so a backend can be added without touching the decoder: the trait is object
+//! safe, and a backend is picked at run time (`Box<dyn ProposalModel>`).
+//!
+//! ```
+//! use refinestat_proposal::{ProposalModel, UniformModel, Vocabulary};
+//!
+//! let vocabulary = Vocabulary::new(vec!["a".into(), "b".into(), "<eos>".into()], 2);
+//! assert_eq!(vocabulary.encode("abba"), [0, 1, 1, 0]);
+//! let mut model = UniformModel::new(vocabulary);
+//! let mut logprobs = vec![0.0; 3];
+//! model.next_token_logprobs(&[], &[], &mut logprobs).unwrap();
+//! assert!((logprobs[0] - (1.0f64 / 3.0).ln()).abs() < 1e-12);
+//! ```
 
+#![warn(missing_docs)]
+
+use std::any::Any;
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// Index of a token in a [`Vocabulary`].
 pub type TokenId = u32;
@@ -17,9 +37,20 @@ pub struct Vocabulary {
     texts: Vec<String>,
     eos: TokenId,
     ids: HashMap<String, TokenId>,
-    /// The grammar-mask side of this vocabulary (token trie), built on first use and shared by
+    /// What consumers derive from this vocabulary once (the grammar mask's token trie), shared by
     /// clones, so that a large vocabulary's trie is built once.
-    grammar: crate::grammar::EnvironmentCache,
+    derived: Derived,
+}
+
+/// Values derived from a vocabulary, one per type, each built on first use ([`Vocabulary::derived`]).
+#[derive(Clone, Default)]
+struct Derived(Arc<Mutex<Vec<Arc<dyn Any + Send + Sync>>>>);
+
+impl std::fmt::Debug for Derived {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.0.lock().map_or(0, |slots| slots.len());
+        write!(f, "Derived({n} values)")
+    }
 }
 
 impl Vocabulary {
@@ -34,23 +65,47 @@ impl Vocabulary {
             texts,
             eos,
             ids,
-            grammar: crate::grammar::EnvironmentCache::default(),
+            derived: Derived::default(),
         }
     }
 
-    /// The cache of this vocabulary's grammar environment (see [`crate::grammar`]).
-    pub(crate) fn grammar_cache(&self) -> &crate::grammar::EnvironmentCache {
-        &self.grammar
+    /// The value of type `T` derived from this vocabulary: built by `build` on the first call for
+    /// `T` (on this vocabulary or any clone of it), then cloned. The grammar mask keeps its token
+    /// trie this way, so a consumer caches per vocabulary without the vocabulary knowing it.
+    pub fn derived<T>(&self, build: impl FnOnce(&Vocabulary) -> T) -> T
+    where
+        T: Clone + Send + Sync + 'static,
+    {
+        let slot: Arc<OnceLock<T>> = {
+            // A poisoned lock only means another thread panicked while pushing; the slots are
+            // still whole.
+            let mut slots = self.derived.0.lock().unwrap_or_else(|e| e.into_inner());
+            let found = slots
+                .iter()
+                .find_map(|slot| Arc::clone(slot).downcast::<OnceLock<T>>().ok());
+            match found {
+                Some(slot) => slot,
+                None => {
+                    let slot = Arc::new(OnceLock::new());
+                    slots.push(Arc::clone(&slot) as Arc<dyn Any + Send + Sync>);
+                    slot
+                }
+            }
+        };
+        slot.get_or_init(|| build(self)).clone()
     }
 
+    /// Number of tokens (end-of-program included).
     pub fn len(&self) -> usize {
         self.texts.len()
     }
 
+    /// Whether there are no tokens.
     pub fn is_empty(&self) -> bool {
         self.texts.is_empty()
     }
 
+    /// The id of the end-of-program token.
     pub fn eos(&self) -> TokenId {
         self.eos
     }
@@ -124,14 +179,36 @@ pub enum ProposalError {
     Backend(String),
     /// The files of a local model are missing, malformed, or do not belong together.
     #[error("{path}: {problem}")]
-    ModelFiles { path: String, problem: String },
+    ModelFiles {
+        /// The file or directory.
+        path: String,
+        /// What is wrong with it.
+        problem: String,
+    },
     /// A `--lm` spec that names a backend but is malformed (e.g. `openai:` without a model).
     #[error("invalid proposal model spec `{spec}`: {problem}")]
-    InvalidSpec { spec: String, problem: String },
+    InvalidSpec {
+        /// The spec as given.
+        spec: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// A `--lm` spec naming a backend this build leaves out (a cargo feature of the binary).
+    #[error(
+        "`--lm {spec}` needs the `{feature}` backend, which this build of refinestat leaves out; \
+         build it with `cargo build --release --features {feature}`"
+    )]
+    NotBuilt {
+        /// The spec as given.
+        spec: String,
+        /// The cargo feature of the `refinestat` package that adds the backend.
+        feature: String,
+    },
 }
 
 /// A next-token distribution over a fixed vocabulary.
 pub trait ProposalModel {
+    /// The tokens this model scores.
     fn vocabulary(&self) -> &Vocabulary;
 
     /// Tokens of the prompt text (what the model conditions on before generating).
@@ -158,6 +235,7 @@ pub struct UniformModel {
 }
 
 impl UniformModel {
+    /// Equal mass on every token of `vocabulary`.
     pub fn new(vocabulary: Vocabulary) -> UniformModel {
         UniformModel { vocabulary }
     }

@@ -1,5 +1,24 @@
-//! The HTTP side of the OpenAI-compatible backend: one `POST {URL}/completions` with bounded
-//! retries, and the parts of the response the statement decoder needs.
+//! The OpenAI-compatible backend (`--lm openai:URL#model=NAME`): programs written statement by
+//! statement by a completions server (vLLM, llama.cpp's server, Ollama), with every statement
+//! checked on our side.
+//!
+//! - [`OpenAiSpec`]: the spec, `openai:http://HOST:PORT/v1#model=NAME` with optional
+//!   `&grammar=lark|gbnf|none` (default `lark`), `&timeout=SECONDS` (default 60, fractions
+//!   allowed), `&retries=N` (default 3), `&max_tokens=N` (per request, default 96) and
+//!   `&resamples=N` (rejected draws of a statement before backtracking, default 8). Plain HTTP
+//!   only: this build has no TLS. The API key comes from `OPENAI_API_KEY` when it is set.
+//! - [`OpenAiModel`]: the client. Each request is `POST {URL}/completions` with the instruction
+//!   (`refinestat_synthesis::instruction`) followed by the program so far, stop texts `;`, `{`, `}`, the
+//!   temperature, a seed drawn from the caller's random stream, and a statement grammar where
+//!   the server takes one (vLLM `structured_outputs.grammar` + `guided_grammar` for `lark`,
+//!   llama.cpp `grammar` for `gbnf`). The decoding itself is the synthesis crate's statement
+//!   writer (`refinestat_synthesis::statements`), which this client serves as a
+//!   [`CompletionBackend`] (and is a `ProgramWriter` through it).
+//!
+//! This crate is compiled into the binary only with its cargo feature (`--features openai`). The
+//! loopback OpenAI-compatible server the tests talk to is test kit (`refinestat-testkit`).
+//!
+//! The HTTP side: one `POST {URL}/completions` with bounded retries, and the parts of the response the statement decoder needs.
 //!
 //! A request fails over to the next attempt on a connection error, a timeout, HTTP 5xx or 429,
 //! or a body that is not the completions JSON; the waits between attempts double from 50 ms and
@@ -7,47 +26,24 @@
 //! the request's fault and end at once. The final error names the URL, the problem and the
 //! number of attempts.
 
-use super::spec::{GrammarKind, OpenAiSpec};
-use crate::prompt::instruction;
-use crate::proposal::ProposalError;
+#![warn(missing_docs)]
+
+mod spec;
+
+pub use spec::{GrammarKind, OpenAiSpec, MAX_RETRIES};
+
+use rand::RngCore;
+use refinestat_language::Data;
+use refinestat_proposal::ProposalError;
+use refinestat_synthesis::statements::{STATEMENT_GBNF, STATEMENT_LARK, STOP_TEXTS};
+use refinestat_synthesis::{
+    instruction, write_program, Completion, CompletionBackend, CompletionRequest, DecodeConfig,
+    Generation, ProgramWriter,
+};
 use std::time::Duration;
 
-/// The Lark grammar of one statement (see `grammar/statement.lark`).
-pub const STATEMENT_LARK: &str = include_str!("grammar/statement.lark");
-/// The GBNF grammar of one statement (see `grammar/statement.gbnf`).
-pub const STATEMENT_GBNF: &str = include_str!("grammar/statement.gbnf");
-
-/// The texts at which the server should stop: each ends a statement or opens/closes a block, so
-/// one reply is one step of the program.
-pub const STOP_TEXTS: [&str; 3] = [";", "{", "}"];
-
-/// One completion request.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CompletionRequest<'a> {
-    /// The whole text the model continues (instruction + program so far).
-    pub prompt: &'a str,
-    pub max_tokens: u32,
-    pub temperature: f64,
-    pub seed: u64,
-}
-
-/// What a server answered, as far as the decoder cares.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Completion {
-    /// `choices[0].text`.
-    pub text: String,
-    /// `choices[0].finish_reason`: `stop` (a stop text or end of text), `length`, or absent.
-    pub finish_reason: Option<String>,
-    /// `choices[0].stop_reason` (vLLM): the stop text that ended the reply, when one did.
-    pub stop_reason: Option<String>,
-    /// `usage.prompt_tokens`, when the server reports usage.
-    pub prompt_tokens: Option<usize>,
-    /// `usage.completion_tokens`, when the server reports usage.
-    pub completion_tokens: Option<usize>,
-}
-
 /// A client of an OpenAI-compatible completions server that writes programs statement by
-/// statement (see [`crate::openai`]).
+/// statement (see the crate documentation).
 #[derive(Debug)]
 pub struct OpenAiModel {
     spec: OpenAiSpec,
@@ -145,6 +141,7 @@ impl OpenAiModel {
         self
     }
 
+    /// The spec the client was made from.
     pub fn spec(&self) -> &OpenAiSpec {
         &self.spec
     }
@@ -271,5 +268,37 @@ impl OpenAiModel {
         let value: serde_json::Value = serde_json::from_str(&text)
             .map_err(|e| Failure::BadJson(e.to_string(), text.clone()))?;
         parse_completion(&value).ok_or(Failure::BadShape(text))
+    }
+}
+
+impl CompletionBackend for OpenAiModel {
+    fn instruction(&self) -> &str {
+        &self.instruction
+    }
+
+    fn max_tokens(&self) -> u32 {
+        self.spec.max_tokens
+    }
+
+    fn resamples(&self) -> u32 {
+        self.spec.resamples
+    }
+
+    fn complete(&mut self, request: &CompletionRequest) -> Result<Completion, ProposalError> {
+        OpenAiModel::complete(self, request)
+    }
+}
+
+/// Writes the rest of a program after `prompt` (a data block, or a kept D || P), step by step,
+/// with the synthesis crate's statement writer ([`write_program`]).
+impl ProgramWriter for OpenAiModel {
+    fn write(
+        &mut self,
+        prompt: &str,
+        data: &Data,
+        config: &DecodeConfig,
+        rng: &mut dyn RngCore,
+    ) -> Generation {
+        write_program(self, prompt, data, config, rng)
     }
 }

@@ -2,7 +2,7 @@
 //! the grammar mask (llguidance over the whole vocabulary), following the sampled token in the
 //! grammar, and the semantic check of the sampled token (`check_prefix` on the text so far),
 //! averaged over the tokens of real programs. Usage:
-//! `cargo run --release -p refinestat-synthesis --example constraint_cost [PROGRAMS_PER_DATASET]`.
+//! `cargo run --release -p refinestat-local --example constraint_cost [PROGRAMS_PER_DATASET]`.
 //!
 //! The vocabularies are synthetic, deterministic from a seed: end-of-program, every lexeme of the
 //! language (keywords, operators, punctuation, whitespace runs, the library's function and
@@ -20,11 +20,11 @@ use rand_chacha::ChaCha8Rng;
 use refinestat_language::check_prefix;
 use refinestat_synthesis::datasets::{dataset, DATASET_NAMES};
 use refinestat_synthesis::grammar::token_environment;
-use refinestat_synthesis::local::tiny::{measure_forward_cost, qwen2_0_5b_config, random_qwen2};
 use refinestat_synthesis::{
     data_block, generate, BuiltinModel, DecodeConfig, Grammar, GrammarOptions, Mode, ProposalError,
     ProposalModel, StopReason, TokenId, Vocabulary,
 };
+use refinestat_testkit::tiny::{measure_forward_cost, qwen2_0_5b_config, random_qwen2};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::{Duration, Instant};
 

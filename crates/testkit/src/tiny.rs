@@ -12,14 +12,14 @@
 //! [`measure_forward_cost`] times its per-token forward pass, for estimating what a real local
 //! model costs the decoder.
 
-use super::{compute_device, files_error, LocalModel, Net};
-use crate::proposal::{ProposalError, ProposalModel, TokenId};
 use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
 use candle_core::{DType, Device, Shape, Tensor};
 use candle_nn::var_builder::SimpleBackend;
 use candle_nn::{Init, VarBuilder};
 use candle_transformers::models::{gemma, llama, qwen2};
 use rand::{Rng, SeedableRng};
+use refinestat_local::{compute_device, compute_dtype, files_error, tokenizer_size, LocalModel};
+use refinestat_proposal::{ProposalError, ProposalModel, TokenId};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -31,14 +31,14 @@ use tokenizers::{AddedToken, Tokenizer};
 
 /// The repository's example Stan programs.
 pub const EXAMPLE_PROGRAMS: [&str; 8] = [
-    include_str!("../../../../examples/dugongs.stan"),
-    include_str!("../../../../examples/eight_schools_centered.stan"),
-    include_str!("../../../../examples/eight_schools_noncentered.stan"),
-    include_str!("../../../../examples/glm.stan"),
-    include_str!("../../../../examples/gp.stan"),
-    include_str!("../../../../examples/gp_poisson.stan"),
-    include_str!("../../../../examples/logistic.stan"),
-    include_str!("../../../../examples/surgical.stan"),
+    include_str!("../../../examples/dugongs.stan"),
+    include_str!("../../../examples/eight_schools_centered.stan"),
+    include_str!("../../../examples/eight_schools_noncentered.stan"),
+    include_str!("../../../examples/glm.stan"),
+    include_str!("../../../examples/gp.stan"),
+    include_str!("../../../examples/gp_poisson.stan"),
+    include_str!("../../../examples/logistic.stan"),
+    include_str!("../../../examples/surgical.stan"),
 ];
 
 /// Special tokens of the tiny tokenizer; the first ends a sequence.
@@ -52,10 +52,10 @@ pub const TINY_VOCAB: usize = 600;
 /// data blocks of the shipped datasets.
 pub fn stan_corpus() -> Vec<String> {
     let mut corpus: Vec<String> = EXAMPLE_PROGRAMS.iter().map(|p| p.to_string()).collect();
-    corpus.push(crate::prompt::instruction(None));
-    for name in crate::datasets::DATASET_NAMES {
-        if let Some(data) = crate::datasets::dataset(name) {
-            corpus.push(crate::prompt::data_block(&data));
+    corpus.push(refinestat_synthesis::instruction(None));
+    for name in refinestat_synthesis::datasets::DATASET_NAMES {
+        if let Some(data) = refinestat_synthesis::datasets::dataset(name) {
+            corpus.push(refinestat_synthesis::data_block(&data));
         }
     }
     corpus
@@ -96,14 +96,19 @@ pub fn tiny_tokenizer() -> Result<Tokenizer, ProposalError> {
 /// A model family the tiny writers produce.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TinyFamily {
+    /// A Llama network.
     Llama,
+    /// A Qwen2 network.
     Qwen2,
+    /// A Gemma network.
     Gemma,
 }
 
 impl TinyFamily {
+    /// Every family.
     pub const ALL: [TinyFamily; 3] = [TinyFamily::Llama, TinyFamily::Qwen2, TinyFamily::Gemma];
 
+    /// The family's name (as the `tiny_model` example takes it).
     pub fn as_str(self) -> &'static str {
         match self {
             TinyFamily::Llama => "llama",
@@ -124,7 +129,7 @@ const POSITIONS: usize = 4096;
 /// The output layer has more rows than the tokenizer has tokens (as in real checkpoints, which
 /// pad to a multiple of 64 or more); those ids must never get mass.
 fn padded_vocab(tokenizer: &Tokenizer) -> usize {
-    super::vocab::tokenizer_size(tokenizer).div_ceil(64) * 64 + 64
+    tokenizer_size(tokenizer).div_ceil(64) * 64 + 64
 }
 
 /// The `config.json` of a tiny model of `family` with `vocab_size` output rows.
@@ -454,15 +459,11 @@ pub fn qwen2_0_5b_config() -> qwen2::Config {
 /// the CPU). Its vocabulary has placeholder texts; it is for timing, not for decoding.
 pub fn random_qwen2(config: &qwen2::Config, seed: u64) -> Result<LocalModel, ProposalError> {
     let device = compute_device();
-    let dtype = super::compute_dtype(&device);
+    let dtype = compute_dtype(&device);
     let weights = RandomWeights::new(seed, false);
     let vb = VarBuilder::from_backend(Box::new(weights), dtype, device.clone());
     let model = qwen2::ModelForCausalLM::new(config, vb).map_err(backend_error)?;
-    Ok(LocalModel::from_network(
-        Net::Qwen2(model),
-        device,
-        config.vocab_size,
-    ))
+    Ok(LocalModel::from_qwen2(model, device, config.vocab_size))
 }
 
 /// Timing of a model's forward pass with the key/value cache.
@@ -487,12 +488,9 @@ pub fn measure_forward_cost(
     tokens: usize,
     seed: u64,
 ) -> Result<ForwardCost, ProposalError> {
-    let ids: Vec<TokenId> = model
-        .scored
-        .iter()
-        .enumerate()
-        .filter(|&(id, &s)| s && id as TokenId != model.vocabulary().eos())
-        .map(|(id, _)| id as TokenId)
+    let eos = model.vocabulary().eos();
+    let ids: Vec<TokenId> = (0..model.vocabulary().len() as TokenId)
+        .filter(|&id| model.scores(id) && id != eos)
         .collect();
     if ids.is_empty() {
         return Err(ProposalError::Backend("the model scores no tokens".into()));

@@ -8,9 +8,9 @@
 //! turns the first recorded problem into an error once construction is over.
 
 use super::files_error;
-use crate::proposal::ProposalError;
 use candle_core::{DType, Device, Shape, Tensor};
 use candle_nn::var_builder::SimpleBackend;
+use refinestat_proposal::ProposalError;
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;

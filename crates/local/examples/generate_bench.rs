@@ -11,13 +11,13 @@
 use rayon::prelude::*;
 use refinestat_inference::{sample, SamplerConfig};
 use refinestat_language::check;
+use refinestat_local::LocalModel;
 use refinestat_model::Model;
 use refinestat_synthesis::datasets::{dataset, DATASET_NAMES};
-use refinestat_synthesis::fit::SamplingDensity;
 use refinestat_synthesis::{
-    data_block, generate, program_rng, BuiltinModel, DecodeConfig, GrammarBounds, LocalModel, Mode,
-    StopReason,
+    data_block, generate, program_rng, BuiltinModel, DecodeConfig, GrammarBounds, Mode, StopReason,
 };
+use refinestat_workflow::SamplingDensity;
 use std::time::Instant;
 
 fn fits(program: &str, data: &refinestat_language::Data, seed: u64) -> Result<(), String> {

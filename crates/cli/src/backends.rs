@@ -1,0 +1,26 @@
+//! The proposal backends compiled into this binary: `builtin` always (the synthesis crate);
+//! `local:PATH` with the `local` feature (`refinestat-local`, candle) and `openai:URL#model=NAME`
+//! with the `openai` feature (`refinestat-openai`). A spec naming a backend this build leaves out
+//! is an error that says which feature adds it (`cargo build --release --features local`).
+
+use refinestat_language::Data;
+use refinestat_synthesis::{ProposalError, Proposer};
+
+/// The program writer a `--lm` spec names; `describe` is the user's sentence about the data.
+pub fn proposal_from_spec(
+    spec: &str,
+    data: &Data,
+    describe: Option<&str>,
+) -> Result<Proposer, ProposalError> {
+    match spec.split_once(':').map_or(spec, |(kind, _)| kind) {
+        #[cfg(feature = "local")]
+        "local" => Ok(Proposer::Tokens(Box::new(refinestat_local::from_spec(
+            spec, describe,
+        )?))),
+        #[cfg(feature = "openai")]
+        "openai" => Ok(Proposer::Remote(Box::new(
+            refinestat_openai::OpenAiModel::from_spec(spec, describe)?,
+        ))),
+        _ => refinestat_synthesis::proposal_from_spec(spec, data, describe),
+    }
+}
