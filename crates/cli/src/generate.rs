@@ -6,7 +6,7 @@ use crate::error::{CliError, Result};
 use crate::source::DataSource;
 use refinestat_language::{check, diagnostic::line_col};
 use refinestat_synthesis::{
-    data_block, program_rng, proposal_from_spec, DecodeConfig, GrammarBounds, Mode, ProgramWriter,
+    data_block, program_rng, proposal_for_schema, DecodeConfig, GrammarBounds, Mode, ProgramWriter,
     StopReason,
 };
 use std::collections::BTreeSet;
@@ -67,8 +67,15 @@ pub fn cmd_generate(args: &GenerateArgs) -> Result<ExitCode> {
         return Err(CliError::new("--temperature must be a positive number"));
     }
     let (source, data) = args.source.load()?;
-    let mut writer = proposal_from_spec(&args.source.lm, &data, args.source.describe.as_deref())
-        .map_err(|e| CliError::new(e.to_string()))?;
+    let schema = args.source.schema(&data)?;
+    eprintln!("{}", schema.summary());
+    let mut writer = proposal_for_schema(
+        &args.source.lm,
+        &data,
+        args.source.describe.as_deref(),
+        &schema,
+    )
+    .map_err(|e| CliError::new(e.to_string()))?;
     std::fs::create_dir_all(&args.output_dir).map_err(|e| {
         CliError::new(format!(
             "cannot create output directory {}: {e}",
@@ -119,6 +126,7 @@ pub fn cmd_generate(args: &GenerateArgs) -> Result<ExitCode> {
             "program": file,
             "data": source,
             "describe": args.source.describe,
+            "responses": schema.response_names(),
             "lm": args.source.lm,
             "mode": args.mode.as_str(),
             "seed": args.seed,

@@ -197,12 +197,19 @@ fn invalid<T>(what: impl Into<String>) -> Result<T, ModelError> {
 struct Lowerer {
     ir: Ir,
     scopes: Vec<HashMap<String, Slot>>,
+    /// The model block's statements on observed data (by span) and the data variable each one's
+    /// variate is, from the language crate's one analysis of the likelihood.
+    observed: HashMap<ast::Span, Option<String>>,
 }
 
 pub fn lower(p: &Program) -> Result<Ir, ModelError> {
     let mut l = Lowerer {
         ir: Ir::default(),
         scopes: vec![HashMap::new()],
+        observed: refinestat_language::analysis::observed_statements(p)
+            .into_iter()
+            .map(|o| (o.stmt.span, o.variable))
+            .collect(),
     };
     if let Some(b) = &p.data {
         for s in &b.stmts {
@@ -369,22 +376,14 @@ impl Lowerer {
         Ok(r?.into_iter().collect())
     }
 
-    /// The data variable a left-hand side reads, if its root is a data variable.
-    fn observed(&self, e: &E) -> Option<usize> {
-        let root = match e {
-            E::Var(s) => *s,
-            E::Index(b, _) => match b.as_ref() {
-                E::Var(s) => *s,
-                E::Index(..) => return self.observed(b),
-                _ => return None,
-            },
-            _ => return None,
-        };
-        if self.ir.vars[root].kind == VarKind::Data {
-            self.ir.data.iter().position(|&s| s == root)
-        } else {
-            None
-        }
+    /// For a statement on observed data whose variate is a data variable (possibly indexed), that
+    /// variable's index among the data variables.
+    fn observed(&self, stmt: &ast::Stmt) -> Option<usize> {
+        let name = self.observed.get(&stmt.span)?.as_deref()?;
+        self.ir
+            .data
+            .iter()
+            .position(|&slot| self.ir.vars[slot].name == name)
     }
 
     fn place_of(e: &E) -> Option<Place> {
@@ -456,7 +455,7 @@ impl Lowerer {
                         t.upper.as_ref().map(|e| self.expr(e)).transpose()?,
                     )),
                 };
-                let obs = self.observed(&lhs);
+                let obs = self.observed(s);
                 S::Tilde {
                     place: Self::place_of(&lhs),
                     lhs,
@@ -469,10 +468,9 @@ impl Lowerer {
             StmtKind::TargetPlus(e) => {
                 let e = self.expr(e)?;
                 let (obs, place) = match &e {
-                    E::Lpdf { args, .. } => (
-                        args.first().and_then(|a| self.observed(a)),
-                        args.first().and_then(Self::place_of),
-                    ),
+                    E::Lpdf { args, .. } => {
+                        (self.observed(s), args.first().and_then(Self::place_of))
+                    }
                     _ => (None, None),
                 };
                 S::Target { e, obs, place }

@@ -50,9 +50,10 @@ pub use openai::{OpenAiModel, OpenAiSpec};
 pub use prompt::{data_block, instruction, text_prompt, DataProfile, VarProfile};
 pub use proposal::{ProposalError, ProposalModel, TokenId, UniformModel, Vocabulary};
 pub use refine::{
-    likelihood_start, refine, Assessment, Attempt, AttemptKind, Candidate, Fitter, NutsFitter,
-    RefineConfig, RefineOutcome, RefineStop, Selection,
+    likelihood_start, refine, unmodelled_responses, Assessment, Attempt, AttemptKind, Candidate,
+    Fitter, NutsFitter, RefineConfig, RefineOutcome, RefineStop, Selection,
 };
+pub use refinestat_family::{with_generated_quantities, Schema, SchemaError, SchemaOptions};
 pub use writer::{ProgramWriter, Proposer};
 
 /// The program writer named by a `--lm` spec: `builtin` (the built-in grammar for `data`),
@@ -63,8 +64,31 @@ pub fn proposal_from_spec(
     data: &refinestat_language::Data,
     describe: Option<&str>,
 ) -> Result<Proposer, ProposalError> {
+    proposal_for(spec, data, describe, None)
+}
+
+/// [`proposal_from_spec`] for a decided [`Schema`]: the builtin model writes only programs that
+/// model its response(s).
+pub fn proposal_for_schema(
+    spec: &str,
+    data: &refinestat_language::Data,
+    describe: Option<&str>,
+    schema: &Schema,
+) -> Result<Proposer, ProposalError> {
+    proposal_for(spec, data, describe, Some(schema))
+}
+
+fn proposal_for(
+    spec: &str,
+    data: &refinestat_language::Data,
+    describe: Option<&str>,
+    schema: Option<&Schema>,
+) -> Result<Proposer, ProposalError> {
     match spec.split_once(':').map_or(spec, |(kind, _)| kind) {
-        "builtin" if spec == "builtin" => Ok(Proposer::Tokens(Box::new(BuiltinModel::new(data)))),
+        "builtin" if spec == "builtin" => Ok(Proposer::Tokens(Box::new(match schema {
+            Some(schema) => BuiltinModel::with_schema(data, schema, &BuiltinConfig::default()),
+            None => BuiltinModel::new(data),
+        }))),
         "openai" => Ok(Proposer::Remote(OpenAiModel::from_spec(spec, describe)?)),
         "local" => {
             let path = &spec["local:".len()..];
