@@ -4,13 +4,15 @@
 //! is an error that says which feature adds it (`cargo build --release --features local`).
 
 use refinestat_language::Data;
-use refinestat_synthesis::{ProposalError, Proposer};
+use refinestat_synthesis::{ProposalError, Proposer, Schema};
 
-/// The program writer a `--lm` spec names; `describe` is the user's sentence about the data.
+/// The program writer a `--lm` spec names; `describe` is the user's sentence about the data and
+/// `schema` the decided roles of its variables (the builtin writes only programs on its response).
 pub fn proposal_from_spec(
     spec: &str,
     data: &Data,
     describe: Option<&str>,
+    schema: &Schema,
 ) -> Result<Proposer, ProposalError> {
     match spec.split_once(':').map_or(spec, |(kind, _)| kind) {
         #[cfg(feature = "local")]
@@ -21,6 +23,6 @@ pub fn proposal_from_spec(
         "openai" => Ok(Proposer::Remote(Box::new(
             refinestat_openai::OpenAiModel::from_spec(spec, describe)?,
         ))),
-        _ => refinestat_synthesis::proposal_from_spec(spec, data, describe),
+        _ => refinestat_synthesis::proposal_for_schema(spec, data, describe, schema),
     }
 }

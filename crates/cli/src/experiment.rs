@@ -33,6 +33,10 @@ pub struct ExperimentArgs {
     /// Modes (comma-separated or repeated): refinestat, iterative, syntax, standard.
     #[arg(long, value_delimiter = ',', default_value = "refinestat")]
     pub mode: Vec<String>,
+    /// The variable to model in every dataset (repeatable); default: decided per dataset from
+    /// its data, as `synth` does.
+    #[arg(long = "response", value_name = "NAME")]
+    pub response: Vec<String>,
     #[command(flatten)]
     pub run: RefineFlags,
     /// The experiment directory (created; a rerun with the same flags resumes it).
@@ -311,6 +315,7 @@ fn run_cell(
             dataset: Some(ds.to_string()),
             data: None,
             describe: None,
+            response: args.response.clone(),
             lm: lm.to_string(),
         },
         mode: mode.to_string(),

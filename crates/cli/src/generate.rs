@@ -101,8 +101,15 @@ pub fn cmd_generate(args: &GenerateArgs) -> Result<ExitCode> {
         return Err(CliError::new("--temperature must be a positive number"));
     }
     let (source, data) = args.source.load()?;
-    let mut writer = proposal_from_spec(&args.source.lm, &data, args.source.describe.as_deref())
-        .map_err(|e| CliError::new(e.to_string()))?;
+    let schema = args.source.schema(&data)?;
+    eprintln!("{}", schema.summary());
+    let mut writer = proposal_from_spec(
+        &args.source.lm,
+        &data,
+        args.source.describe.as_deref(),
+        &schema,
+    )
+    .map_err(|e| CliError::new(e.to_string()))?;
     let now = serde_json::json!({
         "data": source, "lm": args.source.lm, "mode": args.mode.as_str(), "seed": args.seed,
         "temperature": args.temperature, "grammar_bounds": args.grammar_bounds,
@@ -166,6 +173,7 @@ pub fn cmd_generate(args: &GenerateArgs) -> Result<ExitCode> {
             "program": file,
             "data": source,
             "describe": args.source.describe,
+            "responses": schema.response_names(),
             "lm": args.source.lm,
             "mode": args.mode.as_str(),
             "seed": args.seed,

@@ -5,9 +5,10 @@ use crate::commands::read_data;
 use crate::error::{CliError, Result};
 use refinestat_language::Data;
 use refinestat_synthesis::datasets::{dataset, DATASET_NAMES};
+use refinestat_synthesis::{Schema, SchemaOptions};
 use std::path::PathBuf;
 
-/// `--dataset NAME | --data FILE`, `--describe`, `--lm`.
+/// `--dataset NAME | --data FILE`, `--describe`, `--response`, `--lm`.
 #[derive(Debug, Clone, clap::Args)]
 #[command(group(clap::ArgGroup::new("source").required(true).args(["dataset", "data"])))]
 pub struct DataSource {
@@ -17,10 +18,15 @@ pub struct DataSource {
     /// Any Stan JSON data file.
     #[arg(long)]
     pub data: Option<PathBuf>,
-    /// A sentence about the data (recorded; text models read it in their instruction, the
-    /// builtin model does not).
+    /// A sentence about the data: text models read it in their instruction; the builtin model
+    /// reads a variable's name and words such as "counts", "proportion", "binary" in it when it
+    /// decides the response.
     #[arg(long)]
     pub describe: Option<String>,
+    /// The variable to model (repeat for several); without it the response is decided from the
+    /// data and --describe, and printed.
+    #[arg(long = "response", value_name = "NAME")]
+    pub response: Vec<String>,
     /// Proposal model: builtin, local:PATH, openai:URL#model=NAME or spfn:PATH. openai takes
     /// an http:// URL of an OpenAI-compatible server (vLLM, llama.cpp, Ollama) and optional
     /// &grammar=lark|gbnf|none, &timeout=SECONDS, &retries=N, &max_tokens=N, &resamples=N; the API key is
@@ -30,6 +36,19 @@ pub struct DataSource {
 }
 
 impl DataSource {
+    /// What each variable is for a model: the response from --response, or decided from the
+    /// data and --describe. Data with nothing to model is a usage error.
+    pub fn schema(&self, data: &Data) -> Result<Schema> {
+        Schema::infer(
+            data,
+            &SchemaOptions {
+                responses: self.response.clone(),
+                describe: self.describe.clone(),
+            },
+        )
+        .map_err(|e| CliError::new(e.to_string()))
+    }
+
     /// The data and how to name it in records: the dataset name, or the file's path.
     pub fn load(&self) -> Result<(String, Data)> {
         match (&self.dataset, &self.data) {

@@ -11,11 +11,13 @@ use crate::error::{CliError, Result};
 use crate::source::DataSource;
 use refinestat_inference::SamplerConfig;
 use refinestat_language::diagnostic::line_col;
+use refinestat_language::Data;
 use refinestat_synthesis::refine::config_for_mode;
 use refinestat_synthesis::{
     refine, Attempt, AttemptKind, Candidate, DecodeConfig, NutsFitter, RefineConfig, RefineOutcome,
     RefineStop, Selection, StopReason, TokenCounts,
 };
+use refinestat_synthesis::{with_generated_quantities, Schema};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -127,8 +129,13 @@ fn violations_json(program: &str, attempt: &Attempt) -> Vec<serde_json::Value> {
         .collect()
 }
 
-/// The log.jsonl event of one attempt.
-fn attempt_event(attempt: &Attempt, candidates: &[Candidate]) -> serde_json::Value {
+/// The log.jsonl event of one attempt; the first one also holds the schema (what is modelled,
+/// and why).
+fn attempt_event(
+    attempt: &Attempt,
+    candidates: &[Candidate],
+    schema: &Schema,
+) -> serde_json::Value {
     let fit_error = attempt
         .candidate
         .and_then(|i| candidates.get(i))
@@ -152,6 +159,11 @@ fn attempt_event(attempt: &Attempt, candidates: &[Candidate]) -> serde_json::Val
         "elpd_loo": attempt.elpd_loo,
         "valid": attempt.valid,
         "time_s": secs(attempt.time),
+        "responses": schema.response_names(),
+        "unmodelled": attempt.unmodelled,
+        "redraws": attempt.redraws,
+        "revision": attempt.revision.as_ref().map(|(what, of)| serde_json::json!({"change": what, "of_attempt": of})),
+        "schema": (attempt.index == 0).then(|| schema.to_json()),
     })
 }
 
@@ -237,6 +249,11 @@ pub fn cmd_synth(args: &SynthArgs) -> Result<ExitCode> {
 pub fn run_synth(args: &SynthArgs, progress: bool) -> Result<SynthRun> {
     args.run.validate()?;
     let (source, data) = args.source.load()?;
+    // Decide what to model first: data with nothing to model stops here.
+    let schema = args.source.schema(&data)?;
+    if progress {
+        eprintln!("{}", schema.summary());
+    }
     let base = RefineConfig {
         rmax: args.run.rmax,
         alpha: args.run.alpha,
@@ -249,6 +266,8 @@ pub fn run_synth(args: &SynthArgs, progress: bool) -> Result<SynthRun> {
         },
         seed: args.seed,
         time_budget: args.run.time_budget.map(Duration::from_secs_f64),
+        responses: schema.response_names(),
+        ..RefineConfig::default()
     };
     let config = config_for_mode(&args.mode, base).map_err(CliError::new)?;
     if args.run.rmax == 0 || args.run.beta == 0 {
@@ -264,8 +283,13 @@ pub fn run_synth(args: &SynthArgs, progress: bool) -> Result<SynthRun> {
     sampler
         .validate()
         .map_err(|e| CliError::new(e.to_string()))?;
-    let mut writer = proposal_from_spec(&args.source.lm, &data, args.source.describe.as_deref())
-        .map_err(|e| CliError::new(e.to_string()))?;
+    let mut writer = proposal_from_spec(
+        &args.source.lm,
+        &data,
+        args.source.describe.as_deref(),
+        &schema,
+    )
+    .map_err(|e| CliError::new(e.to_string()))?;
     let out_dir = args.output_dir.clone().unwrap_or_else(|| {
         let stem = args
             .source
@@ -295,7 +319,7 @@ pub fn run_synth(args: &SynthArgs, progress: bool) -> Result<SynthRun> {
         &config,
         &mut |attempt, candidates| {
             let stan = cand_dir.join(format!("attempt-{}.stan", attempt.index));
-            let event = attempt_event(attempt, candidates);
+            let event = attempt_event(attempt, candidates, &schema);
             let result = write(&stan, &attempt.program).and_then(|_| {
                 writeln!(log, "{event}")
                     .and_then(|_| log.flush())
@@ -325,7 +349,7 @@ pub fn run_synth(args: &SynthArgs, progress: bool) -> Result<SynthRun> {
     if let Some(e) = io_error {
         return Err(e);
     }
-    write_results(&out_dir, &source, args, &config, &outcome)?;
+    write_results(&out_dir, &source, args, &config, &outcome, &schema, &data)?;
     Ok(SynthRun {
         out_dir,
         config,
@@ -348,6 +372,8 @@ fn write_results(
     args: &SynthArgs,
     config: &RefineConfig,
     outcome: &RefineOutcome,
+    schema: &Schema,
+    data: &Data,
 ) -> Result<()> {
     let cand_dir = out_dir.join("candidates");
     for attempt in &outcome.attempts {
@@ -363,6 +389,10 @@ fn write_results(
                 "generation stopped: {}",
                 generation_text(&attempt.generation)
             )),
+            None if !attempt.unmodelled.is_empty() => Some(format!(
+                "does not model the response: no likelihood on {}",
+                attempt.unmodelled.join(", ")
+            )),
             None => Some(format!(
                 "does not check: {} violation(s)",
                 attempt.violations.len()
@@ -377,6 +407,8 @@ fn write_results(
                 "valid": attempt.violations.is_empty() && attempt.generation.as_str() == "completed",
                 "violations": violations_json(&attempt.program, attempt),
             },
+            "unmodelled": attempt.unmodelled,
+            "revision": attempt.revision.as_ref().map(|(what, of)| serde_json::json!({"change": what, "of_attempt": of})),
             "candidate": attempt.candidate,
             "fitted_by_attempt": candidate.map(|c| c.first_attempt),
             "fit_error": candidate.and_then(|c| c.assessment.error.clone()),
@@ -394,11 +426,21 @@ fn write_results(
         )?;
     }
     if let Some(best) = outcome.best.and_then(|i| outcome.candidates.get(i)) {
-        write(&out_dir.join("best_program.stan"), &best.program)?;
+        // With `y_rep` and `log_lik`, so it runs as is in CmdStan, where our engine compiles the
+        // block (otherwise the program as fitted).
+        let program = with_generated_quantities(&best.program)
+            .filter(|p| refinestat_model::Model::from_source(p, data).is_ok())
+            .unwrap_or_else(|| best.program.clone());
+        write(&out_dir.join("best_program.stan"), &program)?;
         if let Some(summary) = &best.assessment.summary {
+            let mut json: serde_json::Value =
+                serde_json::from_str(&summary.to_json()).expect("summary JSON");
+            if let Some(map) = json.as_object_mut() {
+                map.insert("schema".into(), schema.to_json());
+            }
             write(
                 &out_dir.join("best_program_diagnostics.json"),
-                &(summary.to_json() + "\n"),
+                &(serde_json::to_string_pretty(&json).expect("JSON of plain values") + "\n"),
             )?;
         }
     }
@@ -406,6 +448,7 @@ fn write_results(
     for (name, kind) in [
         ("full", AttemptKind::Full),
         ("likelihood", AttemptKind::Likelihood),
+        ("revision", AttemptKind::Revision),
     ] {
         let mut t = TokenCounts::default();
         let mut n = 0;
@@ -424,6 +467,7 @@ fn write_results(
     let usage = serde_json::json!({
         "data": source,
         "describe": args.source.describe,
+        "schema": schema.to_json(),
         "lm": args.source.lm,
         "mode": args.mode,
         "seed": args.seed,

@@ -55,6 +55,12 @@ pub fn verdict(
             attempt.violations[0].message
         );
     }
+    if !attempt.unmodelled.is_empty() {
+        return format!(
+            "does not model the response ({}), not fitted",
+            attempt.unmodelled.join(", ")
+        );
+    }
     let Some(c) = attempt.candidate.and_then(|i| candidates.get(i)) else {
         return "not fitted".to_string();
     };

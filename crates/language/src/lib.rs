@@ -5,6 +5,9 @@
 //! table and type checker, and the six validity predicates ([`check`], [`check_prefix`]), which
 //! return structured [`Diagnostic`]s and work on program prefixes.
 //!
+//! Also owns the analyses other stages must agree on ([`analysis`]: the AST walker and which
+//! statements are on observed data).
+//!
 //! Does not own: evaluation of densities (the `model` crate), sampling, or diagnostics.
 //! Invariant: nothing here knows about sampling or automatic differentiation.
 //!
@@ -19,6 +22,7 @@
 //! assert!(check(src, Some(&data)).is_empty());
 //! ```
 
+pub mod analysis;
 pub mod ast;
 pub mod check;
 pub mod data;

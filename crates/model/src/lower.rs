@@ -260,6 +260,9 @@ struct Lowerer {
     ret_slot: Option<Slot>,
     /// The library prelude's functions have been added.
     prelude_lowered: bool,
+    /// The model block's statements on observed data (by span) and the data variable each one's
+    /// variate is, from the language crate's one analysis of the likelihood.
+    observed: HashMap<ast::Span, Option<String>>,
 }
 
 fn arg_ty(t: &ast::UnsizedType) -> ArgTy {
@@ -276,6 +279,10 @@ pub fn lower(p: &Program) -> Result<Ir, ModelError> {
         fn_index: HashMap::new(),
         ret_slot: None,
         prelude_lowered: false,
+        observed: refinestat_language::analysis::observed_statements(p)
+            .into_iter()
+            .map(|o| (o.stmt.span, o.variable))
+            .collect(),
     };
     if let Some(f) = &p.functions {
         let defs: Vec<&ast::FunDef> = f.defs.iter().collect();
@@ -525,22 +532,14 @@ impl Lowerer {
         Ok(r?.into_iter().collect())
     }
 
-    /// The data variable a left-hand side reads, if its root is a data variable.
-    fn observed(&self, e: &E) -> Option<usize> {
-        let root = match e {
-            E::Var(s) => *s,
-            E::Index(b, _) => match b.as_ref() {
-                E::Var(s) => *s,
-                E::Index(..) => return self.observed(b),
-                _ => return None,
-            },
-            _ => return None,
-        };
-        if self.ir.vars[root].kind == VarKind::Data {
-            self.ir.data.iter().position(|&s| s == root)
-        } else {
-            None
-        }
+    /// For a statement on observed data whose variate is a data variable (possibly indexed), that
+    /// variable's index among the data variables.
+    fn observed(&self, stmt: &ast::Stmt) -> Option<usize> {
+        let name = self.observed.get(&stmt.span)?.as_deref()?;
+        self.ir
+            .data
+            .iter()
+            .position(|&slot| self.ir.vars[slot].name == name)
     }
 
     fn place_of(e: &E) -> Option<Place> {
@@ -599,7 +598,7 @@ impl Lowerer {
                         return unsupported(format!("truncation of `{}`", dist.name));
                     }
                     let lhs = self.expr(lhs)?;
-                    let obs = self.observed(&lhs);
+                    let obs = self.observed(s);
                     return Ok(Some(S::Tilde {
                         place: Self::place_of(&lhs),
                         lhs,
@@ -626,7 +625,7 @@ impl Lowerer {
                         ));
                     }
                     let lhs = self.expr(lhs)?;
-                    let obs = self.observed(&lhs);
+                    let obs = self.observed(s);
                     let place = Self::place_of(&lhs);
                     let mut all = vec![lhs];
                     all.extend(self.exprs(args)?);
@@ -656,7 +655,7 @@ impl Lowerer {
                         t.upper.as_ref().map(|e| self.expr(e)).transpose()?,
                     )),
                 };
-                let obs = self.observed(&lhs);
+                let obs = self.observed(s);
                 S::Tilde {
                     place: Self::place_of(&lhs),
                     lhs,
@@ -677,10 +676,9 @@ impl Lowerer {
                     _ => false,
                 };
                 let (obs, place) = match &e {
-                    E::Lpdf { args, .. } | E::UserCall(_, args) if density(&e) => (
-                        args.first().and_then(|a| self.observed(a)),
-                        args.first().and_then(Self::place_of),
-                    ),
+                    E::Lpdf { args, .. } | E::UserCall(_, args) if density(&e) => {
+                        (self.observed(s), args.first().and_then(Self::place_of))
+                    }
                     _ => (None, None),
                 };
                 S::Target { e, obs, place }

@@ -47,9 +47,10 @@ pub use decode::{generate, program_rng, DecodeConfig, Generation, Mode, StopReas
 pub use grammar::{Grammar, GrammarBounds, GrammarError, GrammarOptions, GrammarState};
 pub use prompt::{data_block, instruction, text_prompt, DataProfile, VarProfile};
 pub use refine::{
-    likelihood_start, refine, Assessment, Attempt, AttemptKind, Candidate, Fitter, NutsFitter,
-    RefineConfig, RefineOutcome, RefineStop, Selection,
+    likelihood_start, refine, unmodelled_responses, Assessment, Attempt, AttemptKind, Candidate,
+    Fitter, NutsFitter, RefineConfig, RefineOutcome, RefineStop, Selection,
 };
+pub use refinestat_family::{with_generated_quantities, Schema, SchemaError, SchemaOptions};
 /// The proposal-model boundary (the `refinestat-proposal` crate), also reachable from here.
 pub use refinestat_proposal as proposal;
 pub use refinestat_proposal::{ProposalError, ProposalModel, TokenId, UniformModel, Vocabulary};
@@ -66,9 +67,32 @@ pub fn proposal_from_spec(
     data: &refinestat_language::Data,
     describe: Option<&str>,
 ) -> Result<Proposer, ProposalError> {
+    proposal_for(spec, data, describe, None)
+}
+
+/// [`proposal_from_spec`] for a decided [`Schema`]: the builtin model writes only programs that
+/// model its response(s).
+pub fn proposal_for_schema(
+    spec: &str,
+    data: &refinestat_language::Data,
+    describe: Option<&str>,
+    schema: &Schema,
+) -> Result<Proposer, ProposalError> {
+    proposal_for(spec, data, describe, Some(schema))
+}
+
+fn proposal_for(
+    spec: &str,
+    data: &refinestat_language::Data,
+    describe: Option<&str>,
+    schema: Option<&Schema>,
+) -> Result<Proposer, ProposalError> {
     let _ = describe;
     match spec.split_once(':').map_or(spec, |(kind, _)| kind) {
-        "builtin" if spec == "builtin" => Ok(Proposer::Tokens(Box::new(BuiltinModel::new(data)))),
+        "builtin" if spec == "builtin" => Ok(Proposer::Tokens(Box::new(match schema {
+            Some(schema) => BuiltinModel::with_schema(data, schema, &BuiltinConfig::default()),
+            None => BuiltinModel::new(data),
+        }))),
         kind @ ("local" | "openai") => Err(ProposalError::NotBuilt {
             spec: spec.to_string(),
             feature: kind.to_string(),

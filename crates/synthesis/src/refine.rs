@@ -9,19 +9,26 @@
 //!    has been resampled fewer than `alpha` times since; then it is a *likelihood* attempt
 //!    (prompt = that program up to its first L statement, see [`likelihood_start`]).
 //! 2. The program is checked (the six predicates, with the data); a program that does not check,
-//!    or whose generation stopped short of a whole program, is invalid without a fit (a program
-//!    the decoder closed when a budget ran out is whole). Otherwise it is fitted by the
+//!    whose generation stopped short of a whole program, or that has no likelihood statement on
+//!    one of [`RefineConfig::responses`] ([`unmodelled_responses`], through the language crate's
+//!    `observed_statements`), is invalid without a fit (a program the decoder closed when a budget
+//!    ran out is whole). A likelihood resample that rewrites a program fitted before is drawn
+//!    again, up to [`RefineConfig::redraws`] times (its tokens count). Otherwise it is fitted by the
 //!    [`Fitter`] unless a program with the same canonical text was fitted before (then that
 //!    result is reused: no program is fitted twice). Valid = reliability score >= `k`.
 //! 3. A valid program ends the current prior: the next attempt is full. An invalid full attempt
 //!    starts likelihood resampling on its P (when it parses and has an L); an invalid likelihood
 //!    attempt counts one of the `alpha` resamples, after which the next attempt is full.
-//! 4. Stop at `beta` valid programs ([`RefineStop::BetaReached`]), `rmax` attempts
+//! 4. Structural revisions ([`RefineConfig::revise`]): a fitted program whose Pareto k check fails
+//!    gets a heavier-tailed or overdispersed likelihood, one with divergences the other
+//!    parameterization of its varying effects (`refinestat_family::revise`); each is a further
+//!    attempt ([`AttemptKind::Revision`], no tokens), run before the next generation.
+//! 5. Stop at `beta` valid programs ([`RefineStop::BetaReached`]), `rmax` attempts
 //!    ([`RefineStop::RmaxReached`]), or the time budget ([`RefineStop::TimeBudget`]); with no
 //!    valid program at the end the reason is [`RefineStop::NoValidProgram`]. A generation that
 //!    ends with a model error (a server down through its retries) stops the loop at once
 //!    ([`RefineStop::ModelError`]).
-//! 5. Selection ([`Selection`]): argmax ELPD-LOO over the valid programs, or the highest score
+//! 6. Selection ([`Selection`]): argmax ELPD-LOO over the valid programs, or the highest score
 //!    with ties broken by ELPD-LOO; earlier programs win exact ties.
 //!
 //! Programs are written by any [`ProgramWriter`]: a token-level model through the constrained
@@ -31,16 +38,16 @@
 //! Attempt `i` draws its tokens from `ChaCha8(seed)` stream `i`, so a run depends only on the
 //! seed, the settings, the data and the fitter. Every token is counted, cached attempts included.
 
-use crate::decode::{DecodeConfig, Mode, StopReason, TokenCounts};
+use crate::decode::{DecodeConfig, Generation, Mode, StopReason, TokenCounts};
 use crate::prompt::data_block;
 use crate::writer::ProgramWriter;
 use rand::SeedableRng;
 use refinestat_diagnostics::Summary;
 use refinestat_inference::SamplerConfig;
-use refinestat_language::ast::{BlockKind, Expr, ExprKind, Stmt, StmtKind};
+use refinestat_language::analysis::{modelled_variables, observed_statements};
 use refinestat_language::{canonical, check, parse, Data, Diagnostic};
 use refinestat_workflow::fit_model;
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 /// How the best valid program is chosen.
@@ -94,6 +101,16 @@ pub struct RefineConfig {
     pub seed: u64,
     /// Wall-clock budget; checked before each attempt.
     pub time_budget: Option<Duration>,
+    /// The response(s) every candidate must model (a likelihood statement on each); a program
+    /// that does not is invalid without a fit. Empty: no such check.
+    pub responses: Vec<String>,
+    /// A likelihood resample that rewrites a program fitted before is drawn again, up to this
+    /// many times, before it counts as a cached attempt (default 4).
+    pub redraws: usize,
+    /// Structural revisions when a fit's checks ask for them (default on): high Pareto k ->
+    /// a heavier-tailed or overdispersed likelihood, divergences -> the other
+    /// parameterization of the varying effects.
+    pub revise: bool,
 }
 
 impl Default for RefineConfig {
@@ -107,6 +124,9 @@ impl Default for RefineConfig {
             decode: DecodeConfig::default(),
             seed: 1,
             time_budget: None,
+            responses: Vec::new(),
+            redraws: 4,
+            revise: true,
         }
     }
 }
@@ -171,6 +191,8 @@ pub enum AttemptKind {
     Full,
     /// L only, after a kept D || P.
     Likelihood,
+    /// A structural revision of a fitted program (no tokens drawn).
+    Revision,
 }
 
 /// One generation and its verdict.
@@ -190,6 +212,12 @@ pub struct Attempt {
     pub candidate: Option<usize>,
     /// The fit was reused from an earlier attempt with the same canonical program.
     pub cached: bool,
+    /// Responses the program has no likelihood on (not fitted when non-empty).
+    pub unmodelled: Vec<String>,
+    /// Likelihood resamples drawn again because they rewrote a program fitted before.
+    pub redraws: usize,
+    /// For a revision: what changed, and the attempt it revised.
+    pub revision: Option<(String, usize)>,
     pub score: u8,
     pub elpd_loo: Option<f64>,
     pub valid: bool,
@@ -290,74 +318,12 @@ fn fmt_elpd(x: Option<f64>) -> String {
     x.map_or("undefined".to_string(), |v| format!("{v:.2}"))
 }
 
-/// Whether `expr` mentions one of `names` outside index brackets.
-fn mentions(expr: &Expr, names: &HashSet<String>) -> bool {
-    match &expr.kind {
-        ExprKind::Var(id) => names.contains(&id.name),
-        ExprKind::Binary { lhs, rhs, .. } => mentions(lhs, names) || mentions(rhs, names),
-        ExprKind::Unary { expr, .. } | ExprKind::Transpose(expr) | ExprKind::Paren(expr) => {
-            mentions(expr, names)
-        }
-        ExprKind::Ternary {
-            cond,
-            then,
-            otherwise,
-        } => mentions(cond, names) || mentions(then, names) || mentions(otherwise, names),
-        ExprKind::Call { args, .. }
-        | ExprKind::CondCall { args, .. }
-        | ExprKind::ArrayLit(args)
-        | ExprKind::RowVectorLit(args) => args.iter().any(|a| mentions(a, names)),
-        // `y[i]` is about `y`; a multi-index `theta[group]` is about `theta`.
-        ExprKind::Index { expr, .. } => mentions(expr, names),
-        _ => false,
-    }
-}
-
-const DENSITY_SUFFIXES: [&str; 4] = ["_lpdf", "_lpmf", "_lupdf", "_lupmf"];
-
-/// Whether a model statement is (or contains) a statement on observed data: a `~` whose left
-/// side mentions a data variable, or a `target +=` of a density whose first argument does.
-fn is_likelihood(stmt: &Stmt, data_names: &HashSet<String>) -> bool {
-    match &stmt.kind {
-        StmtKind::Tilde { lhs, .. } => mentions(lhs, data_names),
-        StmtKind::TargetPlus(expr) => target_on_data(expr, data_names),
-        StmtKind::For { body, .. }
-        | StmtKind::ForEach { body, .. }
-        | StmtKind::While { body, .. } => is_likelihood(body, data_names),
-        StmtKind::If {
-            then, otherwise, ..
-        } => {
-            is_likelihood(then, data_names)
-                || otherwise
-                    .as_deref()
-                    .is_some_and(|o| is_likelihood(o, data_names))
-        }
-        StmtKind::Block(stmts) => stmts.iter().any(|s| is_likelihood(s, data_names)),
-        _ => false,
-    }
-}
-
-fn target_on_data(expr: &Expr, data_names: &HashSet<String>) -> bool {
-    match &expr.kind {
-        ExprKind::Call { name, args } | ExprKind::CondCall { name, args }
-            if DENSITY_SUFFIXES.iter().any(|s| name.name.ends_with(s)) =>
-        {
-            args.first().is_some_and(|a| mentions(a, data_names))
-        }
-        ExprKind::Binary { lhs, rhs, .. } => {
-            target_on_data(lhs, data_names) || target_on_data(rhs, data_names)
-        }
-        ExprKind::Paren(e) | ExprKind::Unary { expr: e, .. } => target_on_data(e, data_names),
-        ExprKind::Call { args, .. } => args.iter().any(|a| target_on_data(a, data_names)),
-        _ => false,
-    }
-}
-
-/// Where the likelihood part L of `program` starts: the byte offset of the first model-block
-/// statement on observed data: a `~` whose left side (outside index brackets) mentions a variable
-/// of the `data` block, or a `target +=` of an `_lpdf`/`_lpmf`/`_lupdf`/`_lupmf` call whose first
-/// argument does; a loop, `if` or block containing one counts as a whole. `program[..offset]` is D || P, what a likelihood
-/// resample keeps. `None` when the program does not parse or has no such statement.
+/// Where the likelihood part L of `program` starts: the byte offset of the model-block statement
+/// holding the first statement on observed data, as the language crate's
+/// [`observed_statements`] decides it (a `~` whose left side mentions a data variable outside
+/// index brackets, or a `target +=` of a density whose variate does; a loop, `if` or block
+/// containing one counts as a whole). `program[..offset]` is D || P, what a likelihood resample
+/// keeps. `None` when the program does not parse or has no such statement.
 ///
 /// Everything from that statement on is regenerated, including prior statements written after
 /// it (the built-in model writes every prior before the likelihood, so it never does).
@@ -366,25 +332,43 @@ pub fn likelihood_start(program: &str) -> Option<usize> {
     if !parsed.errors.is_empty() {
         return None;
     }
-    let data_names: HashSet<String> = parsed
-        .program
-        .block(BlockKind::Data)
-        .map(|b| {
-            b.stmts
-                .iter()
-                .filter_map(|s| match &s.kind {
-                    StmtKind::Decl { name, .. } => Some(name.name.clone()),
-                    _ => None,
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let model = parsed.program.block(BlockKind::Model)?;
-    let first = model.stmts.iter().find(|s| is_likelihood(s, &data_names))?;
+    let model = parsed.program.model.as_ref()?;
+    let first = observed_statements(&parsed.program).first()?.top;
     // The kept part ends with the statement's indentation: tokenizers (the built-in model's
     // included) make a newline with its indentation one token, so cutting inside it would hand
     // the model a token it never writes.
-    Some((first.span.start as usize).min(program.len()))
+    Some((model.stmts[first].span.start as usize).min(program.len()))
+}
+
+/// The responses among `responses` that no likelihood statement of `program` models (see
+/// [`refinestat_language::analysis::observed_statements`]); empty when it models them all, or
+/// when it does not parse (the check reports that).
+pub fn unmodelled_responses(program: &str, responses: &[String]) -> Vec<String> {
+    let parsed = parse(program);
+    let modelled = modelled_variables(&parsed.program);
+    responses
+        .iter()
+        .filter(|r| !modelled.contains(*r))
+        .cloned()
+        .collect()
+}
+
+/// The structural revisions a fitted candidate's checks ask for: a heavier-tailed or
+/// overdispersed likelihood when Pareto k fails, the other parameterization of its varying
+/// effects when there are divergences (not for a program that is itself a reparameterization).
+fn revisions_for(c: &Candidate, kind: AttemptKind) -> Vec<(String, String)> {
+    let Some(summary) = &c.assessment.summary else {
+        return Vec::new();
+    };
+    let checks = &summary.reliability.refinestat.checks;
+    let mut out = Vec::new();
+    if !checks.pareto_k.pass {
+        out.extend(refinestat_family::heavier_likelihood(&c.program));
+    }
+    if !checks.divergences.pass && kind != AttemptKind::Revision {
+        out.extend(refinestat_family::other_parameterization(&c.program));
+    }
+    out
 }
 
 fn add_tokens(total: &mut TokenCounts, t: &TokenCounts) {
@@ -435,6 +419,8 @@ pub fn refine(
     let mut kept_prior: Option<String> = None;
     let mut likelihood_resamples = 0;
     let mut valid_count = 0;
+    // Structural revisions waiting to be fitted: (program, what changed, the attempt revised).
+    let mut revisions: VecDeque<(String, String, usize)> = VecDeque::new();
 
     let stop = loop {
         if valid_count >= config.beta.max(1) {
@@ -450,15 +436,42 @@ pub fn refine(
         let index = attempts.len();
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(config.seed);
         rng.set_stream(index as u64);
-        let (kind, generation) = match kept_prior.as_deref() {
-            Some(prefix) if likelihood_resamples < config.alpha => {
-                let g = writer.write_after(&d, prefix, data, &config.decode, &mut rng);
-                (AttemptKind::Likelihood, g)
-            }
-            _ => {
-                kept_prior = None;
-                let g = writer.write(&d, data, &config.decode, &mut rng);
-                (AttemptKind::Full, g)
+        let mut redraws = 0;
+        let mut revision = None;
+        let (kind, generation) = if let Some((program, what, of)) = revisions.pop_front() {
+            revision = Some((what, of));
+            let generation = Generation {
+                generated: program.get(d.len()..).unwrap_or_default().to_string(),
+                program,
+                stop: StopReason::Completed,
+                tokens: TokenCounts::default(),
+                backtracks: 0,
+                masks: 0,
+                grammar_unavailable: None,
+                closed_after: None,
+            };
+            (AttemptKind::Revision, generation)
+        } else {
+            match kept_prior.as_deref() {
+                Some(prefix) if likelihood_resamples < config.alpha => {
+                    let mut g = writer.write_after(&d, prefix, data, &config.decode, &mut rng);
+                    // A resample that rewrites a program fitted before is drawn again (its
+                    // tokens still count).
+                    while redraws < config.redraws
+                        && g.stop.is_program()
+                        && by_canonical.contains_key(&canonical(&parse(&g.program).program))
+                    {
+                        add_tokens(&mut tokens, &g.tokens);
+                        redraws += 1;
+                        g = writer.write_after(&d, prefix, data, &config.decode, &mut rng);
+                    }
+                    (AttemptKind::Likelihood, g)
+                }
+                _ => {
+                    kept_prior = None;
+                    let g = writer.write(&d, data, &config.decode, &mut rng);
+                    (AttemptKind::Full, g)
+                }
             }
         };
         add_tokens(&mut tokens, &generation.tokens);
@@ -468,7 +481,15 @@ pub fn refine(
         } else {
             Vec::new()
         };
-        let fit_ready = generation.stop.is_program() && violations.is_empty();
+        // Every candidate models the response: a program whose likelihood is on other
+        // variables only is not fitted.
+        let unmodelled = if generation.stop.is_program() && violations.is_empty() {
+            unmodelled_responses(&program, &config.responses)
+        } else {
+            Vec::new()
+        };
+        let fit_ready =
+            generation.stop.is_program() && violations.is_empty() && unmodelled.is_empty();
         let mut candidate = None;
         let mut cached = false;
         if fit_ready {
@@ -491,6 +512,17 @@ pub fn refine(
                 });
                 by_canonical.insert(key, candidates.len() - 1);
                 candidate = Some(candidates.len() - 1);
+                if config.revise {
+                    let c = &candidates[candidates.len() - 1];
+                    for (revised, what) in revisions_for(c, kind) {
+                        let key = canonical(&parse(&revised).program);
+                        if !by_canonical.contains_key(&key)
+                            && !revisions.iter().any(|(p, _, _)| p == &revised)
+                        {
+                            revisions.push_back((revised, what, index));
+                        }
+                    }
+                }
             }
         }
         let (score, elpd_loo, valid) = candidate.map_or((0, None, false), |i| {
@@ -513,6 +545,7 @@ pub fn refine(
                 likelihood_resamples = 0;
             }
             AttemptKind::Likelihood => likelihood_resamples += 1,
+            AttemptKind::Revision => {}
         }
         let attempt = Attempt {
             index,
@@ -523,6 +556,9 @@ pub fn refine(
             violations,
             candidate,
             cached,
+            unmodelled,
+            redraws,
+            revision,
             score,
             elpd_loo,
             valid,

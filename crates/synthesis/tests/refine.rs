@@ -262,3 +262,66 @@ fn modes_map_to_decoder_modes_and_attempt_budgets() {
     );
     assert!(config_for_mode("magic", base).is_err());
 }
+
+#[test]
+fn a_program_without_a_likelihood_on_the_response_is_not_fitted() {
+    // The builtin models y; asking for x makes every program miss the response.
+    let data = regression_data();
+    let mut fitter = Scripted::new(&[(7, -1.0)]);
+    let config = RefineConfig {
+        rmax: 3,
+        responses: vec!["x".to_string()],
+        ..RefineConfig::default()
+    };
+    let out = run(&data, &mut fitter, &config);
+    assert!(fitter.fitted.is_empty(), "nothing is fitted");
+    assert_eq!(out.stop, RefineStop::NoValidProgram);
+    for a in &out.attempts {
+        assert!(a.violations.is_empty());
+        assert_eq!(a.unmodelled, ["x"]);
+        assert!(!a.valid && a.candidate.is_none());
+    }
+    // Asking for y fits them.
+    let mut fitter = Scripted::new(&[(7, -1.0)]);
+    let config = RefineConfig {
+        rmax: 3,
+        responses: vec!["y".to_string()],
+        ..RefineConfig::default()
+    };
+    let out = run(&data, &mut fitter, &config);
+    assert!(!fitter.fitted.is_empty());
+    assert!(out.attempts.iter().all(|a| a.unmodelled.is_empty()));
+}
+
+#[test]
+fn likelihood_resamples_that_repeat_a_fitted_program_are_redrawn() {
+    let data = regression_data();
+    let cached_likelihood = |redraws: usize| {
+        let config = RefineConfig {
+            rmax: 30,
+            redraws,
+            ..RefineConfig::default()
+        };
+        let out = run(&data, &mut Scripted::new(&[(2, -10.0)]), &config);
+        let likelihood: Vec<_> = out
+            .attempts
+            .iter()
+            .filter(|a| a.kind == AttemptKind::Likelihood)
+            .collect();
+        let cached = likelihood.iter().filter(|a| a.cached).count();
+        let redrawn: usize = likelihood.iter().map(|a| a.redraws).sum();
+        // Every token drawn counts, redraws included.
+        let sampled: usize = out.attempts.iter().map(|a| a.tokens.sampled).sum();
+        assert!(out.tokens.sampled >= sampled);
+        (cached, redrawn)
+    };
+    let (cached_without, redrawn_without) = cached_likelihood(0);
+    let (cached_with, redrawn_with) = cached_likelihood(4);
+    assert_eq!(redrawn_without, 0);
+    assert!(cached_without > 0, "a small grammar repeats likelihoods");
+    assert!(redrawn_with > 0);
+    assert!(
+        cached_with < cached_without,
+        "{cached_with} vs {cached_without}"
+    );
+}
