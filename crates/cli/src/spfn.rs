@@ -179,25 +179,7 @@ fn cmd_stats(dir: &Path, json: bool) -> Result<ExitCode> {
         emit(&(serde_json::to_string_pretty(&st).expect("plain values") + "\n"))?;
         return Ok(ExitCode::SUCCESS);
     }
-    let mut out = format!(
-        "{} shards, {} pairs, {} programs ({} dropped as mostly rejected), {:.0} bytes/pair\n",
-        st.shards,
-        st.records,
-        st.programs,
-        st.dropped_programs,
-        st.bytes as f64 / st.records.max(1) as f64
-    );
-    let table = |out: &mut String, title: &str, m: &std::collections::BTreeMap<String, u64>| {
-        out.push_str(&format!("\n{title}\n"));
-        for (k, v) in m {
-            out.push_str(&format!("  {k:<40} {v:>10}\n"));
-        }
-    };
-    table(&mut out, "by family", &st.by_family);
-    table(&mut out, "by split", &st.by_split);
-    table(&mut out, "by rows", &st.by_rows);
-    table(&mut out, "by label", &st.by_label);
-    table(&mut out, "rejected draws by reason", &st.rejections);
+    let out = st.table();
     emit(&out)?;
     Ok(ExitCode::SUCCESS)
 }

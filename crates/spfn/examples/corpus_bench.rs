@@ -2,11 +2,21 @@
 //! call as `refinestat spfn corpus`, timed.
 //!
 //! `cargo run --release -p refinestat-spfn --example corpus_bench -- PROGRAMS K SEED OUT JOBS`
+//! `cargo run --release -p refinestat-spfn --example corpus_bench -- stats DIR` (the table of
+//! `refinestat spfn stats DIR`)
 
 use refinestat_spfn::{corpus, CorpusConfig, MetaPrior, RunOptions, SplitConfig};
 
 fn main() {
     let a: Vec<String> = std::env::args().skip(1).collect();
+    if a.len() == 2 && a[0] == "stats" {
+        let st = corpus::stats(a[1].as_ref()).expect("stats");
+        for s in &st.skipped {
+            eprintln!("warning: {s}; skipped");
+        }
+        print!("{}", st.table());
+        return;
+    }
     if a.len() != 5 {
         eprintln!("usage: corpus_bench PROGRAMS K SEED OUT JOBS");
         std::process::exit(2);

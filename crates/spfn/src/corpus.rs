@@ -133,37 +133,54 @@ pub fn canonicalise(c: &Candidate) -> Candidate {
 /// Plan programs `0..n` (deterministic in `seed`). Returns the programs and the number of
 /// repeats accepted after [`DEDUP_TRIES`].
 pub fn plan(prior: &MetaPrior, n: u64, seed: u64) -> (Vec<Planned>, u64) {
+    use rayon::prelude::*;
+    // First tries are drawn in parallel, a batch at a time; deduplication walks them in order,
+    // so the plan does not depend on the number of threads.
+    const BATCH: u64 = 1024;
+    let attempt = |i: u64, r: u64| {
+        let mut rng = ChaCha8Rng::seed_from_u64(mix(seed, &[0, i, r]));
+        let (id, origin, cand) = prior.draw(&mut rng)?;
+        let mut cand = canonicalise(&cand);
+        cand.labels.insert("source".into(), origin);
+        let text = refinestat_language::print_program(&cand.program);
+        Some((id, cand, text))
+    };
     let mut seen = HashSet::new();
     let mut out = Vec::with_capacity(n as usize);
     let mut repeats = 0;
-    for i in 0..n {
-        let mut chosen = None;
-        for r in 0..DEDUP_TRIES {
-            let mut rng = ChaCha8Rng::seed_from_u64(mix(seed, &[0, i, r]));
-            let Some((id, origin, cand)) = prior.draw(&mut rng) else {
-                continue;
-            };
-            let mut cand = canonicalise(&cand);
-            cand.labels.insert("source".into(), origin);
-            let text = refinestat_language::print_program(&cand.program);
-            let fresh = !seen.contains(&text);
-            if fresh || r + 1 == DEDUP_TRIES {
-                if !fresh {
-                    repeats += 1;
+    let mut start = 0;
+    while start < n {
+        let end = (start + BATCH).min(n);
+        let first: Vec<_> = (start..end)
+            .into_par_iter()
+            .map(|i| attempt(i, 0))
+            .collect();
+        for (i, first) in (start..end).zip(first) {
+            let mut next = first;
+            for r in 0..DEDUP_TRIES {
+                if r > 0 {
+                    next = attempt(i, r);
                 }
-                seen.insert(text);
-                chosen = Some((id, cand));
-                break;
+                let Some((id, cand, text)) = next.take() else {
+                    continue;
+                };
+                let fresh = !seen.contains(&text);
+                if fresh || r + 1 == DEDUP_TRIES {
+                    if !fresh {
+                        repeats += 1;
+                    }
+                    seen.insert(text);
+                    out.push(Planned {
+                        index: i,
+                        id,
+                        program: cand.program.clone(),
+                        candidate: cand,
+                    });
+                    break;
+                }
             }
         }
-        if let Some((id, cand)) = chosen {
-            out.push(Planned {
-                index: i,
-                id,
-                program: cand.program.clone(),
-                candidate: cand,
-            });
-        }
+        start = end;
     }
     (out, repeats)
 }
@@ -420,7 +437,11 @@ pub fn run(
             let _ = std::fs::remove_file(e.path());
         }
     }
-    let (planned, repeats) = plan(prior, cfg.programs, cfg.seed);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.jobs.max(1))
+        .build()
+        .map_err(|e| SpfnError::Io(format!("thread pool: {e}")))?;
+    let (planned, repeats) = pool.install(|| plan(prior, cfg.programs, cfg.seed));
     let per = cfg.programs_per_shard.max(1) as usize;
     let units: Vec<(u64, &[Planned])> = planned
         .chunks(per)
@@ -455,10 +476,6 @@ pub fn run(
         }
         todo.push((*u, *progs));
     }
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(opts.jobs.max(1))
-        .build()
-        .map_err(|e| SpfnError::Io(format!("thread pool: {e}")))?;
     let results: Vec<Result<(u64, u64), SpfnError>> = pool.install(|| {
         todo.par_iter()
             .map(|(u, progs)| {
@@ -594,6 +611,34 @@ pub struct Stats {
     pub rejections: BTreeMap<String, u64>,
     pub dropped_programs: u64,
     pub skipped: Vec<String>,
+}
+
+impl Stats {
+    /// The human-readable table `spfn stats` prints.
+    pub fn table(&self) -> String {
+        let mut out = format!(
+            "{} shards, {} pairs, {} programs ({} dropped as mostly rejected), {:.0} bytes/pair\n",
+            self.shards,
+            self.records,
+            self.programs,
+            self.dropped_programs,
+            self.bytes as f64 / self.records.max(1) as f64
+        );
+        let sections = [
+            ("by family", &self.by_family),
+            ("by split", &self.by_split),
+            ("by rows", &self.by_rows),
+            ("by label", &self.by_label),
+            ("rejected draws by reason", &self.rejections),
+        ];
+        for (title, m) in sections {
+            out.push_str(&format!("\n{title}\n"));
+            for (k, v) in m {
+                out.push_str(&format!("  {k:<48} {v:>10}\n"));
+            }
+        }
+        out
+    }
 }
 
 fn rows_bucket(n: u64) -> &'static str {

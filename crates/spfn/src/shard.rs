@@ -125,8 +125,9 @@ pub fn write(path: &Path, summary: &UnitSummary, records: &[Record]) -> std::io:
     Ok(bytes.len() as u64)
 }
 
-/// Frames of a shard's bytes: (kind, decompressed payload). Stops after the first `max` frames.
-fn frames(path: &Path, bytes: &[u8], max: usize) -> Result<Vec<(u32, String)>, CorruptShard> {
+/// Frames of a shard's bytes: (kind, decompressed payload), every checksum verified. Record
+/// frames are decompressed only when `records` is set (their text is empty otherwise).
+fn frames(path: &Path, bytes: &[u8], records: bool) -> Result<Vec<(u32, String)>, CorruptShard> {
     let bad = |why: String| CorruptShard {
         path: path.display().to_string(),
         why,
@@ -136,7 +137,7 @@ fn frames(path: &Path, bytes: &[u8], max: usize) -> Result<Vec<(u32, String)>, C
     }
     let mut out = Vec::new();
     let mut at = 8;
-    while at < bytes.len() && out.len() < max {
+    while at < bytes.len() {
         if at + 12 > bytes.len() {
             return Err(bad(format!("truncated frame header at byte {at}")));
         }
@@ -152,9 +153,11 @@ fn frames(path: &Path, bytes: &[u8], max: usize) -> Result<Vec<(u32, String)>, C
             return Err(bad(format!("checksum mismatch in the frame at byte {at}")));
         }
         let mut text = String::new();
-        DeflateDecoder::new(payload)
-            .read_to_string(&mut text)
-            .map_err(|e| bad(format!("frame at byte {at} does not decompress: {e}")))?;
+        if kind == 1 || records {
+            DeflateDecoder::new(payload)
+                .read_to_string(&mut text)
+                .map_err(|e| bad(format!("frame at byte {at} does not decompress: {e}")))?;
+        }
         out.push((kind, text));
         at = end;
     }
@@ -181,17 +184,17 @@ fn summary_of(path: &Path, f: &[(u32, String)]) -> Result<UnitSummary, CorruptSh
     }
 }
 
-/// Verify every frame's checksum and read the summary (records are not parsed).
+/// Verify every frame's checksum and read the summary (records are not decompressed).
 pub fn verify(path: &Path) -> Result<UnitSummary, CorruptShard> {
     let bytes = read_bytes(path)?;
-    let f = frames(path, &bytes, usize::MAX)?;
+    let f = frames(path, &bytes, false)?;
     summary_of(path, &f)
 }
 
 /// Read a whole shard.
 pub fn read(path: &Path) -> Result<(UnitSummary, Vec<Record>), CorruptShard> {
     let bytes = read_bytes(path)?;
-    let f = frames(path, &bytes, usize::MAX)?;
+    let f = frames(path, &bytes, true)?;
     let summary = summary_of(path, &f)?;
     let mut records = Vec::new();
     for (kind, text) in &f[1..] {

@@ -62,7 +62,7 @@ pub trait ProgramSource: Send + Sync {
     fn families(&self) -> Vec<String>;
 }
 
-/// The human-written corpus: a uniform draw over its programs.
+/// The human-written corpus: a uniform draw over its families, then over the family's programs.
 #[derive(Debug, Clone)]
 pub struct HumanCorpus {
     pub programs: Vec<SourceProgram>,
@@ -137,10 +137,19 @@ impl ProgramSource for HumanCorpus {
 
     fn sample(&self, rng: &mut dyn rand::RngCore) -> Option<SourceProgram> {
         use rand::Rng;
-        if self.programs.is_empty() {
+        // A family uniformly, then a program of it: families with many variants (the conjugate
+        // programs of the moment tests) do not crowd out the others.
+        let families = self.families();
+        if families.is_empty() {
             return None;
         }
-        Some(self.programs[rng.random_range(0..self.programs.len())].clone())
+        let family = &families[rng.random_range(0..families.len())];
+        let members: Vec<&SourceProgram> = self
+            .programs
+            .iter()
+            .filter(|p| &p.family == family)
+            .collect();
+        Some(members[rng.random_range(0..members.len())].clone())
     }
 
     fn families(&self) -> Vec<String> {
