@@ -507,7 +507,10 @@ pub(crate) fn fit_sections(
             (0..per_chain).map(move |i| d.get(i).copied().unwrap_or(false))
         })
         .collect();
-    let picked = most_correlated(&pooled, options.pairs_params);
+    // With divergences, start from the parameter whose divergent draws lie furthest from its
+    // bulk (a funnel's scale parameter), so the plot shows where the sampler struggles.
+    let first = divergent_outlier(&pooled, &divergent);
+    let picked = most_correlated(&pooled, options.pairs_params, first);
     if picked.len() < 2 {
         out.push_str("<p class=\"note\">Fewer than two varying parameters: no pairs plot.</p>\n");
     } else {
@@ -524,13 +527,21 @@ pub(crate) fn fit_sections(
             .iter()
             .map(|&p| names[param_set[p]].clone())
             .collect();
-        let caption = format!(
-            "The {} most correlated parameters; {} of {total} draws, with all {} divergent \
-             transitions in red.",
-            picked.len(),
-            keep.len(),
-            s.divergences
-        );
+        let caption = match first {
+            Some(f) => format!(
+                "{}, whose divergent draws lie furthest from the rest, and the parameters most \
+                 correlated with it; {} of {total} draws, with all {} divergent transitions in red.",
+                names[param_set[f]],
+                keep.len(),
+                s.divergences
+            ),
+            None => format!(
+                "The {} most correlated parameters; {} of {total} draws (no divergent \
+                 transitions; they would be red).",
+                picked.len(),
+                keep.len(),
+            ),
+        };
         out.push_str(&figure(&plots::pairs(&labels, &cols, &div), &caption));
     }
 
@@ -810,9 +821,34 @@ fn ppc_section(
     }
 }
 
-/// Up to `k` columns, greedily: the pair with the largest |correlation|, then the column most
-/// correlated with those chosen. Constant columns are never chosen.
-fn most_correlated(columns: &[Vec<f64>], k: usize) -> Vec<usize> {
+/// The column whose divergent draws' mean lies furthest from its overall mean, in standard
+/// deviations; `None` without divergent draws.
+fn divergent_outlier(columns: &[Vec<f64>], divergent: &[bool]) -> Option<usize> {
+    if !divergent.iter().any(|&d| d) {
+        return None;
+    }
+    let score = |c: &Vec<f64>| {
+        let all = ppc::mean(c);
+        let sd = ppc::sd(c);
+        let div: Vec<f64> = c
+            .iter()
+            .zip(divergent)
+            .filter(|(_, d)| **d)
+            .map(|(v, _)| *v)
+            .collect();
+        let z = (ppc::mean(&div) - all).abs() / sd;
+        if z.is_finite() {
+            z
+        } else {
+            0.0
+        }
+    };
+    (0..columns.len()).max_by(|&a, &b| score(&columns[a]).total_cmp(&score(&columns[b])))
+}
+
+/// Up to `k` columns, greedily: `first` (or else the pair with the largest |correlation|), then
+/// the column most correlated with those chosen. Constant columns are never chosen.
+fn most_correlated(columns: &[Vec<f64>], k: usize, first: Option<usize>) -> Vec<usize> {
     let n = columns.len();
     let varying: Vec<usize> = (0..n)
         .filter(|&i| {
@@ -843,7 +879,10 @@ fn most_correlated(columns: &[Vec<f64>], k: usize) -> Vec<usize> {
             }
         }
     }
-    let mut chosen = vec![best.0, best.1];
+    let mut chosen = match first.filter(|f| varying.contains(f)) {
+        Some(f) => vec![f],
+        None => vec![best.0, best.1],
+    };
     while chosen.len() < k.min(varying.len()) {
         let next = varying
             .iter()
@@ -913,9 +952,17 @@ mod tests {
         let b: Vec<f64> = a.iter().map(|x| 2.0 * x + 0.01).collect();
         let c: Vec<f64> = (0..50).map(|i| (i as f64 * 1.91).cos()).collect();
         let constant = vec![3.0; 50];
-        let picked = most_correlated(&[c.clone(), constant.clone(), a, b], 2);
-        assert_eq!(picked, vec![2, 3]);
-        assert_eq!(most_correlated(&[c, constant], 4), vec![0]);
+        let cols = [c.clone(), constant.clone(), a, b];
+        assert_eq!(most_correlated(&cols, 2, None), vec![2, 3]);
+        // Starting from column 0: the column most correlated with it joins.
+        assert_eq!(most_correlated(&cols, 2, Some(0)).len(), 2);
+        assert!(most_correlated(&cols, 2, Some(0)).contains(&0));
+        assert_eq!(most_correlated(&[c.clone(), constant], 4, None), vec![0]);
+        // The divergent draws of the second column sit at its edge.
+        let edge: Vec<f64> = (0..50).map(|i| i as f64).collect();
+        let divergent: Vec<bool> = (0..50).map(|i| i < 3).collect();
+        assert_eq!(divergent_outlier(&[c, edge], &divergent), Some(1));
+        assert_eq!(divergent_outlier(&[vec![1.0; 3]], &[false; 3]), None);
     }
 
     #[test]
