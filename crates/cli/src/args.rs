@@ -12,6 +12,10 @@ use std::path::PathBuf;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// With --data given as CSV: drop the rows with a missing value (empty, NA, NaN, null) and
+    /// say how many, instead of stopping at the first one.
+    #[arg(long, global = true)]
+    pub drop_missing: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -2,12 +2,19 @@
 
 use crate::args::{Cli, Command};
 use crate::error::{emit, CliError, Result};
-use refinestat_language::{check, diagnostic::line_col, parse, Data, Diagnostic, Severity};
+use refinestat_language::{
+    check, diagnostic::line_col, parse, CsvOptions, Data, Diagnostic, Severity,
+};
 use refinestat_model::{LogDensityOptions, Model};
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// `--drop-missing`, a global flag: read by [`read_data`] wherever `--data` is loaded.
+static DROP_MISSING: AtomicBool = AtomicBool::new(false);
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
+    DROP_MISSING.store(cli.drop_missing, Ordering::Relaxed);
     match cli.command {
         Command::Check {
             model,
@@ -54,8 +61,61 @@ pub fn read_source(path: &Path) -> Result<String> {
         .map_err(|e| CliError::new(format!("cannot read model file {}: {e}", path.display())))
 }
 
+/// Reads `--data`: Stan JSON, or a CSV table when the file is named `.csv` or does not start with
+/// `{` (text columns become 1..J indexes with a size `J_<name>`; what was converted or dropped is
+/// said on stderr).
 pub fn read_data(path: &Path) -> Result<Data> {
-    Data::from_path(path).map_err(|e| CliError::new(format!("{}: {e}", path.display())))
+    let at = |e: refinestat_language::DataError| CliError::new(format!("{}: {e}", path.display()));
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CliError::new(format!("cannot read data file {}: {e}", path.display())))?;
+    let named_csv = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+    if !named_csv && !Data::looks_like_csv(&text) {
+        return Data::from_json_str(&text).map_err(at);
+    }
+    let options = CsvOptions {
+        drop_missing: DROP_MISSING.load(Ordering::Relaxed),
+    };
+    let table = Data::from_csv_str(&text, options).map_err(at)?;
+    let file = path.display();
+    for (raw, name) in &table.renamed {
+        eprintln!("{file}: column `{raw}` is read as `{name}`");
+    }
+    for (name, levels) in &table.levels {
+        let shown: Vec<&str> = levels.iter().take(8).map(String::as_str).collect();
+        let more = if levels.len() > 8 { ", ..." } else { "" };
+        eprintln!(
+            "{file}: text column `{name}` is read as an index 1..{} (J_{name} = {}): {}{more}",
+            levels.len(),
+            levels.len(),
+            shown.join(", ")
+        );
+    }
+    if !table.dropped_lines.is_empty() {
+        let lines: Vec<String> = table
+            .dropped_lines
+            .iter()
+            .take(10)
+            .map(u64::to_string)
+            .collect();
+        let more = if table.dropped_lines.len() > 10 {
+            ", ..."
+        } else {
+            ""
+        };
+        eprintln!(
+            "{file}: dropped {} rows with a missing value (lines {}{more}); N = {}",
+            table.dropped_lines.len(),
+            lines.join(", "),
+            table
+                .data
+                .get("N")
+                .and_then(|n| n.as_scalar())
+                .unwrap_or(0.0)
+        );
+    }
+    Ok(table.data)
 }
 
 fn diagnostic_json(source: &str, d: &Diagnostic) -> serde_json::Value {

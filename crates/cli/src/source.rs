@@ -15,7 +15,7 @@ pub struct DataSource {
     /// One of the shipped benchmark datasets: eight_schools, dugongs, glm, gp, surgical.
     #[arg(long)]
     pub dataset: Option<String>,
-    /// Any Stan JSON data file.
+    /// A data file: Stan JSON, or a CSV table (header row; text columns become 1..J indexes).
     #[arg(long)]
     pub data: Option<PathBuf>,
     /// A sentence about the data: text models read it in their instruction; the builtin model

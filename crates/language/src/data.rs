@@ -75,6 +75,8 @@ pub enum DataError {
     },
     #[error("data is not valid JSON: {0}")]
     Json(String),
+    #[error("data is not valid CSV: {0}")]
+    Csv(String),
     #[error("data variable `{name}`: {message}")]
     Value { name: String, message: String },
 }
@@ -93,6 +95,19 @@ impl Data {
     /// `"NaN"`, `"inf"`, `"-inf"`). Reading it back with [`Data::from_json_str`] gives `self`.
     pub fn to_json_string(&self) -> String {
         crate::data_json::write(self)
+    }
+
+    /// Read a CSV table (header row, one row per observation): see [`crate::data_csv`].
+    pub fn from_csv_str(
+        text: &str,
+        options: crate::data_csv::CsvOptions,
+    ) -> Result<crate::data_csv::CsvData, DataError> {
+        crate::data_csv::parse(text, options)
+    }
+
+    /// Whether data text is CSV rather than Stan JSON (it does not start with `{`).
+    pub fn looks_like_csv(text: &str) -> bool {
+        crate::data_csv::looks_like_csv(text)
     }
 
     /// Read and parse a Stan JSON file.

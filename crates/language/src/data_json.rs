@@ -1,14 +1,17 @@
 //! Stan JSON reading into [`Data`] and writing back out.
 //!
 //! Stan JSON is an object of variables; each value is a number, one of the strings `"NaN"`,
-//! `"inf"`, `"-inf"`, `"Infinity"`, `"-Infinity"`, or a rectangular nested array of those.
+//! `"inf"`, `"-inf"`, `"Infinity"`, `"-Infinity"`, or a rectangular nested array of those. As in
+//! CmdStan, the bare (unquoted) tokens `NaN`, `Infinity` and `-Infinity` are numbers too (Python's
+//! `json.dump` writes them).
 //! Every error names the variable it is about; nothing here panics on bad input.
 
 use crate::data::{Data, DataError, DataValue};
 use serde_json::Value;
 
 pub(crate) fn parse(text: &str) -> Result<Data, DataError> {
-    let root: Value = serde_json::from_str(text).map_err(|e| DataError::Json(e.to_string()))?;
+    let text = quote_bare_non_finite(text);
+    let root: Value = serde_json::from_str(&text).map_err(|e| DataError::Json(e.to_string()))?;
     let Value::Object(map) = root else {
         return Err(DataError::Json(
             "the top level must be an object of variables, like {\"N\": 3}".into(),
@@ -23,6 +26,60 @@ pub(crate) fn parse(text: &str) -> Result<Data, DataError> {
         data.vars.insert(name, parsed);
     }
     Ok(data)
+}
+
+/// `text` with the bare tokens `NaN`, `Infinity` and `-Infinity` outside strings quoted, so that
+/// serde_json reads them as the strings [`parse_number`] accepts. Borrowed when there are none.
+fn quote_bare_non_finite(text: &str) -> std::borrow::Cow<'_, str> {
+    const TOKENS: [&str; 3] = ["-Infinity", "Infinity", "NaN"];
+    let bytes = text.as_bytes();
+    let mut out: Option<String> = None;
+    let mut copied = 0;
+    let mut in_string = false;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if in_string {
+            match b {
+                b'\\' => i += 1,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            i += 1;
+            continue;
+        }
+        if b == b'"' {
+            in_string = true;
+            i += 1;
+            continue;
+        }
+        let at_word_start = i == 0 || !bytes[i - 1].is_ascii_alphanumeric();
+        let token = TOKENS.iter().find(|t| {
+            bytes[i..].starts_with(t.as_bytes())
+                && !bytes
+                    .get(i + t.len())
+                    .is_some_and(|c| c.is_ascii_alphanumeric())
+        });
+        match token {
+            Some(t) if at_word_start => {
+                let o = out.get_or_insert_with(|| String::with_capacity(text.len() + 16));
+                o.push_str(&text[copied..i]);
+                o.push('"');
+                o.push_str(t);
+                o.push('"');
+                i += t.len();
+                copied = i;
+            }
+            _ => i += 1,
+        }
+    }
+    match out {
+        None => std::borrow::Cow::Borrowed(text),
+        Some(mut o) => {
+            o.push_str(&text[copied..]);
+            std::borrow::Cow::Owned(o)
+        }
+    }
 }
 
 /// One number of a value: its float and whether it was written as an integer literal.
@@ -189,5 +246,37 @@ fn write_number(out: &mut String, x: f64, as_int: bool) {
         // Debug prints the shortest text that reads back to the same float, with a `.0` on
         // integral values so that they stay reals.
         let _ = write!(out, "{x:?}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bare_non_finite_tokens_read_as_stan_reads_them() {
+        let d = parse(r#"{"x": [NaN, Infinity, -Infinity, 1.5], "s": NaN, "t": "NaN"}"#).unwrap();
+        let x = &d.get("x").unwrap().values;
+        assert!(x[0].is_nan());
+        assert_eq!(&x[1..], &[f64::INFINITY, f64::NEG_INFINITY, 1.5]);
+        assert!(d.get("s").unwrap().values[0].is_nan());
+        assert!(d.get("t").unwrap().values[0].is_nan());
+    }
+
+    #[test]
+    fn only_bare_tokens_outside_strings_are_quoted() {
+        assert!(matches!(
+            quote_bare_non_finite(r#"{"NaN": 1}"#),
+            std::borrow::Cow::Borrowed(_)
+        ));
+        assert_eq!(
+            quote_bare_non_finite(r#"{"a\"NaN": [NaN,-Infinity]}"#),
+            r#"{"a\"NaN": ["NaN","-Infinity"]}"#
+        );
+        // A word that merely contains a token is left alone, and stays invalid JSON.
+        assert_eq!(quote_bare_non_finite("[NaNa, xNaN]"), "[NaNa, xNaN]");
+        assert!(parse(r#"{"x": NaNa}"#).is_err());
+        // Multi-byte text outside strings is an error, not a panic.
+        assert!(parse("{\"x\": é NaN}").is_err());
     }
 }

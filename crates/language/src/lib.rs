@@ -1,9 +1,9 @@
 //! The language stage of refinestat: everything about Stan-subset program *text*.
 //!
 //! Owns: the lexer and resilient parser ([`parse`], [`parse_prefix`]), the [`ast`], the pretty and
-//! canonical printers ([`print_program`], [`canonical`]), Stan JSON [`data`] loading, the symbol
-//! table and type checker, and the six validity predicates ([`check`], [`check_prefix`]), which
-//! return structured [`Diagnostic`]s and work on program prefixes.
+//! canonical printers ([`print_program`], [`canonical`]), Stan JSON [`data`] loading and CSV tables
+//! ([`data_csv`]), the symbol table and type checker, and the six validity predicates ([`check`],
+//! [`check_prefix`]), which return structured [`Diagnostic`]s and work on program prefixes.
 //!
 //! Also owns the analyses other stages must agree on ([`analysis`]: the AST walker and which
 //! statements are on observed data).
@@ -26,6 +26,7 @@ pub mod analysis;
 pub mod ast;
 pub mod check;
 pub mod data;
+pub mod data_csv;
 mod data_json;
 pub mod diagnostic;
 mod lexer;
@@ -37,6 +38,7 @@ pub mod render;
 pub use ast::{Program, Span};
 pub use check::{catalog, check, check_prefix, check_program, validate_data};
 pub use data::{Data, DataError, DataValue};
+pub use data_csv::{CsvData, CsvOptions};
 pub use diagnostic::{Diagnostic, Predicate, Severity};
 pub use parser::{parse, parse_prefix, Parse};
 pub use print::{canonical, print_program};
