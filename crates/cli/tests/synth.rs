@@ -81,11 +81,13 @@ fn eight_schools_writes_a_best_program_that_checks() {
     assert_eq!(diag["reliability"]["score"], record["score"]);
     assert!(diag["reliability"]["score"].as_u64().unwrap() >= 3);
     assert_eq!(diag["loo"]["elpd_loo"], record["elpd_loo"]);
-    assert_eq!(
-        std::fs::read_to_string(&best).unwrap(),
+    // best_program.stan is the chosen candidate plus its generated quantities (y_rep, log_lik).
+    let best_text = std::fs::read_to_string(&best).unwrap();
+    let chosen =
         std::fs::read_to_string(dir.join(format!("candidates/attempt-{best_attempt}.stan")))
-            .unwrap()
-    );
+            .unwrap();
+    assert!(best_text.starts_with(&chosen), "{best_text}\nvs\n{chosen}");
+    assert!(best_text[chosen.len()..].starts_with("generated quantities {"));
     // Every attempt left its program and record.
     for i in 0..attempts {
         assert!(dir.join(format!("candidates/attempt-{i}.stan")).is_file());

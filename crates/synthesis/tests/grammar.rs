@@ -51,16 +51,23 @@ fn every_example_and_test_program_is_in_the_grammar() {
         "scripts/bench_peers/stan",
     ];
     let mut count = 0;
+    let mut outside = Vec::new();
     for dir in dirs {
         for file in stan_files(dir) {
             let text = std::fs::read_to_string(&file).unwrap();
             assert!(parse(&text).errors.is_empty(), "{}", file.display());
+            // The proposal grammar has no `functions` block: user-defined functions are for
+            // programs people write (`check`, `sample`), never proposed.
+            if parse(&text).program.functions.is_some() {
+                continue;
+            }
             if let Err(e) = grammar_accepts(&text, &any_program()) {
-                panic!("{}: {e}", file.display());
+                outside.push(format!("{}: {e}", file.display()));
             }
             count += 1;
         }
     }
+    assert!(outside.is_empty(), "{}", outside.join("\n"));
     assert!(count >= 50, "only {count} programs found");
 }
 

@@ -82,9 +82,13 @@ fn failed_programs_resample_the_likelihood_alpha_times_then_the_prior() {
         assert!(out.attempts[resample].program.starts_with(kept));
         assert!(check(&out.attempts[resample].program, Some(&data)).is_empty());
     }
-    // Tokens: the total is the sum over attempts, and a likelihood attempt's prompt is longer.
+    // Tokens: the total is the sum over attempts plus the redrawn likelihoods (programs that
+    // repeated a fitted one), and a likelihood attempt's prompt is longer.
     let sampled: usize = out.attempts.iter().map(|a| a.tokens.sampled).sum();
-    assert_eq!(out.tokens.sampled, sampled);
+    assert!(out.tokens.sampled >= sampled);
+    if out.attempts.iter().all(|a| a.redraws == 0) {
+        assert_eq!(out.tokens.sampled, sampled);
+    }
     assert!(out.attempts[1].tokens.prompt > out.attempts[0].tokens.prompt);
 }
 
