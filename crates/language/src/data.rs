@@ -3,7 +3,7 @@
 //! A value is a rectangular array of numbers, stored flat in JSON (row-major) order with its
 //! dimensions, so `matrix[2,3]` data `[[1,2,3],[4,5,6]]` is dims `[2,3]`, values `[1,2,3,4,5,6]`.
 //! `"NaN"`, `"inf"`, `"-inf"` (and `"Infinity"`, `"-Infinity"`) are accepted as numbers.
-//! Validation against a program's data block lives in [`crate::check`].
+//! Validation against a program's data block lives in [`crate::check()`] (module `check`).
 
 use std::collections::BTreeMap;
 use std::path::Path;

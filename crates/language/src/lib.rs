@@ -2,7 +2,7 @@
 //!
 //! Owns: the lexer and resilient parser ([`parse`], [`parse_prefix`]), the [`ast`], the pretty and
 //! canonical printers ([`print_program`], [`canonical`]), Stan JSON [`data`] loading and CSV tables
-//! ([`data_csv`]), the symbol table and type checker, and the six validity predicates ([`check`],
+//! ([`data_csv`]), the symbol table and type checker, and the six validity predicates ([`check()`],
 //! [`check_prefix`]), which return structured [`Diagnostic`]s and work on program prefixes.
 //!
 //! Also owns the analyses other stages must agree on ([`analysis`]: the AST walker and which

@@ -5,7 +5,7 @@
 //! parentheses ([`ExprKind::Paren`]) and adds only the parentheses a tree without them needs, so a
 //! parsed program prints to text that parses back to the same tree (spans aside).
 //!
-//! [`canonical`] (in [`canonical`](self::canonical) module) normalises names, declaration order and
+//! [`canonical`] (in `canonical` module) normalises names, declaration order and
 //! parentheses before printing.
 
 mod canonical;

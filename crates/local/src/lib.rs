@@ -597,7 +597,7 @@ impl LocalModel {
     }
 
     /// A Qwen2 network built elsewhere (random weights for timing, see the test kit), without a
-    /// tokenizer: see [`LocalModel::from_network`].
+    /// tokenizer: see `LocalModel::from_network`.
     pub fn from_qwen2(
         model: qwen2::ModelForCausalLM,
         device: Device,
