@@ -355,8 +355,13 @@ pub fn unmodelled_responses(program: &str, responses: &[String]) -> Vec<String> 
 
 /// The structural revisions a fitted candidate's checks ask for: a heavier-tailed or
 /// overdispersed likelihood when Pareto k fails, the other parameterization of its varying
-/// effects when there are divergences (not for a program that is itself a reparameterization).
+/// effects when there are divergences. Revisions are one level deep: a program that is itself a
+/// revision is not revised again (revising revisions stacks one observation-level effect on
+/// another, each slower to fit and no better).
 fn revisions_for(c: &Candidate, kind: AttemptKind) -> Vec<(String, String)> {
+    if kind == AttemptKind::Revision {
+        return Vec::new();
+    }
     let Some(summary) = &c.assessment.summary else {
         return Vec::new();
     };
@@ -365,7 +370,7 @@ fn revisions_for(c: &Candidate, kind: AttemptKind) -> Vec<(String, String)> {
     if !checks.pareto_k.pass {
         out.extend(refinestat_family::heavier_likelihood(&c.program));
     }
-    if !checks.divergences.pass && kind != AttemptKind::Revision {
+    if !checks.divergences.pass {
         out.extend(refinestat_family::other_parameterization(&c.program));
     }
     out
