@@ -54,6 +54,12 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Selection {
+    /// The highest ELPD-LOO among valid programs whose PSIS-LOO is reliable (at most
+    /// [`UNRELIABLE_LOO_SHARE`] of Pareto k above the threshold), and among the others only when
+    /// no valid program has a reliable one (an ELPD with many high k is optimistic, typically
+    /// one parameter per observation; but so is a hierarchical model of a few groups, which
+    /// this rule then passes over for a pooled one).
+    ReliableElpd,
     /// The highest ELPD-LOO among valid programs (the paper's rule).
     Elpd,
     /// The highest reliability score, ties broken by ELPD-LOO.
@@ -63,6 +69,7 @@ pub enum Selection {
 impl Selection {
     pub fn as_str(self) -> &'static str {
         match self {
+            Selection::ReliableElpd => "reliable-elpd",
             Selection::Elpd => "elpd",
             Selection::ScoreThenElpd => "score-then-elpd",
         }
@@ -73,10 +80,11 @@ impl std::str::FromStr for Selection {
     type Err = String;
     fn from_str(s: &str) -> Result<Selection, String> {
         match s {
+            "reliable-elpd" => Ok(Selection::ReliableElpd),
             "elpd" => Ok(Selection::Elpd),
             "score-then-elpd" => Ok(Selection::ScoreThenElpd),
             other => Err(format!(
-                "unknown selection `{other}` (expected elpd or score-then-elpd)"
+                "unknown selection `{other}` (expected reliable-elpd, elpd or score-then-elpd)"
             )),
         }
     }
@@ -298,6 +306,14 @@ impl RefineOutcome {
         }
         let best = self.best.and_then(|b| self.candidates.get(b));
         Some(match (best, config.select) {
+            (Some(b), Selection::ReliableElpd) if !loo_reliable(c) && loo_reliable(b) => {
+                format!(
+                    "valid, but its PSIS-LOO is unreliable (over 10% of Pareto k high), so its ELPD-LOO \
+                     {} does not compete with the chosen program's {}",
+                    fmt_elpd(c.assessment.elpd_loo),
+                    fmt_elpd(b.assessment.elpd_loo)
+                )
+            }
             (Some(b), Selection::ScoreThenElpd) if c.assessment.score < b.assessment.score => {
                 format!(
                     "valid, but its score {} is below the chosen program's {}",
@@ -384,6 +400,27 @@ fn add_tokens(total: &mut TokenCounts, t: &TokenCounts) {
     total.scanned += t.scanned;
 }
 
+/// Share of observations with Pareto k above the threshold beyond which a candidate's ELPD-LOO
+/// does not compete under [`Selection::ReliableElpd`]. A few high k are common in hierarchical
+/// models of small groups; many mean the estimate is optimistic (typically an observation-level
+/// effect per data point, whose p_loo approaches N).
+pub const UNRELIABLE_LOO_SHARE: f64 = 0.1;
+
+/// Whether a candidate's PSIS-LOO is reliable enough to compete on ELPD: at most
+/// [`UNRELIABLE_LOO_SHARE`] of its Pareto k above the threshold (true when no summary is known,
+/// as for scripted fitters).
+fn loo_reliable(c: &Candidate) -> bool {
+    let Some(loo) = c.assessment.summary.as_ref().and_then(|s| s.loo.as_ref()) else {
+        return true;
+    };
+    let high = loo
+        .pareto_k
+        .iter()
+        .filter(|k| **k > loo.k_threshold)
+        .count();
+    high as f64 <= UNRELIABLE_LOO_SHARE * loo.pareto_k.len() as f64
+}
+
 /// The index of the best candidate among `valid` ones under `select`.
 fn select_best(candidates: &[Candidate], select: Selection) -> Option<usize> {
     let elpd = |c: &Candidate| c.assessment.elpd_loo.unwrap_or(f64::NEG_INFINITY);
@@ -392,6 +429,7 @@ fn select_best(candidates: &[Candidate], select: Selection) -> Option<usize> {
         let better = match best.map(|b| &candidates[b]) {
             None => true,
             Some(b) => match select {
+                Selection::ReliableElpd => (loo_reliable(c), elpd(c)) > (loo_reliable(b), elpd(b)),
                 Selection::Elpd => elpd(c) > elpd(b),
                 Selection::ScoreThenElpd => {
                     (c.assessment.score, elpd(c)) > (b.assessment.score, elpd(b))
