@@ -376,3 +376,25 @@ fn diagnose_reads_cmdstan_output_and_agrees_with_arviz() {
     let want = expected["loo"]["elpd_loo"].as_f64().unwrap();
     assert!((elpd - want).abs() < 1e-9, "elpd_loo {elpd} vs {want}");
 }
+
+#[test]
+fn a_while_loop_that_never_ends_stops_with_a_clear_error() {
+    let dir = scratch("runaway");
+    let data = write(&dir, "empty.json", "{}");
+    let out_dir = dir.join("out").to_string_lossy().into_owned();
+    let model = write(
+        &dir,
+        "runaway.stan",
+        "parameters { real mu; }\nmodel { mu ~ normal(0, 1);\n  while (1) { }\n}\n",
+    );
+    let out = refinestat(&["sample", &model, "--data", &data, "--output-dir", &out_dir]);
+    assert_ne!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("runaway loop"), "{err}");
+    assert!(err.contains("while"), "{err}");
+    let params = write(&dir, "params.json", "{\"mu\": 0.5}");
+    let out = refinestat(&["logp", &model, "--data", &data, "--params", &params]);
+    assert_ne!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("runaway loop"), "{err}");
+}

@@ -30,6 +30,11 @@ pub enum Flow {
 /// (instead of overflowing the stack).
 const MAX_CALL_DEPTH: u32 = 40;
 
+/// How many iterations one `while` loop may run in one evaluation before it stops with
+/// [`ModelError::Runaway`]: far beyond any iterative algorithm written in a model (a second or
+/// so of interpretation), so only a loop that never ends reaches it.
+pub(crate) const MAX_WHILE_ITERATIONS: u64 = 10_000_000;
+
 /// Pointwise log-likelihood accumulation: per data variable, per internal element position.
 #[derive(Debug, Clone, Default)]
 pub struct LogLik {
@@ -806,7 +811,16 @@ impl Ctx<'_> {
                 Ok(Flow::Normal)
             }
             S::While { cond, body } => {
+                let mut iterations: u64 = 0;
                 while self.eval(cond)?.truthy()? {
+                    iterations += 1;
+                    if iterations > MAX_WHILE_ITERATIONS {
+                        return Err(ModelError::Runaway(format!(
+                            "a `while` loop ran more than {MAX_WHILE_ITERATIONS} iterations in \
+                             one evaluation of the program (does its condition ever become \
+                             false?)"
+                        )));
+                    }
                     match self.exec_block(body)? {
                         Flow::Break => break,
                         Flow::Return => return Ok(Flow::Return),

@@ -115,6 +115,10 @@ pub enum ModelError {
     /// Given parameter values do not fit (missing, wrong size, outside constraints).
     #[error("parameter values: {0}")]
     Params(String),
+    /// A loop ran past its budget in one evaluation (`while (1)`): the program would never
+    /// return, so no sampler should go on.
+    #[error("runaway loop: {0}")]
+    Runaway(String),
 }
 
 impl ModelError {
