@@ -924,6 +924,35 @@ impl PriorStyle {
 }
 
 /// A covariate as a term of a vectorised linear predictor (int arrays through `to_vector`).
+/// `x` as it enters a linear predictor: as is when it is 0/1 or already within [-3, 3],
+/// otherwise centred on the middle of its range and divided by half its range, so that it lies
+/// in [-1, 1] and a coefficient's prior means the same whatever the units (a covariate in the
+/// hundreds under a log link overflows `exp` at the sampler's first points otherwise).
+fn scaled(x: &Covariate) -> String {
+    let v = as_vector(x);
+    if x.binary || (x.min >= -3.0 && x.max <= 3.0) || !(x.min.is_finite() && x.max.is_finite()) {
+        return v;
+    }
+    let mid = round_to(0.5 * (x.min + x.max), 3);
+    let half = round_to(x.half_range(), 2);
+    if mid == 0.0 {
+        format!("({v} / {})", lit(half))
+    } else if mid > 0.0 {
+        format!("(({v} - {}) / {})", lit(mid), lit(half))
+    } else {
+        format!("(({v} + {}) / {})", lit(-mid), lit(half))
+    }
+}
+
+/// `x` rounded to `digits` significant digits.
+fn round_to(x: f64, digits: i32) -> f64 {
+    if x == 0.0 || !x.is_finite() {
+        return x;
+    }
+    let p = 10f64.powi(digits - 1 - x.abs().log10().floor() as i32);
+    (x * p).round() / p
+}
+
 fn as_vector(x: &Covariate) -> String {
     if x.is_int {
         format!("to_vector({})", x.name)
@@ -1009,7 +1038,7 @@ fn linear_predictor(
             let beta = a.fresh(&format!("beta_{}", x.name));
             parts.params.push(format!("real {beta};"));
             parts.priors.push(format!("{beta} ~ {pb};"));
-            terms.push(format!("{beta} * {}", as_vector(x)));
+            terms.push(format!("{beta} * {}", scaled(x)));
             parts.labels.covariates.push(x.name.clone());
         }
         for m in &matrices {
@@ -1058,7 +1087,7 @@ fn linear_predictor(
                     &g.levels,
                     coef_target,
                 );
-                terms.push(format!("{slopes}[{}] .* {}", g.name, as_vector(x)));
+                terms.push(format!("{slopes}[{}] .* {}", g.name, scaled(x)));
                 parts.labels.varying_slopes.push(x.name.clone());
             }
         }

@@ -382,6 +382,11 @@ fn revisions_for(c: &Candidate, kind: AttemptKind) -> Vec<(String, String)> {
         return Vec::new();
     };
     let checks = &summary.reliability.refinestat.checks;
+    // A fit whose chains disagree says nothing about its likelihood's tails or its
+    // parameterization: revising it only spends attempts.
+    if !checks.rhat.pass {
+        return Vec::new();
+    }
     let mut out = Vec::new();
     if !checks.pareto_k.pass {
         out.extend(refinestat_family::heavier_likelihood(&c.program));
