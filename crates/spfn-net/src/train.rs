@@ -406,7 +406,8 @@ fn candle(e: candle_core::Error) -> NetError {
 }
 
 /// Train (or resume) a network on `corpus` into `out`. A directory holding `state.json` is
-/// resumed when its settings match `config` (the step count may grow); `progress` is called
+/// resumed when its settings match `config` (the step count may grow; the warm-up stays the
+/// first run's); `progress` is called
 /// after every step and stops the run by returning false (what was checkpointed stays; a later
 /// run resumes from it, as after a kill).
 pub fn train(
@@ -425,11 +426,23 @@ pub fn train(
     }
     std::fs::create_dir_all(out).map_err(|e| io_err(out, e))?;
     let state_path = out.join("state.json");
+    // A resumed run keeps its warm-up (derived from the first run's steps by default).
+    let resumed_config;
+    let config = if state_path.exists() {
+        let state: State = read_json(&state_path)?;
+        let mut c = config.clone();
+        c.warmup = state.train.warmup;
+        resumed_config = c;
+        &resumed_config
+    } else {
+        config
+    };
     let corpus_name = corpus.display().to_string();
     let (net_config, vocab, vars, opt, start, mut rows) = if state_path.exists() {
         let state: State = read_json(&state_path)?;
         let mut wanted = config.clone();
         wanted.steps = state.train.steps;
+        wanted.warmup = state.train.warmup;
         if state.train != wanted {
             return Err(NetError::Files {
                 path: state_path.display().to_string(),
