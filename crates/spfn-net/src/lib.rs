@@ -16,6 +16,8 @@
 //! that keep proposals valid (`refinestat-synthesis`), anything printed (the CLI's `spfn train`
 //! shows progress). It is compiled into the binary only with its `spfn` feature.
 
+#![warn(missing_docs)]
+
 pub mod features;
 pub mod net;
 pub mod propose;

@@ -11,8 +11,8 @@
 //! same corpus, flags and seed give the same `loss.csv` and weights on one machine.
 //!
 //! **Model directory.** `config.json` (architecture), `vocab.json` (lexemes), `model.safetensors`
-//! (weights), `optimizer.safetensors` (AdamW moments), `loss.csv` (`step,lr,train_loss,val_loss`)
-//! and `state.json` (the step reached, the run's settings, and CRC-32s of the two tensor files).
+//! (weights), `optimizer.safetensors` (AdamW moments), `loss.csv` (`step,lr,train_loss,val_loss`),
+//! `loss.svg` (the same as a plot) and `state.json` (the step reached, the run's settings, and CRC-32s of the two tensor files).
 //! Every file is written to `NAME.tmp` and renamed; `state.json` last.
 
 use crate::features::{dataset_features, VarFeatures};
@@ -715,6 +715,7 @@ fn save_checkpoint(
     let model_crc32 = write_tensors(&out.join("model.safetensors"), &weights)?;
     let optimizer_crc32 = write_tensors(&out.join("optimizer.safetensors"), &moments)?;
     write_atomic(&out.join("loss.csv"), csv.as_bytes())?;
+    write_atomic(&out.join("loss.svg"), loss_svg(rows).as_bytes())?;
     let state = State {
         format: 1,
         step,
@@ -727,6 +728,61 @@ fn save_checkpoint(
         &out.join("state.json"),
         (serde_json::to_string_pretty(&state).expect("plain values") + "\n").as_bytes(),
     )
+}
+
+/// The loss curve as a self-contained SVG: training loss per step (a line) and validation loss
+/// at checkpoints (dots), log scale.
+fn loss_svg(rows: &[Row]) -> String {
+    let (w, h, m) = (640.0, 360.0, 48.0);
+    let values: Vec<f64> = rows
+        .iter()
+        .flat_map(|r| std::iter::once(r.loss).chain(r.val_loss))
+        .filter(|v| v.is_finite() && *v > 0.0)
+        .map(f64::ln)
+        .collect();
+    let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let (lo, hi) = if lo.is_finite() && hi > lo {
+        (lo, hi)
+    } else {
+        (lo.min(0.0), lo.max(0.0) + 1.0)
+    };
+    let last = rows.last().map_or(1, |r| r.step).max(1) as f64;
+    let x = |step: u64| m + (w - 2.0 * m) * step as f64 / last;
+    let y = |v: f64| h - m - (h - 2.0 * m) * (v.max(1e-12).ln() - lo) / (hi - lo);
+    let line: Vec<String> = rows
+        .iter()
+        .filter(|r| r.loss.is_finite())
+        .map(|r| format!("{:.1},{:.1}", x(r.step), y(r.loss)))
+        .collect();
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" \
+         font-family=\"sans-serif\" font-size=\"12\">\n\
+         <rect width=\"{w}\" height=\"{h}\" fill=\"white\"/>\n\
+         <text x=\"{m}\" y=\"20\">loss (nats/token, log scale): train (line), validation (dots)</text>\n\
+         <text x=\"{m}\" y=\"{}\">step 0</text><text x=\"{}\" y=\"{}\" text-anchor=\"end\">step {last}</text>\n\
+         <text x=\"4\" y=\"{}\">{:.3}</text><text x=\"4\" y=\"{}\">{:.3}</text>\n\
+         <polyline fill=\"none\" stroke=\"steelblue\" stroke-width=\"1.5\" points=\"{}\"/>\n",
+        h - m + 18.0,
+        w - m,
+        h - m + 18.0,
+        m,
+        hi.exp(),
+        h - m,
+        lo.exp(),
+        line.join(" ")
+    );
+    for r in rows {
+        if let Some(v) = r.val_loss.filter(|v| v.is_finite()) {
+            svg.push_str(&format!(
+                "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"3\" fill=\"darkorange\"/>\n",
+                x(r.step),
+                y(v)
+            ));
+        }
+    }
+    svg.push_str("</svg>\n");
+    svg
 }
 
 /// Read `vocab.json` and check it against the configuration.

@@ -193,6 +193,11 @@ fn training_is_deterministic_and_resumes() {
         read(&whole, "model.safetensors"),
         read(&split, "model.safetensors")
     );
+    let svg = String::from_utf8(read(&whole, "loss.svg")).unwrap();
+    assert!(
+        svg.starts_with("<svg") && svg.matches("<circle").count() == 3,
+        "{svg}"
+    );
     // Validation losses at checkpoints.
     let csv = String::from_utf8(read(&whole, "loss.csv")).unwrap();
     assert_eq!(
