@@ -265,3 +265,59 @@ pub fn from_spec(spec: &str, data: &Data) -> Result<SpfnModel, ProposalError> {
         other => ProposalError::Backend(other.to_string()),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::net::preset;
+
+    fn model(data: &Data) -> SpfnModel {
+        let lexemes: Vec<String> = ["</s>", "<s>", "<unk>", "parameters", "{", "}", "real", "mu"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let vocab = ProgramVocab::from_lexemes(lexemes).unwrap();
+        let config = preset("tiny", vocab.len()).unwrap();
+        let (net, _) = Net::init(&config, 4).unwrap();
+        SpfnModel::new(
+            Loaded {
+                net,
+                vocab,
+                step: 0,
+            },
+            data,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn cached_decoding_matches_decoding_from_scratch() {
+        let data = Data::from_json_str(r#"{"N": 3, "y": [0.5, 1.5, -2.0]}"#).unwrap();
+        let mut cached = model(&data);
+        let v = cached.vocabulary().clone();
+        assert_eq!(v.text(v.eos()), "");
+        assert!(v.id("<s>").is_none() && v.id("<unk>").is_none());
+        let id = |t: &str| v.id(t).unwrap();
+        // Grow, backtrack, grow again, repeat a query.
+        let queries: Vec<Vec<TokenId>> = vec![
+            vec![],
+            vec![id("parameters")],
+            vec![id("parameters"), id("{")],
+            vec![id("parameters"), id("{"), id("real"), id("y")],
+            vec![id("parameters"), id("{"), id("mu")],
+            vec![id("parameters"), id("{"), id("mu")],
+            vec![id("N")],
+        ];
+        for q in &queries {
+            let mut a = vec![0.0; v.len()];
+            let mut b = vec![0.0; v.len()];
+            cached.next_token_logprobs(&[], q, &mut a).unwrap();
+            model(&data).next_token_logprobs(&[], q, &mut b).unwrap();
+            for (x, y) in a.iter().zip(&b) {
+                assert!((x - y).abs() < 1e-4, "{q:?}: {x} vs {y}");
+            }
+            let total: f64 = a.iter().map(|x| x.exp()).sum();
+            assert!(total > 0.5 && total <= 1.0 + 1e-4, "{total}");
+        }
+    }
+}
