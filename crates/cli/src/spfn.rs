@@ -1,6 +1,6 @@
 //! `refinestat spfn ...`: the SPFN corpus commands (flags and printing; the work is in
-//! `refinestat-spfn`) and `spfn train` (the network, `refinestat-spfn-net`, with the `spfn`
-//! feature).
+//! `refinestat-spfn`) and `spfn train`/`spfn eval` (the network, `refinestat-spfn-net`, with
+//! the `spfn` feature).
 
 use crate::error::{emit, CliError, Result};
 use clap::Subcommand;
@@ -77,6 +77,28 @@ pub enum SpfnCommand {
         #[arg(long)]
         quiet: bool,
     },
+    /// Recovery of the generating likelihood and program on a corpus split by greedy decoding
+    /// (needs the `spfn` feature).
+    Eval {
+        /// The model directory (`spfn train --out`).
+        #[arg(long)]
+        model: PathBuf,
+        /// The corpus directory.
+        #[arg(long)]
+        corpus: PathBuf,
+        /// train, validation, test, heldout-family or heldout-range.
+        #[arg(long, default_value = "test")]
+        split: String,
+        /// Pairs evaluated at most (the first of the split, in shard order).
+        #[arg(long, default_value_t = 500)]
+        limit: usize,
+        /// Lexemes written per program at most.
+        #[arg(long, default_value_t = 400)]
+        max_tokens: usize,
+        /// Print the counts as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// The flags of `spfn train`.
@@ -117,6 +139,14 @@ pub fn run(cmd: SpfnCommand) -> Result<ExitCode> {
             quiet,
         ),
         SpfnCommand::Stats { dir, json } => cmd_stats(&dir, json),
+        SpfnCommand::Eval {
+            model,
+            corpus,
+            split,
+            limit,
+            max_tokens,
+            json,
+        } => cmd_eval(&model, &corpus, &split, limit, max_tokens, json),
         SpfnCommand::Train {
             corpus,
             out,
@@ -139,6 +169,54 @@ pub fn run(cmd: SpfnCommand) -> Result<ExitCode> {
             quiet,
         }),
     }
+}
+
+#[cfg(not(feature = "spfn"))]
+fn cmd_eval(
+    _model: &Path,
+    _corpus: &Path,
+    _split: &str,
+    _limit: usize,
+    _max_tokens: usize,
+    _json: bool,
+) -> Result<ExitCode> {
+    Err(CliError::new(
+        "`spfn eval` needs the `spfn` feature, which this build of refinestat leaves out; \
+         build it with `cargo build --release --features spfn`",
+    ))
+}
+
+#[cfg(feature = "spfn")]
+fn cmd_eval(
+    model: &Path,
+    corpus: &Path,
+    split: &str,
+    limit: usize,
+    max_tokens: usize,
+    json: bool,
+) -> Result<ExitCode> {
+    const SPLITS: [&str; 5] = [
+        "train",
+        "validation",
+        "test",
+        "heldout-family",
+        "heldout-range",
+    ];
+    if !SPLITS.contains(&split) {
+        return Err(CliError::new(format!(
+            "--split {split}: expected one of {}",
+            SPLITS.join(", ")
+        )));
+    }
+    let report =
+        refinestat_spfn_net::eval::evaluate(model, corpus, split, limit.max(1), max_tokens)
+            .map_err(|e| CliError::new(e.to_string()))?;
+    if json {
+        emit(&(serde_json::to_string_pretty(&report).expect("plain values") + "\n"))?;
+    } else {
+        emit(&report.table())?;
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 #[cfg(not(feature = "spfn"))]

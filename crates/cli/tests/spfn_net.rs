@@ -95,6 +95,26 @@ fn a_trained_tiny_network_writes_valid_programs() {
         assert!(model.join(f).is_file(), "{f}");
     }
 
+    // spfn eval prints the recovery table of a split.
+    let out = refinestat(&[
+        "spfn",
+        "eval",
+        "--model",
+        model.to_str().unwrap(),
+        "--corpus",
+        corpus.to_str().unwrap(),
+        "--split",
+        "train",
+        "--limit",
+        "3",
+        "--max-tokens",
+        "50",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_str(&common::stdout(&out)).unwrap();
+    assert_eq!(report["total"]["pairs"], 3, "{report}");
+
     let spec = format!("spfn:{}", model.display());
     let gen_dir = dir.join("generate");
     let out = refinestat(&[

@@ -10,7 +10,8 @@
 //! - [`net`]: the encoder-decoder network (candle, CPU);
 //! - [`train`]: the training run (streamed shards, AdamW with warm-up and cosine decay,
 //!   validation loss, checkpoints and resume, the loss curve);
-//! - [`propose`]: the trained network as a [`refinestat_proposal::ProposalModel`].
+//! - [`propose`]: the trained network as a [`refinestat_proposal::ProposalModel`];
+//! - [`eval`]: recovery of the generating likelihood and program on a corpus split.
 //!
 //! Does not own: the corpus and its shards (`refinestat-spfn`), the grammar mask and the decoder
 //! that keep proposals valid (`refinestat-synthesis`), anything printed (the CLI's `spfn train`
@@ -18,6 +19,7 @@
 
 #![warn(missing_docs)]
 
+pub mod eval;
 pub mod features;
 pub mod net;
 pub mod propose;

@@ -169,6 +169,27 @@ impl SpfnModel {
         ))
     }
 
+    /// The program text the network writes by greedy decoding (the likeliest lexeme at each
+    /// step, no grammar mask), at most `max_tokens` lexemes.
+    pub fn greedy(&mut self, max_tokens: usize) -> Result<String, NetError> {
+        let mut generated: Vec<TokenId> = Vec::new();
+        let mut lp = vec![0.0; self.vocabulary.len()];
+        while generated.len() < max_tokens {
+            self.next_token_logprobs(&[], &generated, &mut lp)
+                .map_err(|e| NetError::Candle(e.to_string()))?;
+            let best = lp
+                .iter()
+                .enumerate()
+                .max_by(|a, b| a.1.total_cmp(b.1))
+                .map_or(self.vocabulary.eos(), |(i, _)| i as TokenId);
+            if best == self.vocabulary.eos() {
+                break;
+            }
+            generated.push(best);
+        }
+        Ok(self.vocabulary.decode(&generated))
+    }
+
     /// Fixed lexemes of the model (for diagnostics).
     pub fn fixed_vocabulary_len(&self) -> usize {
         self.fixed_len

@@ -127,9 +127,9 @@ fn a_tiny_network_learns_poisson_from_normal() {
 
     // Fresh datasets of the same two programs (another corpus seed): the network's likelier
     // program is the one that generated the data.
-    let fresh = dir.join("fresh");
-    write_corpus(&fresh, 20, 99, 0.0);
-    let fresh = records(&fresh);
+    let fresh_dir = dir.join("fresh");
+    write_corpus(&fresh_dir, 20, 99, 0.0);
+    let fresh = records(&fresh_dir);
     let mut texts: Vec<String> = fresh
         .iter()
         .map(|r| generated_part(&r.program).unwrap())
@@ -153,6 +153,11 @@ fn a_tiny_network_learns_poisson_from_normal() {
         total += 1;
     }
     assert!(total >= 30, "{total} fresh datasets");
+    // Greedy decoding writes the generating program's likelihood.
+    let report = refinestat_spfn_net::eval::evaluate(&model, &fresh_dir, "train", 40, 200).unwrap();
+    assert_eq!(report.total.pairs, 40);
+    assert!(report.total.likelihood >= 36, "{}", report.table());
+    assert_eq!(report.by_likelihood.len(), 2, "{}", report.table());
     let accuracy = right as f64 / total as f64;
     assert!(accuracy >= 0.9, "accuracy {accuracy} ({right}/{total})");
 }
