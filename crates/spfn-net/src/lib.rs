@@ -8,7 +8,7 @@
 //! - [`vocab`]: the decoder's lexeme vocabulary and the training targets (data variable names as
 //!   pointers to their encoder tokens);
 //! - [`net`]: the encoder-decoder network (candle, CPU);
-//! - [`train`]: the training run (streamed shards, AdamW with warm-up and cosine decay,
+//! - [`mod@train`]: the training run (streamed shards, AdamW with warm-up and cosine decay,
 //!   validation loss, checkpoints and resume, the loss curve);
 //! - [`propose`]: the trained network as a [`refinestat_proposal::ProposalModel`];
 //! - [`eval`]: recovery of the generating likelihood and program on a corpus split.
