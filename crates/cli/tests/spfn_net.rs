@@ -7,6 +7,8 @@
 mod common;
 
 use common::{refinestat, scratch, stderr};
+#[cfg(feature = "spfn")]
+use std::path::Path;
 
 #[cfg(not(feature = "spfn"))]
 #[test]
@@ -203,4 +205,92 @@ fn a_trained_tiny_network_writes_valid_programs() {
         "{}",
         stderr(&out)
     );
+}
+
+#[cfg(feature = "spfn")]
+fn train_args<'a>(corpus: &'a str, out: &'a str) -> Vec<&'a str> {
+    vec![
+        "spfn",
+        "train",
+        "--corpus",
+        corpus,
+        "--out",
+        out,
+        "--steps",
+        "150",
+        "--batch",
+        "4",
+        "--size",
+        "tiny",
+        "--checkpoint-every",
+        "5",
+        "--quiet",
+    ]
+}
+
+#[cfg(feature = "spfn")]
+fn state_step(dir: &Path) -> Option<u64> {
+    let text = std::fs::read_to_string(dir.join("state.json")).ok()?;
+    serde_json::from_str::<serde_json::Value>(&text).ok()?["step"].as_u64()
+}
+
+#[cfg(feature = "spfn")]
+#[test]
+fn a_training_run_killed_with_sigkill_resumes_to_the_bytes_of_an_uninterrupted_run() {
+    use std::process::{Command, Stdio};
+    let dir = scratch("spfn-net", "kill");
+    let corpus = dir.join("corpus");
+    let out = refinestat(&[
+        "spfn",
+        "corpus",
+        "--programs",
+        "12",
+        "--datasets-per-program",
+        "2",
+        "--seed",
+        "3",
+        "--quiet",
+        "--out",
+        corpus.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let (full, killed) = (dir.join("full"), dir.join("killed"));
+    let c = corpus.to_str().unwrap();
+    let out = refinestat(&train_args(c, full.to_str().unwrap()));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_refinestat"))
+        .args(train_args(c, killed.to_str().unwrap()))
+        .current_dir(common::root())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill once a checkpoint exists.
+    let start = std::time::Instant::now();
+    while state_step(&killed).is_none() && start.elapsed().as_secs() < 300 {
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    child.kill().unwrap(); // SIGKILL on Unix
+    child.wait().unwrap();
+    let reached = state_step(&killed).unwrap();
+    assert!(reached < 150, "the run ended before the kill");
+    let out = refinestat(&train_args(c, killed.to_str().unwrap()));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        common::stdout(&out).contains("resumed from step"),
+        "{}",
+        common::stdout(&out)
+    );
+    for f in [
+        "loss.csv",
+        "model.safetensors",
+        "checkpoint-150.safetensors",
+    ] {
+        assert_eq!(
+            std::fs::read(full.join(f)).unwrap(),
+            std::fs::read(killed.join(f)).unwrap(),
+            "{f}"
+        );
+    }
 }

@@ -11,9 +11,13 @@
 //! same corpus, flags and seed give the same `loss.csv` and weights on one machine.
 //!
 //! **Model directory.** `config.json` (architecture), `vocab.json` (lexemes), `model.safetensors`
-//! (weights), `optimizer.safetensors` (AdamW moments), `loss.csv` (`step,lr,train_loss,val_loss`),
-//! `loss.svg` (the same as a plot) and `state.json` (the step reached, the run's settings, and CRC-32s of the two tensor files).
-//! Every file is written to `NAME.tmp` and renamed; `state.json` last.
+//! (weights), `loss.csv` (`step,lr,train_loss,val_loss`), `loss.svg` (the same as a plot),
+//! `checkpoint-STEP.safetensors` (weights and AdamW moments of the last checkpoint) and
+//! `state.json` (the step reached, the run's settings, and CRC-32s of the two tensor files).
+//! Every file is written to `NAME.tmp` and renamed. A checkpoint writes its
+//! `checkpoint-STEP.safetensors`, the loss curve, then `state.json` (which names the step), then
+//! `model.safetensors`, and only then removes the previous checkpoint file: a run killed at any
+//! point resumes from a whole checkpoint.
 
 use crate::features::{dataset_features, VarFeatures};
 use crate::net::{preset, Net, NetConfig};
@@ -257,8 +261,8 @@ pub struct State {
     pub train: TrainConfig,
     /// CRC-32 of `model.safetensors`.
     pub model_crc32: u32,
-    /// CRC-32 of `optimizer.safetensors`.
-    pub optimizer_crc32: u32,
+    /// CRC-32 of `checkpoint-STEP.safetensors`.
+    pub checkpoint_crc32: u32,
     /// The corpus trained on.
     pub corpus: String,
 }
@@ -453,11 +457,8 @@ pub fn train(
         }
         let net_config: NetConfig = read_json(&out.join("config.json"))?;
         let vocab = load_vocab(&out.join("vocab.json"), &net_config)?;
-        let weights = read_tensors(&out.join("model.safetensors"), Some(state.model_crc32))?;
-        let moments = read_tensors(
-            &out.join("optimizer.safetensors"),
-            Some(state.optimizer_crc32),
-        )?;
+        let ckpt = out.join(format!("checkpoint-{}.safetensors", state.step));
+        let tensors = read_tensors(&ckpt, Some(state.checkpoint_crc32))?;
         let to_vars = |map: &HashMap<String, Tensor>, prefix: &str, path: &Path| {
             let mut vars = BTreeMap::new();
             for (k, t) in map {
@@ -473,12 +474,24 @@ pub fn train(
             }
             Ok(vars)
         };
-        let vars = to_vars(&weights, "", &out.join("model.safetensors"))?;
+        let vars = to_vars(&tensors, "w.", &ckpt)?;
         let opt = AdamW {
-            m: to_vars(&moments, "m.", &out.join("optimizer.safetensors"))?,
-            v: to_vars(&moments, "v.", &out.join("optimizer.safetensors"))?,
+            m: to_vars(&tensors, "m.", &ckpt)?,
+            v: to_vars(&tensors, "v.", &ckpt)?,
         };
         let rows = read_rows(&out.join("loss.csv"), state.step)?;
+        // A run killed between state.json and model.safetensors: put the weights in place.
+        let weights: BTreeMap<String, Tensor> = vars
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_tensor().clone()))
+            .collect();
+        let staged = out.join("model.safetensors.staged");
+        if write_tensors(&staged, &weights)? == state.model_crc32 {
+            let model = out.join("model.safetensors");
+            std::fs::rename(&staged, &model).map_err(|e| io_err(&model, e))?;
+        } else {
+            let _ = std::fs::remove_file(&staged);
+        }
         (net_config, vocab, vars, opt, state.step, rows)
     } else {
         // The vocabulary of the train split's programs.
@@ -695,12 +708,11 @@ fn save_checkpoint(
         .iter()
         .map(|(k, v)| (k.clone(), v.as_tensor().clone()))
         .collect();
-    let mut moments = BTreeMap::new();
-    for (k, v) in &opt.m {
-        moments.insert(format!("m.{k}"), v.as_tensor().clone());
-    }
-    for (k, v) in &opt.v {
-        moments.insert(format!("v.{k}"), v.as_tensor().clone());
+    let mut all = BTreeMap::new();
+    for (prefix, map) in [("w", vars), ("m", &opt.m), ("v", &opt.v)] {
+        for (k, v) in map {
+            all.insert(format!("{prefix}.{k}"), v.as_tensor().clone());
+        }
     }
     let mut csv = String::from("step,lr,train_loss,val_loss\n");
     for r in rows {
@@ -712,8 +724,11 @@ fn save_checkpoint(
             r.val_loss.map_or(String::new(), |v| v.to_string())
         ));
     }
-    let model_crc32 = write_tensors(&out.join("model.safetensors"), &weights)?;
-    let optimizer_crc32 = write_tensors(&out.join("optimizer.safetensors"), &moments)?;
+    let checkpoint_crc32 =
+        write_tensors(&out.join(format!("checkpoint-{step}.safetensors")), &all)?;
+    // The weights file's bytes (and checksum) before it is in place: state.json names both.
+    let staged = out.join("model.safetensors.staged");
+    let model_crc32 = write_tensors(&staged, &weights)?;
     write_atomic(&out.join("loss.csv"), csv.as_bytes())?;
     write_atomic(&out.join("loss.svg"), loss_svg(rows).as_bytes())?;
     let state = State {
@@ -721,13 +736,27 @@ fn save_checkpoint(
         step,
         train: config.clone(),
         model_crc32,
-        optimizer_crc32,
+        checkpoint_crc32,
         corpus: corpus.to_string(),
     };
     write_atomic(
         &out.join("state.json"),
         (serde_json::to_string_pretty(&state).expect("plain values") + "\n").as_bytes(),
-    )
+    )?;
+    let model = out.join("model.safetensors");
+    std::fs::rename(&staged, &model).map_err(|e| io_err(&model, e))?;
+    // Older checkpoints (and a staged file a kill left behind) go last.
+    let current = format!("checkpoint-{step}.safetensors");
+    for e in std::fs::read_dir(out)
+        .map_err(|e| io_err(out, e))?
+        .flatten()
+    {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with("checkpoint-") && name.ends_with(".safetensors") && name != current {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+    Ok(())
 }
 
 /// The loss curve as a self-contained SVG: training loss per step (a line) and validation loss

@@ -198,6 +198,20 @@ fn training_is_deterministic_and_resumes() {
         read(&whole, "model.safetensors"),
         read(&split, "model.safetensors")
     );
+    let names: Vec<String> = std::fs::read_dir(&split)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names.contains(&"checkpoint-30.safetensors".to_string()),
+        "{names:?}"
+    );
+    assert!(
+        names.iter().all(|n| !n.ends_with(".tmp")
+            && !n.ends_with(".staged")
+            && !n.starts_with("checkpoint-2")),
+        "{names:?}"
+    );
     let svg = String::from_utf8(read(&whole, "loss.svg")).unwrap();
     assert!(
         svg.starts_with("<svg") && svg.matches("<circle").count() == 3,
