@@ -126,7 +126,7 @@ pub enum Command {
     /// Run the grid lm x mode x dataset x seed of synth runs (resumable) and aggregate it.
     #[command(after_help = crate::help::EXPERIMENT)]
     Experiment(crate::experiment::ExperimentArgs),
-    /// SPFN training corpus: `spfn corpus`, `spfn stats`.
+    /// SPFN: `spfn corpus`, `spfn stats` (training pairs), `spfn train` (the network; `spfn` feature).
     #[command(subcommand)]
     Spfn(crate::spfn::SpfnCommand),
     /// Write DIR/report.html for the output directory of `sample` or `synth`: the program, the

@@ -1,6 +1,7 @@
 //! The proposal backends compiled into this binary: `builtin` always (the synthesis crate);
 //! `local:PATH` with the `local` feature (`refinestat-local`, candle) and `openai:URL#model=NAME`
-//! with the `openai` feature (`refinestat-openai`). A spec naming a backend this build leaves out
+//! with the `openai` feature (`refinestat-openai`); `spfn:MODEL_DIR` with the `spfn` feature
+//! (`refinestat-spfn-net`, candle). A spec naming a backend this build leaves out
 //! is an error that says which feature adds it (`cargo build --release --features local`).
 
 use refinestat_language::Data;
@@ -18,6 +19,10 @@ pub fn proposal_from_spec(
         #[cfg(feature = "local")]
         "local" => Ok(Proposer::Tokens(Box::new(refinestat_local::from_spec(
             spec, describe,
+        )?))),
+        #[cfg(feature = "spfn")]
+        "spfn" => Ok(Proposer::Tokens(Box::new(refinestat_spfn_net::from_spec(
+            spec, data,
         )?))),
         #[cfg(feature = "openai")]
         "openai" => Ok(Proposer::Remote(Box::new(

@@ -1,5 +1,6 @@
 //! `refinestat spfn ...`: the SPFN corpus commands (flags and printing; the work is in
-//! `refinestat-spfn`).
+//! `refinestat-spfn`) and `spfn train`/`spfn eval` (the network, `refinestat-spfn-net`, with
+//! the `spfn` feature).
 
 use crate::error::{emit, CliError, Result};
 use clap::Subcommand;
@@ -46,6 +47,72 @@ pub enum SpfnCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Train the SPFN network on a corpus's train split (needs the `spfn` feature); a rerun
+    /// with the same flags resumes from the last checkpoint.
+    Train {
+        /// The corpus directory (`spfn corpus --out`).
+        #[arg(long)]
+        corpus: PathBuf,
+        /// The model directory (config.json, vocab.json, model.safetensors, loss.csv, ...).
+        #[arg(long)]
+        out: PathBuf,
+        /// Optimizer steps in all.
+        #[arg(long, default_value_t = 20_000)]
+        steps: u64,
+        /// Examples per step.
+        #[arg(long, default_value_t = 32)]
+        batch: usize,
+        /// Peak learning rate (AdamW; linear warm-up, then cosine decay to a tenth).
+        #[arg(long, default_value_t = 1e-3)]
+        lr: f64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Network size: tiny, small (about 1 M parameters) or base (about 4 M).
+        #[arg(long, default_value = "small")]
+        size: String,
+        /// Steps between checkpoints and validation losses.
+        #[arg(long, default_value_t = 200)]
+        checkpoint_every: u64,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Recovery of the generating likelihood and program on a corpus split by greedy decoding
+    /// (needs the `spfn` feature).
+    Eval {
+        /// The model directory (`spfn train --out`).
+        #[arg(long)]
+        model: PathBuf,
+        /// The corpus directory.
+        #[arg(long)]
+        corpus: PathBuf,
+        /// train, validation, test, heldout-family or heldout-range.
+        #[arg(long, default_value = "test")]
+        split: String,
+        /// Pairs evaluated at most (the first of the split, in shard order).
+        #[arg(long, default_value_t = 500)]
+        limit: usize,
+        /// Lexemes written per program at most.
+        #[arg(long, default_value_t = 400)]
+        max_tokens: usize,
+        /// Print the counts as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// The flags of `spfn train`.
+#[cfg_attr(not(feature = "spfn"), allow(dead_code))]
+struct TrainFlags {
+    corpus: PathBuf,
+    out: PathBuf,
+    steps: u64,
+    batch: usize,
+    lr: f64,
+    seed: u64,
+    size: String,
+    checkpoint_every: u64,
+    quiet: bool,
 }
 
 pub fn run(cmd: SpfnCommand) -> Result<ExitCode> {
@@ -72,7 +139,156 @@ pub fn run(cmd: SpfnCommand) -> Result<ExitCode> {
             quiet,
         ),
         SpfnCommand::Stats { dir, json } => cmd_stats(&dir, json),
+        SpfnCommand::Eval {
+            model,
+            corpus,
+            split,
+            limit,
+            max_tokens,
+            json,
+        } => cmd_eval(&model, &corpus, &split, limit, max_tokens, json),
+        SpfnCommand::Train {
+            corpus,
+            out,
+            steps,
+            batch,
+            lr,
+            seed,
+            size,
+            checkpoint_every,
+            quiet,
+        } => cmd_train(TrainFlags {
+            corpus,
+            out,
+            steps,
+            batch,
+            lr,
+            seed,
+            size,
+            checkpoint_every,
+            quiet,
+        }),
     }
+}
+
+#[cfg(not(feature = "spfn"))]
+fn cmd_eval(
+    _model: &Path,
+    _corpus: &Path,
+    _split: &str,
+    _limit: usize,
+    _max_tokens: usize,
+    _json: bool,
+) -> Result<ExitCode> {
+    Err(CliError::new(
+        "`spfn eval` needs the `spfn` feature, which this build of refinestat leaves out; \
+         build it with `cargo build --release --features spfn`",
+    ))
+}
+
+#[cfg(feature = "spfn")]
+fn cmd_eval(
+    model: &Path,
+    corpus: &Path,
+    split: &str,
+    limit: usize,
+    max_tokens: usize,
+    json: bool,
+) -> Result<ExitCode> {
+    const SPLITS: [&str; 5] = [
+        "train",
+        "validation",
+        "test",
+        "heldout-family",
+        "heldout-range",
+    ];
+    if !SPLITS.contains(&split) {
+        return Err(CliError::new(format!(
+            "--split {split}: expected one of {}",
+            SPLITS.join(", ")
+        )));
+    }
+    let report =
+        refinestat_spfn_net::eval::evaluate(model, corpus, split, limit.max(1), max_tokens)
+            .map_err(|e| CliError::new(e.to_string()))?;
+    if json {
+        emit(&(serde_json::to_string_pretty(&report).expect("plain values") + "\n"))?;
+    } else {
+        emit(&report.table())?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(not(feature = "spfn"))]
+fn cmd_train(_flags: TrainFlags) -> Result<ExitCode> {
+    Err(CliError::new(
+        "`spfn train` needs the `spfn` feature, which this build of refinestat leaves out; \
+         build it with `cargo build --release --features spfn`",
+    ))
+}
+
+#[cfg(feature = "spfn")]
+fn cmd_train(f: TrainFlags) -> Result<ExitCode> {
+    use refinestat_spfn_net::TrainConfig;
+    if !f.corpus.is_dir() {
+        return Err(CliError::new(format!(
+            "{} is not a corpus directory",
+            f.corpus.display()
+        )));
+    }
+    let mut config = TrainConfig::new(f.steps, f.batch, f.lr, f.seed);
+    config.size = f.size;
+    config.checkpoint_every = f.checkpoint_every;
+    let bar = if f.quiet {
+        indicatif::ProgressBar::hidden()
+    } else {
+        let b = indicatif::ProgressBar::new(f.steps);
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{elapsed_precise} [{bar:30}] step {pos}/{len} {msg} (eta {eta})",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
+        b
+    };
+    let mut val = None;
+    let report = refinestat_spfn_net::train(&f.corpus, &f.out, &config, &mut |p| {
+        if p.val_loss.is_some() {
+            val = p.val_loss;
+        }
+        bar.set_position(p.step);
+        bar.set_message(format!(
+            "loss {:.3}{} lr {:.1e} {:.1} examples/s",
+            p.loss,
+            val.map_or(String::new(), |v| format!(" val {v:.3}")),
+            p.lr,
+            p.examples_per_sec
+        ));
+        true
+    })
+    .map_err(|e| CliError::new(e.to_string()))?;
+    bar.finish_and_clear();
+    for w in &report.warnings {
+        eprintln!("warning: {w}");
+    }
+    emit(&format!(
+        "{}: {} steps{} ({} parameters), train loss {:.4}{}; loss curve in {}\n",
+        f.out.display(),
+        report.steps,
+        if report.resumed_from > 0 {
+            format!(" (resumed from step {})", report.resumed_from)
+        } else {
+            String::new()
+        },
+        report.parameters,
+        report.final_loss,
+        report
+            .val_loss
+            .map_or(String::new(), |v| format!(", validation loss {v:.4}")),
+        f.out.join("loss.csv").display(),
+    ))?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn parse_shard(s: &str) -> Result<(u64, u64)> {

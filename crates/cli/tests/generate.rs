@@ -148,10 +148,16 @@ fn unavailable_or_missing_proposal_models_are_clear_errors() {
     } else {
         "build it with `cargo build --release --features openai`"
     };
+    let spfn = if cfg!(feature = "spfn") {
+        "model.bin: not a model directory"
+    } else {
+        "needs the `spfn` backend, which this build of refinestat leaves out; build it with \
+         `cargo build --release --features spfn`"
+    };
     for (lm, expected) in [
         ("local:/models/qwen", local),
         ("openai:http://127.0.0.1:9/v1", openai),
-        ("spfn:model.bin", "not available yet"),
+        ("spfn:model.bin", spfn),
     ] {
         let out = refinestat(&[
             "generate",

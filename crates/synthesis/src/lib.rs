@@ -16,7 +16,7 @@
 //! its own behind a cargo feature of the binary (`refinestat-local` for `local:PATH`,
 //! `refinestat-openai` for `openai:URL#model=NAME`; the binary resolves their specs); the
 //! language, models, sampling, fitting or diagnostics, which it calls. The trained SPFN backend
-//! comes later.
+//! is `refinestat-spfn-net` (`spfn:MODEL_DIR`).
 //!
 //! ```
 //! use rand::SeedableRng;
@@ -58,8 +58,8 @@ pub use statements::{write_program, Completion, CompletionBackend, CompletionReq
 pub use writer::{ProgramWriter, Proposer};
 
 /// The program writer named by a `--lm` spec that this crate can build: `builtin` (the built-in
-/// grammar for `data`). `local:PATH` and `openai:URL#model=NAME` name backends of their own crates
-/// (`refinestat-local`, `refinestat-openai`), which the binary resolves before calling this when
+/// grammar for `data`). `local:PATH`, `openai:URL#model=NAME` and `spfn:MODEL_DIR` name backends
+/// of their own crates (`refinestat-local`, `refinestat-openai`, `refinestat-spfn-net`), which the binary resolves before calling this when
 /// it was built with them; here they are [`ProposalError::NotBuilt`], naming the cargo feature.
 /// `describe` is the user's sentence about the data, for models that read an instruction.
 pub fn proposal_from_spec(
@@ -93,11 +93,10 @@ fn proposal_for(
             Some(schema) => BuiltinModel::with_schema(data, schema, &BuiltinConfig::default()),
             None => BuiltinModel::new(data),
         }))),
-        kind @ ("local" | "openai") => Err(ProposalError::NotBuilt {
+        kind @ ("local" | "openai" | "spfn") => Err(ProposalError::NotBuilt {
             spec: spec.to_string(),
             feature: kind.to_string(),
         }),
-        "spfn" => Err(ProposalError::NotAvailable(spec.to_string())),
         _ => Err(ProposalError::UnknownSpec(spec.to_string())),
     }
 }

@@ -271,16 +271,13 @@ fn temperature_zero_is_treated_as_one_and_high_temperature_still_valid() {
 fn lm_specs_resolve_or_explain_why_not() {
     let data = dataset("eight_schools").unwrap();
     assert!(proposal_from_spec("builtin", &data, None).is_ok());
-    assert!(matches!(
-        proposal_from_spec("spfn:ckpt", &data, None),
-        Err(ProposalError::NotAvailable(_))
-    ));
     // The backends of their own crates (refinestat-local, refinestat-openai) are resolved by the
     // binary built with their features; here they say which feature adds them.
     for (spec, feature) in [
         ("local:/no/such/model-dir", "local"),
         ("local:", "local"),
         ("openai:http://localhost:8000#model=x", "openai"),
+        ("spfn:ckpt", "spfn"),
     ] {
         let err = proposal_from_spec(spec, &data, None).unwrap_err();
         assert!(

@@ -1,0 +1,344 @@
+//! The trained network as a proposal model (`--lm spfn:MODEL_DIR`): the dataset is encoded once,
+//! then each call scores the next lexeme given the program so far. The decoder's keys and values
+//! are cached and reused while the program only grows (the constrained decoder backtracks, so
+//! the cache is cut back to the common prefix when it does not).
+//!
+//! The proposal vocabulary is the model's lexemes (end-of-program first; beginning-of-program and
+//! unknown left out) followed by the data's variable names; a lexeme spelled like a data
+//! variable is left out in favour of the variable.
+
+use crate::features::{dataset_features, CELL_FEATURES, SUMMARY_FEATURES};
+use crate::net::{Cache, EncBatch, Net, NetConfig, Source};
+use crate::train::{load_vocab, read_json, read_tensors, State};
+use crate::vocab::{ProgramVocab, BOS_ID, EOS_ID, UNK_ID};
+use crate::NetError;
+use refinestat_language::Data;
+use refinestat_proposal::{ProposalError, ProposalModel, TokenId, Vocabulary};
+use std::path::Path;
+
+/// A trained network and its vocabulary, read from a model directory.
+pub struct Loaded {
+    /// The network.
+    pub net: Net,
+    /// Its fixed vocabulary.
+    pub vocab: ProgramVocab,
+    /// Steps it was trained for (from `state.json`; 0 when absent).
+    pub step: u64,
+}
+
+/// Read a model directory: `config.json`, `vocab.json`, `model.safetensors` (checked against
+/// `state.json`'s checksum when that file is present). Every problem names the file.
+pub fn load(dir: &Path) -> Result<Loaded, NetError> {
+    if !dir.is_dir() {
+        return Err(NetError::Files {
+            path: dir.display().to_string(),
+            problem: "not a model directory (expected config.json, vocab.json and \
+                      model.safetensors written by `refinestat spfn train`)"
+                .into(),
+        });
+    }
+    let config_path = dir.join("config.json");
+    let config: NetConfig = read_json(&config_path)?;
+    let bad_config = |problem: String| NetError::Files {
+        path: config_path.display().to_string(),
+        problem,
+    };
+    if config.format != 1 {
+        return Err(bad_config(format!(
+            "format {} is not one this build reads (1)",
+            config.format
+        )));
+    }
+    if config.cell_features != CELL_FEATURES || config.summary_features != SUMMARY_FEATURES {
+        return Err(bad_config(format!(
+            "made for {} cell and {} summary features; this build computes {CELL_FEATURES} \
+             and {SUMMARY_FEATURES} (retrain the model)",
+            config.cell_features, config.summary_features
+        )));
+    }
+    let vocab = load_vocab(&dir.join("vocab.json"), &config)?;
+    let state_path = dir.join("state.json");
+    let state: Option<State> = if state_path.exists() {
+        Some(read_json(&state_path)?)
+    } else {
+        None
+    };
+    let weights_path = dir.join("model.safetensors");
+    let tensors = read_tensors(&weights_path, state.as_ref().map(|s| s.model_crc32))?;
+    let net = Net::new(&config, Source::Loaded(&tensors)).map_err(|problem| NetError::Files {
+        path: weights_path.display().to_string(),
+        problem,
+    })?;
+    Ok(Loaded {
+        net,
+        vocab,
+        step: state.map_or(0, |s| s.step),
+    })
+}
+
+/// The network conditioned on one dataset, as a [`ProposalModel`].
+pub struct SpfnModel {
+    net: Net,
+    enc: EncBatch,
+    vocabulary: Vocabulary,
+    /// Decoder index of each proposal token.
+    to_model: Vec<u32>,
+    /// Decoder index -> proposal token (for scoring text).
+    fixed_len: usize,
+    cache: Option<(Vec<u32>, Cache)>,
+}
+
+fn candle(e: candle_core::Error) -> NetError {
+    NetError::Candle(e.to_string())
+}
+
+impl SpfnModel {
+    /// The model of directory `dir` conditioned on `data`.
+    pub fn load(dir: &Path, data: &Data) -> Result<SpfnModel, NetError> {
+        let loaded = load(dir)?;
+        SpfnModel::new(loaded, data)
+    }
+
+    /// A loaded network conditioned on `data`.
+    pub fn new(loaded: Loaded, data: &Data) -> Result<SpfnModel, NetError> {
+        let features = dataset_features(data);
+        let enc = loaded.net.encode(&[features.as_slice()]).map_err(candle)?;
+        let names: Vec<String> = data.vars.keys().cloned().collect();
+        let vocab = &loaded.vocab;
+        let mut texts = Vec::new();
+        let mut to_model = Vec::new();
+        for (i, l) in vocab.lexemes().iter().enumerate() {
+            let i = i as u32;
+            if i == BOS_ID || i == UNK_ID || names.contains(l) {
+                continue;
+            }
+            texts.push(l.clone());
+            to_model.push(i);
+        }
+        for (slot, n) in names.iter().enumerate() {
+            texts.push(n.clone());
+            to_model.push((vocab.len() + slot) as u32);
+        }
+        let eos = to_model
+            .iter()
+            .position(|&m| m == EOS_ID)
+            .expect("end-of-program is kept") as TokenId;
+        Ok(SpfnModel {
+            net: loaded.net,
+            enc,
+            vocabulary: Vocabulary::new(texts, eos),
+            to_model,
+            fixed_len: vocab.len(),
+            cache: None,
+        })
+    }
+
+    /// Log-probability of a whole generated part (the program after its data block) under the
+    /// model, end-of-program included; `None` when the text has a lexeme the model cannot write.
+    pub fn score(&self, text: &str) -> Result<Option<f64>, NetError> {
+        let ids: Vec<u32> = refinestat_synthesis::builtin::lex(text)
+            .iter()
+            .map(|l| {
+                self.vocabulary
+                    .id(l)
+                    .filter(|&p| p != self.vocabulary.eos())
+                    .map(|p| self.to_model[p as usize])
+            })
+            .collect::<Option<Vec<u32>>>()
+            .unwrap_or_default();
+        if ids.is_empty() && !text.is_empty() {
+            return Ok(None);
+        }
+        let mut target = ids;
+        target.push(EOS_ID);
+        let mut input = vec![BOS_ID];
+        input.extend_from_slice(&target[..target.len() - 1]);
+        let (h, _) = self.net.decode(&self.enc, &[input], None).map_err(candle)?;
+        let lp = self
+            .net
+            .log_probs(&self.enc, &h)
+            .and_then(|t| t.squeeze(0))
+            .and_then(|t| t.to_vec2::<f32>())
+            .map_err(candle)?;
+        Ok(Some(
+            target
+                .iter()
+                .zip(&lp)
+                .map(|(&t, row)| f64::from(row[t as usize]))
+                .sum(),
+        ))
+    }
+
+    /// The program text the network writes by greedy decoding (the likeliest lexeme at each
+    /// step, no grammar mask), at most `max_tokens` lexemes.
+    pub fn greedy(&mut self, max_tokens: usize) -> Result<String, NetError> {
+        let mut generated: Vec<TokenId> = Vec::new();
+        let mut lp = vec![0.0; self.vocabulary.len()];
+        while generated.len() < max_tokens {
+            self.next_token_logprobs(&[], &generated, &mut lp)
+                .map_err(|e| NetError::Candle(e.to_string()))?;
+            let best = lp
+                .iter()
+                .enumerate()
+                .max_by(|a, b| a.1.total_cmp(b.1))
+                .map_or(self.vocabulary.eos(), |(i, _)| i as TokenId);
+            if best == self.vocabulary.eos() {
+                break;
+            }
+            generated.push(best);
+        }
+        Ok(self.vocabulary.decode(&generated))
+    }
+
+    /// Fixed lexemes of the model (for diagnostics).
+    pub fn fixed_vocabulary_len(&self) -> usize {
+        self.fixed_len
+    }
+
+    fn next(&mut self, generated: &[TokenId]) -> Result<Vec<f32>, NetError> {
+        let mut input = vec![BOS_ID];
+        input.extend(
+            generated
+                .iter()
+                .map(|&g| self.to_model.get(g as usize).copied().unwrap_or(UNK_ID)),
+        );
+        let (mut p, old) = match self.cache.take() {
+            Some((ids, cache)) => (
+                ids.iter().zip(&input).take_while(|(a, b)| a == b).count(),
+                Some(cache),
+            ),
+            None => (0, None),
+        };
+        if p == input.len() {
+            p -= 1;
+        }
+        let cache = match (p, old) {
+            (0, _) | (_, None) => {
+                p = 0;
+                None
+            }
+            (p, Some(c)) => Some(
+                c.iter()
+                    .map(|(k, v)| Ok((k.narrow(2, 0, p)?, v.narrow(2, 0, p)?)))
+                    .collect::<candle_core::Result<Cache>>()
+                    .map_err(candle)?,
+            ),
+        };
+        let (h, cache) = self
+            .net
+            .decode(&self.enc, &[input[p..].to_vec()], cache.as_ref())
+            .map_err(candle)?;
+        let t = input.len() - p;
+        let lp = self
+            .net
+            .log_probs(&self.enc, &h.narrow(1, t - 1, 1).map_err(candle)?)
+            .and_then(|t| t.flatten_all())
+            .and_then(|t| t.to_vec1::<f32>())
+            .map_err(candle)?;
+        self.cache = Some((input, cache));
+        Ok(lp)
+    }
+}
+
+impl ProposalModel for SpfnModel {
+    fn vocabulary(&self) -> &Vocabulary {
+        &self.vocabulary
+    }
+
+    fn next_token_logprobs(
+        &mut self,
+        _prompt: &[TokenId],
+        generated: &[TokenId],
+        logprobs: &mut [f64],
+    ) -> Result<(), ProposalError> {
+        if logprobs.len() != self.vocabulary.len() {
+            return Err(ProposalError::Backend(format!(
+                "expected {} log-probabilities, got a buffer of {}",
+                self.vocabulary.len(),
+                logprobs.len()
+            )));
+        }
+        let lp = self
+            .next(generated)
+            .map_err(|e| ProposalError::Backend(e.to_string()))?;
+        for (out, &m) in logprobs.iter_mut().zip(&self.to_model) {
+            *out = lp
+                .get(m as usize)
+                .map_or(f64::NEG_INFINITY, |&x| f64::from(x));
+        }
+        Ok(())
+    }
+}
+
+/// The proposal model a `spfn:MODEL_DIR` spec names, conditioned on `data`.
+pub fn from_spec(spec: &str, data: &Data) -> Result<SpfnModel, ProposalError> {
+    let dir = spec.strip_prefix("spfn:").unwrap_or("");
+    if dir.is_empty() {
+        return Err(ProposalError::InvalidSpec {
+            spec: spec.to_string(),
+            problem: "expected spfn:MODEL_DIR (a directory written by `refinestat spfn train`); \
+                      no trained model ships with this version"
+                .into(),
+        });
+    }
+    SpfnModel::load(Path::new(dir), data).map_err(|e| match e {
+        NetError::Files { path, problem } => ProposalError::ModelFiles { path, problem },
+        other => ProposalError::Backend(other.to_string()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::net::preset;
+
+    fn model(data: &Data) -> SpfnModel {
+        let lexemes: Vec<String> = ["</s>", "<s>", "<unk>", "parameters", "{", "}", "real", "mu"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let vocab = ProgramVocab::from_lexemes(lexemes).unwrap();
+        let config = preset("tiny", vocab.len()).unwrap();
+        let (net, _) = Net::init(&config, 4).unwrap();
+        SpfnModel::new(
+            Loaded {
+                net,
+                vocab,
+                step: 0,
+            },
+            data,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn cached_decoding_matches_decoding_from_scratch() {
+        let data = Data::from_json_str(r#"{"N": 3, "y": [0.5, 1.5, -2.0]}"#).unwrap();
+        let mut cached = model(&data);
+        let v = cached.vocabulary().clone();
+        assert_eq!(v.text(v.eos()), "");
+        assert!(v.id("<s>").is_none() && v.id("<unk>").is_none());
+        let id = |t: &str| v.id(t).unwrap();
+        // Grow, backtrack, grow again, repeat a query.
+        let queries: Vec<Vec<TokenId>> = vec![
+            vec![],
+            vec![id("parameters")],
+            vec![id("parameters"), id("{")],
+            vec![id("parameters"), id("{"), id("real"), id("y")],
+            vec![id("parameters"), id("{"), id("mu")],
+            vec![id("parameters"), id("{"), id("mu")],
+            vec![id("N")],
+        ];
+        for q in &queries {
+            let mut a = vec![0.0; v.len()];
+            let mut b = vec![0.0; v.len()];
+            cached.next_token_logprobs(&[], q, &mut a).unwrap();
+            model(&data).next_token_logprobs(&[], q, &mut b).unwrap();
+            for (x, y) in a.iter().zip(&b) {
+                assert!((x - y).abs() < 1e-4, "{q:?}: {x} vs {y}");
+            }
+            let total: f64 = a.iter().map(|x| x.exp()).sum();
+            assert!(total > 0.5 && total <= 1.0 + 1e-4, "{total}");
+        }
+    }
+}
