@@ -263,6 +263,7 @@ fn probe(model: &mut OpenAiModel) -> Result<refinestat_synthesis::Completion, Pr
         max_tokens: 4,
         temperature: 1.0,
         seed: 1,
+        grammar: true,
     })
 }
 

@@ -12,7 +12,9 @@
 //!    whose generation stopped short of a whole program, or that has no likelihood statement on
 //!    one of [`RefineConfig::responses`] ([`unmodelled_responses`], through the language crate's
 //!    `observed_statements`), is invalid without a fit (a program the decoder closed when a budget
-//!    ran out is whole). A likelihood resample that rewrites a program fitted before is drawn
+//!    ran out is whole). Predicates switched off ([`DecodeConfig::without`], the ablation) are
+//!    left out of this check too, so such a program goes to the fitter, whose compilation is
+//!    then the judge (a program that does not compile is a failed fit). A likelihood resample that rewrites a program fitted before is drawn
 //!    again, up to [`RefineConfig::redraws`] times (its tokens count). Otherwise it is fitted by the
 //!    [`Fitter`] unless a program with the same canonical text was fitted before (then that
 //!    result is reused: no program is fitted twice). Valid = reliability score >= `k`.
@@ -477,7 +479,11 @@ pub fn refine(
         add_tokens(&mut tokens, &generation.tokens);
         let program = generation.program;
         let violations = if generation.stop.is_program() {
-            check(&program, Some(data))
+            // Predicates switched off for the ablation stop nothing here either: the fitter
+            // (which compiles the program, as Stan would) decides whether it runs.
+            let mut v = check(&program, Some(data));
+            config.decode.keep_enforced(&mut v);
+            v
         } else {
             Vec::new()
         };
