@@ -216,6 +216,13 @@ struct CellRecord {
     wall_s: f64,
     /// Distinguishes reruns of the same cell.
     run_id: String,
+    /// Attempts the loop made, and how many of them ran: their program compiled and its fit
+    /// finished (a cached attempt counts as its fit did). Absent in cells written before these
+    /// were recorded.
+    #[serde(default)]
+    attempts: usize,
+    #[serde(default)]
+    ran: usize,
     /// Predicates switched off in this cell (absent when none).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     without: Vec<Predicate>,
@@ -504,6 +511,16 @@ fn run_cell(
         tokens: outcome.tokens.sampled,
         wall_s: (outcome.elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
         run_id: run_id(),
+        attempts: outcome.attempts.len(),
+        ran: outcome
+            .attempts
+            .iter()
+            .filter(|a| {
+                a.candidate
+                    .and_then(|i| outcome.candidates.get(i))
+                    .is_some_and(|c| c.assessment.error.is_none())
+            })
+            .count(),
         without: arm.without.clone(),
     })
 }
@@ -553,8 +570,16 @@ fn write_analysis(out: &Path, grid: &Grid) -> Result<usize> {
     let mut agg = String::from(
         "lm,mode,dataset,seeds_finished,run_rate,score_mean,score_std,elpd_loo_mean,elpd_loo_std,tokens_mean,tokens_std\n",
     );
+    // Arm names longer than a mode (refinestat-without-support) widen their column.
+    let mw = grid
+        .arms
+        .iter()
+        .map(|a| a.label.len())
+        .max()
+        .unwrap_or(0)
+        .max(11);
     let mut table = format!(
-        "{:<12} {:<11} {:<14} {:>5} {:>8} {:>13} {:>20} {:>18}\n",
+        "{:<12} {:<mw$} {:<14} {:>5} {:>8} {:>13} {:>20} {:>18}\n",
         "lm", "mode", "dataset", "seeds", "run rate", "score", "elpd_loo", "tokens"
     );
     let mut runs = Vec::new();
@@ -666,7 +691,7 @@ fn write_analysis(out: &Path, grid: &Grid) -> Result<usize> {
                 };
                 let _ = writeln!(
                     table,
-                    "{:<12} {:<11} {:<14} {:>5} {:>7.0}% {:>13} {:>20} {:>18}",
+                    "{:<12} {:<mw$} {:<14} {:>5} {:>7.0}% {:>13} {:>20} {:>18}",
                     lm,
                     mode,
                     ds,
@@ -742,12 +767,13 @@ fn mean(xs: impl IntoIterator<Item = f64>) -> Option<f64> {
 /// so the overall row has only this paired difference).
 fn ablation_table(grid: &Grid, groups: &[(&str, &Arm, &str, Vec<CellRecord>)]) -> (String, String) {
     let mut csv = String::from(
-        "lm,temperature,removed,dataset,seeds_finished,run_rate,run_rate_delta,score_mean,elpd_loo_mean,elpd_loo_delta_paired,paired_seeds\n",
+        "lm,temperature,removed,dataset,seeds_finished,run_rate,run_rate_delta,programs_run,programs_run_delta,score_mean,elpd_loo_mean,elpd_loo_delta_paired,paired_seeds\n",
     );
     let mut text = String::from(
         "Ablation: one validity predicate switched off at a time (grammar-only: all five semantic \
          ones off), next to the full system.\nrun rate = share of seeds with a valid program (Δ in \
-         points from the full system); score = mean reliability score (of 7) of each seed's \
+         points from the full system); programs run = share of all attempts whose program \
+         compiled and whose fit finished (the paper's run rate; Δ in points); score = mean reliability score (of 7) of each seed's \
          chosen program, or its best fit; elpd = mean ELPD-LOO over valid seeds; Δ elpd = mean \
          paired difference from the full system over seeds where both are valid.\n",
     );
@@ -780,8 +806,9 @@ fn ablation_table(grid: &Grid, groups: &[(&str, &Arm, &str, Vec<CellRecord>)]) -
             let full = arms.iter().find(|a| a.removed.as_deref() == Some("full"));
             let _ = write!(
                 text,
-                "\nlm {lm}, temperature {temp}\n{:<14} {:<14} {:>5} {:>8} {:>6} {:>6} {:>10} {:>8} {:>6}\n",
-                "removed", "dataset", "seeds", "run rate", "Δ", "score", "elpd", "Δ elpd", "pairs"
+                "\nlm {lm}, temperature {temp}\n{:<14} {:<14} {:>5} {:>8} {:>5} {:>12} {:>5} {:>6} {:>10} {:>8} {:>6}\n",
+                "removed", "dataset", "seeds", "run rate", "Δ", "programs run", "Δ", "score",
+                "elpd", "Δ elpd", "pairs"
             );
             let datasets: Vec<Option<&str>> = grid
                 .datasets
@@ -806,6 +833,17 @@ fn ablation_table(grid: &Grid, groups: &[(&str, &Arm, &str, Vec<CellRecord>)]) -
                     } else {
                         rate(&base).zip(run_rate).map(|(b, r)| (r - b) * 100.0)
                     };
+                    let runs = |rs: &[&CellRecord]| {
+                        let attempts: usize = rs.iter().map(|r| r.attempts).sum();
+                        let ran: usize = rs.iter().map(|r| r.ran).sum();
+                        (attempts > 0).then(|| ran as f64 / attempts as f64)
+                    };
+                    let programs_run = runs(&mine);
+                    let runs_delta = if is_full {
+                        None
+                    } else {
+                        runs(&base).zip(programs_run).map(|(b, r)| (r - b) * 100.0)
+                    };
                     let score = mean(mine.iter().map(|r| f64::from(r.score)));
                     // ELPD is per dataset; the overall row has only the paired difference.
                     let elpd = ds.and_then(|_| mean(mine.iter().filter_map(|r| r.elpd_loo)));
@@ -826,10 +864,12 @@ fn ablation_table(grid: &Grid, groups: &[(&str, &Arm, &str, Vec<CellRecord>)]) -
                     let ds_name = ds.unwrap_or("all");
                     let _ = writeln!(
                         csv,
-                        "{lm},{temp},{removed},{ds_name},{},{},{},{},{},{},{}",
+                        "{lm},{temp},{removed},{ds_name},{},{},{},{},{},{},{},{},{}",
                         mine.len(),
                         fmt_opt(run_rate),
                         fmt_opt(delta),
+                        fmt_opt(programs_run),
+                        fmt_opt(runs_delta),
                         fmt_opt(score),
                         fmt_opt(elpd),
                         fmt_opt(delta_elpd),
@@ -837,12 +877,14 @@ fn ablation_table(grid: &Grid, groups: &[(&str, &Arm, &str, Vec<CellRecord>)]) -
                     );
                     let _ = writeln!(
                         text,
-                        "{:<14} {:<14} {:>5} {:>7.0}% {:>6} {:>6} {:>10} {:>8} {:>6}",
+                        "{:<14} {:<14} {:>5} {:>7.0}% {:>5} {:>12} {:>5} {:>6} {:>10} {:>8} {:>6}",
                         if is_full { "(none: full)" } else { removed },
                         ds_name,
                         mine.len(),
                         run_rate.unwrap_or(0.0) * 100.0,
                         delta.map_or(String::new(), |d| format!("{d:+.0}")),
+                        programs_run.map_or("-".to_string(), |r| format!("{:.0}%", r * 100.0)),
+                        runs_delta.map_or(String::new(), |d| format!("{d:+.0}")),
                         fmt(score, 2),
                         fmt(elpd, 2),
                         if is_full {
