@@ -355,6 +355,18 @@ pub fn unmodelled_responses(program: &str, responses: &[String]) -> Vec<String> 
         .collect()
 }
 
+/// The fit cache's key of a program: its canonical text, or, for a program that does not parse
+/// (one the ablation let through with the parse predicate off), the text itself, so that it
+/// never shares a fit with the program the parser's recovery makes of it.
+fn fit_key(program: &str) -> String {
+    let parsed = parse(program);
+    if parsed.errors.is_empty() {
+        canonical(&parsed.program)
+    } else {
+        format!("unparsed:{program}")
+    }
+}
+
 /// The structural revisions a fitted candidate's checks ask for: a heavier-tailed or
 /// overdispersed likelihood when Pareto k fails, the other parameterization of its varying
 /// effects when there are divergences (not for a program that is itself a reparameterization).
@@ -461,7 +473,7 @@ pub fn refine(
                     // tokens still count).
                     while redraws < config.redraws
                         && g.stop.is_program()
-                        && by_canonical.contains_key(&canonical(&parse(&g.program).program))
+                        && by_canonical.contains_key(&fit_key(&g.program))
                     {
                         add_tokens(&mut tokens, &g.tokens);
                         redraws += 1;
@@ -499,8 +511,7 @@ pub fn refine(
         let mut candidate = None;
         let mut cached = false;
         if fit_ready {
-            let parsed = parse(&program);
-            let key = canonical(&parsed.program);
+            let key = fit_key(&program);
             if let Some(&i) = by_canonical.get(&key) {
                 candidate = Some(i);
                 cached = true;
@@ -521,7 +532,7 @@ pub fn refine(
                 if config.revise {
                     let c = &candidates[candidates.len() - 1];
                     for (revised, what) in revisions_for(c, kind) {
-                        let key = canonical(&parse(&revised).program);
+                        let key = fit_key(&revised);
                         if !by_canonical.contains_key(&key)
                             && !revisions.iter().any(|(p, _, _)| p == &revised)
                         {
