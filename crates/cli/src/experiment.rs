@@ -14,7 +14,7 @@
 use crate::error::{emit, CliError, Result};
 use crate::source::DataSource;
 use crate::synth::{
-    check_temperature, normalized, run_synth, RefineFlags, SynthArgs, TEMPERATURE_HELP,
+    check_temperature, normalized, run_synth, temperature_help, RefineFlags, SynthArgs,
 };
 use refinestat_inference::SamplerConfig;
 use refinestat_language::Predicate;
@@ -46,7 +46,11 @@ pub struct ExperimentArgs {
     pub response: Vec<String>,
     /// Sampling temperatures (comma-separated or repeated): each is a further arm of the grid
     /// (see `synth --help` for the default).
-    #[arg(long, value_delimiter = ',', default_value = "1", long_help = TEMPERATURE_HELP)]
+    #[arg(long, value_delimiter = ',', default_value = "1", long_help = concat!(
+        "Sampling temperatures (comma-separated or repeated): with several, each is an arm of \
+         the grid, named <mode>-t<T>. ",
+        temperature_help!()
+    ))]
     pub temperature: Vec<f64>,
     /// The paper's ablation: run the grid once per switched-off predicate (parse,
     /// distribution, parameter, dependency, support, type), plus the full system and the

@@ -87,12 +87,19 @@ pub struct RefineFlags {
     pub without: Vec<Predicate>,
 }
 
-/// The help text of `--temperature` (synth, experiment).
-pub const TEMPERATURE_HELP: &str =
-    "Sampling temperature of the proposal model (its log-probabilities are divided by it). \
+/// The help text of `--temperature` (generate, synth, experiment), as a literal for `concat!`.
+macro_rules! temperature_help {
+    () => {
+        "Sampling temperature of the proposal model (its log-probabilities are divided by it). \
 The default 1 samples the model as it is: the builtin model's probabilities are its grammar's \
 designed weights, and lower values make it repeat its likeliest structures; the paper samples \
-its language models at 0.3, so pass --temperature 0.3 to reproduce that.";
+its language models at 0.3, so pass --temperature 0.3 to reproduce that."
+    };
+}
+pub(crate) use temperature_help;
+
+/// [`temperature_help`] as a constant.
+pub const TEMPERATURE_HELP: &str = temperature_help!();
 
 /// A positive finite temperature, or a usage error.
 pub fn check_temperature(t: f64) -> Result<()> {
