@@ -304,10 +304,16 @@ pub fn lark_grammar(options: &GrammarOptions, extra_names: &[String]) -> String 
             .is_some_and(|(_, suffix)| CONDITIONAL_SUFFIXES.contains(&suffix.as_str()))
     });
     let (functions, cond_functions, distributions) = if options.any_callable_name {
-        let name = format!(
-            "[a-zA-Z][a-zA-Z0-9_]{{0,{}}}",
-            b.identifier_chars.max(1) - 1
-        );
+        // As long as the library's longest name (`multi_normal_cholesky` is longer than the
+        // variable-name bound), so that every name the grammar otherwise lists is still taken.
+        let longest = callable
+            .iter()
+            .map(String::len)
+            .chain(catalog::distributions().iter().map(|d| d.name.len()))
+            .max()
+            .unwrap_or(0)
+            .max(b.identifier_chars);
+        let name = format!("[a-zA-Z][a-zA-Z0-9_]{{0,{}}}", longest.max(1) - 1);
         let suffixes = CONDITIONAL_SUFFIXES.join("|");
         (
             format!("/{name}/"),
