@@ -4,7 +4,7 @@
 //! it is just the mode (`refinestat`); `--without` names it `refinestat-without-support+type`,
 //! `--ablation` gives the arms `refinestat` (full), `refinestat-without-<pred>` for each of the
 //! six predicates and `refinestat-grammar-only`, and several temperatures add `-t<T>`.
-//! Each cell is one `synth` run (crate::synth::run_synth) into DIR/<lm>/<arm>/<dataset>/seed_N/;
+//! Each cell is one `synth` run (crate::synth::run_synth) into `DIR/<lm>/<arm>/<dataset>/seed_N/`;
 //! a cell is finished when seed_N/done.json exists (written last, atomically). A rerun of the
 //! same command skips finished cells and redoes unfinished ones from scratch; DIR/config.json
 //! pins the grid and settings, and a rerun with different ones is refused. After the grid, the
