@@ -1,6 +1,10 @@
-//! `experiment`: the grid lm x mode x dataset x seed of `synth` runs, resumable, and its analysis.
+//! `experiment`: the grid lm x arm x dataset x seed of `synth` runs, resumable, and its analysis.
 //!
-//! Each cell is one `synth` run (crate::synth::run_synth) into DIR/<lm>/<mode>/<dataset>/seed_N/;
+//! An arm is a mode with its settings ([`Arm`]): with one temperature and nothing switched off
+//! it is just the mode (`refinestat`); `--without` names it `refinestat-without-support+type`,
+//! `--ablation` gives the arms `refinestat` (full), `refinestat-without-<pred>` for each of the
+//! six predicates and `refinestat-grammar-only`, and several temperatures add `-t<T>`.
+//! Each cell is one `synth` run (crate::synth::run_synth) into `DIR/<lm>/<arm>/<dataset>/seed_N/`;
 //! a cell is finished when seed_N/done.json exists (written last, atomically). A rerun of the
 //! same command skips finished cells and redoes unfinished ones from scratch; DIR/config.json
 //! pins the grid and settings, and a rerun with different ones is refused. After the grid, the
@@ -9,8 +13,11 @@
 
 use crate::error::{emit, CliError, Result};
 use crate::source::DataSource;
-use crate::synth::{run_synth, RefineFlags, SynthArgs};
+use crate::synth::{
+    check_temperature, normalized, run_synth, temperature_help, RefineFlags, SynthArgs,
+};
 use refinestat_inference::SamplerConfig;
+use refinestat_language::Predicate;
 use refinestat_synthesis::datasets::{dataset, DATASET_NAMES};
 use refinestat_synthesis::refine::config_for_mode;
 use refinestat_synthesis::{RefineConfig, RefineStop, StopReason};
@@ -37,6 +44,20 @@ pub struct ExperimentArgs {
     /// its data, as `synth` does.
     #[arg(long = "response", value_name = "NAME")]
     pub response: Vec<String>,
+    /// Sampling temperatures (comma-separated or repeated): each is a further arm of the grid
+    /// (see `synth --help` for the default).
+    #[arg(long, value_delimiter = ',', default_value = "1", long_help = concat!(
+        "Sampling temperatures (comma-separated or repeated): with several, each is an arm of \
+         the grid, named <mode>-t<T>. ",
+        temperature_help!()
+    ))]
+    pub temperature: Vec<f64>,
+    /// The paper's ablation: run the grid once per switched-off predicate (parse,
+    /// distribution, parameter, dependency, support, type), plus the full system and the
+    /// grammar-only baseline (all five semantic predicates off), in refinestat mode; the
+    /// analysis gains analysis/ablation.csv and ablation.txt.
+    #[arg(long, conflicts_with = "without")]
+    pub ablation: bool,
     #[command(flatten)]
     pub run: RefineFlags,
     /// The experiment directory (created; a rerun with the same flags resumes it).
@@ -106,9 +127,79 @@ fn pretty(v: &serde_json::Value) -> String {
 
 struct Grid {
     lms: Vec<String>,
-    modes: Vec<String>,
+    arms: Vec<Arm>,
     datasets: Vec<String>,
     seeds: Vec<u64>,
+}
+
+/// One column of the grid: a mode, the predicates switched off, a temperature, and the name
+/// its cells go under (the `mode` column of the analysis).
+#[derive(Debug, Clone, PartialEq)]
+struct Arm {
+    mode: String,
+    without: Vec<Predicate>,
+    temperature: f64,
+    /// The directory name and the analysis's `mode` column.
+    label: String,
+    /// In an ablation: `full`, `grammar-only`, or the predicate switched off.
+    removed: Option<String>,
+}
+
+/// The predicates the grammar-only baseline switches off: all but parse.
+const SEMANTIC: [Predicate; 5] = [
+    Predicate::Distribution,
+    Predicate::Parameter,
+    Predicate::Dependency,
+    Predicate::Support,
+    Predicate::Type,
+];
+
+/// The arms of the grid: each mode (or the ablation's variants of it) at each temperature.
+fn arms(modes: &[String], without: &[Predicate], temps: &[f64], ablation: bool) -> Vec<Arm> {
+    // (mode, label, predicates off, what the ablation removed)
+    let mut variants: Vec<(&str, String, Vec<Predicate>, Option<String>)> = Vec::new();
+    for mode in modes {
+        if ablation {
+            variants.push((mode, mode.clone(), Vec::new(), Some("full".to_string())));
+            for p in Predicate::ALL {
+                variants.push((
+                    mode,
+                    format!("{mode}-without-{p}"),
+                    vec![p],
+                    Some(p.as_str().to_string()),
+                ));
+            }
+            variants.push((
+                mode,
+                format!("{mode}-grammar-only"),
+                SEMANTIC.to_vec(),
+                Some("grammar-only".to_string()),
+            ));
+        } else if without.is_empty() {
+            variants.push((mode, mode.clone(), Vec::new(), None));
+        } else {
+            let names: Vec<&str> = without.iter().map(|p| p.as_str()).collect();
+            let label = format!("{mode}-without-{}", names.join("+"));
+            variants.push((mode, label, without.to_vec(), None));
+        }
+    }
+    let mut out = Vec::new();
+    for (mode, label, without, removed) in variants {
+        for &t in temps {
+            out.push(Arm {
+                mode: mode.to_string(),
+                without: without.clone(),
+                temperature: t,
+                label: if temps.len() > 1 {
+                    format!("{label}-t{t}")
+                } else {
+                    label.clone()
+                },
+                removed: removed.clone(),
+            });
+        }
+    }
+    out
 }
 
 /// One cell's done.json.
@@ -129,6 +220,16 @@ struct CellRecord {
     wall_s: f64,
     /// Distinguishes reruns of the same cell.
     run_id: String,
+    /// Attempts the loop made, and how many of them ran: their program compiled and its fit
+    /// finished (a cached attempt counts as its fit did). Absent in cells written before these
+    /// were recorded.
+    #[serde(default)]
+    attempts: usize,
+    #[serde(default)]
+    ran: usize,
+    /// Predicates switched off in this cell (absent when none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    without: Vec<Predicate>,
 }
 
 fn cell_dir(out: &Path, lm: &str, mode: &str, ds: &str, seed: u64) -> PathBuf {
@@ -183,12 +284,34 @@ pub fn cmd_experiment(args: &ExperimentArgs) -> Result<ExitCode> {
     }
     .validate()
     .map_err(|e| CliError::new(e.to_string()))?;
-    if grid_is_empty(&seeds, &args.lm, &args.mode) {
+    if grid_is_empty(&seeds, &args.lm, &args.mode) || args.temperature.is_empty() {
         return Err(CliError::new("the grid is empty"));
     }
     let probe = RefineConfig::default();
     for mode in &args.mode {
         config_for_mode(mode, probe.clone()).map_err(CliError::new)?;
+    }
+    for (i, &t) in args.temperature.iter().enumerate() {
+        check_temperature(t)?;
+        if args.temperature[..i].contains(&t) {
+            return Err(CliError::new(format!("--temperature lists {t} twice")));
+        }
+    }
+    if args.ablation && args.mode.iter().any(|m| m != "refinestat") {
+        return Err(CliError::new(
+            "--ablation switches predicates off one at a time in refinestat mode; \
+             give no --mode other than refinestat",
+        ));
+    }
+    let without = normalized(&args.run.without);
+    let arms = arms(&args.mode, &without, &args.temperature, args.ablation);
+    for arm in &arms {
+        let mut config = config_for_mode(&arm.mode, probe.clone()).map_err(CliError::new)?;
+        config.decode.without = arm.without.clone();
+        config
+            .decode
+            .validate()
+            .map_err(|e| CliError::new(format!("--mode {}: {e}", arm.mode)))?;
     }
     let mut dirs: Vec<String> = args.lm.iter().map(|l| lm_dir(l)).collect();
     dirs.sort();
@@ -200,16 +323,35 @@ pub fn cmd_experiment(args: &ExperimentArgs) -> Result<ExitCode> {
     }
     let grid = Grid {
         lms: args.lm.clone(),
-        modes: args.mode.clone(),
+        arms,
         datasets,
         seeds,
     };
-    let config = serde_json::json!({
-        "lm": grid.lms, "mode": grid.modes, "datasets": grid.datasets, "seeds": grid.seeds,
-        "temperature": args.run.temperature, "chains": args.run.chains, "warmup": args.run.warmup,
+    let temperature = match args.temperature.as_slice() {
+        [one] => serde_json::json!(one),
+        several => serde_json::json!(several),
+    };
+    let mut config = serde_json::json!({
+        "lm": grid.lms, "mode": args.mode, "datasets": grid.datasets, "seeds": grid.seeds,
+        "temperature": temperature, "chains": args.run.chains, "warmup": args.run.warmup,
         "draws": args.run.draws, "rmax": args.run.rmax, "alpha": args.run.alpha, "beta": args.run.beta,
         "k": args.run.k, "select": args.run.select.as_str(), "time_budget": args.run.time_budget,
     });
+    // Only when used, so the configuration of a full-system grid stays as it was.
+    if !without.is_empty() {
+        config["without"] = serde_json::json!(without);
+    }
+    if args.ablation {
+        config["ablation"] = serde_json::json!(true);
+        config["arms"] = serde_json::json!(grid
+            .arms
+            .iter()
+            .map(|a| serde_json::json!({
+                "name": a.label, "mode": a.mode, "without": a.without,
+                "temperature": a.temperature,
+            }))
+            .collect::<Vec<_>>());
+    }
     let out = &args.output_dir;
     std::fs::create_dir_all(out).map_err(|e| io_err("create", out, e))?;
     let config_path = out.join("config.json");
@@ -252,11 +394,12 @@ pub fn cmd_experiment(args: &ExperimentArgs) -> Result<ExitCode> {
         Err(e) => return Err(io_err("read", &config_path, e)),
     }
 
-    let total = grid.lms.len() * grid.modes.len() * grid.datasets.len() * grid.seeds.len();
+    let total = grid.lms.len() * grid.arms.len() * grid.datasets.len() * grid.seeds.len();
     let mut i = 0;
     let (mut skipped, mut ran) = (0, 0);
     for lm in &grid.lms {
-        for mode in &grid.modes {
+        for arm in &grid.arms {
+            let mode = &arm.label;
             for ds in &grid.datasets {
                 for &seed in &grid.seeds {
                     i += 1;
@@ -271,7 +414,7 @@ pub fn cmd_experiment(args: &ExperimentArgs) -> Result<ExitCode> {
                         std::fs::remove_dir_all(&dir)
                             .map_err(|e| io_err("remove partial cell", &dir, e))?;
                     }
-                    let record = run_cell(args, lm, mode, ds, seed, &dir)?;
+                    let record = run_cell(args, lm, arm, ds, seed, &dir)?;
                     write_atomic(
                         &dir.join("done.json"),
                         &(serde_json::to_string_pretty(&record).expect("plain values") + "\n"),
@@ -292,8 +435,13 @@ pub fn cmd_experiment(args: &ExperimentArgs) -> Result<ExitCode> {
         }
     }
     let finished = write_analysis(out, &grid)?;
-    let table = std::fs::read_to_string(out.join("analysis/aggregated_summary.txt"))
+    let mut table = std::fs::read_to_string(out.join("analysis/aggregated_summary.txt"))
         .map_err(|e| io_err("read", &out.join("analysis/aggregated_summary.txt"), e))?;
+    if args.ablation {
+        let path = out.join("analysis/ablation.txt");
+        let ablation = std::fs::read_to_string(&path).map_err(|e| io_err("read", &path, e))?;
+        table = format!("{table}\n{ablation}");
+    }
     emit(&table)?;
     eprintln!(
         "experiment: {ran} cells run, {skipped} skipped, {finished}/{total} finished; see {}",
@@ -305,11 +453,14 @@ pub fn cmd_experiment(args: &ExperimentArgs) -> Result<ExitCode> {
 fn run_cell(
     args: &ExperimentArgs,
     lm: &str,
-    mode: &str,
+    arm: &Arm,
     ds: &str,
     seed: u64,
     dir: &Path,
 ) -> Result<CellRecord> {
+    let mode = &arm.label;
+    let mut run = args.run.clone();
+    run.without = arm.without.clone();
     let synth_args = SynthArgs {
         source: DataSource {
             dataset: Some(ds.to_string()),
@@ -318,12 +469,13 @@ fn run_cell(
             response: args.response.clone(),
             lm: lm.to_string(),
         },
-        mode: mode.to_string(),
+        mode: arm.mode.clone(),
         seed,
         output_dir: Some(dir.to_path_buf()),
         // The cell's directory belongs to the experiment: an unfinished cell is rerun afresh.
         overwrite: true,
-        run: args.run.clone(),
+        temperature: arm.temperature,
+        run,
     };
     let run = run_synth(&synth_args, false)?;
     let outcome = &run.outcome;
@@ -363,6 +515,17 @@ fn run_cell(
         tokens: outcome.tokens.sampled,
         wall_s: (outcome.elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
         run_id: run_id(),
+        attempts: outcome.attempts.len(),
+        ran: outcome
+            .attempts
+            .iter()
+            .filter(|a| {
+                a.candidate
+                    .and_then(|i| outcome.candidates.get(i))
+                    .is_some_and(|c| c.assessment.error.is_none())
+            })
+            .count(),
+        without: arm.without.clone(),
     })
 }
 
@@ -411,8 +574,16 @@ fn write_analysis(out: &Path, grid: &Grid) -> Result<usize> {
     let mut agg = String::from(
         "lm,mode,dataset,seeds_finished,run_rate,score_mean,score_std,elpd_loo_mean,elpd_loo_std,tokens_mean,tokens_std\n",
     );
+    // Arm names longer than a mode (refinestat-without-support) widen their column.
+    let mw = grid
+        .arms
+        .iter()
+        .map(|a| a.label.len())
+        .max()
+        .unwrap_or(0)
+        .max(11);
     let mut table = format!(
-        "{:<12} {:<11} {:<14} {:>5} {:>8} {:>13} {:>20} {:>18}\n",
+        "{:<12} {:<mw$} {:<14} {:>5} {:>8} {:>13} {:>20} {:>18}\n",
         "lm", "mode", "dataset", "seeds", "run rate", "score", "elpd_loo", "tokens"
     );
     let mut runs = Vec::new();
@@ -421,8 +592,11 @@ fn write_analysis(out: &Path, grid: &Grid) -> Result<usize> {
     let (mut sum_sampled, mut max_sampled) = (0usize, 0usize);
     let mut finished = 0;
     let mut valid_total = 0;
+    // Every finished cell's record by (lm, arm, dataset), for the ablation table.
+    let mut by_group: Vec<(&str, &Arm, &str, Vec<CellRecord>)> = Vec::new();
     for lm in &grid.lms {
-        for mode in &grid.modes {
+        for arm in &grid.arms {
+            let mode = &arm.label;
             for ds in &grid.datasets {
                 let mut records = Vec::new();
                 for &seed in &grid.seeds {
@@ -521,7 +695,7 @@ fn write_analysis(out: &Path, grid: &Grid) -> Result<usize> {
                 };
                 let _ = writeln!(
                     table,
-                    "{:<12} {:<11} {:<14} {:>5} {:>7.0}% {:>13} {:>20} {:>18}",
+                    "{:<12} {:<mw$} {:<14} {:>5} {:>7.0}% {:>13} {:>20} {:>18}",
                     lm,
                     mode,
                     ds,
@@ -531,8 +705,14 @@ fn write_analysis(out: &Path, grid: &Grid) -> Result<usize> {
                     pm(em, es, 2),
                     pm(tm, ts, 0)
                 );
+                by_group.push((lm, arm, ds, records));
             }
         }
+    }
+    if grid.arms.iter().any(|a| a.removed.is_some()) {
+        let (csv, text) = ablation_table(grid, &by_group);
+        write(&analysis.join("ablation.csv"), &csv)?;
+        write(&analysis.join("ablation.txt"), &text)?;
     }
     write(&analysis.join("all_seeds_best_programs_summary.csv"), &all)?;
     write(&analysis.join("best_programs_summary.csv"), &best_csv)?;
@@ -543,7 +723,7 @@ fn write_analysis(out: &Path, grid: &Grid) -> Result<usize> {
         &analysis.join("aggregated_summary.txt"),
         &format!("{header}{table}"),
     )?;
-    let total = grid.lms.len() * grid.modes.len() * grid.datasets.len() * grid.seeds.len();
+    let total = grid.lms.len() * grid.arms.len() * grid.datasets.len() * grid.seeds.len();
     write(
         &out.join("summary.txt"),
         &format!(
@@ -551,7 +731,7 @@ fn write_analysis(out: &Path, grid: &Grid) -> Result<usize> {
              finished: {finished}/{total}; with a valid program: {valid_total}\n\
              tokens sampled in all: {sum_sampled}\n\n{header}{table}",
             grid.lms.len(),
-            grid.modes.len(),
+            grid.arms.len(),
             grid.datasets.len(),
             grid.seeds.len()
         ),
@@ -573,6 +753,160 @@ fn write_analysis(out: &Path, grid: &Grid) -> Result<usize> {
         })),
     )?;
     Ok(finished)
+}
+
+/// Mean of the values present (`None` when there are none).
+fn mean(xs: impl IntoIterator<Item = f64>) -> Option<f64> {
+    let (sum, n) = xs
+        .into_iter()
+        .fold((0.0, 0usize), |(s, n), x| (s + x, n + 1));
+    (n > 0).then(|| sum / n as f64)
+}
+
+/// The ablation table (analysis/ablation.csv and ablation.txt): for each lm and temperature,
+/// each removed predicate's run rate, mean reliability score and ELPD-LOO per dataset and over
+/// all datasets, next to the full system's. Δ run rate is in percentage points; Δ elpd is the
+/// mean over (dataset, seed) pairs where both the full system and the ablated one found a valid
+/// program of the ablated ELPD-LOO minus the full one (ELPD is not comparable across datasets,
+/// so the overall row has only this paired difference).
+fn ablation_table(grid: &Grid, groups: &[(&str, &Arm, &str, Vec<CellRecord>)]) -> (String, String) {
+    let mut csv = String::from(
+        "lm,temperature,removed,dataset,seeds_finished,run_rate,run_rate_delta,programs_run,programs_run_delta,score_mean,elpd_loo_mean,elpd_loo_delta_paired,paired_seeds\n",
+    );
+    let mut text = String::from(
+        "Ablation: one validity predicate switched off at a time (grammar-only: all five semantic \
+         ones off), next to the full system.\nrun rate = share of seeds with a valid program (Δ in \
+         points from the full system); programs run = share of all attempts whose program \
+         compiled and whose fit finished (the paper's run rate; Δ in points); score = mean reliability score (of 7) of each seed's \
+         chosen program, or its best fit; elpd = mean ELPD-LOO over valid seeds; Δ elpd = mean \
+         paired difference from the full system over seeds where both are valid.\n",
+    );
+    let fmt = |x: Option<f64>, p: usize| x.map_or("-".to_string(), |v| format!("{v:.p$}"));
+    let temps: Vec<f64> = {
+        let mut t: Vec<f64> = Vec::new();
+        for a in &grid.arms {
+            if !t.contains(&a.temperature) {
+                t.push(a.temperature);
+            }
+        }
+        t
+    };
+    for lm in &grid.lms {
+        for &temp in &temps {
+            let arms: Vec<&Arm> = grid
+                .arms
+                .iter()
+                .filter(|a| a.temperature == temp && a.removed.is_some())
+                .collect();
+            let cells = |arm: &Arm, ds: Option<&str>| -> Vec<&CellRecord> {
+                groups
+                    .iter()
+                    .filter(|(l, a, d, _)| {
+                        l == lm && a.label == arm.label && ds.is_none_or(|ds| ds == *d)
+                    })
+                    .flat_map(|(_, _, _, r)| r.iter())
+                    .collect()
+            };
+            let full = arms.iter().find(|a| a.removed.as_deref() == Some("full"));
+            let _ = write!(
+                text,
+                "\nlm {lm}, temperature {temp}\n{:<14} {:<14} {:>5} {:>8} {:>5} {:>12} {:>5} {:>6} {:>10} {:>8} {:>6}\n",
+                "removed", "dataset", "seeds", "run rate", "Δ", "programs run", "Δ", "score",
+                "elpd", "Δ elpd", "pairs"
+            );
+            let datasets: Vec<Option<&str>> = grid
+                .datasets
+                .iter()
+                .map(|d| Some(d.as_str()))
+                .chain(std::iter::once(None))
+                .collect();
+            for ds in datasets {
+                for arm in &arms {
+                    let mine = cells(arm, ds);
+                    if mine.is_empty() {
+                        continue;
+                    }
+                    let rate = |rs: &[&CellRecord]| {
+                        mean(rs.iter().map(|r| if r.valid { 1.0 } else { 0.0 }))
+                    };
+                    let run_rate = rate(&mine);
+                    let base = full.map(|f| cells(f, ds)).unwrap_or_default();
+                    let is_full = arm.removed.as_deref() == Some("full");
+                    let delta = if is_full {
+                        None
+                    } else {
+                        rate(&base).zip(run_rate).map(|(b, r)| (r - b) * 100.0)
+                    };
+                    let runs = |rs: &[&CellRecord]| {
+                        let attempts: usize = rs.iter().map(|r| r.attempts).sum();
+                        let ran: usize = rs.iter().map(|r| r.ran).sum();
+                        (attempts > 0).then(|| ran as f64 / attempts as f64)
+                    };
+                    let programs_run = runs(&mine);
+                    let runs_delta = if is_full {
+                        None
+                    } else {
+                        runs(&base).zip(programs_run).map(|(b, r)| (r - b) * 100.0)
+                    };
+                    let score = mean(mine.iter().map(|r| f64::from(r.score)));
+                    // ELPD is per dataset; the overall row has only the paired difference.
+                    let elpd = ds.and_then(|_| mean(mine.iter().filter_map(|r| r.elpd_loo)));
+                    let pairs: Vec<f64> = if is_full {
+                        Vec::new()
+                    } else {
+                        mine.iter()
+                            .filter_map(|r| {
+                                let b = base
+                                    .iter()
+                                    .find(|b| b.dataset == r.dataset && b.seed == r.seed)?;
+                                Some(r.elpd_loo? - b.elpd_loo?)
+                            })
+                            .collect()
+                    };
+                    let delta_elpd = mean(pairs.iter().copied());
+                    let removed = arm.removed.as_deref().unwrap_or("");
+                    let ds_name = ds.unwrap_or("all");
+                    let _ = writeln!(
+                        csv,
+                        "{lm},{temp},{removed},{ds_name},{},{},{},{},{},{},{},{},{}",
+                        mine.len(),
+                        fmt_opt(run_rate),
+                        fmt_opt(delta),
+                        fmt_opt(programs_run),
+                        fmt_opt(runs_delta),
+                        fmt_opt(score),
+                        fmt_opt(elpd),
+                        fmt_opt(delta_elpd),
+                        pairs.len()
+                    );
+                    let _ = writeln!(
+                        text,
+                        "{:<14} {:<14} {:>5} {:>7.0}% {:>5} {:>12} {:>5} {:>6} {:>10} {:>8} {:>6}",
+                        if is_full { "(none: full)" } else { removed },
+                        ds_name,
+                        mine.len(),
+                        run_rate.unwrap_or(0.0) * 100.0,
+                        delta.map_or(String::new(), |d| format!("{d:+.0}")),
+                        programs_run.map_or("-".to_string(), |r| format!("{:.0}%", r * 100.0)),
+                        runs_delta.map_or(String::new(), |d| format!("{d:+.0}")),
+                        fmt(score, 2),
+                        fmt(elpd, 2),
+                        if is_full {
+                            String::new()
+                        } else {
+                            fmt(delta_elpd, 2)
+                        },
+                        if is_full {
+                            String::new()
+                        } else {
+                            pairs.len().to_string()
+                        },
+                    );
+                }
+            }
+        }
+    }
+    (csv, text)
 }
 
 #[cfg(test)]

@@ -1,11 +1,13 @@
 //! `generate`: N programs written by a proposal model after the data block, under a decoding
 //! mode; DIR/program-<i>.stan plus one JSON line per program in DIR/generate.jsonl. Resumable:
 //! indexes already in generate.jsonl are skipped, and program i depends only on (seed, i).
+//! `--without` switches predicates off in the decoder (recorded as `without` in each record);
+//! each record's `check` is still the full check, so it shows what got through.
 
 use crate::backends::proposal_from_spec;
 use crate::error::{CliError, Result};
 use crate::source::DataSource;
-use refinestat_language::{check, diagnostic::line_col};
+use refinestat_language::{check, diagnostic::line_col, Predicate};
 use refinestat_synthesis::{
     data_block, program_rng, DecodeConfig, GrammarBounds, Mode, ProgramWriter, StopReason,
 };
@@ -29,9 +31,15 @@ pub struct GenerateArgs {
     /// Program i is drawn from ChaCha8 stream i of this seed.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Divides the model's log-probabilities before sampling.
-    #[arg(long, default_value_t = 1.0)]
+    /// Sampling temperature of the proposal model (default 1, the model as it is; the paper
+    /// uses 0.3).
+    #[arg(long, default_value_t = 1.0, long_help = crate::synth::TEMPERATURE_HELP)]
     pub temperature: f64,
+    /// Switch validity predicates off (comma-separated or repeated): parse, distribution,
+    /// parameter, dependency, support, type; `parse` also switches the grammar mask off.
+    /// Refinestat mode applies all six, syntax mode only parse.
+    #[arg(long, value_delimiter = ',', value_name = "PRED")]
+    pub without: Vec<Predicate>,
     /// Tokens drawn per program at most, accepted or rejected (the decoder's budget).
     #[arg(long, default_value_t = DecodeConfig::default().max_sampled_tokens)]
     pub max_tokens: usize,
@@ -56,13 +64,14 @@ pub struct GenerateArgs {
 }
 
 /// The settings of a generate.jsonl record that must agree for a rerun to resume it.
-const RESUME_KEYS: [&str; 6] = [
+const RESUME_KEYS: [&str; 7] = [
     "data",
     "lm",
     "mode",
     "seed",
     "temperature",
     "grammar_bounds",
+    "without",
 ];
 
 /// Whether `dir` holds another run's programs: files of `generate` without a generate.jsonl,
@@ -97,9 +106,16 @@ fn finished_indexes(jsonl: &Path) -> BTreeSet<usize> {
 }
 
 pub fn cmd_generate(args: &GenerateArgs) -> Result<ExitCode> {
-    if !(args.temperature > 0.0 && args.temperature.is_finite()) {
-        return Err(CliError::new("--temperature must be a positive number"));
-    }
+    crate::synth::check_temperature(args.temperature)?;
+    let without = crate::synth::normalized(&args.without);
+    let probe = DecodeConfig {
+        mode: args.mode,
+        without: without.clone(),
+        ..DecodeConfig::default()
+    };
+    probe
+        .validate()
+        .map_err(|e| CliError::new(format!("--mode {}: {e}", args.mode.as_str())))?;
     let (source, data) = args.source.load()?;
     let schema = args.source.schema(&data)?;
     eprintln!("{}", schema.summary());
@@ -110,10 +126,14 @@ pub fn cmd_generate(args: &GenerateArgs) -> Result<ExitCode> {
         &schema,
     )
     .map_err(|e| CliError::new(e.to_string()))?;
-    let now = serde_json::json!({
+    let mut now = serde_json::json!({
         "data": source, "lm": args.source.lm, "mode": args.mode.as_str(), "seed": args.seed,
         "temperature": args.temperature, "grammar_bounds": args.grammar_bounds,
     });
+    // Recorded only when something is switched off, so a full run's records stay as they were.
+    if !without.is_empty() {
+        now["without"] = serde_json::json!(without);
+    }
     if args.overwrite {
         crate::outdir::remove(&crate::outdir::GENERATE.present(&args.output_dir))?;
     } else if another_run(&args.output_dir, &now) {
@@ -147,6 +167,7 @@ pub fn cmd_generate(args: &GenerateArgs) -> Result<ExitCode> {
             GrammarBounds::default()
         },
         close_on_budget: !args.no_close,
+        without: without.clone(),
         ..DecodeConfig::default()
     };
     for index in 0..args.n {
@@ -168,7 +189,7 @@ pub fn cmd_generate(args: &GenerateArgs) -> Result<ExitCode> {
         std::fs::write(&path, &out.program)
             .map_err(|e| CliError::new(format!("cannot write {}: {e}", path.display())))?;
         let violations = check(&out.program, Some(&data));
-        let record = serde_json::json!({
+        let mut record = serde_json::json!({
             "index": index,
             "program": file,
             "data": source,
@@ -201,6 +222,9 @@ pub fn cmd_generate(args: &GenerateArgs) -> Result<ExitCode> {
             },
             "time_ms": (time_ms * 1000.0).round() / 1000.0,
         });
+        if !without.is_empty() {
+            record["without"] = serde_json::json!(without);
+        }
         writeln!(jsonl, "{record}")
             .and_then(|_| jsonl.flush())
             .map_err(|e| CliError::new(format!("cannot write {}: {e}", jsonl_path.display())))?;

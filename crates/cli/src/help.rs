@@ -28,8 +28,9 @@ pub const SBC: &str = "Example:
   refinestat sbc examples/eight_schools_noncentered.stan --data datasets/eight_schools.json \\
       --reps 100 --significance 0.05 --output-dir out/eight_schools-sbc";
 
-pub const GENERATE: &str = "Example:
-  refinestat generate --dataset eight_schools --n 20 --mode refinestat --output-dir out/gen";
+pub const GENERATE: &str = "Examples:
+  refinestat generate --dataset eight_schools --n 20 --mode refinestat --output-dir out/gen
+  refinestat generate --dataset eight_schools --n 20 --without support --output-dir out/gen-nosup";
 
 pub const SYNTH: &str = "Examples:
   refinestat synth --dataset eight_schools --output-dir out/synth-eight_schools
@@ -37,9 +38,11 @@ pub const SYNTH: &str = "Examples:
 Prints the best program, its posterior summary and the valid candidates compared by PSIS-LOO;
 writes report.html and every attempt under candidates/.";
 
-pub const EXPERIMENT: &str = "Example:
+pub const EXPERIMENT: &str = "Examples:
   refinestat experiment --seeds 1-5 --datasets eight_schools,dugongs --mode refinestat,syntax \\
       --rmax 10 --output-dir out/exp
+  refinestat experiment --seeds 1-3 --ablation --output-dir out/ablation   # analysis/ablation.txt
+  refinestat experiment --seeds 1-3 --temperature 0.3,1 --output-dir out/temperatures
 A rerun with the same flags resumes the grid.";
 
 pub const REPORT: &str = "Examples:

@@ -3,7 +3,8 @@
 //! Writes DIR/best_program.stan and DIR/best_program_diagnostics.json (the best program's
 //! summary.json), DIR/candidates/attempt-<i>.stan and .json (every attempt: its check result or
 //! fit diagnostics, and why it was not chosen), DIR/log.jsonl (one event per attempt, appended as
-//! it happens) and DIR/token_usage.json. Exit code 0 with a best program, 1 when no program was
+//! it happens; with `--without`, each event names the predicates switched off) and
+//! DIR/token_usage.json. Exit code 0 with a best program, 1 when no program was
 //! valid (every file but the best_program ones is still written), 2 on usage or I/O errors.
 
 use crate::backends::proposal_from_spec;
@@ -11,7 +12,7 @@ use crate::error::{CliError, Result};
 use crate::source::DataSource;
 use refinestat_inference::SamplerConfig;
 use refinestat_language::diagnostic::line_col;
-use refinestat_language::Data;
+use refinestat_language::{Data, Predicate};
 use refinestat_synthesis::refine::config_for_mode;
 use refinestat_synthesis::{
     refine, Attempt, AttemptKind, Candidate, DecodeConfig, NutsFitter, RefineConfig, RefineOutcome,
@@ -40,6 +41,10 @@ pub struct SynthArgs {
     /// Replace the files of an earlier run in the output directory (otherwise refused).
     #[arg(long)]
     pub overwrite: bool,
+    /// Sampling temperature of the proposal model (default 1, the model as it is; the paper
+    /// uses 0.3).
+    #[arg(long, default_value_t = 1.0, long_help = TEMPERATURE_HELP)]
+    pub temperature: f64,
     #[command(flatten)]
     pub run: RefineFlags,
 }
@@ -76,18 +81,48 @@ pub struct RefineFlags {
     /// Wall-clock budget in seconds, checked before each attempt.
     #[arg(long)]
     pub time_budget: Option<f64>,
-    /// Sampling temperature of the proposal model (logits are divided by it).
-    #[arg(long, default_value_t = 1.0)]
-    pub temperature: f64,
+    /// Switch validity predicates off (the paper's ablation; comma-separated or repeated):
+    /// parse, distribution, parameter, dependency, support, type. Their violations then stop
+    /// nothing, neither in the decoder nor before a fit (the fit's compilation decides whether
+    /// the program runs); `parse` also switches the grammar mask off. Refinestat mode only.
+    #[arg(long, value_delimiter = ',', value_name = "PRED")]
+    pub without: Vec<Predicate>,
+}
+
+/// The help text of `--temperature` (generate, synth, experiment), as a literal for `concat!`.
+macro_rules! temperature_help {
+    () => {
+        "Sampling temperature of the proposal model (its log-probabilities are divided by it). \
+The default 1 samples the model as it is: the builtin model's probabilities are its grammar's \
+designed weights, and lower values make it repeat its likeliest structures; the paper samples \
+its language models at 0.3, so pass --temperature 0.3 to reproduce that."
+    };
+}
+pub(crate) use temperature_help;
+
+/// [`temperature_help`] as a constant.
+pub const TEMPERATURE_HELP: &str = temperature_help!();
+
+/// A positive finite temperature, or a usage error.
+pub fn check_temperature(t: f64) -> Result<()> {
+    if t > 0.0 && t.is_finite() {
+        Ok(())
+    } else {
+        Err(CliError::new("--temperature must be a positive number"))
+    }
+}
+
+/// `preds` in the order of [`Predicate::ALL`], without repeats.
+pub fn normalized(preds: &[Predicate]) -> Vec<Predicate> {
+    let mut out = preds.to_vec();
+    out.sort();
+    out.dedup();
+    out
 }
 
 impl RefineFlags {
-    /// The checks that need no data: a positive finite temperature, a non-negative finite time
-    /// budget.
+    /// The checks that need no data: a non-negative finite time budget.
     pub fn validate(&self) -> Result<()> {
-        if !(self.temperature > 0.0 && self.temperature.is_finite()) {
-            return Err(CliError::new("--temperature must be a positive number"));
-        }
         if let Some(budget) = self.time_budget {
             if !(budget >= 0.0 && budget.is_finite()) {
                 return Err(CliError::new(
@@ -137,12 +172,13 @@ fn attempt_event(
     attempt: &Attempt,
     candidates: &[Candidate],
     schema: &Schema,
+    without: &[Predicate],
 ) -> serde_json::Value {
     let fit_error = attempt
         .candidate
         .and_then(|i| candidates.get(i))
         .and_then(|c| c.assessment.error.clone());
-    serde_json::json!({
+    let mut event = serde_json::json!({
         "attempt": attempt.index,
         "kind": attempt.kind,
         "program": format!("candidates/attempt-{}.stan", attempt.index),
@@ -166,7 +202,11 @@ fn attempt_event(
         "redraws": attempt.redraws,
         "revision": attempt.revision.as_ref().map(|(what, of)| serde_json::json!({"change": what, "of_attempt": of})),
         "schema": (attempt.index == 0).then(|| schema.to_json()),
-    })
+    });
+    if !without.is_empty() {
+        event["without"] = serde_json::json!(without);
+    }
+    event
 }
 
 pub fn cmd_synth(args: &SynthArgs) -> Result<ExitCode> {
@@ -250,6 +290,7 @@ pub fn cmd_synth(args: &SynthArgs) -> Result<ExitCode> {
 /// one stderr line per attempt. Shared by `synth` and `experiment`.
 pub fn run_synth(args: &SynthArgs, progress: bool) -> Result<SynthRun> {
     args.run.validate()?;
+    check_temperature(args.temperature)?;
     let (source, data) = args.source.load()?;
     // Decide what to model first: data with nothing to model stops here.
     let schema = args.source.schema(&data)?;
@@ -263,7 +304,7 @@ pub fn run_synth(args: &SynthArgs, progress: bool) -> Result<SynthRun> {
         k: args.run.k,
         select: args.run.select,
         decode: DecodeConfig {
-            temperature: args.run.temperature,
+            temperature: args.temperature,
             ..DecodeConfig::default()
         },
         seed: args.seed,
@@ -271,7 +312,12 @@ pub fn run_synth(args: &SynthArgs, progress: bool) -> Result<SynthRun> {
         responses: schema.response_names(),
         ..RefineConfig::default()
     };
-    let config = config_for_mode(&args.mode, base).map_err(CliError::new)?;
+    let mut config = config_for_mode(&args.mode, base).map_err(CliError::new)?;
+    config.decode.without = normalized(&args.run.without);
+    config
+        .decode
+        .validate()
+        .map_err(|e| CliError::new(format!("--mode {}: {e}", args.mode)))?;
     if args.run.rmax == 0 || args.run.beta == 0 {
         return Err(CliError::new("--rmax and --beta must be at least 1"));
     }
@@ -321,7 +367,7 @@ pub fn run_synth(args: &SynthArgs, progress: bool) -> Result<SynthRun> {
         &config,
         &mut |attempt, candidates| {
             let stan = cand_dir.join(format!("attempt-{}.stan", attempt.index));
-            let event = attempt_event(attempt, candidates, &schema);
+            let event = attempt_event(attempt, candidates, &schema, &config.decode.without);
             let result = write(&stan, &attempt.program).and_then(|_| {
                 writeln!(log, "{event}")
                     .and_then(|_| log.flush())
@@ -466,7 +512,7 @@ fn write_results(
             serde_json::json!({"attempts": n, "tokens": t}),
         );
     }
-    let usage = serde_json::json!({
+    let mut usage = serde_json::json!({
         "data": source,
         "describe": args.source.describe,
         "schema": schema.to_json(),
@@ -476,7 +522,7 @@ fn write_results(
         "settings": {
             "rmax": config.rmax, "alpha": config.alpha, "beta": config.beta, "k": config.k,
             "select": config.select.as_str(), "decode_mode": config.decode.mode.as_str(),
-            "temperature": args.run.temperature,
+            "temperature": args.temperature,
             "chains": args.run.chains, "warmup": args.run.warmup, "draws": args.run.draws,
         },
         "tokens": outcome.tokens,
@@ -490,6 +536,9 @@ fn write_results(
         "best_attempt": outcome.best.map(|i| outcome.candidates[i].first_attempt),
         "wall_time_s": secs(outcome.elapsed),
     });
+    if !config.decode.without.is_empty() {
+        usage["settings"]["without"] = serde_json::json!(config.decode.without);
+    }
     write(
         &out_dir.join("token_usage.json"),
         &(serde_json::to_string_pretty(&usage).expect("JSON of plain values") + "\n"),

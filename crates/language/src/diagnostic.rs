@@ -48,6 +48,22 @@ impl Predicate {
     }
 }
 
+impl std::str::FromStr for Predicate {
+    type Err = String;
+    /// The lowercase name [`Predicate::as_str`] gives.
+    fn from_str(s: &str) -> Result<Predicate, String> {
+        Predicate::ALL
+            .into_iter()
+            .find(|p| p.as_str() == s)
+            .ok_or_else(|| {
+                format!(
+                    "unknown predicate `{s}` (expected parse, distribution, parameter, \
+                     dependency, support or type)"
+                )
+            })
+    }
+}
+
 impl fmt::Display for Predicate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

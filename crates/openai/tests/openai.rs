@@ -4,7 +4,7 @@
 //! block and grammar), budgets, likelihood resampling in the refinement loop, and the failure
 //! modes (stalls, garbage, HTTP 500s, closed and refused connections, bad specs).
 
-use refinestat_language::{check, parse, Data};
+use refinestat_language::{check, parse, Data, Predicate};
 use refinestat_openai::{GrammarKind, OpenAiModel, OpenAiSpec};
 use refinestat_synthesis::datasets::dataset;
 use refinestat_synthesis::statements::{CompletionRequest, STATEMENT_GBNF, STATEMENT_LARK};
@@ -263,6 +263,7 @@ fn probe(model: &mut OpenAiModel) -> Result<refinestat_synthesis::Completion, Pr
         max_tokens: 4,
         temperature: 1.0,
         seed: 1,
+        grammar: true,
     })
 }
 
@@ -621,4 +622,26 @@ fn a_statement_blamed_on_a_declaration_backtracks_to_that_declaration() {
         .count();
     assert_eq!(kept, after, "{prompts:#?}");
     assert_eq!(backtracks, kept);
+}
+
+/// With the parse predicate switched off (`--without parse`) no grammar goes with a request,
+/// whatever the spec says; with it on, the spec's grammar does.
+#[test]
+fn parse_switched_off_sends_no_grammar() {
+    let data = eight_schools();
+    for (without, sent) in [(vec![], true), (vec![Predicate::Parse], false)] {
+        let server = CompletionServer::start(Box::new(BuiltinModel::new(&data))).unwrap();
+        let mut model = client(&server, "&grammar=lark");
+        let config = DecodeConfig {
+            without,
+            ..refinestat()
+        };
+        let g = write(&mut model, &data, &config, 0);
+        assert!(g.stop.is_program(), "{}", g.program);
+        for request in server.requests() {
+            let body = request.json().unwrap();
+            assert_eq!(body.get("guided_grammar").is_some(), sent, "{body}");
+            assert_eq!(body.get("structured_outputs").is_some(), sent, "{body}");
+        }
+    }
 }

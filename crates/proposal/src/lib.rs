@@ -172,7 +172,7 @@ pub enum ProposalError {
     #[error("proposal model `{0}` is not available yet")]
     NotAvailable(String),
     /// A `--lm` spec that names no backend.
-    #[error("unknown proposal model spec `{0}` (expected builtin, local:PATH, openai:URL#model=NAME or spfn:PATH)")]
+    #[error("unknown proposal model spec `{0}` (expected builtin, local:PATH, openai:URL#model=NAME, spfn:PATH or replay:FILE)")]
     UnknownSpec(String),
     /// The backend failed while computing a distribution.
     #[error("proposal model failed: {0}")]

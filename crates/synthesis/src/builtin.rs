@@ -255,6 +255,21 @@ impl BuiltinModel {
         BuiltinModel::from_texts(data, weighted, config)
     }
 
+    /// A model that writes exactly `program` (the text after the data block) token by token,
+    /// with no noise: every other token has probability zero. The `replay:FILE` spec; it shows
+    /// what a decoding mode lets through of a given program (a full decoder refuses the first
+    /// token that breaks a predicate, then backtracks and closes the program short of it).
+    pub fn replay(data: &Data, program: &str) -> BuiltinModel {
+        BuiltinModel::from_texts(
+            data,
+            vec![(1.0, program.to_string())],
+            &BuiltinConfig {
+                noise: 0.0,
+                ..BuiltinConfig::default()
+            },
+        )
+    }
+
     fn from_texts(
         data: &Data,
         weighted: Vec<(f64, String)>,

@@ -27,6 +27,14 @@
 //! that pass the mode's full check and the grammar, and reports [`StopReason::Closed`] with the
 //! appended tokens in [`TokenCounts::forced`]. So any proposal, a random-weight network included,
 //! yields a valid program; which statements are in it is still the proposal's doing.
+//!
+//! The ablation ([`DecodeConfig::without`]): any of the six predicates can be switched off. Its
+//! violations are dropped from every prefix, end-of-program and closing check (the language
+//! crate still reports them; the decoder ignores them). Switching off `parse` also drops the
+//! grammar mask, so the text is then held only to the remaining predicates; switching off
+//! `distribution` lets the grammar take any name where it otherwise lists the library's
+//! ([`GrammarOptions::any_callable_name`]). With nothing
+//! switched off the decoder is exactly the full one (same seed, same program).
 
 use crate::grammar::{Grammar, GrammarBounds, GrammarOptions, GrammarState};
 use rand::Rng;
@@ -49,6 +57,16 @@ pub enum Mode {
 }
 
 impl Mode {
+    /// Whether this mode's checks include `predicate`: `refinestat` all six, `syntax` only
+    /// parse, `standard` none.
+    pub fn applies(self, predicate: Predicate) -> bool {
+        match self {
+            Mode::Standard => false,
+            Mode::Syntax => predicate == Predicate::Parse,
+            Mode::Refinestat => true,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Mode::Standard => "standard",
@@ -120,6 +138,12 @@ pub struct DecodeConfig {
     /// [`TokenCounts::forced`]). Every generation then ends in a valid program; the statements
     /// in it are still all the model's.
     pub close_on_budget: bool,
+    /// Predicates switched off (the paper's ablation; default none): their violations never
+    /// reject a token, a statement or the end of a program. Only [`Mode::Refinestat`] applies
+    /// the semantic five, so only it can switch them off ([`DecodeConfig::validate`]);
+    /// [`Predicate::Parse`] switches off the grammar mask as well (see
+    /// [`DecodeConfig::masks`]), so only the remaining predicates constrain the text.
+    pub without: Vec<Predicate>,
 }
 
 impl DecodeConfig {
@@ -127,6 +151,40 @@ impl DecodeConfig {
     /// which `standard` mode ignores: it promises nothing about the text).
     pub fn closes_on_budget(&self) -> bool {
         self.close_on_budget && self.mode != Mode::Standard
+    }
+
+    /// Whether draws are masked with the compiled grammar: outside `standard` mode, with
+    /// [`DecodeConfig::grammar_mask`] on and [`Predicate::Parse`] not switched off.
+    pub fn masks(&self) -> bool {
+        self.mode != Mode::Standard
+            && self.grammar_mask
+            && !self.without.contains(&Predicate::Parse)
+    }
+
+    /// Whether `predicate` rejects text under this configuration: the mode applies it
+    /// (`refinestat` all six, `syntax` only parse, `standard` none) and it is not switched off.
+    pub fn enforces(&self, predicate: Predicate) -> bool {
+        self.mode.applies(predicate) && !self.without.contains(&predicate)
+    }
+
+    /// Drops the violations of predicates switched off ([`DecodeConfig::without`]).
+    pub fn keep_enforced(&self, violations: &mut Vec<Diagnostic>) {
+        if !self.without.is_empty() {
+            violations.retain(|d| !self.without.contains(&d.predicate));
+        }
+    }
+
+    /// A predicate can be switched off only where the mode applies it: `refinestat` any of
+    /// the six, `syntax` only parse, `standard` none.
+    pub fn validate(&self) -> Result<(), String> {
+        match self.without.iter().find(|&&p| !self.mode.applies(p)) {
+            Some(p) => Err(format!(
+                "decoding mode {} does not apply the {p} predicate, so --without cannot switch \
+                 it off (refinestat mode applies all six)",
+                self.mode.as_str()
+            )),
+            None => Ok(()),
+        }
     }
 }
 
@@ -147,6 +205,7 @@ impl Default for DecodeConfig {
             scan_after_rejections: 8,
             max_scan_tokens: 4096,
             close_on_budget: true,
+            without: Vec::new(),
         }
     }
 }
@@ -241,28 +300,33 @@ pub fn program_rng(seed: u64, index: u64) -> rand_chacha::ChaCha8Rng {
     rng
 }
 
-/// Why `text` is not acceptable as a prefix under `mode` (empty = acceptable).
-pub(crate) fn prefix_violations(mode: Mode, text: &str, data: &Data) -> Vec<Diagnostic> {
-    match mode {
+/// Why `text` is not acceptable as a prefix under `config`'s mode, less the predicates it
+/// switches off (empty = acceptable).
+pub(crate) fn prefix_violations(config: &DecodeConfig, text: &str, data: &Data) -> Vec<Diagnostic> {
+    let mut violations = match config.mode {
         Mode::Standard => Vec::new(),
         Mode::Syntax => parse_prefix(text).errors,
         Mode::Refinestat => check_prefix(text, Some(data)),
-    }
+    };
+    config.keep_enforced(&mut violations);
+    violations
 }
 
-/// Why `text` is not acceptable as a finished program under `mode` (empty = acceptable).
+/// Why `text` is not acceptable as a finished program under `config`'s mode, less the
+/// predicates it switches off (empty = acceptable). A program without a `model` block is never
+/// acceptable when [`DecodeConfig::require_model_block`] holds, whatever is switched off.
 pub(crate) fn complete_violations(
-    mode: Mode,
+    config: &DecodeConfig,
     text: &str,
     data: &Data,
-    require_model: bool,
 ) -> Vec<Diagnostic> {
-    let mut violations = match mode {
+    let mut violations = match config.mode {
         Mode::Standard => return Vec::new(),
         Mode::Syntax => parse(text).errors,
         Mode::Refinestat => check(text, Some(data)),
     };
-    if require_model && violations.is_empty() && parse(text).program.model.is_none() {
+    config.keep_enforced(&mut violations);
+    if config.require_model_block && violations.is_empty() && parse(text).program.model.is_none() {
         let end = text.len() as u32;
         violations.push(Diagnostic::new(
             Predicate::Parse,
@@ -346,12 +410,13 @@ fn start_grammar(
     prompt: &str,
     config: &DecodeConfig,
 ) -> (Option<GrammarState>, Option<String>) {
-    if config.mode == Mode::Standard || !config.grammar_mask {
+    if !config.masks() {
         return (None, None);
     }
     let options = GrammarOptions {
         require_model_block: config.require_model_block,
         bounds: config.grammar_bounds.clone(),
+        any_callable_name: config.without.contains(&Predicate::Distribution),
         ..GrammarOptions::default()
     };
     match Grammar::new(model.vocabulary(), &options).and_then(|g| g.start(prompt)) {
@@ -411,7 +476,7 @@ fn passing_closings<'c>(
 ) -> impl Iterator<Item = (String, &'c String)> + 'c {
     closings.iter().filter_map(move |closing| {
         let candidate = format!("{base}{closing}");
-        complete_violations(config.mode, &candidate, data, config.require_model_block)
+        complete_violations(config, &candidate, data)
             .is_empty()
             .then_some((candidate, closing))
     })
@@ -699,16 +764,10 @@ pub fn generate<R: Rng + ?Sized>(
                         let id = i as TokenId;
                         counts.scanned += 1;
                         let ok = if id == eos {
-                            complete_violations(
-                                config.mode,
-                                &text,
-                                data,
-                                config.require_model_block,
-                            )
-                            .is_empty()
+                            complete_violations(config, &text, data).is_empty()
                         } else {
                             let candidate = format!("{text}{}", model.vocabulary().text(id));
-                            prefix_violations(config.mode, &candidate, data).is_empty()
+                            prefix_violations(config, &candidate, data).is_empty()
                         };
                         if !ok {
                             *w = 0.0;
@@ -743,9 +802,9 @@ pub fn generate<R: Rng + ?Sized>(
             let id = token as TokenId;
             let candidate = format!("{text}{}", model.vocabulary().text(id));
             let violations = if id == eos {
-                complete_violations(config.mode, &text, data, config.require_model_block)
+                complete_violations(config, &text, data)
             } else {
-                prefix_violations(config.mode, &candidate, data)
+                prefix_violations(config, &candidate, data)
             };
             if let Some(name) = violations.iter().find_map(|d| blamed_name(&candidate, d)) {
                 blamed = Some(name);

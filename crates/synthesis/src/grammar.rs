@@ -189,6 +189,10 @@ pub struct GrammarOptions {
     /// comment is text a proposal can wander in; files written by people need them).
     pub comments: bool,
     pub bounds: GrammarBounds,
+    /// Any name may be called or follow `~` (default false: only the library's names). On when
+    /// the distribution predicate is switched off ([`crate::DecodeConfig::without`]), since the
+    /// grammar would otherwise still enforce it.
+    pub any_callable_name: bool,
 }
 
 impl Default for GrammarOptions {
@@ -197,6 +201,7 @@ impl Default for GrammarOptions {
             require_model_block: true,
             comments: false,
             bounds: GrammarBounds::default(),
+            any_callable_name: false,
         }
     }
 }
@@ -298,14 +303,35 @@ pub fn lark_grammar(options: &GrammarOptions, extra_names: &[String]) -> String 
         catalog::split_suffix(n)
             .is_some_and(|(_, suffix)| CONDITIONAL_SUFFIXES.contains(&suffix.as_str()))
     });
-    let functions = alternation(callable.iter().cloned());
-    let cond_functions = alternation(conditional.cloned());
-    let distributions = alternation(
-        catalog::distributions()
+    let (functions, cond_functions, distributions) = if options.any_callable_name {
+        // As long as the library's longest name (`multi_normal_cholesky` is longer than the
+        // variable-name bound), so that every name the grammar otherwise lists is still taken.
+        let longest = callable
             .iter()
-            .filter(|d| d.suffixes().iter().any(|s| s.is_density()))
-            .map(|d| d.name.to_string()),
-    );
+            .map(String::len)
+            .chain(catalog::distributions().iter().map(|d| d.name.len()))
+            .max()
+            .unwrap_or(0)
+            .max(b.identifier_chars);
+        let name = format!("[a-zA-Z][a-zA-Z0-9_]{{0,{}}}", longest.max(1) - 1);
+        let suffixes = CONDITIONAL_SUFFIXES.join("|");
+        (
+            format!("/{name}/"),
+            format!("/{name}({suffixes})/"),
+            format!("/{name}/"),
+        )
+    } else {
+        (
+            alternation(callable.iter().cloned()),
+            alternation(conditional.cloned()),
+            alternation(
+                catalog::distributions()
+                    .iter()
+                    .filter(|d| d.suffixes().iter().any(|s| s.is_density()))
+                    .map(|d| d.name.to_string()),
+            ),
+        )
+    };
     let extra: String = extra_names
         .iter()
         .filter(|n| is_plain_name(n))

@@ -10,7 +10,8 @@
 //! Programs are written by a [`ProgramWriter`]; a [`Proposer`] is a token-level model behind the
 //! decoder, or a remote model writing statement by statement ([`statements`]: the decoding and
 //! checks here, the requests behind [`CompletionBackend`]). [`proposal_from_spec`] resolves the
-//! `builtin` spec.
+//! `builtin` spec, and `replay:FILE` ([`BuiltinModel::replay`]: the program in FILE, after the
+//! data block, proposed token by token with no noise, to see what a decoding mode lets through).
 //! Does not own: the proposal-model boundary (`refinestat-proposal`, re-exported here:
 //! [`ProposalModel`], [`Vocabulary`]); the backends that need a model runtime or a network client, each a crate of
 //! its own behind a cargo feature of the binary (`refinestat-local` for `local:PATH`,
@@ -58,8 +59,10 @@ pub use statements::{write_program, Completion, CompletionBackend, CompletionReq
 pub use writer::{ProgramWriter, Proposer};
 
 /// The program writer named by a `--lm` spec that this crate can build: `builtin` (the built-in
-/// grammar for `data`). `local:PATH`, `openai:URL#model=NAME` and `spfn:MODEL_DIR` name backends
-/// of their own crates (`refinestat-local`, `refinestat-openai`, `refinestat-spfn-net`), which the binary resolves before calling this when
+/// grammar for `data`), `replay:FILE` (the program in FILE, see [`BuiltinModel::replay`]).
+/// `local:PATH`, `openai:URL#model=NAME` and `spfn:MODEL_DIR` name backends of their own crates
+/// (`refinestat-local`, `refinestat-openai`, `refinestat-spfn-net`), which the binary resolves
+/// before calling this when
 /// it was built with them; here they are [`ProposalError::NotBuilt`], naming the cargo feature.
 /// `describe` is the user's sentence about the data, for models that read an instruction.
 pub fn proposal_from_spec(
@@ -93,6 +96,22 @@ fn proposal_for(
             Some(schema) => BuiltinModel::with_schema(data, schema, &BuiltinConfig::default()),
             None => BuiltinModel::new(data),
         }))),
+        "replay" => {
+            let path = spec
+                .strip_prefix("replay:")
+                .filter(|p| !p.is_empty())
+                .ok_or_else(|| ProposalError::InvalidSpec {
+                    spec: spec.to_string(),
+                    problem: "expected replay:FILE".to_string(),
+                })?;
+            let text = std::fs::read_to_string(path).map_err(|e| ProposalError::ModelFiles {
+                path: path.to_string(),
+                problem: format!("cannot read the program to replay: {e}"),
+            })?;
+            Ok(Proposer::Tokens(Box::new(BuiltinModel::replay(
+                data, &text,
+            ))))
+        }
         kind @ ("local" | "openai" | "spfn") => Err(ProposalError::NotBuilt {
             spec: spec.to_string(),
             feature: kind.to_string(),

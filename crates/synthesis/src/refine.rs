@@ -12,7 +12,9 @@
 //!    whose generation stopped short of a whole program, or that has no likelihood statement on
 //!    one of [`RefineConfig::responses`] ([`unmodelled_responses`], through the language crate's
 //!    `observed_statements`), is invalid without a fit (a program the decoder closed when a budget
-//!    ran out is whole). A likelihood resample that rewrites a program fitted before is drawn
+//!    ran out is whole). Predicates switched off ([`DecodeConfig::without`], the ablation) are
+//!    left out of this check too, so such a program goes to the fitter, whose compilation is
+//!    then the judge (a program that does not compile is a failed fit). A likelihood resample that rewrites a program fitted before is drawn
 //!    again, up to [`RefineConfig::redraws`] times (its tokens count). Otherwise it is fitted by the
 //!    [`Fitter`] unless a program with the same canonical text was fitted before (then that
 //!    result is reused: no program is fitted twice). Valid = reliability score >= `k`.
@@ -369,6 +371,18 @@ pub fn unmodelled_responses(program: &str, responses: &[String]) -> Vec<String> 
         .collect()
 }
 
+/// The fit cache's key of a program: its canonical text, or, for a program that does not parse
+/// (one the ablation let through with the parse predicate off), the text itself, so that it
+/// never shares a fit with the program the parser's recovery makes of it.
+fn fit_key(program: &str) -> String {
+    let parsed = parse(program);
+    if parsed.errors.is_empty() {
+        canonical(&parsed.program)
+    } else {
+        format!("unparsed:{program}")
+    }
+}
+
 /// The structural revisions a fitted candidate's checks ask for: a heavier-tailed or
 /// overdispersed likelihood when Pareto k fails, the other parameterization of its varying
 /// effects when there are divergences. Revisions are one level deep: a program that is itself a
@@ -507,7 +521,7 @@ pub fn refine(
                     // tokens still count).
                     while redraws < config.redraws
                         && g.stop.is_program()
-                        && by_canonical.contains_key(&canonical(&parse(&g.program).program))
+                        && by_canonical.contains_key(&fit_key(&g.program))
                     {
                         add_tokens(&mut tokens, &g.tokens);
                         redraws += 1;
@@ -525,7 +539,11 @@ pub fn refine(
         add_tokens(&mut tokens, &generation.tokens);
         let program = generation.program;
         let violations = if generation.stop.is_program() {
-            check(&program, Some(data))
+            // Predicates switched off for the ablation stop nothing here either: the fitter
+            // (which compiles the program, as Stan would) decides whether it runs.
+            let mut v = check(&program, Some(data));
+            config.decode.keep_enforced(&mut v);
+            v
         } else {
             Vec::new()
         };
@@ -541,8 +559,7 @@ pub fn refine(
         let mut candidate = None;
         let mut cached = false;
         if fit_ready {
-            let parsed = parse(&program);
-            let key = canonical(&parsed.program);
+            let key = fit_key(&program);
             if let Some(&i) = by_canonical.get(&key) {
                 candidate = Some(i);
                 cached = true;
@@ -563,7 +580,7 @@ pub fn refine(
                 if config.revise {
                     let c = &candidates[candidates.len() - 1];
                     for (revised, what) in revisions_for(c, kind) {
-                        let key = canonical(&parse(&revised).program);
+                        let key = fit_key(&revised);
                         if !by_canonical.contains_key(&key)
                             && !revisions.iter().any(|(p, _, _)| p == &revised)
                         {

@@ -14,7 +14,8 @@
 //!
 //! Checks per mode, as in [`crate::decode`]: `refinestat` checks every step with
 //! `check_prefix` (grammar + the six predicates, with the data) and the end with `check`;
-//! `syntax` parses only; `standard` keeps everything. A rejected step is drawn again with a new
+//! `syntax` parses only; `standard` keeps everything. Predicates switched off
+//! ([`DecodeConfig::without`]) reject nothing, and without `parse` no grammar goes to the server. A rejected step is drawn again with a new
 //! seed; after `resamples` rejections (the spec's, at most the decoder's
 //! `max_rejections_per_statement`) the last step is undone (one more for
 //! each earlier failure at the same place, or back to the declaration of a name the rejections
@@ -29,7 +30,7 @@ use crate::decode::{
 };
 use crate::proposal::ProposalError;
 use rand::RngCore;
-use refinestat_language::{parse, parse_prefix, Data};
+use refinestat_language::{parse, parse_prefix, Data, Predicate};
 use std::collections::HashMap;
 
 /// The Lark grammar of one statement (see `grammar/statement.lark`).
@@ -52,6 +53,9 @@ pub struct CompletionRequest<'a> {
     pub temperature: f64,
     /// The request's seed (31 bits: every server takes it).
     pub seed: u64,
+    /// Whether the statement grammar may go with the request (false when the parse predicate
+    /// is switched off, [`DecodeConfig::without`]).
+    pub grammar: bool,
 }
 
 /// What a server answered, as far as the decoder cares.
@@ -289,6 +293,7 @@ pub fn write_program<B: CompletionBackend + ?Sized>(
             temperature,
             // 31 bits: every server takes it (llama.cpp reads a 32-bit seed).
             seed: rng.next_u64() >> 33,
+            grammar: !config.without.contains(&Predicate::Parse),
         };
         let reply = match backend.complete(&request) {
             Ok(reply) => reply,
@@ -319,19 +324,15 @@ pub fn write_program<B: CompletionBackend + ?Sized>(
             let ok = match piece {
                 Piece::Step(s) => {
                     let candidate = format!("{text}{s}");
-                    let violations = prefix_violations(config.mode, &candidate, data);
+                    let violations = prefix_violations(config, &candidate, data);
                     if let Some(name) = violations.iter().find_map(|d| blamed_name(&candidate, d)) {
                         blamed = Some(name);
                     }
                     violations.is_empty()
                 }
-                Piece::End(s) => complete_violations(
-                    config.mode,
-                    &format!("{text}{s}"),
-                    data,
-                    config.require_model_block,
-                )
-                .is_empty(),
+                Piece::End(s) => {
+                    complete_violations(config, &format!("{text}{s}"), data).is_empty()
+                }
                 Piece::Unfinished(_) => false,
             };
             if !ok {

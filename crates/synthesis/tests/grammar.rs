@@ -353,3 +353,22 @@ fn a_prompt_outside_the_grammar_runs_unmasked() {
     let standard = run(&mut model, &data, &config(Mode::Standard), 1);
     assert_eq!((standard.masks, standard.grammar_unavailable), (0, None));
 }
+
+/// With the distribution predicate switched off the grammar takes any name after `~` and in a
+/// call, the library's longest included (longer than the variable-name bound).
+#[test]
+fn any_callable_name_takes_made_up_and_long_library_names() {
+    let head = "data {\n  int N;\n  vector[N] y;\n  matrix[N, N] S;\n}\nparameters {\n  real mu;\n}\nmodel {\n";
+    let made_up = format!("{head}  y ~ normall(mu, 1);\n}}\n");
+    let long = format!(
+        "{head}  matrix[N, N] L = cholesky_decompose(S);\n  y ~ multi_normal_cholesky(rep_vector(mu, N), L);\n}}\n"
+    );
+    let any = GrammarOptions {
+        any_callable_name: true,
+        ..GrammarOptions::default()
+    };
+    assert!(grammar_accepts(&made_up, &GrammarOptions::default()).is_err());
+    assert_eq!(grammar_accepts(&made_up, &any), Ok(()));
+    assert_eq!(grammar_accepts(&long, &GrammarOptions::default()), Ok(()));
+    assert_eq!(grammar_accepts(&long, &any), Ok(()));
+}

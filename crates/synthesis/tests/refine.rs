@@ -329,3 +329,53 @@ fn likelihood_resamples_that_repeat_a_fitted_program_are_redrawn() {
         "{cached_with} vs {cached_without}"
     );
 }
+
+/// The ablation: a predicate switched off no longer keeps what it refuses from the fitter, and
+/// only that predicate's violations are let through.
+#[test]
+fn a_predicate_switched_off_lets_its_violations_reach_the_fitter() {
+    use refinestat_language::Predicate;
+    let data = regression_data();
+    let d = refinestat_synthesis::data_block(&data);
+    // `s` is a scale declared without `<lower=0>`: only the support predicate refuses it.
+    let unbounded = "parameters {\n  real a;\n  real s;\n}\nmodel {\n  y ~ normal(a, s);\n}\n";
+    assert!(check(&format!("{d}{unbounded}"), Some(&data))
+        .iter()
+        .all(|v| v.predicate == Predicate::Support));
+    for without in [vec![], vec![Predicate::Support], vec![Predicate::Type]] {
+        let mut model = BuiltinModel::replay(&data, unbounded);
+        let mut fitter = Scripted::new(&[(7, -1.0)]);
+        let mut config = RefineConfig {
+            rmax: 1,
+            ..RefineConfig::default()
+        };
+        config.decode.without = without.clone();
+        let out = refine(&mut model, &data, &mut fitter, &config, &mut |_, _| {});
+        let whole = format!("{d}{unbounded}");
+        if without == [Predicate::Support] {
+            assert_eq!(fitter.fitted, [whole], "{:?}", out.attempts);
+            assert!(out.attempts[0].violations.is_empty());
+        } else {
+            // Refused token by token; what the decoder closed instead checks clean.
+            assert!(!fitter.fitted.contains(&whole), "{without:?}");
+            for p in &fitter.fitted {
+                assert!(check(p, Some(&data)).is_empty(), "{p}");
+            }
+        }
+    }
+
+    // Parse switched off: a program that does not parse is fitted under its own text, never
+    // sharing a fit with the program the parser's recovery makes of it.
+    let unparsed = "parameters {\n  real a;\n  real<lower=0> s;\n}\nmodel {\n  a ~ normal(0, 5)\n  y ~ normal(a, s);\n}\n";
+    let mut model = BuiltinModel::replay(&data, unparsed);
+    let mut fitter = Scripted::new(&[(7, -1.0)]);
+    let mut config = RefineConfig {
+        rmax: 1,
+        ..RefineConfig::default()
+    };
+    config.decode.without = vec![Predicate::Parse];
+    let out = refine(&mut model, &data, &mut fitter, &config, &mut |_, _| {});
+    assert_eq!(fitter.fitted, [format!("{d}{unparsed}")]);
+    assert!(out.candidates[0].canonical.starts_with("unparsed:"));
+    assert!(!parse(&out.candidates[0].program).errors.is_empty());
+}

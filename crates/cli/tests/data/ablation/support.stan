@@ -1,0 +1,11 @@
+parameters {
+  real mu;
+  real tau;
+  vector[J] theta;
+}
+model {
+  mu ~ normal(0, 5);
+  tau ~ normal(0, 5);
+  theta ~ normal(mu, tau);
+  y ~ normal(theta, sigma);
+}
