@@ -68,10 +68,13 @@ pub use csv::{
     read_cmdstan_csv, summarize_csv, summarize_csv_files, Adaptation, ChainCsv, CsvError,
 };
 pub use mcmc::{bfmi, ess_bulk, ess_tail, mcse_mean, rhat};
-pub use psis::{psis_loo, psis_weights, LogLik, Loo};
+pub use psis::{
+    loo_from_points, psis_loo, psis_loo_points, psis_weights, srs_diff_est, srs_est,
+    subsampled_loo, LogLik, Loo, LooPoints, Subsample,
+};
 pub use summary::{
-    render_table, summarize, ChainStats, Check, Checks, Draws, ParamSummary, Reliability, Summary,
-    Thresholds, Verdict,
+    render_table, summarize, summarize_with_loo, ChainStats, Check, Checks, Draws, ParamSummary,
+    Reliability, Summary, Thresholds, Verdict, PARETO_K_CAP, PARETO_K_WORST,
 };
 
 /// Inputs whose shapes do not fit together.
