@@ -34,5 +34,7 @@ pub mod fit;
 pub mod sbc;
 
 pub use fit::{
-    fit_model, output_rows, summarize_outputs, Fit, FitError, OutputLayout, SamplingDensity,
+    fit_model, fit_model_with, output_rows, subsample_indices, summarize_outputs, Fit, FitError,
+    FitOptions, LooOptions, OutputLayout, SamplingDensity, LOG_LIK_ROWS_MAX, SUBSAMPLE_ABOVE,
+    SUBSAMPLE_SIZE,
 };
