@@ -72,7 +72,6 @@ pub struct FitOptions {
     pub loo: LooOptions,
 }
 
-
 /// How PSIS-LOO is computed from a fit.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LooOptions {

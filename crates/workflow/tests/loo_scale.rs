@@ -16,12 +16,7 @@ fn logistic(n: usize) -> Model {
         })
         .collect();
     let y: Vec<String> = (0..n)
-        .map(|i| {
-            ((i * 7919 % 13) < 7)
-                .then_some("1")
-                .unwrap_or("0")
-                .to_string()
-        })
+        .map(|i| if (i * 7919 % 13) < 7 { "1" } else { "0" }.to_string())
         .collect();
     let json = format!(
         r#"{{"N": {n}, "X": [{}], "y": [{}]}}"#,
