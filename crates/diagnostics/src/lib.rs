@@ -65,7 +65,8 @@ mod summary;
 
 pub use compare::{loo_compare, Comparison};
 pub use csv::{
-    read_cmdstan_csv, summarize_csv, summarize_csv_files, Adaptation, ChainCsv, CsvError,
+    read_cmdstan_csv, summarize_csv, summarize_csv_files, summarize_csv_with_loo, Adaptation,
+    ChainCsv, CsvError,
 };
 pub use mcmc::{bfmi, ess_bulk, ess_tail, mcse_mean, rhat};
 pub use psis::{

@@ -356,6 +356,48 @@ impl Fit {
         }
     }
 
+    /// Writes the pointwise log-likelihood of the first [`Fit::kept_draws`] draws of every chain
+    /// with draws as a NumPy `.npy` file (format 1.0, little-endian `f8`, C order) of shape
+    /// `(chains, draws, observations)`, ArviZ's `log_likelihood` layout: `numpy.load` reads it,
+    /// and `az.from_dict(log_likelihood={"y": numpy.load(path)})` takes it as it is. Draws are
+    /// evaluated in parallel batches; memory is a few draws' worth of values.
+    pub fn write_log_lik_npy<W: std::io::Write>(&self, out: &mut W) -> Result<(), FitError> {
+        use rayon::prelude::*;
+        let io = |e: std::io::Error| FitError(e.to_string());
+        let kept = self.kept_draws();
+        let chains = self.summary_chains();
+        let n_obs = self.n_log_lik();
+        out.write_all(&npy_header(&[chains.len(), kept, n_obs]))
+            .map_err(io)?;
+        let batch = ((1usize << 23) / n_obs.max(1)).clamp(1, 256);
+        let mut bytes = Vec::new();
+        for &k in &chains {
+            for start in (0..kept).step_by(batch) {
+                let end = (start + batch).min(kept);
+                let rows = (start..end)
+                    .into_par_iter()
+                    .map(|d| self.log_lik_at(k, d))
+                    .collect::<Result<Vec<_>, _>>()?;
+                bytes.clear();
+                for row in &rows {
+                    if row.len() != n_obs {
+                        return Err(FitError(format!(
+                            "chain {} draw {}: {} log-likelihood values for {n_obs} observations",
+                            k + 1,
+                            start + 1,
+                            row.len()
+                        )));
+                    }
+                    for v in row {
+                        bytes.extend_from_slice(&v.to_le_bytes());
+                    }
+                }
+                out.write_all(&bytes).map_err(io)?;
+            }
+        }
+        Ok(())
+    }
+
     /// PSIS-LOO of the first [`Fit::kept_draws`] draws of every chain with draws, with relative
     /// efficiency `r_eff`; `None` without a likelihood. Computed in chunks of observations
     /// ([`LooOptions::block_values`]) from the rows or, where they do not hold the
@@ -363,68 +405,146 @@ impl Fit {
     /// [`LooOptions::subsample_above`] observations. The result does not depend on whether the
     /// rows hold the log-likelihood.
     pub fn loo(&self, r_eff: f64) -> Result<Option<Loo>, FitError> {
-        let n_obs = self.n_log_lik();
         let kept = self.kept_draws();
-        if n_obs == 0 || kept == 0 {
+        if self.n_log_lik() == 0 || kept == 0 {
             return Ok(None);
         }
         let chains = self.summary_chains();
-        let n_samples = chains.len() * kept;
-        let opts = &self.loo_options;
-        let chunk = (opts.block_values / n_samples).max(1);
+        let draws: Vec<&[Vec<f64>]> = chains
+            .iter()
+            .map(|&k| &self.sample.chains[k].draws[..kept])
+            .collect();
+        if self.layout.log_lik_columns.is_empty() {
+            return loo_from_model(&self.model, &draws, r_eff, &self.loo_options);
+        }
+        let columns = &self.layout.log_lik_columns;
         let fill = |s: usize, block: &[usize], out: &mut [f64]| -> Result<(), FitError> {
-            let (chain, draw) = (chains[s / kept], s % kept);
-            if self.layout.log_lik_columns.is_empty() {
-                let all = self.log_lik_at(chain, draw)?;
-                for (slot, &o) in out.iter_mut().zip(block) {
-                    *slot = all[o];
-                }
-            } else {
-                let row = &self.rows[chain][draw];
-                for (slot, &o) in out.iter_mut().zip(block) {
-                    *slot = row[self.layout.log_lik_columns[o]];
-                }
+            let row = &self.rows[chains[s / kept]][s % kept];
+            for (slot, &o) in out.iter_mut().zip(block) {
+                *slot = row[columns[o]];
             }
             Ok(())
         };
-        let subsample = opts
-            .subsample_above
-            .is_some_and(|above| n_obs > above && opts.subsample_size < n_obs);
-        let mut loo = if subsample {
-            let approx = self.plpd(&chains, kept)?;
-            let observations = subsample_indices(n_obs, opts.subsample_size, opts.seed);
-            let points = psis_loo_points(&observations, n_samples, r_eff, chunk, fill)?;
-            subsampled_loo(&approx, "plpd", observations, points, n_samples, r_eff)
-        } else {
-            let all: Vec<usize> = (0..n_obs).collect();
-            let points = psis_loo_points(&all, n_samples, r_eff, chunk, fill)?;
-            loo_from_points(points, n_samples, r_eff)
-        };
-        loo.subsample_above = opts.subsample_above;
+        let loo = loo_by(
+            columns.len(),
+            chains.len() * kept,
+            r_eff,
+            &self.loo_options,
+            fill,
+            || plpd(&self.model, &draws),
+        )?;
         Ok(Some(loo))
     }
+}
 
-    /// The `plpd` approximation of every observation's elpd (the loo package's
-    /// `loo_approximation = "plpd"`): the log-likelihood at the posterior mean, here the mean of
-    /// the unconstrained draws.
-    fn plpd(&self, chains: &[usize], kept: usize) -> Result<Vec<f64>, FitError> {
-        let dim = self.model.dim();
-        let mut mean = vec![0.0; dim];
-        for &k in chains {
-            for x in &self.sample.chains[k].draws[..kept] {
-                for (m, v) in mean.iter_mut().zip(x) {
-                    *m += v;
-                }
-            }
-        }
-        let n = (chains.len() * kept) as f64;
-        for m in &mut mean {
-            *m /= n;
-        }
-        self.model
-            .log_lik(&mean)
-            .map_err(|e| FitError(format!("the log-likelihood at the posterior mean: {e}")))
+/// PSIS-LOO of `model`'s pointwise log-likelihood evaluated at the unconstrained draws
+/// `chains[chain][draw]` (chains of equal length), with relative efficiency `r_eff`, in chunks
+/// of observations and subsampled as `opts` says; `None` when the model has no likelihood.
+/// Memory is `O(draws x chunk)` plus one log-likelihood vector per thread.
+pub fn loo_from_model(
+    model: &Model,
+    chains: &[&[Vec<f64>]],
+    r_eff: f64,
+    opts: &LooOptions,
+) -> Result<Option<Loo>, FitError> {
+    let n_obs = model.n_log_lik();
+    let kept = chains.first().map_or(0, |c| c.len());
+    if n_obs == 0 || kept == 0 {
+        return Ok(None);
     }
+    if let Some(k) = chains.iter().position(|c| c.len() != kept) {
+        return Err(FitError(format!(
+            "chain {} has {} draws, chain 1 has {kept}",
+            k + 1,
+            chains[k].len()
+        )));
+    }
+    let fill = |s: usize, block: &[usize], out: &mut [f64]| -> Result<(), FitError> {
+        let (chain, draw) = (s / kept, s % kept);
+        let all = model
+            .log_lik(&chains[chain][draw])
+            .map_err(|e| FitError(format!("chain {} draw {}: {e}", chain + 1, draw + 1)))?;
+        for (slot, &o) in out.iter_mut().zip(block) {
+            *slot = all[o];
+        }
+        Ok(())
+    };
+    let loo = loo_by(n_obs, chains.len() * kept, r_eff, opts, fill, || {
+        plpd(model, chains)
+    })?;
+    Ok(Some(loo))
+}
+
+/// PSIS-LOO of `n_obs` observations over `n_samples` draws whose log-likelihood `fill` writes
+/// (see [`psis_loo_points`]), full or subsampled against the approximation `approx()`.
+fn loo_by<F, A>(
+    n_obs: usize,
+    n_samples: usize,
+    r_eff: f64,
+    opts: &LooOptions,
+    fill: F,
+    approx: A,
+) -> Result<Loo, FitError>
+where
+    F: Fn(usize, &[usize], &mut [f64]) -> Result<(), FitError> + Sync,
+    A: FnOnce() -> Result<Vec<f64>, FitError>,
+{
+    let chunk = (opts.block_values / n_samples.max(1)).max(1);
+    let subsample = opts
+        .subsample_above
+        .is_some_and(|above| n_obs > above && opts.subsample_size < n_obs);
+    let mut loo = if subsample {
+        let approx = approx()?;
+        let observations = subsample_indices(n_obs, opts.subsample_size, opts.seed);
+        let points = psis_loo_points(&observations, n_samples, r_eff, chunk, fill)?;
+        subsampled_loo(&approx, "plpd", observations, points, n_samples, r_eff)
+    } else {
+        let all: Vec<usize> = (0..n_obs).collect();
+        let points = psis_loo_points(&all, n_samples, r_eff, chunk, fill)?;
+        loo_from_points(points, n_samples, r_eff)
+    };
+    loo.subsample_above = opts.subsample_above;
+    Ok(loo)
+}
+
+/// The `plpd` approximation of every observation's elpd (the loo package's
+/// `loo_approximation = "plpd"`): the log-likelihood at the posterior mean, here the mean of
+/// the unconstrained draws.
+fn plpd(model: &Model, chains: &[&[Vec<f64>]]) -> Result<Vec<f64>, FitError> {
+    let mut mean = vec![0.0; model.dim()];
+    let mut n = 0usize;
+    for x in chains.iter().flat_map(|c| c.iter()) {
+        for (m, v) in mean.iter_mut().zip(x) {
+            *m += v;
+        }
+        n += 1;
+    }
+    for m in &mut mean {
+        *m /= n as f64;
+    }
+    model
+        .log_lik(&mean)
+        .map_err(|e| FitError(format!("the log-likelihood at the posterior mean: {e}")))
+}
+
+/// The header of a NumPy format 1.0 file of little-endian doubles in C order with `shape`,
+/// padded so the data start at a multiple of 64 bytes.
+pub fn npy_header(shape: &[usize]) -> Vec<u8> {
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    let shape = if dims.len() == 1 {
+        format!("({},)", dims[0])
+    } else {
+        format!("({})", dims.join(", "))
+    };
+    let mut dict = format!("{{'descr': '<f8', 'fortran_order': False, 'shape': {shape}, }}");
+    // magic (6) + version (2) + length (2) + dict + padding + newline = multiple of 64.
+    let unpadded = 10 + dict.len() + 1;
+    dict.push_str(&" ".repeat((64 - unpadded % 64) % 64));
+    dict.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&(dict.len() as u16).to_le_bytes());
+    out.extend_from_slice(dict.as_bytes());
+    out
 }
 
 /// A simple random sample without replacement of `m` of `0..n`, ascending, drawn from the

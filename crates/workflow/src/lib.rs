@@ -34,7 +34,7 @@ pub mod fit;
 pub mod sbc;
 
 pub use fit::{
-    fit_model, fit_model_with, output_rows, subsample_indices, summarize_outputs, Fit, FitError,
-    FitOptions, LooOptions, OutputLayout, SamplingDensity, LOG_LIK_ROWS_MAX, SUBSAMPLE_ABOVE,
-    SUBSAMPLE_SIZE,
+    fit_model, fit_model_with, loo_from_model, npy_header, output_rows, subsample_indices,
+    summarize_outputs, Fit, FitError, FitOptions, LooOptions, OutputLayout, SamplingDensity,
+    LOG_LIK_ROWS_MAX, SUBSAMPLE_ABOVE, SUBSAMPLE_SIZE,
 };
