@@ -97,7 +97,17 @@ fn log_lik_word(mode: LogLikMode) -> &'static str {
 
 /// Writes DIR/report.html; a report that cannot be made is a warning, not a failed run.
 pub(crate) fn write_report(out_dir: &Path) -> Option<PathBuf> {
-    match refinestat_report::write_report(out_dir, &refinestat_report::ReportOptions::default()) {
+    write_fit_report(out_dir, None)
+}
+
+/// [`write_report`] of a `sample` directory with the summary `sample` computed (its PSIS-LOO
+/// does not need `log_lik` columns in the CSVs).
+fn write_fit_report(out_dir: &Path, summary: Option<&Summary>) -> Option<PathBuf> {
+    let options = refinestat_report::ReportOptions {
+        summary: summary.cloned(),
+        ..refinestat_report::ReportOptions::default()
+    };
+    match refinestat_report::write_report(out_dir, &options) {
         Ok(written) => Some(written.path),
         Err(e) => {
             eprintln!("warning: no report.html: {e}");
@@ -224,7 +234,7 @@ pub fn cmd_sample(
     let report = if flags.no_report {
         None
     } else {
-        write_report(&out_dir)
+        write_fit_report(&out_dir, Some(&summary))
     };
     if flags.json {
         emit(&(summary.to_json() + "\n"))?;

@@ -223,3 +223,32 @@ fn a_bad_log_lik_mode_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("parquet"), "{}", stderr(&out));
 }
+
+#[test]
+fn the_report_shows_psis_loo_without_log_lik_columns() {
+    let dir = scratch("report");
+    let out_dir = dir.to_string_lossy().into_owned();
+    let out = refinestat(&[
+        "sample",
+        LOGISTIC,
+        "--data",
+        LOGISTIC_DATA,
+        "--chains",
+        "2",
+        "--warmup",
+        "100",
+        "--draws",
+        "60",
+        "--log-lik",
+        "none",
+        "--output-dir",
+        &out_dir,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert!(!html.contains("No log-likelihood: no PSIS-LOO"));
+    assert!(
+        html.contains("(0.5, 0.7] ok"),
+        "the Pareto k table is there"
+    );
+}

@@ -53,6 +53,10 @@ pub struct ReportOptions {
     pub ppc_overlay: usize,
     /// Seed of the replicates.
     pub seed: u64,
+    /// The summary of a `sample` directory as `sample` computed it (PSIS-LOO included, which
+    /// the chain files cannot give when they have no `log_lik` columns); `None`: computed from
+    /// the chain files.
+    pub summary: Option<Summary>,
 }
 
 impl Default for ReportOptions {
@@ -65,6 +69,7 @@ impl Default for ReportOptions {
             ppc_draws: 1000,
             ppc_overlay: 50,
             seed: 1,
+            summary: None,
         }
     }
 }
@@ -112,7 +117,10 @@ pub fn render_report(dir: &Path, options: &ReportOptions) -> Result<String, Repo
     if dir.join("log.jsonl").is_file() && dir.join("candidates").is_dir() {
         return synth::render(dir, options);
     }
-    let fit = FitDir::read(dir)?;
+    let mut fit = FitDir::read(dir)?;
+    if let Some(summary) = &options.summary {
+        fit.summary = summary.clone();
+    }
     let (body, nav) = fit_sections(&fit, options, "", true)?;
     let title = match &fit.program_name {
         Some(name) => format!("refinestat fit: {name}"),
