@@ -213,12 +213,20 @@ pub struct LooFlags {
     /// more observations than this.
     #[arg(long, default_value_t = refinestat_workflow::SUBSAMPLE_ABOVE)]
     pub loo_subsample_above: usize,
-    /// Observations computed exactly in subsampled PSIS-LOO.
-    #[arg(long, default_value_t = refinestat_workflow::SUBSAMPLE_SIZE)]
+    /// Observations computed exactly in subsampled PSIS-LOO (at least 2).
+    #[arg(long, default_value_t = refinestat_workflow::SUBSAMPLE_SIZE, value_parser = at_least_two)]
     pub loo_subsample_size: usize,
     /// Never subsample PSIS-LOO (every observation, in chunks).
     #[arg(long)]
     pub loo_full: bool,
+}
+
+fn at_least_two(text: &str) -> std::result::Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if n >= 2 => Ok(n),
+        Ok(_) => Err("a subsample needs at least 2 observations".into()),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 impl LooFlags {

@@ -58,8 +58,13 @@ fn sample_data(model_path: &Path, data_path: Option<&Path>) -> Result<refinestat
     }
 }
 
+/// Data files larger than this are not copied into a `sample` directory: run.json names the
+/// file (by absolute path) instead, and `refinestat report` reads it from there.
+const DATA_COPY_MAX_BYTES: u64 = 10_000_000;
+
 /// Copies of the program and data beside the draws, so `refinestat report DIR` needs nothing
-/// else, and run.json naming where they came from.
+/// else, and run.json naming where they came from. A data file over [`DATA_COPY_MAX_BYTES`] is
+/// not copied (`"data_copied": false`; `"data"` is then its absolute path).
 fn write_run_files(
     out_dir: &Path,
     model_path: &Path,
@@ -74,11 +79,27 @@ fn write_run_files(
             .map_err(|e| CliError::new(format!("cannot write {}: {e}", path.display())))
     };
     write("run_program.stan", source)?;
-    write("run_data.json", &(data.to_json_string() + "\n"))?;
+    let large = data_path
+        .and_then(|p| std::fs::metadata(p).ok())
+        .is_some_and(|m| m.len() > DATA_COPY_MAX_BYTES);
+    let data_name = match data_path {
+        Some(p) if large => Some(
+            std::fs::canonicalize(p)
+                .unwrap_or_else(|_| p.to_path_buf())
+                .display()
+                .to_string(),
+        ),
+        Some(p) => Some(p.display().to_string()),
+        None => None,
+    };
+    if !large {
+        write("run_data.json", &(data.to_json_string() + "\n"))?;
+    }
     let run = serde_json::json!({
         "command": "sample",
         "program": model_path.display().to_string(),
-        "data": data_path.map(|p| p.display().to_string()),
+        "data": data_name,
+        "data_copied": !large,
         "log_lik": log_lik_word(log_lik),
     });
     write(

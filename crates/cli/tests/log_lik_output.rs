@@ -211,7 +211,7 @@ fn diagnose_with_the_program_recomputes_what_none_left_out() {
 }
 
 #[test]
-fn a_bad_log_lik_mode_is_a_usage_error() {
+fn a_bad_log_lik_mode_or_subsample_size_is_a_usage_error() {
     let out = refinestat(&[
         "sample",
         LOGISTIC,
@@ -222,6 +222,20 @@ fn a_bad_log_lik_mode_is_a_usage_error() {
     ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("parquet"), "{}", stderr(&out));
+    let out = refinestat(&[
+        "sample",
+        LOGISTIC,
+        "--data",
+        LOGISTIC_DATA,
+        "--loo-subsample-size",
+        "1",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("at least 2 observations"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -250,5 +264,63 @@ fn the_report_shows_psis_loo_without_log_lik_columns() {
     assert!(
         html.contains("(0.5, 0.7] ok"),
         "the Pareto k table is there"
+    );
+}
+
+#[test]
+fn large_data_are_named_in_run_json_not_copied() {
+    let dir = scratch("large-data");
+    std::fs::create_dir_all(&*dir).unwrap();
+    let program = dir.join("mean.stan");
+    std::fs::write(
+        &program,
+        "data { int N; vector[N] y; } parameters { real mu; } model { y ~ normal(mu, 1); }",
+    )
+    .unwrap();
+    // Over 10 MB through a variable the program does not use.
+    let pad: Vec<String> = (0..1_100_000)
+        .map(|i| format!("{}.123456", i % 1000))
+        .collect();
+    let data = dir.join("data.json");
+    std::fs::write(
+        &data,
+        format!(
+            r#"{{"N": 3, "y": [0.1, -0.4, 1.2], "pad": [{}]}}"#,
+            pad.join(",")
+        ),
+    )
+    .unwrap();
+    assert!(std::fs::metadata(&data).unwrap().len() > 10_000_000);
+    let out_dir = dir.join("fit");
+    let out = refinestat(&[
+        "sample",
+        &program.to_string_lossy(),
+        "--data",
+        &data.to_string_lossy(),
+        "--chains",
+        "1",
+        "--warmup",
+        "100",
+        "--draws",
+        "100",
+        "--output-dir",
+        &out_dir.to_string_lossy(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!out_dir.join("run_data.json").exists());
+    let run = read_json(&out_dir.join("run.json"));
+    assert_eq!(run["data_copied"], false);
+    let named = run["data"].as_str().unwrap();
+    assert!(Path::new(named).is_absolute(), "{named}");
+    assert_eq!(
+        std::fs::canonicalize(named).unwrap(),
+        std::fs::canonicalize(&data).unwrap()
+    );
+    // The report found the data through run.json: the predictive check is there.
+    let html = std::fs::read_to_string(out_dir.join("report.html")).unwrap();
+    assert!(!html.contains("Needs run_program.stan and run_data.json"));
+    assert!(
+        !html.contains("No replicated data"),
+        "the replicates were drawn"
     );
 }

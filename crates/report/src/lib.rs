@@ -190,11 +190,18 @@ impl FitDir {
                 None
             }
         };
-        let program_name = std::fs::read_to_string(dir.join("run.json"))
+        let run = std::fs::read_to_string(dir.join("run.json"))
             .ok()
-            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
+        let program_name = run
+            .as_ref()
             .and_then(|v| v.get("program")?.as_str().map(str::to_string));
-        let data_path = dir.join("run_data.json");
+        // Large data are not copied into the directory: run.json names the file instead.
+        let not_copied = run
+            .as_ref()
+            .filter(|v| v.get("data_copied").and_then(|c| c.as_bool()) == Some(false))
+            .and_then(|v| v.get("data")?.as_str().map(PathBuf::from));
+        let data_path = not_copied.unwrap_or_else(|| dir.join("run_data.json"));
         let data = if data_path.is_file() {
             match Data::from_path(&data_path) {
                 Ok(d) => Some(d),

@@ -81,7 +81,7 @@ pub struct LooOptions {
     /// With more observations than this, PSIS-LOO is subsampled (the difference estimator with
     /// the `plpd` approximation); `None`: never.
     pub subsample_above: Option<usize>,
-    /// Observations in the subsample.
+    /// Observations in the subsample (at least 2; fewer means no subsampling).
     pub subsample_size: usize,
     /// Seed of the subsample (the same seed and number of observations give the same
     /// subsample, so candidates fitted to the same data compare pointwise).
@@ -490,9 +490,10 @@ where
     A: FnOnce() -> Result<Vec<f64>, FitError>,
 {
     let chunk = (opts.block_values / n_samples.max(1)).max(1);
-    let subsample = opts
-        .subsample_above
-        .is_some_and(|above| n_obs > above && opts.subsample_size < n_obs);
+    // The subsampling variance needs two observations; a subsample of all of them is no subsample.
+    let subsample = opts.subsample_above.is_some_and(|above| {
+        n_obs > above && opts.subsample_size >= 2 && opts.subsample_size < n_obs
+    });
     let mut loo = if subsample {
         let approx = approx()?;
         let observations = subsample_indices(n_obs, opts.subsample_size, opts.seed);
