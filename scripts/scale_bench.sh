@@ -16,8 +16,8 @@ while [[ $# -gt 0 && $1 != "--" ]]; do sizes+=("$1"); shift; done
 extra=("$@")
 [[ ${#sizes[@]} -eq 0 ]] && sizes=(1000 10000 100000)
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg); extra flags: ${extra[*]:-none}"
-printf '| N | wall (s) | peak RSS (MB) | disk (MB) | elpd_loo | se | subsampling se | subsampled |\n'
-printf '|---:|---:|---:|---:|---:|---:|---:|---|\n'
+printf '| N | wall (s) | CPU (s) | CPU share | peak RSS (MB) | disk (MB) | elpd_loo | se | subsampling se | subsampled |\n'
+printf '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n'
 for n in "${sizes[@]}"; do
   data="$WORK/logistic_$n.json"
   [[ -f $data ]] || python3 scripts/make_logistic_large.py "$n" "$data" > /dev/null
@@ -27,6 +27,8 @@ for n in "${sizes[@]}"; do
     "${extra[@]}" > "$WORK/stdout_$n.txt" 2> "$WORK/time_$n.txt"
   wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$WORK/time_$n.txt" \
     | awk -F: '{ if (NF == 3) print $1 * 3600 + $2 * 60 + $3; else print $1 * 60 + $2 }')
+  cpu=$(awk -F': ' '/User time|System time/ {t += $2} END {printf "%.1f", t}' "$WORK/time_$n.txt")
+  share=$(awk -F': ' '/Percent of CPU/ {print $2}' "$WORK/time_$n.txt")
   rss=$(awk -F': ' '/Maximum resident set size/ {printf "%.0f", $2 / 1024}' "$WORK/time_$n.txt")
   disk=$(du -sb "$out" | awk '{printf "%.1f", $1 / 1e6}')
   loo=$(python3 - "$out/summary.json" <<'PY'
@@ -38,6 +40,6 @@ print(f(loo["elpd_loo"]), f(loo["se"]), f(sub["elpd_loo_subsampling_se"]) if sub
       f"{sub['observations']} of {loo['n_obs']}" if sub else "no", sep=" | ")
 PY
 )
-  printf '| %s | %.1f | %s | %s | %s |\n' "$n" "$wall" "$rss" "$disk" "$loo"
+  printf '| %s | %.1f | %s | %s | %s | %s | %s |\n' "$n" "$wall" "$cpu" "$share" "$rss" "$disk" "$loo"
 done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
