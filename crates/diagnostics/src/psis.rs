@@ -78,9 +78,10 @@ impl LogLik {
 pub struct Loo {
     /// Expected log pointwise predictive density, summed over observations.
     pub elpd_loo: f64,
-    /// Standard error of `elpd_loo`: `sqrt(n * var(elpd_i))` with ddof 0, as ArviZ.
+    /// Standard error of `elpd_loo`: `sqrt(n * var(elpd_i))` with ddof 0, as ArviZ (subsampled:
+    /// the difference estimator's estimate of the same, loo's "SE").
     pub se: f64,
-    /// Effective number of parameters: lppd - elpd_loo.
+    /// Effective number of parameters: lppd - elpd_loo (subsampled: its SRS estimate).
     pub p_loo: f64,
     /// Pointwise `elpd_i` (of the subsampled observations when subsampled).
     pub loo_i: Vec<f64>,
