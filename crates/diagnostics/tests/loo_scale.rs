@@ -224,3 +224,80 @@ fn difference_estimator_matches_the_python_transcription_of_loo() {
     );
     close(loo.p_loo, &json["p_loo_est"]["y_hat"]);
 }
+
+/// summary.json of a one-parameter posterior with `loo` given.
+fn summary_json(loo: refinestat_diagnostics::Loo) -> Value {
+    use refinestat_diagnostics::{summarize_with_loo, ChainStats, DiagError, Draws};
+    let chains: Vec<Vec<Vec<f64>>> = (0..2)
+        .map(|c| (0..50).map(|d| vec![unit(c, d, 3)]).collect())
+        .collect();
+    let draws = Draws::from_chains(vec!["mu".into()], &chains).expect("draws");
+    let stats = vec![ChainStats::default(); 2];
+    let summary =
+        summarize_with_loo(&draws, &stats, |_| Ok::<_, DiagError>(Some(loo))).expect("summary");
+    serde_json::from_str(&summary.to_json()).expect("JSON")
+}
+
+#[test]
+fn summary_json_caps_per_observation_pareto_k() {
+    use refinestat_diagnostics::{Subsample, PARETO_K_CAP, PARETO_K_WORST};
+    let n = PARETO_K_CAP + 500;
+    // k = 0.0005 i: observation i + 1 has k 0.0005 i; one NaN and one infinite k.
+    let mut pareto_k: Vec<f64> = (0..n).map(|i| 0.0005 * i as f64).collect();
+    pareto_k[10] = f64::NAN;
+    pareto_k[20] = f64::INFINITY;
+    let loo = |pareto_k: Vec<f64>, subsample: Option<Subsample>| refinestat_diagnostics::Loo {
+        elpd_loo: -1.0,
+        se: 0.1,
+        p_loo: 1.0,
+        loo_i: vec![-0.001; pareto_k.len()],
+        n_obs: n,
+        pareto_k,
+        k_threshold: 0.7,
+        r_eff: 1.0,
+        subsample,
+        subsample_above: Some(5),
+    };
+    let json = summary_json(loo(pareto_k.clone(), None));
+    let l = &json["loo"];
+    assert!(l["pareto_k"].is_null(), "no list above the cap");
+    assert_eq!(l["pareto_k_cap"], PARETO_K_CAP);
+    let counts: Vec<u64> = l["pareto_k_histogram"]["counts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_u64().unwrap())
+        .collect();
+    assert_eq!(l["pareto_k_histogram"]["nan"], 1);
+    assert_eq!(counts.iter().sum::<u64>() as usize, n - 1);
+    // [0, 0.1): i < 200 (less the NaN at 10 and the infinite k at 20); at or above 1: the
+    // infinite k and i >= 2000 (none: n = 1500).
+    assert_eq!(counts[0], 0);
+    assert_eq!(counts[1], 198);
+    assert_eq!(counts[11], 1);
+    let worst = l["pareto_k_worst"].as_array().unwrap();
+    assert_eq!(worst.len(), PARETO_K_WORST);
+    // NaN first, then +inf (both null in JSON), then the largest finite k: observation n.
+    assert_eq!(worst[0]["observation"], 11);
+    assert!(worst[0]["k"].is_null());
+    assert_eq!(worst[1]["observation"], 21);
+    assert_eq!(worst[2]["observation"], n);
+    assert_eq!(worst[2]["k"].as_f64(), Some(0.0005 * (n - 1) as f64));
+
+    // Below the cap the list is there; subsampled observations are numbered in the data.
+    let sub = Subsample {
+        observations: vec![3, 70, 400],
+        elpd_loo_subsampling_se: 0.5,
+        p_loo_se: 0.2,
+        p_loo_subsampling_se: 0.1,
+        approximation: "plpd".into(),
+    };
+    let json = summary_json(loo(vec![0.2, 0.9, 0.1], Some(sub)));
+    let l = &json["loo"];
+    assert_eq!(l["pareto_k"].as_array().unwrap().len(), 3);
+    assert_eq!(l["pareto_k_worst"][0]["observation"], 71);
+    assert_eq!(l["subsample"]["observations"], 3);
+    assert_eq!(l["subsample"]["elpd_loo_subsampling_se"], 0.5);
+    assert_eq!(l["subsample_above"], 5);
+    assert_eq!(l["n_obs"], n);
+}
