@@ -193,6 +193,7 @@ pub fn cmd_sample(
     write_run_files(&out_dir, model_path, &source, data_path, &data, log_lik)?;
     write_chain_files(&out_dir, &stem, &config, &fit)?;
     let log_lik_line = match log_lik {
+        _ if fit.n_log_lik() == 0 => "log_lik: none (no statement on observed data)".into(),
         LogLikMode::Csv if fit.layout.own_log_lik => {
             "log_lik: the program's own, in the CSVs".into()
         }
