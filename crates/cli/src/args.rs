@@ -97,13 +97,16 @@ pub enum Command {
         json: bool,
         /// The Stan program the CSVs were sampled from (with --data): its pointwise log-likelihood
         /// is evaluated at every draw from the constrained parameter columns, so PSIS-LOO works
-        /// for CSVs without `log_lik` columns (CmdStan, PyStan); it replaces any `log_lik`
-        /// columns the files have.
+        /// for CSVs without `log_lik` columns (CmdStan, PyStan, `sample --log-lik none`); it
+        /// replaces any `log_lik` columns the files have. Computed in chunks of observations,
+        /// subsampled above --loo-subsample-above.
         #[arg(long, requires = "data")]
         program: Option<PathBuf>,
         /// Stan JSON data of --program.
         #[arg(long, requires = "program")]
         data: Option<PathBuf>,
+        #[command(flatten)]
+        loo: LooFlags,
     },
     /// Simulation-based calibration: fit the model to data drawn from its own prior predictive and
     /// test whether the ranks of the true parameter values among the posterior draws are uniform.
@@ -178,6 +181,64 @@ pub struct SampleFlags {
     /// Print summary.json to stdout instead of the table.
     #[arg(long)]
     pub json: bool,
+    /// Where the pointwise log-likelihood goes: `csv` (a `log_lik[i]` column per observation in
+    /// every chain CSV), `file` (log_lik.npy beside the CSVs: little-endian f8 of shape
+    /// (chains, draws, observations), as numpy.load and ArviZ read it) or `none` (PSIS-LOO is
+    /// still computed; `diagnose --program --data` recomputes it from the draws). Default:
+    /// `csv` up to --log-lik-csv-max observations, else `none`.
+    #[arg(long, value_enum)]
+    pub log_lik: Option<LogLikMode>,
+    /// Observations up to which the default --log-lik is `csv`.
+    #[arg(long, default_value_t = refinestat_workflow::LOG_LIK_ROWS_MAX)]
+    pub log_lik_csv_max: usize,
+    #[command(flatten)]
+    pub loo: LooFlags,
+}
+
+/// Where `sample` writes the pointwise log-likelihood.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogLikMode {
+    /// `log_lik[i]` columns in every chain CSV.
+    Csv,
+    /// log_lik.npy beside the chain CSVs.
+    File,
+    /// Not written.
+    None,
+}
+
+/// How PSIS-LOO is computed (`sample`, `diagnose --program`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct LooFlags {
+    /// Subsample PSIS-LOO (difference estimator, plpd approximation) when the likelihood has
+    /// more observations than this.
+    #[arg(long, default_value_t = refinestat_workflow::SUBSAMPLE_ABOVE)]
+    pub loo_subsample_above: usize,
+    /// Observations computed exactly in subsampled PSIS-LOO (at least 2).
+    #[arg(long, default_value_t = refinestat_workflow::SUBSAMPLE_SIZE, value_parser = at_least_two)]
+    pub loo_subsample_size: usize,
+    /// Never subsample PSIS-LOO (every observation, in chunks).
+    #[arg(long)]
+    pub loo_full: bool,
+}
+
+fn at_least_two(text: &str) -> std::result::Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if n >= 2 => Ok(n),
+        Ok(_) => Err("a subsample needs at least 2 observations".into()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+impl LooFlags {
+    /// The workflow's options; `seed` picks the subsample.
+    pub fn options(&self, seed: u64) -> refinestat_workflow::LooOptions {
+        refinestat_workflow::LooOptions {
+            subsample_above: (!self.loo_full).then_some(self.loo_subsample_above),
+            subsample_size: self.loo_subsample_size,
+            seed,
+            ..refinestat_workflow::LooOptions::default()
+        }
+    }
 }
 
 /// Flags of `sbc` beyond the model and data.

@@ -44,9 +44,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             json,
             program,
             data,
+            loo,
         } => {
             let program = program.as_deref().zip(data.as_deref());
-            crate::fit::cmd_diagnose(&csv, output_dir.as_deref(), json, program)
+            crate::fit::cmd_diagnose(&csv, output_dir.as_deref(), json, program, &loo)
         }
         Command::Sbc { model, data, flags } => crate::sbc::cmd_sbc(&model, &data, &flags),
         Command::Generate(args) => crate::generate::cmd_generate(&args),

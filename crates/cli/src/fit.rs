@@ -1,12 +1,12 @@
 //! `sample` and `diagnose`: a fit (`refinestat_workflow::fit`) written as CmdStan CSV,
 //! summary.json and the summary table.
 
-use crate::args::SampleFlags;
+use crate::args::{LogLikMode, LooFlags, SampleFlags};
 use crate::commands::{load_model, read_data};
 use crate::error::{emit, CliError, Result};
 use refinestat_diagnostics::{render_table, Summary};
 use refinestat_inference::{write_cmdstan_csv, CsvHeader, SamplerConfig, StopReason};
-use refinestat_workflow::fit_model;
+use refinestat_workflow::{fit_model_with, FitOptions};
 use std::io::{BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -58,14 +58,20 @@ fn sample_data(model_path: &Path, data_path: Option<&Path>) -> Result<refinestat
     }
 }
 
+/// Data files larger than this are not copied into a `sample` directory: run.json names the
+/// file (by absolute path) instead, and `refinestat report` reads it from there.
+const DATA_COPY_MAX_BYTES: u64 = 10_000_000;
+
 /// Copies of the program and data beside the draws, so `refinestat report DIR` needs nothing
-/// else, and run.json naming where they came from.
+/// else, and run.json naming where they came from. A data file over [`DATA_COPY_MAX_BYTES`] is
+/// not copied (`"data_copied": false`; `"data"` is then its absolute path).
 fn write_run_files(
     out_dir: &Path,
     model_path: &Path,
     source: &str,
     data_path: Option<&Path>,
     data: &refinestat_language::Data,
+    log_lik: LogLikMode,
 ) -> Result<()> {
     let write = |name: &str, text: &str| {
         let path = out_dir.join(name);
@@ -73,11 +79,28 @@ fn write_run_files(
             .map_err(|e| CliError::new(format!("cannot write {}: {e}", path.display())))
     };
     write("run_program.stan", source)?;
-    write("run_data.json", &(data.to_json_string() + "\n"))?;
+    let large = data_path
+        .and_then(|p| std::fs::metadata(p).ok())
+        .is_some_and(|m| m.len() > DATA_COPY_MAX_BYTES);
+    let data_name = match data_path {
+        Some(p) if large => Some(
+            std::fs::canonicalize(p)
+                .unwrap_or_else(|_| p.to_path_buf())
+                .display()
+                .to_string(),
+        ),
+        Some(p) => Some(p.display().to_string()),
+        None => None,
+    };
+    if !large {
+        write("run_data.json", &(data.to_json_string() + "\n"))?;
+    }
     let run = serde_json::json!({
         "command": "sample",
         "program": model_path.display().to_string(),
-        "data": data_path.map(|p| p.display().to_string()),
+        "data": data_name,
+        "data_copied": !large,
+        "log_lik": log_lik_word(log_lik),
     });
     write(
         "run.json",
@@ -85,9 +108,27 @@ fn write_run_files(
     )
 }
 
+fn log_lik_word(mode: LogLikMode) -> &'static str {
+    match mode {
+        LogLikMode::Csv => "csv",
+        LogLikMode::File => "file",
+        LogLikMode::None => "none",
+    }
+}
+
 /// Writes DIR/report.html; a report that cannot be made is a warning, not a failed run.
 pub(crate) fn write_report(out_dir: &Path) -> Option<PathBuf> {
-    match refinestat_report::write_report(out_dir, &refinestat_report::ReportOptions::default()) {
+    write_fit_report(out_dir, None)
+}
+
+/// [`write_report`] of a `sample` directory with the summary `sample` computed (its PSIS-LOO
+/// does not need `log_lik` columns in the CSVs).
+fn write_fit_report(out_dir: &Path, summary: Option<&Summary>) -> Option<PathBuf> {
+    let options = refinestat_report::ReportOptions {
+        summary: summary.cloned(),
+        ..refinestat_report::ReportOptions::default()
+    };
+    match refinestat_report::write_report(out_dir, &options) {
         Ok(written) => Some(written.path),
         Err(e) => {
             eprintln!("warning: no report.html: {e}");
@@ -121,10 +162,23 @@ pub fn cmd_sample(
         ..SamplerConfig::default()
     };
 
+    let n_log_lik = model.n_log_lik();
+    let log_lik = flags
+        .log_lik
+        .unwrap_or(if n_log_lik <= flags.log_lik_csv_max {
+            LogLikMode::Csv
+        } else {
+            LogLikMode::None
+        });
+    let options = FitOptions {
+        log_lik_rows: Some(log_lik == LogLikMode::Csv),
+        loo: flags.loo.options(flags.seed),
+    };
+
     let total = (config.chains * (config.warmup + config.draws)) as u64;
     let bar = progress_bar(total);
     let mut done = vec![0usize; config.chains];
-    let fit = fit_model(&model, &config, |chain, iterations, _| {
+    let fit = fit_model_with(&model, &config, &options, |chain, iterations, _| {
         if let Some(bar) = &bar {
             done[chain] = iterations;
             bar.set_position(done.iter().sum::<usize>() as u64);
@@ -136,8 +190,24 @@ pub fn cmd_sample(
     }
 
     // Written once there are draws: a run that fails before its first draw leaves nothing.
-    write_run_files(&out_dir, model_path, &source, data_path, &data)?;
+    write_run_files(&out_dir, model_path, &source, data_path, &data, log_lik)?;
     write_chain_files(&out_dir, &stem, &config, &fit)?;
+    let log_lik_line = match log_lik {
+        _ if fit.n_log_lik() == 0 => "log_lik: none (no statement on observed data)".into(),
+        LogLikMode::Csv if fit.layout.own_log_lik => {
+            "log_lik: the program's own, in the CSVs".into()
+        }
+        LogLikMode::Csv => format!("log_lik: {n_log_lik} columns in the CSVs"),
+        LogLikMode::File => {
+            let path = out_dir.join("log_lik.npy");
+            write_log_lik_npy(&path, &fit)?;
+            format!("log_lik: {}", path.display())
+        }
+        LogLikMode::None => format!(
+            "log_lik: not written ({n_log_lik} observations; --log-lik csv|file writes it, \
+             `diagnose --program --data` recomputes it)"
+        ),
+    };
 
     let kept_draws = fit.kept_draws();
     if fit.sample.stop_reason() == StopReason::TimeBudget {
@@ -186,7 +256,7 @@ pub fn cmd_sample(
     let report = if flags.no_report {
         None
     } else {
-        write_report(&out_dir)
+        write_fit_report(&out_dir, Some(&summary))
     };
     if flags.json {
         emit(&(summary.to_json() + "\n"))?;
@@ -194,6 +264,7 @@ pub fn cmd_sample(
         emit(&render_table(&summary))?;
         emit(&format!("{depth_line}\n"))?;
         emit(&format!("output: {}\n", out_dir.display()))?;
+        emit(&format!("{log_lik_line}\n"))?;
         if let Some(report) = report {
             emit(&format!("report: {}\n", report.display()))?;
         }
@@ -234,6 +305,19 @@ pub(crate) fn write_chain_files(
         .collect::<Result<()>>()
 }
 
+/// log_lik.npy: the pointwise log-likelihood of every kept draw (see
+/// [`refinestat_workflow::Fit::write_log_lik_npy`]), written to a temporary name and renamed.
+fn write_log_lik_npy(path: &Path, fit: &refinestat_workflow::Fit) -> Result<()> {
+    let fail = |e: String| CliError::new(format!("cannot write {}: {e}", path.display()));
+    let partial = path.with_extension("npy.partial");
+    let file = std::fs::File::create(&partial).map_err(|e| fail(e.to_string()))?;
+    let mut writer = BufWriter::new(file);
+    fit.write_log_lik_npy(&mut writer).map_err(|e| fail(e.0))?;
+    writer.flush().map_err(|e| fail(e.to_string()))?;
+    drop(writer);
+    std::fs::rename(&partial, path).map_err(|e| fail(e.to_string()))
+}
+
 fn write_summary(dir: &Path, summary: &Summary) -> Result<()> {
     let path = dir.join("summary.json");
     std::fs::write(&path, summary.to_json() + "\n")
@@ -247,6 +331,7 @@ pub fn cmd_diagnose(
     output_dir: Option<&Path>,
     json: bool,
     program: Option<(&Path, &Path)>,
+    loo: &LooFlags,
 ) -> Result<ExitCode> {
     let mut chains = csv
         .iter()
@@ -254,11 +339,49 @@ pub fn cmd_diagnose(
             refinestat_diagnostics::read_cmdstan_csv(p).map_err(|e| CliError::new(e.to_string()))
         })
         .collect::<Result<Vec<_>>>()?;
-    if let Some((program, data)) = program {
-        log_lik_from_program(&mut chains, program, data)?;
-    }
-    let summary =
-        refinestat_diagnostics::summarize_csv(&chains).map_err(|e| CliError::new(e.to_string()))?;
+    let summary = match program {
+        Some((program, data)) => {
+            let (model, draws) = draws_for_program(&chains, program, data)?;
+            let draws: Vec<&[Vec<f64>]> = draws.iter().map(Vec::as_slice).collect();
+            // The files' log_lik columns are not used: the program's replaces them.
+            for chain in &mut chains {
+                chain.log_lik.clear();
+            }
+            let options = loo.options(1);
+            let mut failure = None;
+            let summary = refinestat_diagnostics::summarize_csv_with_loo(&chains, |r_eff| {
+                match refinestat_workflow::loo_from_model(&model, &draws, r_eff, &options) {
+                    Ok(loo) => Ok(loo),
+                    Err(e) => {
+                        failure = Some(e);
+                        Ok(None)
+                    }
+                }
+            })
+            .map_err(|e| CliError::new(e.to_string()))?;
+            if let Some(e) = failure {
+                return Err(CliError::new(e.to_string()));
+            }
+            summary
+        }
+        None => {
+            let mut summary = refinestat_diagnostics::summarize_csv(&chains)
+                .map_err(|e| CliError::new(e.to_string()))?;
+            // The files' log_lik columns are used whole (there is no program for the
+            // approximation subsampling needs); below the threshold that is what `sample` and
+            // `--program` compute too, so the summary states the same threshold.
+            let options = loo.options(1);
+            if let Some(l) = summary.loo.as_mut() {
+                if options
+                    .subsample_above
+                    .is_some_and(|above| l.n_obs <= above)
+                {
+                    l.subsample_above = options.subsample_above;
+                }
+            }
+            summary
+        }
+    };
     let dir = match output_dir {
         Some(d) => d.to_path_buf(),
         None => csv[0]
@@ -346,15 +469,16 @@ fn param_columns(element_names: &[String]) -> Vec<ParamColumns> {
         .collect()
 }
 
-/// Replaces every chain's pointwise log-likelihood by the program's, evaluated at each draw:
-/// the constrained parameter columns are read back into named values, mapped to the
-/// unconstrained space and passed to [`refinestat_model::Model::log_lik`]. Transformed
-/// parameters and generated quantities in the files are not used (the program recomputes them).
-fn log_lik_from_program(
-    chains: &mut [refinestat_diagnostics::ChainCsv],
+/// The program of `diagnose --program` and every chain's draws on its unconstrained space: the
+/// constrained parameter columns are read back into named values and mapped to the
+/// unconstrained space, where [`refinestat_workflow::loo_from_model`] evaluates the pointwise
+/// log-likelihood chunk by chunk. Transformed parameters and generated quantities in the files
+/// are not used (the program recomputes them).
+fn draws_for_program(
+    chains: &[refinestat_diagnostics::ChainCsv],
     program: &Path,
     data_path: &Path,
-) -> Result<()> {
+) -> Result<(refinestat_model::Model, Vec<Vec<Vec<f64>>>)> {
     use rayon::prelude::*;
     use refinestat_inference::cmdstan_column_name;
     use refinestat_language::{Data, DataValue};
@@ -369,7 +493,8 @@ fn log_lik_from_program(
         )));
     }
     let params = param_columns(&model.param_names());
-    for chain in chains.iter_mut() {
+    let mut draws = Vec::with_capacity(chains.len());
+    for chain in chains.iter() {
         let file = chain.path.display().to_string();
         let column_of = |element: &str| chain.param_names.iter().position(|n| n == element);
         // Columns of a parameter that the program with this data does not have: the CSV was
@@ -405,7 +530,7 @@ fn log_lik_from_program(
             }
             layout.push((param, columns));
         }
-        let log_lik = chain
+        let unconstrained = chain
             .params
             .par_iter()
             .enumerate()
@@ -426,11 +551,10 @@ fn log_lik_from_program(
                 let at_draw = |e: refinestat_model::ModelError| {
                     CliError::new(format!("{file}: draw {} (after warmup): {e}", draw + 1))
                 };
-                let x = model.unconstrain(&values).map_err(at_draw)?;
-                model.log_lik(&x).map_err(at_draw)
+                model.unconstrain(&values).map_err(at_draw)
             })
             .collect::<Result<Vec<Vec<f64>>>>()?;
-        chain.log_lik = log_lik;
+        draws.push(unconstrained);
     }
-    Ok(())
+    Ok((model, draws))
 }

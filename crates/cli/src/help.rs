@@ -18,7 +18,11 @@ pub const SAMPLE: &str = "Examples:
   refinestat sample examples/eight_schools_noncentered.stan --data datasets/eight_schools.json \\
       --output-dir out/eight_schools
   refinestat sample prior_only.stan        # a program without a data block needs no --data
-Writes chain-<k>.csv, summary.json, report.html, and copies of the program and data.";
+  refinestat sample logistic.stan --data big.json --log-lik file   # log_lik.npy beside the CSVs
+Writes chain-<k>.csv, summary.json, report.html, and copies of the program and data (data files
+over 10 MB are named in run.json instead). The pointwise log-likelihood is in the CSVs up to
+--log-lik-csv-max observations; PSIS-LOO is computed in chunks of observations either way, and
+subsampled above --loo-subsample-above observations.";
 
 pub const DIAGNOSE: &str = "Examples:
   refinestat diagnose out/eight_schools/chain-*.csv

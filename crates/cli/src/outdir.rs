@@ -18,6 +18,7 @@ pub const SAMPLE: Owned = Owned {
         "run_data.json",
         "run.json",
         "report.html",
+        "log_lik.npy",
     ],
     patterns: &[("chain-", ".csv")],
 };

@@ -23,12 +23,14 @@ impl Comparison {
 }
 
 /// Every model's `elpd_diff` and `se_diff` against `models[reference]`, from the pointwise
-/// `elpd_i` of each [`Loo`] (so the models must be fitted to the same observations).
+/// `elpd_i` of each [`Loo`] (so the models must be fitted to the same observations; subsampled
+/// estimates must share their subsample, else `se_diff` is NaN).
 ///
 /// ```
 /// use refinestat_diagnostics::{loo_compare, Loo};
 /// let loo = |loo_i: Vec<f64>| Loo { elpd_loo: loo_i.iter().sum(), se: 0.0, p_loo: 0.0,
-///     pareto_k: vec![0.1; loo_i.len()], loo_i, k_threshold: 0.7, r_eff: 1.0 };
+///     pareto_k: vec![0.1; loo_i.len()], n_obs: loo_i.len(), loo_i, k_threshold: 0.7,
+///     r_eff: 1.0, subsample: None, subsample_above: None };
 /// let a = loo(vec![-1.0, -2.0, -1.5]);
 /// let b = loo(vec![-1.5, -2.0, -2.5]);
 /// let rows = loo_compare(&[&a, &b], 0);
@@ -54,7 +56,15 @@ pub fn loo_compare(models: &[&Loo], reference: usize) -> Vec<Comparison> {
                 };
             }
             let n = m.loo_i.len();
-            let se_diff = if n != best.loo_i.len() || n < 2 {
+            // Subsampled estimates compare pointwise only on the same subsample; the standard
+            // error of the total is then sqrt(N) x sd of the sampled differences (loo's srs_est).
+            let same_observations = match (&m.subsample, &best.subsample) {
+                (None, None) => true,
+                (Some(a), Some(b)) => a.observations == b.observations && m.n_obs == best.n_obs,
+                _ => false,
+            };
+            let population = if m.subsample.is_some() { m.n_obs } else { n };
+            let se_diff = if n != best.loo_i.len() || n < 2 || !same_observations {
                 f64::NAN
             } else {
                 let diffs: Vec<f64> = m
@@ -65,7 +75,7 @@ pub fn loo_compare(models: &[&Loo], reference: usize) -> Vec<Comparison> {
                     .collect();
                 let mean = diffs.iter().sum::<f64>() / n as f64;
                 let var = diffs.iter().map(|d| (d - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
-                (n as f64).sqrt() * var.sqrt()
+                (population as f64).sqrt() * var.sqrt()
             };
             Comparison {
                 elpd_diff: m.elpd_loo - best.elpd_loo,

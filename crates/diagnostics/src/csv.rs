@@ -16,7 +16,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use crate::psis::LogLik;
-use crate::summary::{summarize, ChainStats, Draws, Summary};
+use crate::summary::{ChainStats, Draws, Summary};
 
 /// One chain read from a CmdStan-layout CSV file (post-warmup draws only).
 #[derive(Debug, Clone, PartialEq)]
@@ -394,6 +394,25 @@ fn parse_cmdstan_csv(text: &str, path: &Path) -> Result<ChainCsv, CsvError> {
 /// same columns and number of draws; the error names the first file that differs.
 pub fn summarize_csv(chains: &[ChainCsv]) -> Result<Summary, CsvError> {
     let first = chains.first().ok_or(CsvError::NoChains)?;
+    let has_log_lik = first.log_lik.first().is_some_and(|row| !row.is_empty());
+    let log_lik = if has_log_lik {
+        let ll: Vec<Vec<Vec<f64>>> = chains.iter().map(|c| c.log_lik.clone()).collect();
+        LogLik::from_chains(&ll)
+    } else {
+        None
+    };
+    summarize_csv_with_loo(chains, |r_eff| {
+        Ok(log_lik.as_ref().map(|ll| crate::psis_loo(ll, r_eff)))
+    })
+}
+
+/// [`summarize_csv`] with PSIS-LOO computed by the caller from the relative efficiency (see
+/// [`crate::summarize_with_loo`]); the files' own `log_lik` columns are not used.
+pub fn summarize_csv_with_loo<F>(chains: &[ChainCsv], loo: F) -> Result<Summary, CsvError>
+where
+    F: FnOnce(f64) -> Result<Option<crate::Loo>, CsvError>,
+{
+    let first = chains.first().ok_or(CsvError::NoChains)?;
     for chain in &chains[1..] {
         if chain.columns != first.columns {
             return Err(CsvError::HeaderMismatch {
@@ -416,14 +435,19 @@ pub fn summarize_csv(chains: &[ChainCsv]) -> Result<Summary, CsvError> {
     let per_chain: Vec<Vec<Vec<f64>>> = chains.iter().map(|c| c.params.clone()).collect();
     let draws = Draws::from_chains(first.param_names.clone(), &per_chain).map_err(shape_error)?;
     let stats: Vec<ChainStats> = chains.iter().map(|c| c.stats.clone()).collect();
-    let has_log_lik = first.log_lik.first().is_some_and(|row| !row.is_empty());
-    let log_lik = if has_log_lik {
-        let ll: Vec<Vec<Vec<f64>>> = chains.iter().map(|c| c.log_lik.clone()).collect();
-        LogLik::from_chains(&ll)
-    } else {
-        None
-    };
-    summarize(&draws, &stats, log_lik.as_ref()).map_err(shape_error)
+    let mut loo_error = None;
+    let summary = crate::summarize_with_loo(&draws, &stats, |r_eff| match loo(r_eff) {
+        Ok(loo) => Ok(loo),
+        Err(e) => {
+            loo_error = Some(e);
+            Ok(None)
+        }
+    })
+    .map_err(shape_error)?;
+    match loo_error {
+        Some(e) => Err(e),
+        None => Ok(summary),
+    }
 }
 
 /// Reads CmdStan CSV files (one chain each) and summarizes them together: what

@@ -14,7 +14,9 @@
 //! into a [`Summary`], which serializes to summary.json ([`Summary::to_json`]) and prints as a
 //! table ([`render_table`]). [`read_cmdstan_csv`], [`summarize_csv`] and
 //! [`summarize_csv_files`] do the same from CmdStan CSV files. The single statistics are
-//! [`rhat`], [`ess_bulk`], [`ess_tail`], [`mcse_mean`], [`bfmi`] and [`psis_loo`].
+//! [`rhat`], [`ess_bulk`], [`ess_tail`], [`mcse_mean`], [`bfmi`] and [`psis_loo`]. At scale,
+//! [`psis_loo_points`] computes PSIS-LOO chunk by chunk from a callback (memory draws x chunk)
+//! and [`subsampled_loo`] estimates it from a subsample (Magnusson et al. 2020).
 //!
 //! Conventions of summary.json:
 //! * a value that does not exist (R-hat of one chain, of constant draws; anything of NaN
@@ -23,7 +25,15 @@
 //! * `loo.r_eff` is ArviZ's default: 1 for one chain, else the mean over all quantities of the
 //!   mean-ESS divided by the number of draws (not the R loo package's per-observation r_eff);
 //! * `reliability` holds RefineStat's `checks` and `score`, plus `strict`: the same seven checks
-//!   under current thresholds ([`Thresholds::STRICT`]).
+//!   under current thresholds ([`Thresholds::STRICT`]);
+//! * `loo.pareto_k` lists every observation's k only up to [`PARETO_K_CAP`] observations (else
+//!   `null`); `loo.pareto_k_histogram` (bins of 0.1 on [0, 1], below and above) and
+//!   `loo.pareto_k_worst` (the [`PARETO_K_WORST`] largest, 1-based observation numbers) are
+//!   always there;
+//! * `loo.n_obs` is the number of observations; `loo.subsample_above` the threshold above which
+//!   the caller subsamples (`null`: never); `loo.subsample` (`null` unless subsampled) the
+//!   subsample size and standard errors of [`subsampled_loo`], whose `elpd_loo`, `se` and
+//!   `p_loo` then replace the full ones.
 //!
 //! R-hat follows `az.rhat`, which folds around the median of the split chains; `az.summary`
 //! folds around the median of all draws. The two differ only for odd-length chains.
@@ -65,13 +75,17 @@ mod summary;
 
 pub use compare::{loo_compare, Comparison};
 pub use csv::{
-    read_cmdstan_csv, summarize_csv, summarize_csv_files, Adaptation, ChainCsv, CsvError,
+    read_cmdstan_csv, summarize_csv, summarize_csv_files, summarize_csv_with_loo, Adaptation,
+    ChainCsv, CsvError,
 };
 pub use mcmc::{bfmi, ess_bulk, ess_tail, mcse_mean, rhat};
-pub use psis::{psis_loo, psis_weights, LogLik, Loo};
+pub use psis::{
+    loo_from_points, psis_loo, psis_loo_points, psis_weights, srs_diff_est, srs_est,
+    subsampled_loo, LogLik, Loo, LooPoints, Subsample,
+};
 pub use summary::{
-    render_table, summarize, ChainStats, Check, Checks, Draws, ParamSummary, Reliability, Summary,
-    Thresholds, Verdict,
+    render_table, summarize, summarize_with_loo, ChainStats, Check, Checks, Draws, ParamSummary,
+    Reliability, Summary, Thresholds, Verdict, PARETO_K_CAP, PARETO_K_WORST,
 };
 
 /// Inputs whose shapes do not fit together.

@@ -70,40 +70,163 @@ impl LogLik {
 /// PSIS-LOO estimates, as `az.loo(..., pointwise=True)`. Non-finite values are kept as they are
 /// (`-inf` ELPD, `+inf` Pareto k where the tail was too short to fit); the JSON form writes them
 /// as `null`.
+///
+/// With [`Loo::subsample`] set the estimates are those of subsampled PSIS-LOO (the difference
+/// estimator, see [`subsampled_loo`]) and the pointwise vectors hold only the observations in
+/// the subsample.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Loo {
     /// Expected log pointwise predictive density, summed over observations.
     pub elpd_loo: f64,
-    /// Standard error of `elpd_loo`: `sqrt(n * var(elpd_i))` with ddof 0, as ArviZ.
+    /// Standard error of `elpd_loo`: `sqrt(n * var(elpd_i))` with ddof 0, as ArviZ (subsampled:
+    /// the difference estimator's estimate of the same, loo's "SE").
     pub se: f64,
-    /// Effective number of parameters: lppd - elpd_loo.
+    /// Effective number of parameters: lppd - elpd_loo (subsampled: its SRS estimate).
     pub p_loo: f64,
-    /// Pointwise `elpd_i`.
+    /// Pointwise `elpd_i` (of the subsampled observations when subsampled).
     pub loo_i: Vec<f64>,
-    /// Pareto shape estimate per observation.
+    /// Pareto shape estimate per observation (of the subsampled observations when subsampled).
     pub pareto_k: Vec<f64>,
     /// ArviZ's `good_k`: `min(1 - 1/log10(S), 0.7)` for S draws in total.
     pub k_threshold: f64,
     /// The relative efficiency used to size the Pareto tail.
     pub r_eff: f64,
+    /// How many observations the likelihood has (the length of `loo_i` unless subsampled).
+    pub n_obs: usize,
+    /// The subsample and its standard errors, when the estimate is subsampled.
+    pub subsample: Option<Subsample>,
+    /// The number of observations above which the caller subsamples (stated in summary.json as
+    /// `subsample_above`); `None` when it never does.
+    pub subsample_above: Option<usize>,
+}
+
+/// Subsampled PSIS-LOO: which observations were computed exactly and the subsampling
+/// uncertainty, as the R loo package's `loo_subsample(..., loo_approximation = "plpd",
+/// estimator = "diff_srs")`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Subsample {
+    /// 0-based indices of the subsampled observations (simple random sampling without
+    /// replacement), ascending; `loo_i` and `pareto_k` follow this order.
+    pub observations: Vec<usize>,
+    /// Standard error of `elpd_loo` due to subsampling alone (loo's "subsampling SE").
+    pub elpd_loo_subsampling_se: f64,
+    /// Standard error of `p_loo` (loo's "SE" of `p_loo`).
+    pub p_loo_se: f64,
+    /// Standard error of `p_loo` due to subsampling.
+    pub p_loo_subsampling_se: f64,
+    /// The approximation of every observation's elpd the difference estimator corrects (loo's
+    /// `loo_approximation`): `"plpd"`, the log-likelihood at the posterior mean.
+    pub approximation: String,
+}
+
+/// Pointwise PSIS-LOO of some observations: each one's `elpd_i`, Pareto k and
+/// `logsumexp(log_lik_i)` (the log of the summed likelihood over draws, before `- ln S`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LooPoints {
+    /// `elpd_i`.
+    pub elpd: Vec<f64>,
+    /// Pareto k.
+    pub pareto_k: Vec<f64>,
+    /// `logsumexp` of the observation's log-likelihood over all draws.
+    pub log_sum_lik: Vec<f64>,
+}
+
+impl LooPoints {
+    fn extend(&mut self, points: impl IntoIterator<Item = (f64, f64, f64)>) {
+        for (elpd, k, lse) in points {
+            self.elpd.push(elpd);
+            self.pareto_k.push(k);
+            self.log_sum_lik.push(lse);
+        }
+    }
+
+    /// `p_loo_i = lppd_i - elpd_i` with `lppd_i = log_sum_lik_i - ln S`.
+    fn p_loo(&self, n_samples: usize) -> Vec<f64> {
+        let ln_s = (n_samples as f64).ln();
+        self.log_sum_lik
+            .iter()
+            .zip(&self.elpd)
+            .map(|(lse, elpd)| lse - ln_s - elpd)
+            .collect()
+    }
 }
 
 /// PSIS-LOO of a pointwise log-likelihood with relative efficiency `r_eff` (see
 /// [`crate::summarize`] for ArviZ's default). Tail length `ceil(min(S/5, 3 sqrt(S/r_eff)))`.
+/// Observations are smoothed in parallel; the result does not depend on the number of threads.
 pub fn psis_loo(log_lik: &LogLik, r_eff: f64) -> Loo {
     let n_samples = log_lik.n_chains * log_lik.n_draws;
-    let s = n_samples as f64;
-    let mut loo_i = Vec::with_capacity(log_lik.n_obs);
-    let mut pareto_k = Vec::with_capacity(log_lik.n_obs);
-    let mut lppd = 0.0;
-    let mut work = PsisWork::default();
-    for obs in 0..log_lik.n_obs {
-        let ll = log_lik.observation(obs);
-        let (elpd_i, k, lppd_i) = work.loo_point(ll, r_eff);
-        loo_i.push(elpd_i);
-        pareto_k.push(k);
-        lppd += lppd_i - s.ln();
+    let points = points_of_block(&log_lik.values, n_samples, r_eff);
+    loo_from_points(points, n_samples, r_eff)
+}
+
+/// PSIS-LOO of obs-major `values` (each observation's `n_samples` draws contiguous), in parallel.
+fn points_of_block(values: &[f64], n_samples: usize, r_eff: f64) -> LooPoints {
+    use rayon::prelude::*;
+    let results: Vec<(f64, f64, f64)> = values
+        .par_chunks(n_samples.max(1))
+        .map_init(PsisWork::default, |work, ll| work.loo_point(ll, r_eff))
+        .collect();
+    let mut points = LooPoints::default();
+    points.extend(results);
+    points
+}
+
+/// Pointwise PSIS-LOO of the observations `obs` (0-based, any order) computed in chunks of at
+/// most `chunk` observations, so that memory is `O(n_samples x chunk)` whatever the number of
+/// observations. `fill(sample, obs, out)` writes the log-likelihood of observations `obs` at
+/// sample `sample` (0-based, chain-major: chain 1's draws, then chain 2's, ...) into `out`; it
+/// is called in parallel over samples, once per sample and chunk. The points are those
+/// [`psis_loo`] gives for the same values, bit for bit.
+pub fn psis_loo_points<E, F>(
+    obs: &[usize],
+    n_samples: usize,
+    r_eff: f64,
+    chunk: usize,
+    fill: F,
+) -> Result<LooPoints, E>
+where
+    E: Send,
+    F: Fn(usize, &[usize], &mut [f64]) -> Result<(), E> + Sync,
+{
+    use rayon::prelude::*;
+    let chunk = chunk.max(1);
+    let mut points = LooPoints::default();
+    let mut by_sample = Vec::new();
+    for block in obs.chunks(chunk) {
+        let len = block.len();
+        // by_sample[s * len + j]: sample s of observation block[j].
+        by_sample.clear();
+        by_sample.resize(n_samples * len, 0.0);
+        by_sample
+            .par_chunks_mut(len)
+            .enumerate()
+            .try_for_each(|(s, out)| fill(s, block, out))?;
+        let results: Vec<(f64, f64, f64)> = (0..len)
+            .into_par_iter()
+            .map_init(
+                || (PsisWork::default(), Vec::with_capacity(n_samples)),
+                |(work, column), j| {
+                    column.clear();
+                    column.extend((0..n_samples).map(|s| by_sample[s * len + j]));
+                    work.loo_point(column, r_eff)
+                },
+            )
+            .collect();
+        points.extend(results);
     }
+    Ok(points)
+}
+
+/// The PSIS-LOO estimates of every observation's points (all observations, in order): the sums
+/// and ArviZ's standard error, as [`psis_loo`].
+pub fn loo_from_points(points: LooPoints, n_samples: usize, r_eff: f64) -> Loo {
+    let s = n_samples as f64;
+    let mut lppd = 0.0;
+    for lse in &points.log_sum_lik {
+        lppd += lse - s.ln();
+    }
+    let loo_i = points.elpd;
     let elpd_loo: f64 = loo_i.iter().sum();
     let n = loo_i.len() as f64;
     let mean_i = elpd_loo / n;
@@ -116,10 +239,94 @@ pub fn psis_loo(log_lik: &LogLik, r_eff: f64) -> Loo {
         elpd_loo,
         se: (n * var_i).sqrt(),
         p_loo: lppd - elpd_loo,
+        n_obs: loo_i.len(),
         loo_i,
-        pareto_k,
+        pareto_k: points.pareto_k,
         k_threshold: py_min(1.0 - 1.0 / s.log10(), 0.7),
         r_eff,
+        subsample: None,
+        subsample_above: None,
+    }
+}
+
+/// The difference estimator of a total under simple random sampling without replacement
+/// (Magnusson et al. 2020, eqs. 7-9 with the supplement's sign; the loo package's
+/// `srs_diff_est`): `approx` for every unit of the population, `exact` for the units `idx`.
+/// Returns (estimate, its subsampling variance, the estimated population variance of the
+/// total, i.e. the squared ordinary standard error).
+pub fn srs_diff_est(approx: &[f64], exact: &[f64], idx: &[usize]) -> (f64, f64, f64) {
+    let n = approx.len() as f64;
+    let m = exact.len() as f64;
+    let e: Vec<f64> = exact.iter().zip(idx).map(|(y, &i)| y - approx[i]).collect();
+    let t_pi = approx.iter().sum::<f64>();
+    let t_pi2 = approx.iter().map(|a| a * a).sum::<f64>();
+    let t_e = n * mean(&e);
+    let t_hat_epsilon = n * exact
+        .iter()
+        .zip(idx)
+        .map(|(y, &i)| y * y - approx[i] * approx[i])
+        .sum::<f64>()
+        / m;
+    let y_hat = t_pi + t_e;
+    let v_y_hat = n * n * (1.0 - m / n) * sample_var(&e) / m;
+    let hat_v_y =
+        (t_pi2 + t_hat_epsilon) - (t_e * t_e - v_y_hat + 2.0 * t_pi * y_hat - t_pi * t_pi) / n;
+    (y_hat, v_y_hat, hat_v_y)
+}
+
+/// The simple-random-sampling estimator of a total from a sample `y` of a population of `n`
+/// (the loo package's `srs_est`): (estimate, subsampling variance, `n var(y)`).
+pub fn srs_est(y: &[f64], n: usize) -> (f64, f64, f64) {
+    let n = n as f64;
+    let m = y.len() as f64;
+    let var = sample_var(y);
+    (n * mean(y), n * n * (1.0 - m / n) * var / m, n * var)
+}
+
+fn mean(xs: &[f64]) -> f64 {
+    xs.iter().sum::<f64>() / xs.len() as f64
+}
+
+/// Variance with ddof 1 (R's `var`); NaN for fewer than two values.
+fn sample_var(xs: &[f64]) -> f64 {
+    let mu = mean(xs);
+    xs.iter().map(|x| (x - mu) * (x - mu)).sum::<f64>() / (xs.len() as f64 - 1.0)
+}
+
+/// Subsampled PSIS-LOO: the exact points of the observations `observations` (0-based,
+/// ascending, a simple random sample without replacement) corrected by the difference estimator
+/// against `approx`, an approximation of every observation's elpd (the loo package's
+/// `loo_subsample(estimator = "diff_srs")`; `approximation` names it). `elpd_loo`, `se` and the
+/// subsampling SE come from [`srs_diff_est`], `p_loo` and its SEs from [`srs_est`].
+pub fn subsampled_loo(
+    approx: &[f64],
+    approximation: &str,
+    observations: Vec<usize>,
+    points: LooPoints,
+    n_samples: usize,
+    r_eff: f64,
+) -> Loo {
+    let n_obs = approx.len();
+    let (elpd, v_sub, v_total) = srs_diff_est(approx, &points.elpd, &observations);
+    let (p_loo, p_v_sub, p_v_total) = srs_est(&points.p_loo(n_samples), n_obs);
+    let s = n_samples as f64;
+    Loo {
+        elpd_loo: elpd,
+        se: v_total.sqrt(),
+        p_loo,
+        loo_i: points.elpd,
+        pareto_k: points.pareto_k,
+        k_threshold: py_min(1.0 - 1.0 / s.log10(), 0.7),
+        r_eff,
+        n_obs,
+        subsample: Some(Subsample {
+            observations,
+            elpd_loo_subsampling_se: v_sub.sqrt(),
+            p_loo_se: p_v_total.sqrt(),
+            p_loo_subsampling_se: p_v_sub.sqrt(),
+            approximation: approximation.to_string(),
+        }),
+        subsample_above: None,
     }
 }
 

@@ -286,6 +286,13 @@ fn serialize_ordered<S: Serializer>(
     map.end()
 }
 
+/// Per-observation Pareto k values are listed in summary.json only up to this many observations;
+/// beyond it `loo.pareto_k` is `null` and `pareto_k_histogram` and `pareto_k_worst` describe them.
+pub const PARETO_K_CAP: usize = 1000;
+
+/// How many of the worst observations `loo.pareto_k_worst` lists.
+pub const PARETO_K_WORST: usize = 20;
+
 /// The `loo` object of summary.json.
 ///
 /// `r_eff` states the relative efficiency used for the Pareto tail length. It is ArviZ 0.23's
@@ -298,9 +305,82 @@ struct LooJson {
     elpd_loo: Option<f64>,
     se: Option<f64>,
     p_loo: Option<f64>,
-    pareto_k: Vec<Option<f64>>,
+    n_obs: usize,
+    /// Every Pareto k (of the subsample when subsampled), or `None` above [`PARETO_K_CAP`].
+    pareto_k: Option<Vec<Option<f64>>>,
+    pareto_k_cap: usize,
+    pareto_k_histogram: KHistogram,
+    pareto_k_worst: Vec<WorstK>,
     k_threshold: Option<f64>,
     r_eff: Option<f64>,
+    subsample_above: Option<usize>,
+    subsample: Option<SubsampleJson>,
+}
+
+/// Counts of Pareto k: `counts[0]` below `edges[0]`, `counts[i]` in `[edges[i-1], edges[i])`,
+/// the last one at or above the last edge (infinite k included); NaN k apart.
+#[derive(Serialize)]
+struct KHistogram {
+    edges: Vec<f64>,
+    counts: Vec<usize>,
+    nan: usize,
+}
+
+#[derive(Serialize)]
+struct WorstK {
+    /// 1-based observation number.
+    observation: usize,
+    k: Option<f64>,
+}
+
+#[derive(Serialize)]
+struct SubsampleJson {
+    estimator: &'static str,
+    approximation: String,
+    observations: usize,
+    elpd_loo_subsampling_se: Option<f64>,
+    p_loo_se: Option<f64>,
+    p_loo_subsampling_se: Option<f64>,
+}
+
+fn k_histogram(ks: &[f64]) -> KHistogram {
+    let edges: Vec<f64> = (0..=10).map(|i| f64::from(i) / 10.0).collect();
+    let mut counts = vec![0; edges.len() + 1];
+    let mut nan = 0;
+    for &k in ks {
+        if k.is_nan() {
+            nan += 1;
+        } else {
+            counts[edges.partition_point(|&e| e <= k)] += 1;
+        }
+    }
+    KHistogram { edges, counts, nan }
+}
+
+/// The [`PARETO_K_WORST`] largest k (NaN first), with 1-based observation numbers.
+fn worst_k(loo: &Loo) -> Vec<WorstK> {
+    let observation = |i: usize| match &loo.subsample {
+        Some(s) => s.observations[i] + 1,
+        None => i + 1,
+    };
+    let mut order: Vec<usize> = (0..loo.pareto_k.len()).collect();
+    let key = |i: usize| {
+        let k = loo.pareto_k[i];
+        if k.is_nan() {
+            f64::INFINITY
+        } else {
+            k
+        }
+    };
+    order.sort_by(|&a, &b| key(b).total_cmp(&key(a)).then(a.cmp(&b)));
+    order
+        .into_iter()
+        .take(PARETO_K_WORST)
+        .map(|i| WorstK {
+            observation: observation(i),
+            k: finite(loo.pareto_k[i]),
+        })
+        .collect()
 }
 
 fn serialize_loo<S: Serializer>(loo: &Option<Loo>, serializer: S) -> Result<S::Ok, S::Error> {
@@ -310,9 +390,23 @@ fn serialize_loo<S: Serializer>(loo: &Option<Loo>, serializer: S) -> Result<S::O
             elpd_loo: finite(loo.elpd_loo),
             se: finite(loo.se),
             p_loo: finite(loo.p_loo),
-            pareto_k: loo.pareto_k.iter().map(|&k| finite(k)).collect(),
+            n_obs: loo.n_obs,
+            pareto_k: (loo.pareto_k.len() <= PARETO_K_CAP)
+                .then(|| loo.pareto_k.iter().map(|&k| finite(k)).collect()),
+            pareto_k_cap: PARETO_K_CAP,
+            pareto_k_histogram: k_histogram(&loo.pareto_k),
+            pareto_k_worst: worst_k(loo),
             k_threshold: finite(loo.k_threshold),
             r_eff: finite(loo.r_eff),
+            subsample_above: loo.subsample_above,
+            subsample: loo.subsample.as_ref().map(|s| SubsampleJson {
+                estimator: "diff_srs",
+                approximation: s.approximation.clone(),
+                observations: s.observations.len(),
+                elpd_loo_subsampling_se: finite(s.elpd_loo_subsampling_se),
+                p_loo_se: finite(s.p_loo_se),
+                p_loo_subsampling_se: finite(s.p_loo_subsampling_se),
+            }),
         }
         .serialize(serializer),
     }
@@ -344,24 +438,6 @@ pub fn summarize(
     stats: &[ChainStats],
     log_lik: Option<&LogLik>,
 ) -> Result<Summary, DiagError> {
-    if !stats.is_empty() && stats.len() != draws.n_chains {
-        return Err(DiagError::Shape(format!(
-            "{} chains of sampler statistics for {} chains of draws",
-            stats.len(),
-            draws.n_chains
-        )));
-    }
-    for (c, s) in stats.iter().enumerate() {
-        for (what, len) in [("energy", s.energy.len()), ("divergent", s.divergent.len())] {
-            if len != 0 && len != draws.n_draws {
-                return Err(DiagError::Shape(format!(
-                    "chain {}: {len} {what} values for {} draws",
-                    c + 1,
-                    draws.n_draws
-                )));
-            }
-        }
-    }
     if let Some(ll) = log_lik {
         if ll.n_chains() != draws.n_chains || ll.n_draws() != draws.n_draws {
             return Err(DiagError::Shape(format!(
@@ -371,6 +447,40 @@ pub fn summarize(
                 draws.n_chains,
                 draws.n_draws
             )));
+        }
+    }
+    summarize_with_loo(draws, stats, |r_eff| {
+        Ok::<_, DiagError>(log_lik.map(|ll| psis_loo(ll, r_eff)))
+    })
+}
+
+/// [`summarize`] with PSIS-LOO computed by the caller: `loo(r_eff)` receives ArviZ's default
+/// relative efficiency of `draws` (see [`summarize`]) and returns the estimate, if any (for
+/// example from [`crate::psis_loo_points`] over a log-likelihood that is never held whole, or
+/// [`crate::subsampled_loo`]).
+pub fn summarize_with_loo<E, F>(draws: &Draws, stats: &[ChainStats], loo: F) -> Result<Summary, E>
+where
+    E: From<DiagError>,
+    F: FnOnce(f64) -> Result<Option<Loo>, E>,
+{
+    if !stats.is_empty() && stats.len() != draws.n_chains {
+        return Err(DiagError::Shape(format!(
+            "{} chains of sampler statistics for {} chains of draws",
+            stats.len(),
+            draws.n_chains
+        ))
+        .into());
+    }
+    for (c, s) in stats.iter().enumerate() {
+        for (what, len) in [("energy", s.energy.len()), ("divergent", s.divergent.len())] {
+            if len != 0 && len != draws.n_draws {
+                return Err(DiagError::Shape(format!(
+                    "chain {}: {len} {what} values for {} draws",
+                    c + 1,
+                    draws.n_draws
+                ))
+                .into());
+            }
         }
     }
 
@@ -407,7 +517,7 @@ pub fn summarize(
     } else {
         all_stats.iter().map(|s| s.ess_mean).sum::<f64>() / all_stats.len() as f64 / n_samples
     };
-    let loo = log_lik.map(|ll| psis_loo(ll, r_eff));
+    let loo = loo(r_eff)?;
 
     let evidence = Evidence {
         params: &all_stats,
@@ -644,6 +754,18 @@ pub fn render_table(summary: &Summary) -> String {
                 loo.pareto_k.len(),
                 cell(Some(loo.k_threshold), 2)
             );
+            if let Some(sub) = &loo.subsample {
+                let _ = writeln!(
+                    out,
+                    "  subsampled: {} of {} observations exact (difference estimator, {} \
+                     approximation); subsampling SE of elpd_loo {}, of p_loo {}",
+                    sub.observations.len(),
+                    loo.n_obs,
+                    sub.approximation,
+                    cell(finite(sub.elpd_loo_subsampling_se), 2),
+                    cell(finite(sub.p_loo_subsampling_se), 2)
+                );
+            }
         }
         None => {
             let _ = writeln!(out, "PSIS-LOO: NA (no log_lik)");

@@ -175,13 +175,31 @@ fn summary_json_has_the_documented_shape() {
         "elpd_loo",
         "se",
         "p_loo",
+        "n_obs",
         "pareto_k",
+        "pareto_k_cap",
+        "pareto_k_histogram",
+        "pareto_k_worst",
         "k_threshold",
         "r_eff",
+        "subsample_above",
+        "subsample",
     ];
     assert_in_order(&text[text.find("\"loo\"").unwrap_or(0)..], &loo_keys);
     assert_eq!(json["loo"].as_object().expect("loo").len(), loo_keys.len());
     assert!(json["loo"]["pareto_k"][0].is_null()); // +inf
+                                                   // Infinite k counts in the last bin (at or above 1); nothing was subsampled.
+    let n_obs = json["loo"]["n_obs"].as_u64().expect("n_obs") as usize;
+    let counts = json["loo"]["pareto_k_histogram"]["counts"]
+        .as_array()
+        .expect("counts");
+    assert_eq!(counts.len(), 12);
+    assert_eq!(counts[11].as_u64(), Some(n_obs as u64));
+    assert!(json["loo"]["subsample"].is_null());
+    assert_eq!(
+        json["loo"]["pareto_k_worst"][0]["observation"].as_u64(),
+        Some(1)
+    );
     let checks = &json["reliability"]["checks"];
     for key in [
         "rhat",

@@ -53,6 +53,10 @@ pub struct ReportOptions {
     pub ppc_overlay: usize,
     /// Seed of the replicates.
     pub seed: u64,
+    /// The summary of a `sample` directory as `sample` computed it (PSIS-LOO included, which
+    /// the chain files cannot give when they have no `log_lik` columns); `None`: computed from
+    /// the chain files.
+    pub summary: Option<Summary>,
 }
 
 impl Default for ReportOptions {
@@ -65,6 +69,7 @@ impl Default for ReportOptions {
             ppc_draws: 1000,
             ppc_overlay: 50,
             seed: 1,
+            summary: None,
         }
     }
 }
@@ -112,7 +117,10 @@ pub fn render_report(dir: &Path, options: &ReportOptions) -> Result<String, Repo
     if dir.join("log.jsonl").is_file() && dir.join("candidates").is_dir() {
         return synth::render(dir, options);
     }
-    let fit = FitDir::read(dir)?;
+    let mut fit = FitDir::read(dir)?;
+    if let Some(summary) = &options.summary {
+        fit.summary = summary.clone();
+    }
     let (body, nav) = fit_sections(&fit, options, "", true)?;
     let title = match &fit.program_name {
         Some(name) => format!("refinestat fit: {name}"),
@@ -182,11 +190,18 @@ impl FitDir {
                 None
             }
         };
-        let program_name = std::fs::read_to_string(dir.join("run.json"))
+        let run = std::fs::read_to_string(dir.join("run.json"))
             .ok()
-            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
+        let program_name = run
+            .as_ref()
             .and_then(|v| v.get("program")?.as_str().map(str::to_string));
-        let data_path = dir.join("run_data.json");
+        // Large data are not copied into the directory: run.json names the file instead.
+        let not_copied = run
+            .as_ref()
+            .filter(|v| v.get("data_copied").and_then(|c| c.as_bool()) == Some(false))
+            .and_then(|v| v.get("data")?.as_str().map(PathBuf::from));
+        let data_path = not_copied.unwrap_or_else(|| dir.join("run_data.json"));
         let data = if data_path.is_file() {
             match Data::from_path(&data_path) {
                 Ok(d) => Some(d),

@@ -32,8 +32,16 @@ pub struct Replicates {
     pub total: usize,
 }
 
+/// At most this many replicated values (draws x observed values) are held: with large data the
+/// replicated draws are thinned further (at least [`MIN_PPC_DRAWS`]), so memory stays bounded.
+pub const MAX_PPC_VALUES: usize = 20_000_000;
+
+/// The fewest replicated draws when [`MAX_PPC_VALUES`] thins them.
+pub const MIN_PPC_DRAWS: usize = 20;
+
 /// Simulates the observed data of `program` at up to `max_draws` evenly thinned posterior draws
-/// of `chains`. Seeded: the same inputs give the same replicates.
+/// of `chains` (fewer with large data: see [`MAX_PPC_VALUES`]). Seeded: the same inputs give the
+/// same replicates.
 pub fn replicate(
     program: &str,
     data: &Data,
@@ -63,6 +71,11 @@ pub fn replicate(
     if total == 0 {
         return Err("no draws".into());
     }
+    let n_values: usize = units
+        .iter()
+        .filter_map(|(name, _)| data.get(name).map(|v| v.values.len()))
+        .sum();
+    let max_draws = max_draws.min((MAX_PPC_VALUES / n_values.max(1)).max(MIN_PPC_DRAWS));
     let step = total.div_ceil(max_draws.max(1));
     let mut vars: Vec<Observed> = Vec::new();
     for (name, n_units) in &units {

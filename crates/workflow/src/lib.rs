@@ -3,9 +3,13 @@
 //!
 //! Owns: one fit of a compiled program ([`fit`]: NUTS on Stan's sampling density through
 //! [`SamplingDensity`], every draw mapped to its output row ([`output_rows`]: constrained
-//! parameters, transformed parameters, generated quantities, pointwise log-likelihood), the
-//! diagnostics [`Summary`](refinestat_diagnostics::Summary) with PSIS-LOO) and simulation-based
-//! calibration ([`sbc`]: replications, ranks, the uniformity test).
+//! parameters, transformed parameters, generated quantities, and the pointwise log-likelihood up
+//! to [`LOG_LIK_ROWS_MAX`] observations unless [`FitOptions`] say otherwise), the diagnostics
+//! [`Summary`](refinestat_diagnostics::Summary) with PSIS-LOO in bounded memory (chunks of
+//! observations evaluated at the stored draws, [`loo_from_model`]; subsampled above
+//! [`LooOptions::subsample_above`] observations), the log-likelihood as a `.npy` stream
+//! ([`Fit::write_log_lik_npy`]) and simulation-based calibration ([`sbc`]: replications, ranks,
+//! the uniformity test).
 //! Does not own: parsing and checking (language), the log density (model), the sampler
 //! (inference), the diagnostics' arithmetic (diagnostics), files, progress bars and exit codes
 //! (the CLI), or anything about writing programs (synthesis, which calls [`fit_model`] to score
@@ -34,5 +38,7 @@ pub mod fit;
 pub mod sbc;
 
 pub use fit::{
-    fit_model, output_rows, summarize_outputs, Fit, FitError, OutputLayout, SamplingDensity,
+    fit_model, fit_model_with, loo_from_model, npy_header, output_rows, subsample_indices,
+    summarize_outputs, Fit, FitError, FitOptions, LooOptions, OutputLayout, SamplingDensity,
+    LOG_LIK_ROWS_MAX, SUBSAMPLE_ABOVE, SUBSAMPLE_SIZE,
 };
