@@ -46,9 +46,21 @@ impl DataSource {
             &SchemaOptions {
                 responses: self.response.clone(),
                 describe: self.describe.clone(),
+                order: self.variable_order(),
             },
         )
         .map_err(|e| CliError::new(e.to_string()))
+    }
+
+    /// The data file's variables in the order it lists them (empty for a shipped dataset or an
+    /// unreadable file).
+    fn variable_order(&self) -> Vec<String> {
+        match (&self.dataset, &self.data) {
+            (None, Some(path)) => std::fs::read_to_string(path)
+                .map(|text| Data::variable_order(&text))
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        }
     }
 
     /// The data and how to name it in records: the dataset name, or the file's path.

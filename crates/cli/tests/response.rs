@@ -171,3 +171,69 @@ fn response_flag_chooses_another_variable() {
         stderr(&out)
     );
 }
+
+#[test]
+fn without_names_the_last_column_is_the_response() {
+    // Two integer columns, neither named like a response: the file's last column is modelled,
+    // in JSON and in CSV (the data itself keeps variables by name, so this needs the file order).
+    let dir = scratch("response", "last-column");
+    std::fs::create_dir_all(&*dir).unwrap();
+    // speed unsorted, so that it is no time index.
+    let rows: Vec<(i64, i64)> = (0..20)
+        .map(|i| {
+            let speed = 4 + (i * 7) % 20;
+            (speed, 3 * speed - 8 + (i % 3))
+        })
+        .collect();
+    let csv = std::iter::once("speed,dist".to_string())
+        .chain(rows.iter().map(|(s, d)| format!("{s},{d}")))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let json = format!(
+        "{{\"N\": 20, \"speed\": [{}], \"dist\": [{}]}}",
+        rows.iter()
+            .map(|r| r.0.to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+        rows.iter()
+            .map(|r| r.1.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    // The reverse order models the other column.
+    let json_reversed = format!(
+        "{{\"N\": 20, \"dist\": [{}], \"speed\": [{}]}}",
+        rows.iter()
+            .map(|r| r.1.to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+        rows.iter()
+            .map(|r| r.0.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    for (file, text, response) in [
+        ("d.csv", csv.as_str(), "dist"),
+        ("d.json", json.as_str(), "dist"),
+        ("r.json", json_reversed.as_str(), "speed"),
+    ] {
+        let path = dir.join(file);
+        std::fs::write(&path, text).unwrap();
+        let out_dir = dir.join(format!("out-{file}"));
+        let out = refinestat(&[
+            "generate",
+            "--data",
+            path.to_str().unwrap(),
+            "--n",
+            "1",
+            "--output-dir",
+            out_dir.to_str().unwrap(),
+        ]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(0), "{err}");
+        assert!(
+            err.contains(&format!("modelling {response} (counts)")),
+            "{file}: {err}"
+        );
+    }
+}

@@ -7,9 +7,11 @@
 //! count (an int array bounding a count elementwise), and known scales (a positive array named
 //! like `sigma`/`se` beside a real one). A candidate scores for its name (`y`, `Y`, `count`,
 //! `outcome`, `score`, `response`, ...), for being named in the description, for what the
-//! description says ("counts", "proportion", "binary"), for being successes with trials or an
-//! int array, and against it for looking like a time index (sorted, evenly spaced). Ties go to the
-//! earlier name. The reason is kept in [`Schema::reason`].
+//! description says ("counts", "proportion", "binary"), for being successes with trials, for
+//! being the last (or, less, the first) array in the order the data file lists them
+//! ([`SchemaOptions::order`]), and against it for looking like a time index (sorted, evenly
+//! spaced). A value type alone (integers, 0/1) is no evidence. Ties go to the later array (to the
+//! earlier name when the order is unknown). The reason is kept in [`Schema::reason`].
 
 use crate::profile::{DataProfile, VarProfile};
 use refinestat_language::Data;
@@ -181,6 +183,9 @@ pub struct SchemaOptions {
     pub responses: Vec<String>,
     /// `--describe TEXT`.
     pub describe: Option<String>,
+    /// The data's variables in the order its file lists them (empty: unknown). An outcome is
+    /// mostly the last column of a table, or the first.
+    pub order: Vec<String>,
 }
 
 const RESPONSE_NAMES: [&str; 14] = [
@@ -432,14 +437,23 @@ impl Schema {
                 "given by --response".to_string(),
             )
         } else {
-            let mut scored: Vec<(i32, String, Vec<String>)> = Vec::new();
-            for v in &arrays {
-                if trials_arrays.contains(&v.name) || group_levels(v).is_some() {
-                    continue;
-                }
-                if scale_like(v) && real_arrays.iter().any(|r| r.dims == v.dims) {
-                    continue;
-                }
+            // (score, position, name, reasons); positions follow the file when it is known.
+            let mut scored: Vec<(i32, usize, String, Vec<String>)> = Vec::new();
+            let mut candidates: Vec<&VarProfile> = arrays
+                .iter()
+                .copied()
+                .filter(|v| {
+                    !(trials_arrays.contains(&v.name)
+                        || group_levels(v).is_some()
+                        || (scale_like(v) && real_arrays.iter().any(|r| r.dims == v.dims)))
+                })
+                .collect();
+            let position = |name: &str| options.order.iter().position(|o| o == name);
+            let ordered = candidates.iter().all(|v| position(&v.name).is_some());
+            if ordered {
+                candidates.sort_by_key(|v| position(&v.name));
+            }
+            for (at, v) in candidates.iter().enumerate() {
                 let mut score = 0;
                 let mut why = Vec::new();
                 if v.name == "y" || v.name == "Y" {
@@ -463,24 +477,25 @@ impl Schema {
                 if successes {
                     score += 3;
                     why.push("counts out of a trials array".to_string());
-                } else if v.is_int && v.binary {
-                    score += 1;
-                    why.push("0/1 values".to_string());
-                    if ["binary", "yes/no", "whether", "success", "failure"]
+                } else if v.is_int
+                    && v.binary
+                    && ["binary", "yes/no", "whether", "success", "failure"]
                         .iter()
                         .any(|w| describe.contains(w))
-                    {
-                        score += 3;
-                    }
-                } else if v.is_int && v.nonneg {
-                    score += 1;
-                    why.push("counts".to_string());
-                    if ["count", "number of", "how many"]
+                {
+                    // A value type alone is no evidence of a role (a 0/1 treatment, an integer
+                    // age or percentage): only the description makes it one.
+                    score += 3;
+                    why.push("0/1 values, described so".to_string());
+                } else if v.is_int
+                    && v.nonneg
+                    && !v.binary
+                    && ["count", "number of", "how many"]
                         .iter()
                         .any(|w| describe.contains(w))
-                    {
-                        score += 3;
-                    }
+                {
+                    score += 3;
+                    why.push("counts, described so".to_string());
                 }
                 if successes
                     && ["proportion", "rate", "out of", "successes", "fraction"]
@@ -497,7 +512,18 @@ impl Schema {
                 if arrays.iter().any(|o| o.name != v.name && o.dims == v.dims) {
                     score += 1;
                 }
-                scored.push((score, v.name.clone(), why));
+                // Tables and data blocks are mostly written covariates first, outcome last; the
+                // first column is the other common place for it.
+                if ordered && candidates.len() > 1 {
+                    if at + 1 == candidates.len() {
+                        score += 2;
+                        why.push("the last array".to_string());
+                    } else if at == 0 {
+                        score += 1;
+                        why.push("the first array".to_string());
+                    }
+                }
+                scored.push((score, at, v.name.clone(), why));
             }
             if scored.is_empty() {
                 // Every array has another role; model the first array anyway.
@@ -508,8 +534,17 @@ impl Schema {
                     "the only arrays have other roles; modelling the first".to_string(),
                 )
             } else {
-                scored.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
-                let (_, name, why) = scored.swap_remove(0);
+                // Ties: the later array in the file's order; by name when the order is unknown.
+                scored.sort_by(|a, b| {
+                    b.0.cmp(&a.0).then_with(|| {
+                        if ordered {
+                            b.1.cmp(&a.1)
+                        } else {
+                            a.1.cmp(&b.1)
+                        }
+                    })
+                });
+                let (_, _, name, why) = scored.swap_remove(0);
                 let reason = if why.is_empty() {
                     "the first array without another role".to_string()
                 } else {
@@ -862,6 +897,7 @@ mod tests {
             &SchemaOptions {
                 responses: vec![],
                 describe: Some("b against a".into()),
+                ..SchemaOptions::default()
             },
         )
         .unwrap();
@@ -871,6 +907,7 @@ mod tests {
             &SchemaOptions {
                 responses: vec!["a".into()],
                 describe: None,
+                ..SchemaOptions::default()
             },
         )
         .unwrap();
@@ -881,6 +918,7 @@ mod tests {
             &SchemaOptions {
                 responses: vec!["q".into()],
                 describe: None,
+                ..SchemaOptions::default()
             },
         )
         .unwrap_err();
@@ -890,6 +928,7 @@ mod tests {
             &SchemaOptions {
                 responses: vec!["N".into()],
                 describe: None,
+                ..SchemaOptions::default()
             },
         )
         .unwrap_err();

@@ -105,6 +105,20 @@ impl Data {
         crate::data_csv::parse(text, options)
     }
 
+    /// The variables of data text (Stan JSON or CSV) in the order the text lists them: `Data`
+    /// keeps its variables by name, but the order a user wrote them in says something (an
+    /// outcome is mostly the last column, or the first). CSV text columns add `J_<name>` after
+    /// themselves and `N` comes first. Empty when the text does not parse.
+    pub fn variable_order(text: &str) -> Vec<String> {
+        if crate::data_csv::looks_like_csv(text) {
+            crate::data_csv::parse(text, crate::data_csv::CsvOptions { drop_missing: true })
+                .map(|t| t.columns)
+                .unwrap_or_default()
+        } else {
+            crate::data_json::key_order(text)
+        }
+    }
+
     /// Whether data text is CSV rather than Stan JSON (it does not start with `{`).
     pub fn looks_like_csv(text: &str) -> bool {
         crate::data_csv::looks_like_csv(text)

@@ -32,6 +32,9 @@ pub struct CsvData {
     pub dropped_lines: Vec<u64>,
     /// Columns renamed to be Stan identifiers: (name in the file, variable name).
     pub renamed: Vec<(String, String)>,
+    /// The variables in the order of the file's columns (`N` first, `J_<name>` after a text
+    /// column).
+    pub columns: Vec<String>,
 }
 
 const MISSING: [&str; 7] = ["", "NA", "N/A", "NaN", "nan", "null", "NULL"];
@@ -151,6 +154,7 @@ pub(crate) fn parse(text: &str, options: CsvOptions) -> Result<CsvData, DataErro
     let n = rows.len();
     let mut data = Data::default();
     let mut levels = BTreeMap::new();
+    let mut columns = vec!["N".to_string()];
     data.vars
         .insert("N".into(), DataValue::scalar(n as f64, true));
     for (col, name) in names.iter().enumerate() {
@@ -184,18 +188,23 @@ pub(crate) fn parse(text: &str, options: CsvOptions) -> Result<CsvData, DataErro
                      but a column already has that name"
                 )));
             }
-            data.vars
-                .insert(size_name, DataValue::scalar(seen.len() as f64, true));
+            data.vars.insert(
+                size_name.clone(),
+                DataValue::scalar(seen.len() as f64, true),
+            );
+            columns.push(size_name);
             levels.insert(name.clone(), seen);
             DataValue::array(vec![n], index, true)
         };
         data.vars.insert(name.clone(), value);
+        columns.push(name.clone());
     }
     Ok(CsvData {
         data,
         levels,
         dropped_lines,
         renamed,
+        columns,
     })
 }
 

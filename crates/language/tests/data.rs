@@ -171,3 +171,19 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn variable_order_follows_the_file() {
+    let json = r#"{"N": 3, "speed": [4, 7, 8], "dist": [2, 4, 16]}"#;
+    assert_eq!(Data::variable_order(json), ["N", "speed", "dist"]);
+    // Data itself keeps variables by name.
+    let data = Data::from_json_str(json).unwrap();
+    let names: Vec<&String> = data.vars.keys().collect();
+    assert_eq!(names, ["N", "dist", "speed"]);
+    let csv = "speed,group,dist\n4,a,2\n7,b,4\n8,a,16\n";
+    assert_eq!(
+        Data::variable_order(csv),
+        ["N", "speed", "J_group", "group", "dist"]
+    );
+    assert!(Data::variable_order("{not json").is_empty());
+}

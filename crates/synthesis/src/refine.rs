@@ -517,16 +517,18 @@ pub fn refine(
             match kept_prior.as_deref() {
                 Some(prefix) if likelihood_resamples < config.alpha => {
                     let mut g = writer.write_after(&d, prefix, data, &config.decode, &mut rng);
-                    // A resample that rewrites a program fitted before is drawn again (its
-                    // tokens still count).
+                    // A resample that rewrites a program fitted before is drawn again; its
+                    // tokens count in this attempt's.
+                    let mut redrawn = TokenCounts::default();
                     while redraws < config.redraws
                         && g.stop.is_program()
                         && by_canonical.contains_key(&fit_key(&g.program))
                     {
-                        add_tokens(&mut tokens, &g.tokens);
+                        add_tokens(&mut redrawn, &g.tokens);
                         redraws += 1;
                         g = writer.write_after(&d, prefix, data, &config.decode, &mut rng);
                     }
+                    add_tokens(&mut g.tokens, &redrawn);
                     (AttemptKind::Likelihood, g)
                 }
                 _ => {
