@@ -265,6 +265,8 @@ struct Predictor {
     r2_log: f64,
     /// Half the predictor's range (a length scale for a GP).
     half_range: f64,
+    /// Positive and spanning more than two orders of magnitude: its log is the natural scale.
+    orders_of_magnitude: bool,
 }
 
 impl<'s> Analysis<'s> {
@@ -296,6 +298,7 @@ impl<'s> Analysis<'s> {
                 r2_linear: c.r2_linear,
                 r2_log: c.r2_log,
                 half_range: c.half_range(),
+                orders_of_magnitude: c.min > 0.0 && c.max / c.min > 100.0,
             });
         Analysis {
             schema,
@@ -642,11 +645,23 @@ fn binomial_likelihood(
 /// Regression of a real response on a predictor: linear, log, growth curves, or a GP.
 fn regression(ch: &mut Chooser, a: &Analysis, parts: &mut Parts, y: &RealY, x: &Predictor) {
     let saturating = x.positive && x.r2_log > x.r2_linear + 0.02;
+    // A predictor over orders of magnitude (body weights from grams to tonnes) is a log-scale
+    // quantity whatever the straight-line fits say: a few huge values decide them.
+    let log_natural = x.orders_of_magnitude;
     let wiggly = x.r2_linear.max(x.r2_log) < 0.5;
     let small = a.n_obs <= 60;
     let options = [
         (if wiggly { 0.1 } else { 0.3 }, "linear"),
-        (if saturating { 0.1 } else { 0.0 }, "log_linear"),
+        (
+            if log_natural {
+                0.5
+            } else if saturating {
+                0.1
+            } else {
+                0.0
+            },
+            "log_linear",
+        ),
         (if saturating { 0.25 } else { 0.03 }, "growth_pow"),
         (if saturating { 0.15 } else { 0.03 }, "growth_exp"),
         (if saturating { 0.1 } else { 0.03 }, "logistic"),
@@ -733,7 +748,13 @@ fn regression(ch: &mut Chooser, a: &Analysis, parts: &mut Parts, y: &RealY, x: &
     let ps = scale_prior(ch, parts.style, y.sd.max(0.1));
     parts.priors.push(format!("{sigma} ~ {ps};"));
     // A positive response may be modelled on the log scale (a multiplicative-error regression).
-    let log_scale = y.positive && matches!(kind, "linear" | "log_linear") && ch.flip(0.2);
+    let log_scale = y.positive
+        && matches!(kind, "linear" | "log_linear")
+        && ch.flip(if log_natural && kind == "log_linear" {
+            0.6
+        } else {
+            0.2
+        });
     if log_scale {
         parts.labels.family = "lognormal".into();
         parts.labels.link = "log".into();
@@ -928,13 +949,25 @@ impl PriorStyle {
 /// otherwise centred on the middle of its range and divided by half its range, so that it lies
 /// in [-1, 1] and a coefficient's prior means the same whatever the units (a covariate in the
 /// hundreds under a log link overflows `exp` at the sampler's first points otherwise).
+///
+/// A positive covariate spanning more than two orders of magnitude (a body weight from grams to
+/// tonnes) enters through its log, centred and scaled the same way: on the raw scale a few
+/// huge values would decide every fit.
 fn scaled(x: &Covariate) -> String {
     let v = as_vector(x);
-    if x.binary || (x.min >= -3.0 && x.max <= 3.0) || !(x.min.is_finite() && x.max.is_finite()) {
+    if x.binary || !(x.min.is_finite() && x.max.is_finite()) {
         return v;
     }
-    let mid = round_to(0.5 * (x.min + x.max), 3);
-    let half = round_to(x.half_range(), 2);
+    let (v, min, max) = if x.min > 0.0 && x.max / x.min > 100.0 {
+        (format!("log({v})"), x.min.ln(), x.max.ln())
+    } else {
+        (v, x.min, x.max)
+    };
+    if min >= -3.0 && max <= 3.0 {
+        return v;
+    }
+    let mid = round_to(0.5 * (min + max), 3);
+    let half = round_to(((max - min) / 2.0).max(1e-3), 2);
     if mid == 0.0 {
         format!("({v} / {})", lit(half))
     } else if mid > 0.0 {
