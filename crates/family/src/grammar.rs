@@ -298,7 +298,7 @@ impl<'s> Analysis<'s> {
                 r2_linear: c.r2_linear,
                 r2_log: c.r2_log,
                 half_range: c.half_range(),
-                orders_of_magnitude: c.min > 0.0 && c.max / c.min > 100.0,
+                orders_of_magnitude: c.spans_orders_of_magnitude(),
             });
         Analysis {
             schema,
@@ -958,7 +958,7 @@ fn scaled(x: &Covariate) -> String {
     if x.binary || !(x.min.is_finite() && x.max.is_finite()) {
         return v;
     }
-    let (v, min, max) = if x.min > 0.0 && x.max / x.min > 100.0 {
+    let (v, min, max) = if x.spans_orders_of_magnitude() {
         (format!("log({v})"), x.min.ln(), x.max.ln())
     } else {
         (v, x.min, x.max)

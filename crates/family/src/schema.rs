@@ -113,6 +113,10 @@ impl Covariate {
     pub fn half_range(&self) -> f64 {
         ((self.max - self.min) / 2.0).max(1e-3)
     }
+    /// Positive and spanning more than two orders of magnitude: its log is its natural scale.
+    pub fn spans_orders_of_magnitude(&self) -> bool {
+        self.min > 0.0 && self.max / self.min > 100.0
+    }
 }
 
 /// A grouping: an int array of the response's length with values in 1..J.
