@@ -5,6 +5,8 @@
 # against the expert program's (examples/real/NAME.stan, refinestat's own fit), wall time.
 # Usage:
 #   scripts/realdata_bench.sh OUT_ROOT "1 2 3" [extra synth flags...]
+# With REALDATA_DESCRIBE=1 each run also gets `--describe` with the dataset's one-line
+# description from datasets/real/describe.json (what a user would say about the data).
 # Needs a release build (cargo build --release -p refinestat) and jq.
 set -euo pipefail
 out_root=$1
@@ -65,7 +67,11 @@ for ds in $datasets; do
     dir=$out_root/$ds-seed$seed
     rm -rf "$dir"
     start=$(date +%s.%N)
-    "$bin" synth --data "$here/datasets/real/$ds.json" --seed "$seed" --output-dir "$dir" "$@" \
+    describe=()
+    if [ "${REALDATA_DESCRIBE:-0}" = 1 ]; then
+      describe=(--describe "$(jq -r ".${ds}" "$here/datasets/real/describe.json")")
+    fi
+    "$bin" synth --data "$here/datasets/real/$ds.json" --seed "$seed" --output-dir "$dir" "${describe[@]}" "$@" \
       >"$dir.stdout" 2>"$dir.stderr" || true
     wall=$(echo "$(date +%s.%N) - $start" | bc)
     if [ -f "$dir/best_program.stan" ]; then

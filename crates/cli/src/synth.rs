@@ -73,10 +73,12 @@ pub struct RefineFlags {
     /// Reliability score (of 7 checks) a valid program reaches at least.
     #[arg(long, default_value_t = 5)]
     pub k: u8,
-    /// elpd (highest ELPD-LOO among valid programs, the paper's rule), reliable-elpd (the same
-    /// among valid programs with at most 10% of Pareto k high, the others only if none
+    /// elpd-then-score (highest ELPD-LOO among valid programs, except that a higher-scoring
+    /// program within the standard error of the difference, at most 2 nats, below it wins),
+    /// elpd (highest ELPD-LOO among valid programs, the paper's rule), reliable-elpd (the
+    /// highest among valid programs with at most 10% of Pareto k high, the others only if none
     /// qualifies) or score-then-elpd.
-    #[arg(long, default_value = "elpd")]
+    #[arg(long, default_value = "elpd-then-score")]
     pub select: Selection,
     /// Wall-clock budget in seconds, checked before each attempt.
     #[arg(long)]

@@ -64,6 +64,9 @@ pub struct Labels {
     pub mean: String,
     /// Covariates in the mean.
     pub covariates: Vec<String>,
+    /// `log` when every positive covariate enters through its log (a power law), else empty
+    /// (a covariate spanning orders of magnitude enters through its log either way).
+    pub covariate_scale: String,
     /// `complete`, `partial` (varying effects) or `none` (one parameter per observation).
     pub pooling: String,
     /// Groupings with varying intercepts.
@@ -953,12 +956,15 @@ impl PriorStyle {
 /// A positive covariate spanning more than two orders of magnitude (a body weight from grams to
 /// tonnes) enters through its log, centred and scaled the same way: on the raw scale a few
 /// huge values would decide every fit.
-fn scaled(x: &Covariate) -> String {
+///
+/// With `log_positive` (a log-link model whose covariates act multiplicatively, a power law
+/// such as volume ~ girth^2 height) every positive covariate enters through its log.
+fn scaled(x: &Covariate, log_positive: bool) -> String {
     let v = as_vector(x);
     if x.binary || !(x.min.is_finite() && x.max.is_finite()) {
         return v;
     }
-    let (v, min, max) = if x.spans_orders_of_magnitude() {
+    let (v, min, max) = if x.spans_orders_of_magnitude() || (log_positive && x.min > 0.0) {
         (format!("log({v})"), x.min.ln(), x.max.ln())
     } else {
         (v, x.min, x.max)
@@ -1064,6 +1070,15 @@ fn linear_predictor(
     } else {
         vectors.clone()
     };
+    // Under a log link, positive covariates may act as powers (log-log, elasticities).
+    let log_positive = link == "log"
+        && used
+            .iter()
+            .any(|x| !x.binary && x.min > 0.0 && !x.spans_orders_of_magnitude())
+        && ch.flip(0.4);
+    if log_positive {
+        parts.labels.covariate_scale = "log".into();
+    }
     if !used.is_empty() || !matrices.is_empty() {
         // One prior scale for every coefficient.
         let pb = location_prior(ch, parts.style, coef_target);
@@ -1071,7 +1086,7 @@ fn linear_predictor(
             let beta = a.fresh(&format!("beta_{}", x.name));
             parts.params.push(format!("real {beta};"));
             parts.priors.push(format!("{beta} ~ {pb};"));
-            terms.push(format!("{beta} * {}", scaled(x)));
+            terms.push(format!("{beta} * {}", scaled(x, log_positive)));
             parts.labels.covariates.push(x.name.clone());
         }
         for m in &matrices {
@@ -1120,7 +1135,11 @@ fn linear_predictor(
                     &g.levels,
                     coef_target,
                 );
-                terms.push(format!("{slopes}[{}] .* {}", g.name, scaled(x)));
+                terms.push(format!(
+                    "{slopes}[{}] .* {}",
+                    g.name,
+                    scaled(x, log_positive)
+                ));
                 parts.labels.varying_slopes.push(x.name.clone());
             }
         }
@@ -1216,11 +1235,12 @@ fn glm(ch: &mut Chooser, a: &Analysis, parts: &mut Parts, r: &Response, structur
                 _ => (format!("normal({mean}, {sigma})"), None),
             };
             // AR(1) on the residual of a time-indexed normal response.
+            // A series with memory (lag-1 autocorrelation above 0.5) makes AR(1) likelier.
             let ar = structured
                 && family == "normal"
                 && a.schema.time.is_some()
                 && a.schema.groupings.is_empty()
-                && ch.flip(0.3);
+                && ch.flip(if r.autocorrelation > 0.5 { 0.6 } else { 0.3 });
             if ar {
                 let (mu, rho) = (a.fresh("mu"), a.fresh("rho"));
                 parts.params.push(format!("real<lower=-1, upper=1> {rho};"));
@@ -1246,6 +1266,14 @@ fn glm(ch: &mut Chooser, a: &Analysis, parts: &mut Parts, r: &Response, structur
                 parts.labels.overdispersion = "student_t".into();
             }
             parts.likelihood.push(format!("{y} ~ {dist};"));
+        }
+        ResponseKind::Count if r.underdispersed() && ch.flip(0.5) => {
+            // A continuous likelihood for whole numbers a count likelihood cannot fit.
+            let as_real = Response {
+                kind: ResponseKind::Real,
+                ..r.clone()
+            };
+            glm(ch, a, parts, &as_real, structured);
         }
         ResponseKind::Count => {
             let (p_w, nb_w, eps_w) = if r.overdispersed() {
@@ -1323,7 +1351,7 @@ fn derive(ch: &mut Chooser, a: &Analysis) -> (String, Labels) {
             // One real predictor: the curve family; more covariates or a time index: also the
             // linear model in all of them.
             let glm_weight = if vectors > 1 || schema.time.is_some() {
-                0.2
+                0.5
             } else {
                 0.0
             };
@@ -1338,6 +1366,7 @@ fn derive(ch: &mut Chooser, a: &Analysis) -> (String, Labels) {
         (None, None, None, x)
             if simple
                 && r.kind == ResponseKind::Count
+                && !r.underdispersed()
                 && (vectors == 0 || (vectors == 1 && x.is_some())) =>
         {
             count_models(ch, a, &mut parts, &r.name)
@@ -1487,6 +1516,62 @@ mod tests {
             .map(|x| x.weight)
             .sum();
         assert!(nb > 0.4, "{nb}");
+    }
+
+    #[test]
+    fn underdispersed_whole_numbers_also_get_a_normal_likelihood() {
+        // Whole millimetres around 23 with variance about 2: no count likelihood fits them.
+        let json = r#"{"N": 8, "J": 2, "g": [1, 1, 1, 1, 2, 2, 2, 2], "y": [23, 24, 22, 23, 25, 24, 26, 25]}"#;
+        let s = checked(json, "y");
+        let normal: f64 = s
+            .iter()
+            .filter(|x| x.labels.family == "normal")
+            .map(|x| x.weight)
+            .sum();
+        assert!((0.3..0.7).contains(&normal), "{normal}");
+        // Ordinary counts keep count likelihoods only.
+        let s = checked(r#"{"N": 6, "y": [0, 3, 1, 7, 2, 12]}"#, "y");
+        assert!(s.iter().all(|x| x.labels.family != "normal"));
+    }
+
+    #[test]
+    fn positive_covariates_of_a_log_link_model_may_act_as_powers() {
+        // Volume grows as girth^2 height: two positive covariates within one order of magnitude.
+        let json = r#"{"N": 8, "girth": [8.3, 10.5, 11.0, 12.9, 13.8, 16.3, 17.9, 20.6], "height": [70, 72, 66, 74, 64, 77, 80, 87], "y": [10.3, 16.4, 15.6, 22.2, 24.2, 42.6, 58.3, 77.0]}"#;
+        let s = checked(json, "y");
+        let power: Vec<&Structure> = s
+            .iter()
+            .filter(|x| x.labels.covariate_scale == "log")
+            .collect();
+        assert!(!power.is_empty());
+        for x in &power {
+            assert_eq!(x.labels.link, "log");
+            assert!(!x.labels.covariates.is_empty());
+            for c in &x.labels.covariates {
+                let logged = [format!("log({c})"), format!("log(to_vector({c}))")];
+                assert!(logged.iter().any(|l| x.text.contains(l)), "{}", x.text);
+            }
+        }
+        let weight: f64 = power.iter().map(|x| x.weight).sum();
+        assert!((0.05..0.5).contains(&weight), "{weight}");
+    }
+
+    #[test]
+    fn a_series_with_memory_makes_ar1_likelier() {
+        let ar1 = |json: &str| -> f64 {
+            checked(json, "y")
+                .iter()
+                .filter(|x| x.labels.time == "ar1")
+                .map(|x| x.weight)
+                .sum()
+        };
+        let smooth = ar1(
+            r#"{"T": 8, "t": [1, 2, 3, 4, 5, 6, 7, 8], "y": [0.1, 0.3, 0.6, 0.8, 0.7, 0.4, 0.2, 0.1]}"#,
+        );
+        let rough = ar1(
+            r#"{"T": 8, "t": [1, 2, 3, 4, 5, 6, 7, 8], "y": [0.1, 0.8, 0.2, 0.7, 0.1, 0.9, 0.3, 0.6]}"#,
+        );
+        assert!(smooth > 1.5 * rough, "{smooth} vs {rough}");
     }
 
     #[test]

@@ -67,12 +67,19 @@ pub struct Response {
     pub skewness: f64,
     /// Excess kurtosis (0 for a normal).
     pub kurtosis: f64,
+    /// Lag-1 autocorrelation in the data's order (a series' memory when a time index orders it).
+    pub autocorrelation: f64,
 }
 
 impl Response {
     /// Counts whose variance is well above their mean.
     pub fn overdispersed(&self) -> bool {
         matches!(self.kind, ResponseKind::Count) && self.dispersion > 2.0
+    }
+    /// Whole numbers whose variance is well below their mean, away from zero (diameters in
+    /// whole millimetres, scores): no Poisson or negative binomial fits them, a normal may.
+    pub fn underdispersed(&self) -> bool {
+        matches!(self.kind, ResponseKind::Count) && self.dispersion < 0.5 && self.mean >= 5.0
     }
     /// A positive response with a long right tail.
     pub fn skewed(&self) -> bool {
@@ -286,6 +293,24 @@ fn moments(values: &[f64]) -> (f64, f64) {
     (m3, m4 - 3.0)
 }
 
+/// The lag-1 autocorrelation (0 for fewer than three values or no variance).
+fn lag1_autocorrelation(values: &[f64]) -> f64 {
+    let n = values.len();
+    if n < 3 {
+        return 0.0;
+    }
+    let mean = values.iter().sum::<f64>() / n as f64;
+    let var: f64 = values.iter().map(|v| (v - mean).powi(2)).sum();
+    if var <= 0.0 {
+        return 0.0;
+    }
+    let cov: f64 = values
+        .windows(2)
+        .map(|w| (w[0] - mean) * (w[1] - mean))
+        .sum();
+    cov / var
+}
+
 /// Sorted strictly increasing with near-constant steps.
 fn evenly_spaced(values: &[f64]) -> bool {
     if values.len() < 4 {
@@ -299,11 +324,47 @@ fn evenly_spaced(values: &[f64]) -> bool {
             .all(|s| (s - first).abs() <= 1e-6 * first.abs().max(1.0) + 0.01 * first)
 }
 
-/// The position (in words) of the first occurrence of `word` in `text`.
-fn word_at(text: &str, word: &str) -> Option<usize> {
+/// The words of a description, lowercased.
+fn words(text: &str) -> Vec<String> {
     text.split(|c: char| !(c.is_alphanumeric() || c == '_'))
         .filter(|w| !w.is_empty())
-        .position(|w| w == word)
+        .map(str::to_lowercase)
+        .collect()
+}
+
+/// Where (in words) a description first mentions the variable `name`: the name itself in any
+/// case, a word it begins (`dist` in "distance", three letters at least), or its `_`-separated
+/// parts as consecutive words (`infant mortality` for `Infant_Mortality`).
+fn mention(words: &[String], name: &str) -> Option<usize> {
+    let name = name.to_lowercase();
+    let parts: Vec<&str> = name.split('_').filter(|p| !p.is_empty()).collect();
+    (0..words.len()).find(|&i| {
+        let w = &words[i];
+        *w == name
+            || (name.len() >= 3 && w.starts_with(&name))
+            || (parts.len() > 1
+                && words.len() >= i + parts.len()
+                && parts.iter().zip(&words[i..]).all(|(p, w)| p == w))
+    })
+}
+
+/// Where a description starts naming predictors ("y given x", "y against x"), in words.
+fn predictors_from(words: &[String]) -> Option<usize> {
+    const MARKERS: [&[&str]; 8] = [
+        &["given"],
+        &["against"],
+        &["versus"],
+        &["vs"],
+        &["conditional", "on"],
+        &["explained", "by"],
+        &["predicted", "by"],
+        &["as", "a", "function", "of"],
+    ];
+    (0..words.len()).find(|&i| {
+        MARKERS
+            .iter()
+            .any(|m| words.len() >= i + m.len() && m.iter().zip(&words[i..]).all(|(a, b)| a == b))
+    })
 }
 
 impl Schema {
@@ -316,7 +377,8 @@ impl Schema {
             .as_deref()
             .unwrap_or("")
             .to_ascii_lowercase();
-        let describe_raw = options.describe.as_deref().unwrap_or("");
+        let described = words(options.describe.as_deref().unwrap_or(""));
+        let predictors_at = predictors_from(&described).unwrap_or(usize::MAX);
         let listing = || {
             profile
                 .vars
@@ -467,15 +529,21 @@ impl Schema {
                     score += 8;
                     why.push(format!("named like a response ({})", v.name));
                 }
-                // Named in the description: the first-named variable most ("y against x").
-                if let Some(at) = word_at(describe_raw, &v.name) {
-                    let first = arrays
-                        .iter()
-                        .filter_map(|o| word_at(describe_raw, &o.name))
-                        .min()
-                        == Some(at);
-                    score += if first { 4 } else { 2 };
-                    why.push("named in --describe".to_string());
+                // Named in the description: the first-named variable most ("y against x"); one
+                // named after "given" or "against" is a predictor.
+                if let Some(at) = mention(&described, &v.name) {
+                    if at > predictors_at {
+                        score -= 2;
+                        why.push("named as a predictor in --describe".to_string());
+                    } else {
+                        let first = arrays
+                            .iter()
+                            .filter_map(|o| mention(&described, &o.name))
+                            .min()
+                            == Some(at);
+                        score += if first { 4 } else { 2 };
+                        why.push("named in --describe".to_string());
+                    }
                 }
                 let successes = trials_of(v).is_some_and(|t| trials_arrays.contains(&t));
                 if successes {
@@ -594,6 +662,7 @@ impl Schema {
                 dispersion: if mean > 0.0 { sd * sd / mean } else { 1.0 },
                 skewness,
                 kurtosis,
+                autocorrelation: lag1_autocorrelation(&vals),
             });
         }
         let primary = &responses[0];
@@ -906,6 +975,26 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s.response().name, "b");
+        // Any case, a word the name begins, its parts as words; predictors after "given".
+        let named = Data::from_json_str(
+            r#"{"N": 4, "Infant_Mortality": [20.1, 22.5, 18.3, 24.1], "speed": [4, 7, 8, 9], "dist": [2.0, 10.0, 16.0, 10.0], "last": [0.2, 0.1, 0.5, 0.9]}"#,
+        )
+        .unwrap();
+        let decide = |describe: &str| {
+            let options = SchemaOptions {
+                describe: Some(describe.into()),
+                ..SchemaOptions::default()
+            };
+            Schema::infer(&named, &options)
+                .unwrap()
+                .response()
+                .name
+                .clone()
+        };
+        assert_eq!(decide("stopping distance of cars given speed"), "dist");
+        assert_eq!(decide("the speed of cars"), "speed");
+        assert_eq!(decide("infant mortality per province"), "Infant_Mortality");
+        assert_eq!(decide("Speed, given the stopping distance"), "speed");
         let s = Schema::infer(
             &data,
             &SchemaOptions {

@@ -30,8 +30,10 @@
 //!    valid program at the end the reason is [`RefineStop::NoValidProgram`]. A generation that
 //!    ends with a model error (a server down through its retries) stops the loop at once
 //!    ([`RefineStop::ModelError`]).
-//! 6. Selection ([`Selection`]): argmax ELPD-LOO over the valid programs, or the highest score
-//!    with ties broken by ELPD-LOO; earlier programs win exact ties.
+//! 6. Selection ([`Selection`]): argmax ELPD-LOO over the valid programs, where a program whose
+//!    ELPD-LOO is indistinguishable from the highest (within the standard error of the
+//!    difference, at most two nats) and that scores higher wins (the default); or the plain
+//!    argmax, or the highest score with ties broken by ELPD-LOO; earlier programs win exact ties.
 //!
 //! Programs are written by any [`ProgramWriter`]: a token-level model through the constrained
 //! decoder, or an OpenAI-compatible server statement by statement; a likelihood attempt asks it
@@ -44,7 +46,7 @@ use crate::decode::{DecodeConfig, Generation, Mode, StopReason, TokenCounts};
 use crate::prompt::data_block;
 use crate::writer::ProgramWriter;
 use rand::SeedableRng;
-use refinestat_diagnostics::Summary;
+use refinestat_diagnostics::{loo_compare, Summary};
 use refinestat_inference::SamplerConfig;
 use refinestat_language::analysis::{modelled_variables, observed_statements};
 use refinestat_language::{canonical, check, parse, Data, Diagnostic};
@@ -64,6 +66,11 @@ pub enum Selection {
     ReliableElpd,
     /// The highest ELPD-LOO among valid programs (the paper's rule).
     Elpd,
+    /// The highest ELPD-LOO among valid programs, except that a program whose ELPD-LOO is
+    /// indistinguishable from the highest (below it by at most the standard error of the
+    /// pointwise difference, and by at most [`INDISTINGUISHABLE_ELPD_CAP`] nats) and whose
+    /// reliability score is higher wins: the checks decide where the data cannot.
+    ElpdThenScore,
     /// The highest reliability score, ties broken by ELPD-LOO.
     ScoreThenElpd,
 }
@@ -73,6 +80,7 @@ impl Selection {
         match self {
             Selection::ReliableElpd => "reliable-elpd",
             Selection::Elpd => "elpd",
+            Selection::ElpdThenScore => "elpd-then-score",
             Selection::ScoreThenElpd => "score-then-elpd",
         }
     }
@@ -84,9 +92,10 @@ impl std::str::FromStr for Selection {
         match s {
             "reliable-elpd" => Ok(Selection::ReliableElpd),
             "elpd" => Ok(Selection::Elpd),
+            "elpd-then-score" => Ok(Selection::ElpdThenScore),
             "score-then-elpd" => Ok(Selection::ScoreThenElpd),
             other => Err(format!(
-                "unknown selection `{other}` (expected reliable-elpd, elpd or score-then-elpd)"
+                "unknown selection `{other}` (expected elpd-then-score, elpd, reliable-elpd or score-then-elpd)"
             )),
         }
     }
@@ -130,7 +139,7 @@ impl Default for RefineConfig {
             alpha: 2,
             beta: 4,
             k: 5,
-            select: Selection::Elpd,
+            select: Selection::ElpdThenScore,
             decode: DecodeConfig::default(),
             seed: 1,
             time_budget: None,
@@ -316,6 +325,19 @@ impl RefineOutcome {
                     fmt_elpd(b.assessment.elpd_loo)
                 )
             }
+            (Some(b), Selection::ElpdThenScore)
+                if elpd_of(c) > elpd_of(b) && c.assessment.score < b.assessment.score =>
+            {
+                format!(
+                    "valid, and its ELPD-LOO {} is above the chosen program's {} by no more than \
+                     the standard error of the difference, but its score {} is below the chosen \
+                     program's {}",
+                    fmt_elpd(c.assessment.elpd_loo),
+                    fmt_elpd(b.assessment.elpd_loo),
+                    c.assessment.score,
+                    b.assessment.score
+                )
+            }
             (Some(b), Selection::ScoreThenElpd) if c.assessment.score < b.assessment.score => {
                 format!(
                     "valid, but its score {} is below the chosen program's {}",
@@ -440,16 +462,50 @@ fn loo_reliable(c: &Candidate) -> bool {
     high as f64 <= UNRELIABLE_LOO_SHARE * loo.pareto_k.len() as f64
 }
 
+/// The most nats a program's ELPD-LOO may fall below the highest and still count as
+/// indistinguishable from it under [`Selection::ElpdThenScore`], however large the standard
+/// error of the difference.
+pub const INDISTINGUISHABLE_ELPD_CAP: f64 = 2.0;
+
+fn elpd_of(c: &Candidate) -> f64 {
+    c.assessment.elpd_loo.unwrap_or(f64::NEG_INFINITY)
+}
+
+/// The standard error of the difference of two candidates' ELPD-LOO ([`loo_compare`]); `None`
+/// when either has no PSIS-LOO or they were not evaluated on the same observations.
+fn elpd_diff_se(a: &Candidate, b: &Candidate) -> Option<f64> {
+    fn loo(c: &Candidate) -> Option<&refinestat_diagnostics::Loo> {
+        c.assessment.summary.as_ref()?.loo.as_ref()
+    }
+    let se = loo_compare(&[loo(a)?, loo(b)?], 0)[1].se_diff;
+    se.is_finite().then_some(se)
+}
+
 /// The index of the best candidate among `valid` ones under `select`.
 fn select_best(candidates: &[Candidate], select: Selection) -> Option<usize> {
-    let elpd = |c: &Candidate| c.assessment.elpd_loo.unwrap_or(f64::NEG_INFINITY);
+    if select == Selection::ElpdThenScore {
+        let top = select_best(candidates, Selection::Elpd)?;
+        let t = &candidates[top];
+        let mut best = top;
+        for (i, c) in candidates.iter().enumerate().filter(|(_, c)| c.valid) {
+            let b = &candidates[best];
+            let gap = elpd_of(t) - elpd_of(c);
+            let close =
+                elpd_diff_se(t, c).is_some_and(|se| gap <= se.min(INDISTINGUISHABLE_ELPD_CAP));
+            if close && (c.assessment.score, elpd_of(c)) > (b.assessment.score, elpd_of(b)) {
+                best = i;
+            }
+        }
+        return Some(best);
+    }
+    let elpd = elpd_of;
     let mut best: Option<usize> = None;
     for (i, c) in candidates.iter().enumerate().filter(|(_, c)| c.valid) {
         let better = match best.map(|b| &candidates[b]) {
             None => true,
             Some(b) => match select {
                 Selection::ReliableElpd => (loo_reliable(c), elpd(c)) > (loo_reliable(b), elpd(b)),
-                Selection::Elpd => elpd(c) > elpd(b),
+                Selection::Elpd | Selection::ElpdThenScore => elpd(c) > elpd(b),
                 Selection::ScoreThenElpd => {
                     (c.assessment.score, elpd(c)) > (b.assessment.score, elpd(b))
                 }

@@ -376,3 +376,85 @@ fn a_predicate_switched_off_lets_its_violations_reach_the_fitter() {
     assert!(out.candidates[0].canonical.starts_with("unparsed:"));
     assert!(!parse(&out.candidates[0].program).errors.is_empty());
 }
+
+/// Returns scripted (score, pointwise elpd_i) pairs in fit order, each with a summary whose
+/// PSIS-LOO holds them (the last one repeats).
+struct Pointwise(Vec<(u8, Vec<f64>)>, usize);
+
+impl Fitter for Pointwise {
+    fn fit(&mut self, _program: &str, _data: &Data) -> Assessment {
+        use refinestat_diagnostics::{summarize_with_loo, DiagError, Draws, Loo};
+        let (score, loo_i) = self.0[self.1.min(self.0.len() - 1)].clone();
+        self.1 += 1;
+        let elpd: f64 = loo_i.iter().sum();
+        let draws = Draws::from_chains(
+            vec!["mu".into()],
+            &[(0..20).map(|d| vec![d as f64]).collect::<Vec<_>>()],
+        )
+        .unwrap();
+        let loo = Loo {
+            elpd_loo: elpd,
+            se: 1.0,
+            p_loo: 1.0,
+            pareto_k: vec![0.1; loo_i.len()],
+            n_obs: loo_i.len(),
+            loo_i,
+            k_threshold: 0.7,
+            r_eff: 1.0,
+            subsample: None,
+            subsample_above: None,
+        };
+        let summary = summarize_with_loo(&draws, &[], |_| Ok::<_, DiagError>(Some(loo))).unwrap();
+        Assessment {
+            score,
+            elpd_loo: Some(elpd),
+            summary: Some(summary),
+            error: None,
+        }
+    }
+}
+
+#[test]
+fn a_higher_score_wins_among_indistinguishable_elpds() {
+    let data = regression_data();
+    let base = vec![-1.0, -2.0, -1.5, -1.2, -0.8, -2.2, -1.1, -1.4];
+    let shifted = |d: &[f64]| base.iter().zip(d).map(|(b, x)| b + x).collect::<Vec<_>>();
+    let script = vec![
+        // The highest ELPD, score 5.
+        (5, base.clone()),
+        // 0.4 nats below with an SE of the difference near 1.4: indistinguishable, score 6.
+        (6, shifted(&[0.5, -0.5, 0.45, -0.5, 0.5, -0.5, 0.5, -0.85])),
+        // 8 nats below, the same shift everywhere (SE 0): distinguishable, score 7.
+        (7, shifted(&[-1.0; 8])),
+        // 2.4 nats below with an SE near 8: past the 2-nat cap, so its score 7 does not count.
+        (7, shifted(&[3.0, -3.0, 2.9, -3.0, 3.0, -3.0, 3.0, -5.3])),
+    ];
+    let mut fitter = Pointwise(script.clone(), 0);
+    let config = RefineConfig::default();
+    assert_eq!(config.select, Selection::ElpdThenScore);
+    let out = refine(
+        &mut BuiltinModel::new(&data),
+        &data,
+        &mut fitter,
+        &config,
+        &mut |_, _| {},
+    );
+    assert_eq!(out.candidates.iter().filter(|c| c.valid).count(), 4);
+    assert_eq!(out.best, Some(1));
+    let reason = out.not_chosen_reason(0, &config).unwrap();
+    assert!(reason.contains("score 5 is below"), "{reason}");
+    // The paper's rule takes the highest ELPD whatever its score.
+    let config = RefineConfig {
+        select: Selection::Elpd,
+        ..RefineConfig::default()
+    };
+    let mut fitter = Pointwise(script, 0);
+    let out = refine(
+        &mut BuiltinModel::new(&data),
+        &data,
+        &mut fitter,
+        &config,
+        &mut |_, _| {},
+    );
+    assert_eq!(out.best, Some(0));
+}
