@@ -5,6 +5,9 @@
 //!   name (integers when every value is an integer literal, reals otherwise).
 //! - Any other column is text: its values become a 1..J index in order of first appearance, its size
 //!   is `J_<name>`, and the level names are kept in [`CsvData::levels`].
+//! - So is an integer column named like an identifier (`Subject`, `id`, `patient_id`, `herd`,
+//!   `school`, ...; see [`ID_NAMES`]) whose values repeat and are not already 1..J: codes such
+//!   as subject numbers 308-372 name groups, they are not quantities.
 //! - A name that is not a Stan identifier has every other character replaced by `_`
 //!   (`Infant.Mortality` -> `Infant_Mortality`).
 //! - An empty field, `NA`, `N/A`, `NaN`, `nan`, `null` or `NULL` is a missing value: an error naming
@@ -61,6 +64,50 @@ fn identifier(name: &str) -> String {
         out.insert(0, 'x');
     }
     out
+}
+
+/// Names (lowercased, or ending in `_id`/`id`) of integer columns that hold group codes.
+pub const ID_NAMES: [&str; 24] = [
+    "id",
+    "subject",
+    "subj",
+    "patient",
+    "participant",
+    "individual",
+    "person",
+    "group",
+    "cluster",
+    "herd",
+    "farm",
+    "site",
+    "school",
+    "class",
+    "unit",
+    "block",
+    "plate",
+    "batch",
+    "district",
+    "region",
+    "county",
+    "village",
+    "household",
+    "hospital",
+];
+
+/// An integer column of group codes: named like an identifier, values repeating, and not
+/// already the levels 1..J.
+fn group_codes(name: &str, ints: &[i64]) -> bool {
+    let lower = name.to_lowercase();
+    let named = ID_NAMES.contains(&lower.as_str())
+        || lower.ends_with("_id")
+        || (lower.len() > 2 && lower.ends_with("id") && !lower.ends_with("oid"));
+    if !named {
+        return false;
+    }
+    let distinct: std::collections::BTreeSet<i64> = ints.iter().copied().collect();
+    let already_levels =
+        distinct.first() == Some(&1) && distinct.last() == Some(&(distinct.len() as i64));
+    distinct.len() < ints.len() && !already_levels
 }
 
 pub(crate) fn parse(text: &str, options: CsvOptions) -> Result<CsvData, DataError> {
@@ -160,13 +207,16 @@ pub(crate) fn parse(text: &str, options: CsvOptions) -> Result<CsvData, DataErro
     for (col, name) in names.iter().enumerate() {
         let fields: Vec<&str> = rows.iter().map(|(_, r)| r[col].as_str()).collect();
         let ints: Option<Vec<i64>> = fields.iter().map(|f| f.parse::<i64>().ok()).collect();
-        let value = if let Some(ints) = ints {
+        let codes = ints.as_ref().is_some_and(|i| group_codes(name, i));
+        let reals = || {
+            fields
+                .iter()
+                .map(|f| f.parse::<f64>().ok())
+                .collect::<Option<Vec<f64>>>()
+        };
+        let value = if let Some(ints) = ints.filter(|_| !codes) {
             DataValue::array(vec![n], ints.into_iter().map(|i| i as f64).collect(), true)
-        } else if let Some(reals) = fields
-            .iter()
-            .map(|f| f.parse::<f64>().ok())
-            .collect::<Option<Vec<f64>>>()
-        {
+        } else if let Some(reals) = reals().filter(|_| !codes) {
             DataValue::array(vec![n], reals, false)
         } else {
             let mut seen: Vec<String> = Vec::new();
@@ -249,6 +299,26 @@ mod tests {
         );
         assert_eq!(d.data.get("J_group"), Some(&DataValue::scalar(3.0, true)));
         assert_eq!(d.levels["group"], vec!["b", "a", "c, d"]);
+    }
+
+    #[test]
+    fn integer_group_codes_become_an_index() {
+        let d = read("Reaction,Days,Subject\n249.5,0,308\n258.7,1,308\n222.7,0,330\n205.2,1,330\n199.0,0,309\n");
+        assert_eq!(
+            d.data.get("Subject").unwrap().values,
+            [1.0, 1.0, 2.0, 2.0, 3.0]
+        );
+        assert_eq!(d.data.get("J_Subject").unwrap().values, [3.0]);
+        assert_eq!(d.levels["Subject"], vec!["308", "330", "309"]);
+        // Quantities named otherwise, codes already 1..J, and ids of single rows stay integers.
+        assert_eq!(
+            d.data.get("Days").unwrap().values,
+            [0.0, 1.0, 0.0, 1.0, 0.0]
+        );
+        let d = read("y,group,id\n1.5,1,10\n2.5,2,11\n0.5,1,12\n");
+        assert!(d.levels.is_empty());
+        assert_eq!(d.data.get("group").unwrap().values, [1.0, 2.0, 1.0]);
+        assert_eq!(d.data.get("id").unwrap().values, [10.0, 11.0, 12.0]);
     }
 
     #[test]
