@@ -74,7 +74,7 @@ pub struct RefineFlags {
     #[arg(long, default_value_t = 5)]
     pub k: u8,
     /// elpd-then-score (highest ELPD-LOO among valid programs, except that a higher-scoring
-    /// program within the standard error of the difference, at most 2 nats, below it wins),
+    /// program within two standard errors of the difference, at most 2 nats, below it wins),
     /// elpd (highest ELPD-LOO among valid programs, the paper's rule), reliable-elpd (the
     /// highest among valid programs with at most 10% of Pareto k high, the others only if none
     /// qualifies) or score-then-elpd.

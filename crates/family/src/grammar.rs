@@ -67,6 +67,8 @@ pub struct Labels {
     /// `log` when every positive covariate enters through its log (a power law), else empty
     /// (a covariate spanning orders of magnitude enters through its log either way).
     pub covariate_scale: String,
+    /// The covariate whose log enters the mean as an offset (an exposure), or empty.
+    pub offset: String,
     /// `complete`, `partial` (varying effects) or `none` (one parameter per observation).
     pub pooling: String,
     /// Groupings with varying intercepts.
@@ -1035,6 +1037,10 @@ fn varying_effects(
 /// The linear predictor of a generalised linear (mixed) model for `r`: an intercept, the
 /// covariates, varying intercepts per grouping and varying slopes; returns it as an expression
 /// of length `r.size`.
+/// Groupings a linear predictor takes at most (factorial designs beyond this are rare and each
+/// grouping is a variance to learn).
+const MAX_GROUPINGS: usize = 4;
+
 fn linear_predictor(
     ch: &mut Chooser,
     a: &Analysis,
@@ -1079,10 +1085,22 @@ fn linear_predictor(
     if log_positive {
         parts.labels.covariate_scale = "log".into();
     }
+    // A count's exposure may enter as the offset log(exposure): a rate per unit of it.
+    let offset = used
+        .iter()
+        .find(|x| x.exposure && link == "log")
+        .filter(|_| ch.flip(0.5))
+        .map(|x| x.name.clone());
     if !used.is_empty() || !matrices.is_empty() {
         // One prior scale for every coefficient.
         let pb = location_prior(ch, parts.style, coef_target);
         for x in &used {
+            if offset.as_ref() == Some(&x.name) {
+                terms.push(format!("log({})", as_vector(x)));
+                parts.labels.covariates.push(x.name.clone());
+                parts.labels.offset = x.name.clone();
+                continue;
+            }
             let beta = a.fresh(&format!("beta_{}", x.name));
             parts.params.push(format!("real {beta};"));
             parts.priors.push(format!("{beta} ~ {pb};"));
@@ -1109,7 +1127,7 @@ fn linear_predictor(
         let centred = ch.flip(0.3);
         parts.labels.parameterization = if centred { "centred" } else { "non_centred" }.into();
         parts.labels.pooling = "partial".into();
-        for g in schema.groupings.iter().take(2) {
+        for g in schema.groupings.iter().take(MAX_GROUPINGS) {
             let effects = varying_effects(
                 centred,
                 ch,
@@ -1124,7 +1142,10 @@ fn linear_predictor(
         }
         // Varying slopes of the first grouping, for a used covariate that varies within groups.
         let g = &schema.groupings[0];
-        if let Some(x) = used.iter().find(|x| g.varying.contains(&x.name)) {
+        if let Some(x) = used
+            .iter()
+            .find(|x| g.varying.contains(&x.name) && offset.as_ref() != Some(&x.name))
+        {
             if ch.flip(0.35) {
                 let slopes = varying_effects(
                     centred,
@@ -1572,6 +1593,53 @@ mod tests {
             r#"{"T": 8, "t": [1, 2, 3, 4, 5, 6, 7, 8], "y": [0.1, 0.8, 0.2, 0.7, 0.1, 0.9, 0.3, 0.6]}"#,
         );
         assert!(smooth > 1.5 * rough, "{smooth} vs {rough}");
+    }
+
+    #[test]
+    fn counts_with_an_exposure_and_three_factors() {
+        let json = r#"{"N": 8, "J_District": 2, "J_Group": 2, "J_Age": 2,
+            "District": [1, 1, 1, 1, 2, 2, 2, 2], "Group": [1, 1, 2, 2, 1, 1, 2, 2],
+            "Age": [1, 2, 1, 2, 1, 2, 1, 2], "Holders": [197, 264, 246, 1680, 12, 25, 30, 400],
+            "Claims": [38, 35, 20, 156, 2, 5, 4, 40]}"#;
+        // Three factors make tens of thousands of structures: every one is checked for its
+        // labels, the heaviest (and the heaviest with the offset) through the language's check.
+        let (data, s) = all(json);
+        let block = crate::profile::data_block(&data);
+        let offsets = s.iter().filter(|x| !x.labels.offset.is_empty()).take(30);
+        for x in s.iter().take(30).chain(offsets) {
+            let program = format!("{block}{}", x.text);
+            assert!(check(&program, Some(&data)).is_empty(), "{program}");
+            assert!(modelled_variables(&parse(&program).program).contains("Claims"));
+        }
+        // Every factor, each effect sized by its own level count.
+        for x in &s {
+            let mut groupings = x.labels.groupings.clone();
+            groupings.sort();
+            assert_eq!(groupings, ["Age", "District", "Group"], "{}", x.text);
+            for g in ["District", "Group", "Age"] {
+                assert!(
+                    !x.text.contains(&format!("[J_{g}] a_{}", other(g))),
+                    "{}",
+                    x.text
+                );
+            }
+        }
+        let offset: f64 = s
+            .iter()
+            .filter(|x| x.labels.offset == "Holders")
+            .inspect(|x| assert!(x.text.contains("+ log(to_vector(Holders))"), "{}", x.text))
+            .map(|x| x.weight)
+            .sum();
+        assert!((0.2..0.8).contains(&offset), "{offset}");
+    }
+
+    /// A grouping name that is not `g`.
+    fn other(g: &str) -> &'static str {
+        if g == "Age" {
+            "District"
+        } else {
+            "Age"
+        }
     }
 
     #[test]

@@ -110,6 +110,10 @@ pub struct Covariate {
     pub r2_linear: f64,
     /// R^2 on its log (positive vectors).
     pub r2_log: f64,
+    /// An exposure of a count response: positive, spanning at least a factor of ten, and at
+    /// least the response in every row (claims among holders, cases among a population); its
+    /// log may enter a log-link mean as an offset.
+    pub exposure: bool,
 }
 
 impl Covariate {
@@ -435,6 +439,16 @@ impl Schema {
                 return None;
             }
             let j = v.max as usize;
+            // Its own size first (`J_group` for `group`, as CSV reading names it), then any int
+            // scalar of that value.
+            let own = format!("J_{}", v.name);
+            if profile
+                .vars
+                .iter()
+                .any(|s| s.name == own && s.is_scalar() && s.is_int && s.min == j as f64)
+            {
+                return Some((own, j));
+            }
             match int_scalar(j) {
                 Some(name) => Some((name, j)),
                 None if lower_in(&v.name, &GROUP_NAMES) => Some((j.to_string(), j)),
@@ -725,6 +739,10 @@ impl Schema {
                     time_like: lower_in(&v.name, &TIME_NAMES) || evenly_spaced(&xs),
                     r2_linear: r_squared(&xs, &y),
                     r2_log,
+                    exposure: primary.kind == ResponseKind::Count
+                        && v.min > 0.0
+                        && v.max >= 10.0 * v.min
+                        && xs.iter().zip(&y).all(|(x, y)| y <= x),
                 });
             } else if v.dims.len() == 2 && same_rows && !v.is_int {
                 covariates.push(Covariate {
@@ -738,6 +756,7 @@ impl Schema {
                     time_like: false,
                     r2_linear: 0.0,
                     r2_log: 0.0,
+                    exposure: false,
                 });
             } else {
                 unused.push(v.name.clone());

@@ -31,7 +31,7 @@
 //!    ends with a model error (a server down through its retries) stops the loop at once
 //!    ([`RefineStop::ModelError`]).
 //! 6. Selection ([`Selection`]): argmax ELPD-LOO over the valid programs, where a program whose
-//!    ELPD-LOO is indistinguishable from the highest (within the standard error of the
+//!    ELPD-LOO is indistinguishable from the highest (within two standard errors of the
 //!    difference, at most two nats) and that scores higher wins (the default); or the plain
 //!    argmax, or the highest score with ties broken by ELPD-LOO; earlier programs win exact ties.
 //!
@@ -67,8 +67,9 @@ pub enum Selection {
     /// The highest ELPD-LOO among valid programs (the paper's rule).
     Elpd,
     /// The highest ELPD-LOO among valid programs, except that a program whose ELPD-LOO is
-    /// indistinguishable from the highest (below it by at most the standard error of the
-    /// pointwise difference, and by at most [`INDISTINGUISHABLE_ELPD_CAP`] nats) and whose
+    /// indistinguishable from the highest (below it by less than two standard errors of the
+    /// pointwise difference, as `loo_compare`'s noise rule, or by less than
+    /// [`NEGLIGIBLE_ELPD`]; never by more than [`INDISTINGUISHABLE_ELPD_CAP`] nats) and whose
     /// reliability score is higher wins: the checks decide where the data cannot.
     ElpdThenScore,
     /// The highest reliability score, ties broken by ELPD-LOO.
@@ -329,9 +330,8 @@ impl RefineOutcome {
                 if elpd_of(c) > elpd_of(b) && c.assessment.score < b.assessment.score =>
             {
                 format!(
-                    "valid, and its ELPD-LOO {} is above the chosen program's {} by no more than \
-                     the standard error of the difference, but its score {} is below the chosen \
-                     program's {}",
+                    "valid, and its ELPD-LOO {} is above the chosen program's {} by less than the \
+                     noise of the difference, but its score {} is below the chosen program's {}",
                     fmt_elpd(c.assessment.elpd_loo),
                     fmt_elpd(b.assessment.elpd_loo),
                     c.assessment.score,
@@ -467,6 +467,10 @@ fn loo_reliable(c: &Candidate) -> bool {
 /// error of the difference.
 pub const INDISTINGUISHABLE_ELPD_CAP: f64 = 2.0;
 
+/// A difference in ELPD-LOO below this many nats is negligible under
+/// [`Selection::ElpdThenScore`] whatever its standard error.
+pub const NEGLIGIBLE_ELPD: f64 = 0.5;
+
 fn elpd_of(c: &Candidate) -> f64 {
     c.assessment.elpd_loo.unwrap_or(f64::NEG_INFINITY)
 }
@@ -490,8 +494,10 @@ fn select_best(candidates: &[Candidate], select: Selection) -> Option<usize> {
         for (i, c) in candidates.iter().enumerate().filter(|(_, c)| c.valid) {
             let b = &candidates[best];
             let gap = elpd_of(t) - elpd_of(c);
-            let close =
-                elpd_diff_se(t, c).is_some_and(|se| gap <= se.min(INDISTINGUISHABLE_ELPD_CAP));
+            // loo_compare's noise rule (within two standard errors of the difference), or a
+            // difference too small to matter; never more than the cap.
+            let close = gap <= INDISTINGUISHABLE_ELPD_CAP
+                && elpd_diff_se(t, c).is_some_and(|se| gap < 2.0 * se || gap < NEGLIGIBLE_ELPD);
             if close && (c.assessment.score, elpd_of(c)) > (b.assessment.score, elpd_of(b)) {
                 best = i;
             }

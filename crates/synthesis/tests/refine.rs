@@ -426,7 +426,8 @@ fn a_higher_score_wins_among_indistinguishable_elpds() {
         (6, shifted(&[0.5, -0.5, 0.45, -0.5, 0.5, -0.5, 0.5, -0.85])),
         // 8 nats below, the same shift everywhere (SE 0): distinguishable, score 7.
         (7, shifted(&[-1.0; 8])),
-        // 2.4 nats below with an SE near 8: past the 2-nat cap, so its score 7 does not count.
+        // 2.4 nats below with an SE near 8: within two SE but past the 2-nat cap, so its score 7
+        // does not count.
         (7, shifted(&[3.0, -3.0, 2.9, -3.0, 3.0, -3.0, 3.0, -5.3])),
     ];
     let mut fitter = Pointwise(script.clone(), 0);
