@@ -656,7 +656,7 @@ fn regression(ch: &mut Chooser, a: &Analysis, parts: &mut Parts, y: &RealY, x: &
     let wiggly = x.r2_linear.max(x.r2_log) < 0.5;
     let small = a.n_obs <= 60;
     let options = [
-        (if wiggly { 0.1 } else { 0.3 }, "linear"),
+        (if wiggly || log_natural { 0.1 } else { 0.3 }, "linear"),
         (
             if log_natural {
                 0.5
@@ -1057,7 +1057,19 @@ fn linear_predictor(
     };
     let alpha = a.fresh("alpha");
     parts.params.push(format!("real {alpha};"));
-    let pa = location_prior(ch, parts.style, intercept_target);
+    // An identity-link mean far from zero (diameters around 23 mm with sd 2) gets an intercept
+    // prior centred on the response's mean, as brms does: one centred on 0 would fight the data
+    // and leave the varying effects to carry the level.
+    let pa = if link == "identity" && r.mean.abs() > 2.0 * r.sd {
+        let centre = round_to(r.mean, 2);
+        let scale = lit(*ch.choose(&scale_options((2.5 * r.sd).max(0.1))));
+        match parts.style {
+            PriorStyle::HeavyTailed => format!("student_t(3, {}, {scale})", lit(centre)),
+            _ => format!("normal({}, {scale})", lit(centre)),
+        }
+    } else {
+        location_prior(ch, parts.style, intercept_target)
+    };
     parts.priors.push(format!("{alpha} ~ {pa};"));
     let mut terms = vec![alpha];
     if !structured {
@@ -1288,7 +1300,11 @@ fn glm(ch: &mut Chooser, a: &Analysis, parts: &mut Parts, r: &Response, structur
             }
             parts.likelihood.push(format!("{y} ~ {dist};"));
         }
-        ResponseKind::Count if r.underdispersed() && ch.flip(0.5) => {
+        // Far below a Poisson's variance (a third of the mean), a count likelihood is the
+        // wrong family; below half, likely so.
+        ResponseKind::Count
+            if r.underdispersed() && ch.flip(if r.dispersion < 0.3 { 0.8 } else { 0.5 }) =>
+        {
             // A continuous likelihood for whole numbers a count likelihood cannot fit.
             let as_real = Response {
                 kind: ResponseKind::Real,
@@ -1371,7 +1387,10 @@ fn derive(ch: &mut Chooser, a: &Analysis) -> (String, Labels) {
         (Some(y), None, None, Some(x)) if simple => {
             // One real predictor: the curve family; more covariates or a time index: also the
             // linear model in all of them.
-            let glm_weight = if vectors > 1 || schema.time.is_some() {
+            let glm_weight = if schema.time.is_some() && r.autocorrelation > 0.5 {
+                // A series with memory: the linear model is where AR(1) errors are written.
+                0.7
+            } else if vectors > 1 || schema.time.is_some() {
                 0.5
             } else {
                 0.0
@@ -1550,6 +1569,15 @@ mod tests {
             .map(|x| x.weight)
             .sum();
         assert!((0.3..0.7).contains(&normal), "{normal}");
+        // Their intercept's prior is centred on the mean (24), not on 0.
+        for x in s.iter().filter(|x| x.labels.link == "identity") {
+            assert!(
+                x.text.contains("alpha ~ normal(24, ")
+                    || x.text.contains("alpha ~ student_t(3, 24, "),
+                "{}",
+                x.text
+            );
+        }
         // Ordinary counts keep count likelihoods only.
         let s = checked(r#"{"N": 6, "y": [0, 3, 1, 7, 2, 12]}"#, "y");
         assert!(s.iter().all(|x| x.labels.family != "normal"));
