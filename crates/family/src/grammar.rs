@@ -9,16 +9,21 @@
 //!   poisson_log / neg_binomial_2_log / an observation-level effect for counts (more weight on
 //!   the overdispersed ones when the variance is well above the mean), bernoulli_logit for 0/1,
 //!   binomial_logit with trials, and for overdispersed successes an observation-level effect or
-//!   per-observation beta probabilities;
-//! - covariates in the linear predictor (`beta_x * x`, a design matrix as `X * beta`), one
-//!   predictor through nonlinear curves (growth curves, logistic, a log-linear term) or a
-//!   Gaussian process when a line fits poorly;
-//! - each grouping index of length N with values 1..J: varying intercepts (two groupings:
-//!   crossed effects), varying slopes for a covariate that varies within groups, non-centred
-//!   by default, centred as the alternative;
-//! - a time index: a trend and an AR(1) term on the residual;
+//!   per-observation beta probabilities; whole numbers far below a Poisson's variance (a
+//!   diameter in whole millimetres) also get a normal likelihood;
+//! - covariates in the linear predictor (`beta_x * x`, a design matrix as `X * beta`), centred
+//!   and scaled; under a log link positive covariates may enter through their logs (a power
+//!   law), and a count's exposure (a positive covariate bounding the response) as the offset
+//!   `log(exposure)`; one predictor through nonlinear curves (growth curves, logistic, a
+//!   log-linear term) or a Gaussian process when a line fits poorly;
+//! - each grouping index of length N with values 1..J (up to four): varying intercepts (two or
+//!   more: crossed effects), varying slopes for a covariate that varies within groups,
+//!   non-centred by default, centred as the alternative;
+//! - a time index: a trend and an AR(1) term on the residual (likelier when the response's
+//!   lag-1 autocorrelation is high);
 //! - known scales (measurement error): pooled, hierarchical or unpooled means;
-//! - priors: a per-program prior style and per-parameter scales near the data's scale.
+//! - priors: a per-program prior style and per-parameter scales near the data's scale (an
+//!   identity-link intercept centred on the response's mean when that is far from 0).
 //!
 //! The grammar is finite (no recursion); [`structures`] enumerates its derivations with an
 //! odometer over the choice points, prunes those lighter than `min_weight`, merges equal texts
