@@ -66,6 +66,12 @@ pub fn read_source(path: &Path) -> Result<String> {
 /// `{` (text columns become 1..J indexes with a size `J_<name>`; what was converted or dropped is
 /// said on stderr).
 pub fn read_data(path: &Path) -> Result<Data> {
+    read_data_in_order(path).map(|(data, _)| data)
+}
+
+/// [`read_data`], with the file's variables in the order it lists them (a CSV's columns after
+/// `N`, a JSON object's keys): the response is decided with it.
+pub fn read_data_in_order(path: &Path) -> Result<(Data, Vec<String>)> {
     let at = |e: refinestat_language::DataError| CliError::new(format!("{}: {e}", path.display()));
     let text = std::fs::read_to_string(path)
         .map_err(|e| CliError::new(format!("cannot read data file {}: {e}", path.display())))?;
@@ -73,7 +79,8 @@ pub fn read_data(path: &Path) -> Result<Data> {
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
     if !named_csv && !Data::looks_like_csv(&text) {
-        return Data::from_json_str(&text).map_err(at);
+        let data = Data::from_json_str(&text).map_err(at)?;
+        return Ok((data, Data::variable_order(&text)));
     }
     let options = CsvOptions {
         drop_missing: DROP_MISSING.load(Ordering::Relaxed),
@@ -116,7 +123,7 @@ pub fn read_data(path: &Path) -> Result<Data> {
                 .unwrap_or(0.0)
         );
     }
-    Ok(table.data)
+    Ok((table.data, table.columns))
 }
 
 fn diagnostic_json(source: &str, d: &Diagnostic) -> serde_json::Value {

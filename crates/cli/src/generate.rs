@@ -116,8 +116,9 @@ pub fn cmd_generate(args: &GenerateArgs) -> Result<ExitCode> {
     probe
         .validate()
         .map_err(|e| CliError::new(format!("--mode {}: {e}", args.mode.as_str())))?;
-    let (source, data) = args.source.load()?;
-    let schema = args.source.schema(&data)?;
+    let loaded = args.source.load()?;
+    let schema = args.source.schema(&loaded)?;
+    let (source, data) = (loaded.source, loaded.data);
     eprintln!("{}", schema.summary());
     let mut writer = proposal_from_spec(
         &args.source.lm,

@@ -1,7 +1,7 @@
 //! The flags that say which data a synthesis command works on and which proposal model writes its
 //! programs, shared by `generate` and `synth` (and filled in by `experiment` per grid cell).
 
-use crate::commands::read_data;
+use crate::commands::read_data_in_order;
 use crate::error::{CliError, Result};
 use refinestat_language::Data;
 use refinestat_synthesis::datasets::{dataset, DATASET_NAMES};
@@ -37,42 +37,53 @@ pub struct DataSource {
     pub lm: String,
 }
 
+/// Data as a synthesis command reads it.
+pub struct Loaded {
+    /// How records name it: the dataset's name, or the file's path.
+    pub source: String,
+    pub data: Data,
+    /// The file's variables in the order it lists them (empty for a shipped dataset).
+    pub order: Vec<String>,
+}
+
 impl DataSource {
     /// What each variable is for a model: the response from --response, or decided from the
-    /// data and --describe. Data with nothing to model is a usage error.
-    pub fn schema(&self, data: &Data) -> Result<Schema> {
+    /// data (in its file's order) and --describe. Data with nothing to model is a usage error.
+    pub fn schema(&self, loaded: &Loaded) -> Result<Schema> {
         Schema::infer(
-            data,
+            &loaded.data,
             &SchemaOptions {
                 responses: self.response.clone(),
                 describe: self.describe.clone(),
-                order: self.variable_order(),
+                order: loaded.order.clone(),
             },
         )
         .map_err(|e| CliError::new(e.to_string()))
     }
 
-    /// The data file's variables in the order it lists them (empty for a shipped dataset or an
-    /// unreadable file).
-    fn variable_order(&self) -> Vec<String> {
+    /// The data, how to name it in records, and its file's order.
+    pub fn load(&self) -> Result<Loaded> {
         match (&self.dataset, &self.data) {
-            (None, Some(path)) => std::fs::read_to_string(path)
-                .map(|text| Data::variable_order(&text))
-                .unwrap_or_default(),
-            _ => Vec::new(),
-        }
-    }
-
-    /// The data and how to name it in records: the dataset name, or the file's path.
-    pub fn load(&self) -> Result<(String, Data)> {
-        match (&self.dataset, &self.data) {
-            (Some(name), _) => dataset(name).map(|d| (name.clone(), d)).ok_or_else(|| {
-                CliError::new(format!(
-                    "unknown dataset `{name}` (shipped: {})",
-                    DATASET_NAMES.join(", ")
-                ))
-            }),
-            (None, Some(path)) => Ok((path.display().to_string(), read_data(path)?)),
+            (Some(name), _) => dataset(name)
+                .map(|data| Loaded {
+                    source: name.clone(),
+                    data,
+                    order: Vec::new(),
+                })
+                .ok_or_else(|| {
+                    CliError::new(format!(
+                        "unknown dataset `{name}` (shipped: {})",
+                        DATASET_NAMES.join(", ")
+                    ))
+                }),
+            (None, Some(path)) => {
+                let (data, order) = read_data_in_order(path)?;
+                Ok(Loaded {
+                    source: path.display().to_string(),
+                    data,
+                    order,
+                })
+            }
             (None, None) => Err(CliError::new("give --dataset NAME or --data FILE")),
         }
     }

@@ -221,7 +221,7 @@ pub fn cmd_synth(args: &SynthArgs) -> Result<ExitCode> {
     let (_, verdict) = crate::synth_print::comparison_text(&rows);
     crate::synth_print::write_comparison(&out_dir, &rows, verdict.as_deref())?;
     if let Some(best) = outcome.best.map(|i| &outcome.candidates[i]) {
-        let (_, data) = args.source.load()?;
+        let data = args.source.load()?.data;
         let sampler = SamplerConfig {
             chains: args.run.chains,
             warmup: args.run.warmup,
@@ -293,9 +293,10 @@ pub fn cmd_synth(args: &SynthArgs) -> Result<ExitCode> {
 pub fn run_synth(args: &SynthArgs, progress: bool) -> Result<SynthRun> {
     args.run.validate()?;
     check_temperature(args.temperature)?;
-    let (source, data) = args.source.load()?;
+    let loaded = args.source.load()?;
     // Decide what to model first: data with nothing to model stops here.
-    let schema = args.source.schema(&data)?;
+    let schema = args.source.schema(&loaded)?;
+    let (source, data) = (loaded.source, loaded.data);
     if progress {
         eprintln!("{}", schema.summary());
     }
