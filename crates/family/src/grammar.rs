@@ -1395,7 +1395,10 @@ fn derive(ch: &mut Chooser, a: &Analysis) -> (String, Labels) {
             let glm_weight = if schema.time.is_some() && r.autocorrelation > 0.5 {
                 // A series with memory: the linear model is where AR(1) errors are written.
                 0.7
-            } else if vectors > 1 || schema.time.is_some() {
+            } else if vectors > 1 {
+                // Several covariates: mostly the model in all of them, a curve in one at times.
+                0.7
+            } else if schema.time.is_some() {
                 0.5
             } else {
                 0.0
