@@ -65,8 +65,38 @@ pub struct ExperimentArgs {
     pub output_dir: PathBuf,
     /// Start afresh in a directory holding an experiment with other settings: its files are
     /// removed first (otherwise refused).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "shard")]
     pub overwrite: bool,
+    /// Run only shard I of N, numbered from 1 (1/4 to 4/4): the grid's cells, counted from 0 in
+    /// the order lm, arm, dataset, seed, are dealt round-robin, cell k to shard k mod N + 1.
+    /// Shards may run at the same time into the same --output-dir (each skips its finished
+    /// cells, as a rerun does); a shard writes no analysis: --merge (or a plain rerun) does.
+    #[arg(long, value_name = "I/N", value_parser = crate::shard::parse_shard)]
+    pub shard: Option<crate::shard::Shard>,
+    /// Run no cell: write the analysis from the finished cells in --output-dir (after the
+    /// shards). Exit 1 when cells are unfinished (the analysis then covers the others).
+    #[arg(long, conflicts_with_all = ["shard", "emit_slurm", "overwrite"])]
+    pub merge: bool,
+    /// Run no cell: pin the grid in --output-dir (config.json) and write FILE, an sbatch script
+    /// for a Slurm job array whose task I runs this command with `--shard I/N` (N from
+    /// --shards), logging to DIR/slurm/shard-I.log. Submit it with `sbatch FILE`, then run
+    /// this command with --merge instead of --emit-slurm; resubmit a failed task I with
+    /// `sbatch --array=I FILE`.
+    #[arg(long, value_name = "FILE", conflicts_with = "shard")]
+    pub emit_slurm: Option<PathBuf>,
+    /// With --emit-slurm: the number of array tasks (default: one per cell).
+    #[arg(long, value_name = "N", requires = "emit_slurm",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub shards: Option<u64>,
+    /// With --emit-slurm: a further `#SBATCH` line (repeatable), e.g.
+    /// --sbatch-option=--time=02:00:00 or --sbatch-option=--partition=gpu.
+    #[arg(
+        long,
+        value_name = "OPTION",
+        requires = "emit_slurm",
+        allow_hyphen_values = true
+    )]
+    pub sbatch_option: Vec<String>,
 }
 
 /// Parses `1-10`, `1,3,5-10`: sorted, without repeats.
@@ -114,9 +144,13 @@ fn write(path: &Path, text: &str) -> Result<()> {
     std::fs::write(path, text).map_err(|e| io_err("write", path, e))
 }
 
-/// Writes via a temporary file and a rename, so a reader sees the whole file or none.
+/// Writes via a temporary file and a rename, so a reader sees the whole file or none (the
+/// temporary name is the process's own: shards may write the same file at once).
 fn write_atomic(path: &Path, text: &str) -> Result<()> {
-    let tmp = path.with_extension("json.tmp");
+    let name = path
+        .file_name()
+        .map_or_else(|| "file".to_string(), |n| n.to_string_lossy().into_owned());
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
     write(&tmp, text)?;
     std::fs::rename(&tmp, path).map_err(|e| io_err("rename into", path, e))
 }
@@ -352,9 +386,21 @@ pub fn cmd_experiment(args: &ExperimentArgs) -> Result<ExitCode> {
             }))
             .collect::<Vec<_>>());
     }
+    let total = grid.lms.len() * grid.arms.len() * grid.datasets.len() * grid.seeds.len();
+    if let Some(n) = args.shards.filter(|&n| n as usize > total) {
+        return Err(CliError::new(format!(
+            "--shards {n} is more than the grid's {total} cells"
+        )));
+    }
     let out = &args.output_dir;
-    std::fs::create_dir_all(out).map_err(|e| io_err("create", out, e))?;
     let config_path = out.join("config.json");
+    if args.merge && !config_path.exists() {
+        return Err(CliError::new(format!(
+            "--merge: {} holds no experiment (no config.json); run the grid or its shards first",
+            out.display()
+        )));
+    }
+    std::fs::create_dir_all(out).map_err(|e| io_err("create", out, e))?;
     let old_config = std::fs::read_to_string(&config_path)
         .ok()
         .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok());
@@ -394,7 +440,12 @@ pub fn cmd_experiment(args: &ExperimentArgs) -> Result<ExitCode> {
         Err(e) => return Err(io_err("read", &config_path, e)),
     }
 
-    let total = grid.lms.len() * grid.arms.len() * grid.datasets.len() * grid.seeds.len();
+    if let Some(file) = &args.emit_slurm {
+        return emit_slurm(args, file, total);
+    }
+    if args.merge {
+        return merge(args, &grid, total);
+    }
     let mut i = 0;
     let (mut skipped, mut ran) = (0, 0);
     for lm in &grid.lms {
@@ -403,6 +454,9 @@ pub fn cmd_experiment(args: &ExperimentArgs) -> Result<ExitCode> {
             for ds in &grid.datasets {
                 for &seed in &grid.seeds {
                     i += 1;
+                    if args.shard.is_some_and(|s| !s.owns(i - 1)) {
+                        continue;
+                    }
                     let dir = cell_dir(out, lm, mode, ds, seed);
                     let label = format!("lm={lm} mode={mode} dataset={ds} seed={seed}");
                     if read_done(&dir).is_some() {
@@ -434,7 +488,24 @@ pub fn cmd_experiment(args: &ExperimentArgs) -> Result<ExitCode> {
             }
         }
     }
+    if let Some(shard) = args.shard {
+        eprintln!(
+            "experiment: shard {shard}: {ran} cells run, {skipped} skipped; when every shard \
+             has finished, the same command with --merge instead of --shard writes the analysis"
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     let finished = write_analysis(out, &grid)?;
+    print_tables(args, out)?;
+    eprintln!(
+        "experiment: {ran} cells run, {skipped} skipped, {finished}/{total} finished; see {}",
+        out.join("analysis").display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints the aggregated table (and the ablation table) the analysis wrote.
+fn print_tables(args: &ExperimentArgs, out: &Path) -> Result<()> {
     let mut table = std::fs::read_to_string(out.join("analysis/aggregated_summary.txt"))
         .map_err(|e| io_err("read", &out.join("analysis/aggregated_summary.txt"), e))?;
     if args.ablation {
@@ -442,10 +513,110 @@ pub fn cmd_experiment(args: &ExperimentArgs) -> Result<ExitCode> {
         let ablation = std::fs::read_to_string(&path).map_err(|e| io_err("read", &path, e))?;
         table = format!("{table}\n{ablation}");
     }
-    emit(&table)?;
+    emit(&table)
+}
+
+/// `--merge`: the analysis of the finished cells on disk; exit 1 naming the unfinished ones.
+fn merge(args: &ExperimentArgs, grid: &Grid, total: usize) -> Result<ExitCode> {
+    let out = &args.output_dir;
+    let finished = write_analysis(out, grid)?;
+    print_tables(args, out)?;
+    let mut missing = Vec::new();
+    for lm in &grid.lms {
+        for arm in &grid.arms {
+            for ds in &grid.datasets {
+                for &seed in &grid.seeds {
+                    if read_done(&cell_dir(out, lm, &arm.label, ds, seed)).is_none() {
+                        missing.push(format!(
+                            "lm={lm} mode={} dataset={ds} seed={seed}",
+                            arm.label
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    if missing.is_empty() {
+        eprintln!(
+            "experiment: merged {finished}/{total} cells; see {}",
+            out.join("analysis").display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let shown = missing.len().min(5);
     eprintln!(
-        "experiment: {ran} cells run, {skipped} skipped, {finished}/{total} finished; see {}",
-        out.join("analysis").display()
+        "experiment: merged {finished}/{total} cells; {} unfinished ({}{}): rerun their shards, \
+         or the command without --merge to run them here",
+        missing.len(),
+        missing[..shown].join("; "),
+        if missing.len() > shown { "; ..." } else { "" }
+    );
+    Ok(ExitCode::from(1))
+}
+
+/// `--emit-slurm FILE`: the sbatch script of a job array running this command's shards.
+fn emit_slurm(args: &ExperimentArgs, file: &Path, total: usize) -> Result<ExitCode> {
+    let count = args.shards.map_or(total, |n| n as usize);
+    let abs = |p: &Path| std::path::absolute(p).map_err(|e| io_err("resolve the path", p, e));
+    let out = abs(&args.output_dir)?;
+    let logs = out.join("slurm");
+    std::fs::create_dir_all(&logs).map_err(|e| io_err("create", &logs, e))?;
+    let exe = std::env::current_exe()
+        .map_err(|e| CliError::new(format!("cannot find the refinestat binary: {e}")))?;
+    let workdir =
+        std::env::current_dir().map_err(|e| CliError::new(format!("no working directory: {e}")))?;
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    let mut command = vec![exe.to_str().map(str::to_string).ok_or_else(|| {
+        CliError::new(format!(
+            "--emit-slurm: the binary's path {} is not UTF-8",
+            exe.display()
+        ))
+    })?];
+    command.extend(crate::shard::strip_flags(
+        &argv,
+        &[
+            ("--emit-slurm", true),
+            ("--shards", true),
+            ("--sbatch-option", true),
+            ("--overwrite", false),
+        ],
+    )?);
+    // The script's command line must parse as this one with --shard: checked here, not on
+    // the cluster.
+    let mut probe = command.clone();
+    probe.extend(["--shard".to_string(), format!("1/{count}")]);
+    if let Err(e) = <crate::args::Cli as clap::Parser>::try_parse_from(&probe) {
+        return Err(CliError::new(format!(
+            "--emit-slurm: the shards' command line does not parse ({}): {e}",
+            probe.join(" ")
+        )));
+    }
+    let about = [
+        format!(
+            "refinestat experiment into {}: {total} cells in {count} shards; array task I runs \
+             shard I/{count}.",
+            out.display()
+        ),
+        "Submit with `sbatch THIS_FILE`; after the tasks, the same command with --merge".into(),
+        "(or without --emit-slurm, which also runs any cell left unfinished) writes the".into(),
+        "analysis. Resubmit a failed task I with `sbatch --array=I THIS_FILE`: it skips its".into(),
+        "finished cells and redoes an unfinished one.".into(),
+    ];
+    let script = crate::shard::sbatch_script(&crate::shard::SlurmJob {
+        name: "refinestat-experiment",
+        count,
+        workdir: &workdir,
+        logs: &logs,
+        options: &args.sbatch_option,
+        about: &about,
+        command: &command,
+    })?;
+    write(file, &script)?;
+    eprintln!(
+        "experiment: wrote {} (an array of {count} shards over {total} cells); submit it with \
+         `sbatch {}`, then run this command with --merge instead of --emit-slurm",
+        file.display(),
+        file.display()
     );
     Ok(ExitCode::SUCCESS)
 }

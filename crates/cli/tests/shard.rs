@@ -1,0 +1,418 @@
+//! `experiment --shard I/N`, `--emit-slurm` and `--merge`: a grid run as 4 shards into one
+//! output directory, then merged, gives the same analysis files as the grid run in one process
+//! (byte for byte; in the two CSVs that hold each cell's wall-clock seconds, every other
+//! column), and a shard killed in the middle of a cell and run again loses nothing.
+//!
+//! The shards run the emitted sbatch script: here with bash, one process per array task
+//! (always), and on a real Slurm with `sbatch --wait`, a task cancelled with `scancel` and
+//! resubmitted (only with `REFINESTAT_SLURM_TEST=1`, which .ci/run sets after
+//! `.ci/slurm/start.sh` has started munged, slurmctld and slurmd; skipped otherwise).
+
+mod common;
+
+use common::{refinestat, root, scratch, stderr};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// 2 datasets x 3 seeds = 6 cells: the 4 shards hold cells {1, 5}, {2, 6}, {3}, {4} (from 1).
+fn grid(dir: &Path) -> Vec<String> {
+    [
+        "experiment",
+        "--seeds",
+        "1-3",
+        "--datasets",
+        "eight_schools,dugongs",
+        "--chains",
+        "2",
+        "--warmup",
+        "100",
+        "--draws",
+        "100",
+        "--rmax",
+        "3",
+        "--beta",
+        "1",
+        "--k",
+        "3",
+        "--output-dir",
+        dir.to_str().unwrap(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+fn run(args: &[String]) -> Output {
+    refinestat(&args.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+fn with(dir: &Path, extra: &[&str]) -> Vec<String> {
+    let mut args = grid(dir);
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
+fn ok(out: &Output, what: &str) {
+    assert_eq!(out.status.code(), Some(0), "{what}: {}", stderr(out));
+}
+
+/// Shard 1/4's second cell: dugongs seed 2 (cell 5 of 6).
+fn shard1_second_cell(dir: &Path) -> PathBuf {
+    dir.join("builtin/refinestat/dugongs/seed_2")
+}
+
+fn shard1_first_cell(dir: &Path) -> PathBuf {
+    dir.join("builtin/refinestat/eight_schools/seed_1")
+}
+
+/// The files outside the cells (seed_N/) and the Slurm logs, by path relative to `dir`.
+fn analysis_files(dir: &Path) -> Vec<PathBuf> {
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_str().unwrap().to_string();
+            if path.is_dir() {
+                if !name.starts_with("seed_") && name != "slurm" {
+                    walk(base, &path, out);
+                }
+            } else {
+                out.push(path.strip_prefix(base).unwrap().to_path_buf());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+/// The two CSVs whose last column is a cell's wall-clock seconds.
+const TIMED: [&str; 2] = [
+    "analysis/all_seeds_best_programs_summary.csv",
+    "analysis/best_programs_summary.csv",
+];
+
+/// Every line without its last field (the header's must be `wall_s`).
+fn without_wall_s(text: &str) -> String {
+    assert!(text.lines().next().unwrap().ends_with(",wall_s"), "{text}");
+    text.lines()
+        .map(|l| &l[..l.rfind(',').unwrap()])
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The same analysis files with the same bytes (wall-clock seconds aside); returns how many.
+fn assert_same_analysis(one: &Path, sharded: &Path) -> usize {
+    let files = analysis_files(one);
+    assert_eq!(files, analysis_files(sharded), "the same files");
+    for must in [
+        "analysis/aggregated_stats.csv",
+        "analysis/aggregated_summary.txt",
+        "summary.txt",
+        "token_usage.json",
+        "builtin/refinestat/dugongs/best_program.stan",
+    ] {
+        assert!(files.contains(&PathBuf::from(must)), "{must} in {files:?}");
+    }
+    for file in &files {
+        let a = std::fs::read(one.join(file)).unwrap();
+        let b = std::fs::read(sharded.join(file)).unwrap();
+        if TIMED.iter().any(|t| Path::new(t) == file) {
+            let (a, b) = (String::from_utf8(a).unwrap(), String::from_utf8(b).unwrap());
+            assert_eq!(without_wall_s(&a), without_wall_s(&b), "{}", file.display());
+        } else {
+            assert!(a == b, "{} differs", file.display());
+        }
+    }
+    files.len()
+}
+
+/// `summary.txt` says every cell finished.
+fn assert_all_finished(dir: &Path) {
+    let summary = std::fs::read_to_string(dir.join("summary.txt")).unwrap();
+    assert!(summary.contains("finished: 6/6"), "{summary}");
+}
+
+/// `--emit-slurm FILE --shards 4` for the grid in `dir`; checks the script's array lines.
+fn emit(dir: &Path, script: &Path) {
+    let out = run(&with(
+        dir,
+        &[
+            "--emit-slurm",
+            script.to_str().unwrap(),
+            "--shards",
+            "4",
+            "--sbatch-option=--time=00:10:00",
+        ],
+    ));
+    ok(&out, "--emit-slurm");
+    assert!(dir.join("config.json").is_file(), "the grid is pinned");
+    assert!(dir.join("slurm").is_dir(), "the log directory exists");
+    let text = std::fs::read_to_string(script).unwrap();
+    assert!(text.contains("\n#SBATCH --array=1-4\n"), "{text}");
+    assert!(text.contains("\n#SBATCH --time=00:10:00\n"), "{text}");
+    assert!(
+        text.trim_end()
+            .ends_with("--shard \"${SLURM_ARRAY_TASK_ID}/4\""),
+        "{text}"
+    );
+    for gone in ["--emit-slurm", "--shards", "--sbatch-option"] {
+        assert!(!text.contains(&format!("{gone} ")), "{gone} in {text}");
+    }
+}
+
+/// Array task `task` of the script, run by bash as Slurm would run it.
+fn task(script: &Path, task: usize) -> Child {
+    Command::new("bash")
+        .arg(script)
+        .env("SLURM_ARRAY_TASK_ID", task.to_string())
+        .current_dir(root())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("bash runs")
+}
+
+/// Waits until shard 1/4 has finished its first cell and is inside its second; `alive` says
+/// whether the shard still runs.
+fn wait_mid_second_cell(dir: &Path, mut alive: impl FnMut() -> bool) {
+    let start = Instant::now();
+    loop {
+        let second = shard1_second_cell(dir);
+        if second.is_dir() && !second.join("done.json").exists() {
+            assert!(shard1_first_cell(dir).join("done.json").is_file());
+            return;
+        }
+        assert!(
+            !second.join("done.json").exists() && alive(),
+            "shard 1/4 ended before it could be killed in its second cell"
+        );
+        assert!(
+            start.elapsed() < Duration::from_secs(300),
+            "shard 1/4 did not reach its second cell"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// A killed shard left its first cell finished and its second unfinished: a merge names it and
+/// exits 1; returns the first cell's done.json (its run id must survive the rerun).
+fn assert_one_cell_missing(dir: &Path) -> String {
+    let first = std::fs::read_to_string(shard1_first_cell(dir).join("done.json")).unwrap();
+    assert!(!shard1_second_cell(dir).join("done.json").exists());
+    let merged = run(&with(dir, &["--merge"]));
+    assert_eq!(merged.status.code(), Some(1), "{}", stderr(&merged));
+    assert!(
+        stderr(&merged)
+            .contains("1 unfinished (lm=builtin mode=refinestat dataset=dugongs seed=2)"),
+        "{}",
+        stderr(&merged)
+    );
+    let summary = std::fs::read_to_string(dir.join("summary.txt")).unwrap();
+    assert!(summary.contains("finished: 5/6"), "{summary}");
+    first
+}
+
+/// After the rerun of shard 1/4: its first cell was skipped, not redone.
+fn assert_first_cell_kept(dir: &Path, first_done: &str, rerun_log: &str) {
+    assert!(
+        rerun_log.contains("dataset=eight_schools seed=1: finished earlier, skipped"),
+        "{rerun_log}"
+    );
+    let again = std::fs::read_to_string(shard1_first_cell(dir).join("done.json")).unwrap();
+    assert_eq!(again, first_done, "the finished cell was not redone");
+}
+
+#[test]
+fn four_shards_and_a_merge_equal_one_run_and_a_killed_shard_loses_nothing() {
+    let base = scratch("shard", "plain");
+    let one = base.join("one");
+    ok(&run(&grid(&one)), "the grid in one process");
+    assert_all_finished(&one);
+
+    let sharded = base.join("sharded");
+    let script = base.join("grid.sbatch");
+    emit(&sharded, &script);
+    // Tasks 2-4 run to their end while task 1 is killed (SIGKILL) inside its second cell.
+    let mut first = task(&script, 1);
+    let rest: Vec<Child> = (2..=4).map(|i| task(&script, i)).collect();
+    wait_mid_second_cell(&sharded, || first.try_wait().unwrap().is_none());
+    first.kill().unwrap();
+    first.wait().unwrap();
+    for (i, child) in rest.into_iter().enumerate() {
+        let out = child.wait_with_output().unwrap();
+        ok(&out, &format!("array task {}", i + 2));
+        assert!(
+            stderr(&out).contains(&format!("shard {}/4", i + 2)),
+            "{}",
+            stderr(&out)
+        );
+    }
+    let first_done = assert_one_cell_missing(&sharded);
+
+    let rerun = task(&script, 1).wait_with_output().unwrap();
+    ok(&rerun, "array task 1 again");
+    assert_first_cell_kept(&sharded, &first_done, &stderr(&rerun));
+    assert!(
+        stderr(&rerun).contains("shard 1/4: 1 cells run, 1 skipped"),
+        "{}",
+        stderr(&rerun)
+    );
+    let merged = run(&with(&sharded, &["--merge"]));
+    ok(&merged, "--merge");
+    assert!(
+        stderr(&merged).contains("merged 6/6 cells"),
+        "{}",
+        stderr(&merged)
+    );
+    assert_all_finished(&sharded);
+    let n = assert_same_analysis(&one, &sharded);
+    assert!(n >= 10, "{n} files compared");
+
+    // A plain rerun over the merged directory runs nothing and writes the same analysis.
+    let plain = run(&grid(&sharded));
+    ok(&plain, "a plain rerun");
+    assert!(
+        stderr(&plain).contains("0 cells run, 6 skipped"),
+        "{}",
+        stderr(&plain)
+    );
+    assert_same_analysis(&one, &sharded);
+}
+
+#[test]
+fn bad_shards_and_misplaced_flags_are_usage_errors_naming_the_flag() {
+    let dir = scratch("shard", "bad");
+    let out_dir = dir.join("out");
+    for (extra, says) in [
+        (vec!["--shard", "5/4"], "between 1 and 4"),
+        (vec!["--shard", "0/4"], "numbered from 1"),
+        (vec!["--shard", "a/b"], "expected I/N"),
+        (vec!["--shard", "1/0"], "at least 1"),
+        (vec!["--shard", "4"], "expected I/N"),
+    ] {
+        let out = run(&with(&out_dir, &extra));
+        assert_eq!(out.status.code(), Some(2), "{extra:?}");
+        let err = stderr(&out);
+        assert!(
+            err.contains("--shard") && err.contains(says),
+            "{extra:?}: {err}"
+        );
+    }
+    for (extra, names) in [
+        (vec!["--shard", "1/4", "--overwrite"], "--overwrite"),
+        (vec!["--shard", "1/4", "--merge"], "--merge"),
+        (vec!["--shards", "4"], "--emit-slurm"),
+        (vec!["--emit-slurm", "x.sh", "--shards", "0"], "--shards"),
+    ] {
+        let out = run(&with(&out_dir, &extra));
+        assert_eq!(out.status.code(), Some(2), "{extra:?}");
+        assert!(stderr(&out).contains(names), "{extra:?}: {}", stderr(&out));
+    }
+    let too_many = run(&with(
+        &out_dir,
+        &[
+            "--emit-slurm",
+            dir.join("x.sh").to_str().unwrap(),
+            "--shards",
+            "7",
+        ],
+    ));
+    assert_eq!(too_many.status.code(), Some(2));
+    assert!(
+        stderr(&too_many).contains("--shards 7 is more than the grid's 6 cells"),
+        "{}",
+        stderr(&too_many)
+    );
+    let merge = run(&with(&dir.join("empty"), &["--merge"]));
+    assert_eq!(merge.status.code(), Some(2));
+    assert!(
+        stderr(&merge).contains("--merge") && stderr(&merge).contains("no config.json"),
+        "{}",
+        stderr(&merge)
+    );
+    assert!(!out_dir.join("config.json").exists(), "nothing was pinned");
+}
+
+/// `cmd ARGS` with SLURM_CONF from the environment; panics with its output when it fails.
+fn slurm(cmd: &str, args: &[&str]) -> String {
+    let out = Command::new(cmd)
+        .args(args)
+        .current_dir(root())
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd} runs: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd} {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        stderr(&out)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The tasks of job `id` still known to squeue.
+fn queued(id: &str) -> usize {
+    slurm("squeue", &["-h", "-j", id, "-o", "%i"])
+        .lines()
+        .count()
+}
+
+fn shard_log(dir: &Path, task: usize) -> String {
+    std::fs::read_to_string(dir.join(format!("slurm/shard-{task}.log"))).unwrap_or_default()
+}
+
+#[test]
+fn a_slurm_job_array_of_four_shards_and_a_merge_equal_one_run() {
+    if std::env::var("REFINESTAT_SLURM_TEST").as_deref() != Ok("1") {
+        eprintln!(
+            "skipped: the Slurm test runs with REFINESTAT_SLURM_TEST=1 and a Slurm started by \
+             .ci/slurm/start.sh (as .ci/run does)"
+        );
+        return;
+    }
+    let base = scratch("shard", "slurm");
+    let one = base.join("one");
+    ok(&run(&grid(&one)), "the grid in one process");
+
+    // The whole array, waited for.
+    let sharded = base.join("array");
+    let script = base.join("array.sbatch");
+    emit(&sharded, &script);
+    slurm("sbatch", &["--wait", script.to_str().unwrap()]);
+    for i in 1..=4 {
+        assert!(
+            shard_log(&sharded, i).contains(&format!("shard {i}/4")),
+            "task {i}: {}",
+            shard_log(&sharded, i)
+        );
+    }
+    ok(&run(&with(&sharded, &["--merge"])), "--merge");
+    assert_same_analysis(&one, &sharded);
+
+    // Task 1 cancelled inside its second cell, the others to their end, task 1 resubmitted.
+    let killed = base.join("killed");
+    let script = base.join("killed.sbatch");
+    emit(&killed, &script);
+    let id = slurm("sbatch", &["--parsable", script.to_str().unwrap()]);
+    let id = id.trim().split(';').next().unwrap().to_string();
+    let task1 = format!("{id}_1");
+    wait_mid_second_cell(&killed, || queued(&task1) > 0);
+    slurm("scancel", &[&task1]);
+    let start = Instant::now();
+    while queued(&id) > 0 {
+        assert!(start.elapsed() < Duration::from_secs(300), "job {id} ended");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        shard_log(&killed, 1).contains("CANCELLED"),
+        "{}",
+        shard_log(&killed, 1)
+    );
+    let first_done = assert_one_cell_missing(&killed);
+    slurm("sbatch", &["--wait", "--array=1", script.to_str().unwrap()]);
+    assert_first_cell_kept(&killed, &first_done, &shard_log(&killed, 1));
+    ok(&run(&with(&killed, &["--merge"])), "--merge");
+    assert_all_finished(&killed);
+    assert_same_analysis(&one, &killed);
+}
