@@ -23,7 +23,7 @@ if ! command -v slurmctld >/dev/null 2>&1 || ! command -v slurmd >/dev/null 2>&1
     say "installing munge, slurmctld, slurmd and slurm-client (Debian packages)"
     $sudo apt-get update -qq >&2
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
-        munge slurmctld slurmd slurm-client >&2
+        munge slurmctld slurmd slurm-client >/dev/null
 fi
 
 $sudo mkdir -p "$state/ctld" "$state/d"

@@ -4,7 +4,7 @@
 //! column), and a shard killed in the middle of a cell and run again loses nothing.
 //!
 //! The shards run the emitted sbatch script: here with bash, one process per array task
-//! (always), and on a real Slurm with `sbatch --wait`, a task cancelled with `scancel` and
+//! (always), and on a real Slurm as a job array, a task cancelled with `scancel` and
 //! resubmitted (only with `REFINESTAT_SLURM_TEST=1`, which .ci/run sets after
 //! `.ci/slurm/start.sh` has started munged, slurmctld and slurmd; skipped otherwise).
 
@@ -358,6 +358,27 @@ fn queued(id: &str) -> usize {
         .count()
 }
 
+/// `sbatch --parsable ARGS`: the job id.
+fn submit(args: &[&str]) -> String {
+    let mut all = vec!["--parsable"];
+    all.extend(args);
+    let id = slurm("sbatch", &all);
+    id.trim().split(';').next().unwrap().to_string()
+}
+
+/// Waits until no task of job `id` is pending or running (`sbatch --wait` polls every few
+/// seconds; this every 0.2 s).
+fn wait_for(id: &str) {
+    let start = Instant::now();
+    while queued(id) > 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(300),
+            "job {id} did not end"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 fn shard_log(dir: &Path, task: usize) -> String {
     std::fs::read_to_string(dir.join(format!("slurm/shard-{task}.log"))).unwrap_or_default()
 }
@@ -371,6 +392,12 @@ fn a_slurm_job_array_of_four_shards_and_a_merge_equal_one_run() {
         );
         return;
     }
+    // With the test asked for, a missing or silent Slurm is a failure, not a skip.
+    let sinfo = slurm("sinfo", &["-h", "-o", "%T"]);
+    assert!(
+        sinfo.contains("idle") || sinfo.contains("mix"),
+        "sinfo: {sinfo}"
+    );
     let base = scratch("shard", "slurm");
     let one = base.join("one");
     ok(&run(&grid(&one)), "the grid in one process");
@@ -379,7 +406,7 @@ fn a_slurm_job_array_of_four_shards_and_a_merge_equal_one_run() {
     let sharded = base.join("array");
     let script = base.join("array.sbatch");
     emit(&sharded, &script);
-    slurm("sbatch", &["--wait", script.to_str().unwrap()]);
+    wait_for(&submit(&[script.to_str().unwrap()]));
     for i in 1..=4 {
         assert!(
             shard_log(&sharded, i).contains(&format!("shard {i}/4")),
@@ -394,23 +421,18 @@ fn a_slurm_job_array_of_four_shards_and_a_merge_equal_one_run() {
     let killed = base.join("killed");
     let script = base.join("killed.sbatch");
     emit(&killed, &script);
-    let id = slurm("sbatch", &["--parsable", script.to_str().unwrap()]);
-    let id = id.trim().split(';').next().unwrap().to_string();
+    let id = submit(&[script.to_str().unwrap()]);
     let task1 = format!("{id}_1");
     wait_mid_second_cell(&killed, || queued(&task1) > 0);
     slurm("scancel", &[&task1]);
-    let start = Instant::now();
-    while queued(&id) > 0 {
-        assert!(start.elapsed() < Duration::from_secs(300), "job {id} ended");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_for(&id);
     assert!(
         shard_log(&killed, 1).contains("CANCELLED"),
         "{}",
         shard_log(&killed, 1)
     );
     let first_done = assert_one_cell_missing(&killed);
-    slurm("sbatch", &["--wait", "--array=1", script.to_str().unwrap()]);
+    wait_for(&submit(&["--array=1", script.to_str().unwrap()]));
     assert_first_cell_kept(&killed, &first_done, &shard_log(&killed, 1));
     ok(&run(&with(&killed, &["--merge"])), "--merge");
     assert_all_finished(&killed);
