@@ -67,8 +67,9 @@ pub struct ExperimentArgs {
     /// removed first (otherwise refused).
     #[arg(long, conflicts_with = "shard")]
     pub overwrite: bool,
-    /// Run only shard I of N, numbered from 1 (1/4 to 4/4): the grid's cells, counted from 0 in
-    /// the order lm, arm, dataset, seed, are dealt round-robin, cell k to shard k mod N + 1.
+    /// Run only shard I of N, numbered from 0 (0/4 to 3/4, as `spfn corpus --shard` and
+    /// Slurm's array task ids): the grid's cells, counted from 0 in the order lm, arm, dataset,
+    /// seed, are dealt round-robin, cell k to shard k mod N.
     /// Shards may run at the same time into the same --output-dir (each skips its finished
     /// cells, as a rerun does); a shard writes no analysis: --merge (or a plain rerun) does.
     #[arg(long, value_name = "I/N", value_parser = crate::shard::parse_shard)]
@@ -78,8 +79,8 @@ pub struct ExperimentArgs {
     #[arg(long, conflicts_with_all = ["shard", "emit_slurm", "overwrite"])]
     pub merge: bool,
     /// Run no cell: pin the grid in --output-dir (config.json) and write FILE, an sbatch script
-    /// for a Slurm job array whose task I runs this command with `--shard I/N` (N from
-    /// --shards), logging to DIR/slurm/shard-I.log. Submit it with `sbatch FILE`, then run
+    /// for a Slurm job array whose task I (0 to N-1) runs this command with `--shard I/N` (N
+    /// from --shards), logging to DIR/slurm/shard-I.log. Submit it with `sbatch FILE`, then run
     /// this command with --merge instead of --emit-slurm; resubmit a failed task I with
     /// `sbatch --array=I FILE`.
     #[arg(long, value_name = "FILE", conflicts_with = "shard")]
@@ -584,7 +585,7 @@ fn emit_slurm(args: &ExperimentArgs, file: &Path, total: usize) -> Result<ExitCo
     // The script's command line must parse as this one with --shard: checked here, not on
     // the cluster.
     let mut probe = command.clone();
-    probe.extend(["--shard".to_string(), format!("1/{count}")]);
+    probe.extend(["--shard".to_string(), format!("0/{count}")]);
     if let Err(e) = <crate::args::Cli as clap::Parser>::try_parse_from(&probe) {
         return Err(CliError::new(format!(
             "--emit-slurm: the shards' command line does not parse ({}): {e}",
@@ -593,9 +594,10 @@ fn emit_slurm(args: &ExperimentArgs, file: &Path, total: usize) -> Result<ExitCo
     }
     let about = [
         format!(
-            "refinestat experiment into {}: {total} cells in {count} shards; array task I runs \
-             shard I/{count}.",
-            out.display()
+            "refinestat experiment into {}: {total} cells in {count} shards; array task I \
+             (0 to {}) runs shard I/{count}.",
+            out.display(),
+            count - 1
         ),
         "Submit with `sbatch THIS_FILE`; after the tasks, the same command with --merge".into(),
         "(or without --emit-slurm, which also runs any cell left unfinished) writes the".into(),

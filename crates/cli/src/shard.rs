@@ -1,18 +1,18 @@
 //! Grids split over processes or cluster jobs: `--shard I/N` and `--emit-slurm FILE`.
 //!
 //! A grid command (`experiment`) numbers its cells in the order it runs them, from 0, and
-//! shard I of N (numbered from 1) runs the cells k with k mod N = I - 1: a round-robin deal, so
-//! every cell lands in exactly one shard and consecutive cells (the seeds of one dataset) spread
-//! over the shards. Shards write into one resumable output tree and leave the analysis to a
-//! merge. `--emit-slurm` writes an sbatch script for a job array whose task I runs shard I/N of
-//! the same command line.
+//! shard I of N (numbered from 0, as `spfn corpus --shard` and Slurm's array task ids) runs the
+//! cells k with k mod N = I: a round-robin deal, so every cell lands in exactly one shard and
+//! consecutive cells (the seeds of one dataset) spread over the shards. Shards write into one
+//! resumable output tree and leave the analysis to a merge. `--emit-slurm` writes an sbatch
+//! script for a job array whose task I (0 to N-1) runs shard I/N of the same command line.
 
 use crate::error::{CliError, Result};
 use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::path::Path;
 
-/// Shard `index` (1-based) of `count`.
+/// Shard `index` (0-based) of `count`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Shard {
     pub index: usize,
@@ -22,7 +22,7 @@ pub struct Shard {
 impl Shard {
     /// Whether the grid's cell `k` (counted from 0 in the grid's order) is this shard's.
     pub fn owns(self, k: usize) -> bool {
-        k % self.count == self.index - 1
+        k % self.count == self.index
     }
 }
 
@@ -34,16 +34,17 @@ impl std::fmt::Display for Shard {
 
 /// Parses `I/N` (clap's value parser for `--shard`, which names the flag in its error).
 pub fn parse_shard(text: &str) -> std::result::Result<Shard, String> {
-    let bad = || "expected I/N with whole numbers, 1 <= I <= N (e.g. 2/4)".to_string();
+    let bad = || "expected I/N with whole numbers, 0 <= I < N (e.g. 2/4)".to_string();
     let (i, n) = text.split_once('/').ok_or_else(bad)?;
     let index: usize = i.trim().parse().map_err(|_| bad())?;
     let count: usize = n.trim().parse().map_err(|_| bad())?;
     if count == 0 {
         return Err("the number of shards N must be at least 1".to_string());
     }
-    if index == 0 || index > count {
+    if index >= count {
         return Err(format!(
-            "shards are numbered from 1, so I must be between 1 and {count}"
+            "shards are numbered from 0, so I must be between 0 and {}",
+            count - 1
         ));
     }
     Ok(Shard { index, count })
@@ -91,7 +92,7 @@ pub fn strip_flags(args: &[OsString], drop: &[(&str, bool)]) -> Result<Vec<Strin
 pub struct SlurmJob<'a> {
     /// `#SBATCH --job-name`.
     pub name: &'a str,
-    /// The array's size: task I runs `--shard I/count`.
+    /// The array's size: task I (0 to count - 1) runs `--shard I/count`.
     pub count: usize,
     /// The directory the tasks run in (where the command was given).
     pub workdir: &'a Path,
@@ -129,7 +130,7 @@ pub fn sbatch_script(job: &SlurmJob) -> Result<String> {
         let _ = writeln!(s, "# {line}");
     }
     let _ = writeln!(s, "#SBATCH --job-name={}", job.name);
-    let _ = writeln!(s, "#SBATCH --array=1-{}", job.count);
+    let _ = writeln!(s, "#SBATCH --array=0-{}", job.count - 1);
     let _ = writeln!(s, "#SBATCH --ntasks=1");
     let _ = writeln!(s, "#SBATCH --output={logs}/shard-%a.log");
     for option in job.options {
@@ -152,11 +153,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn shards_parse_from_one_and_refuse_the_rest() {
-        assert_eq!(parse_shard("1/4").unwrap(), Shard { index: 1, count: 4 });
-        assert_eq!(parse_shard("4/4").unwrap(), Shard { index: 4, count: 4 });
-        assert!(parse_shard("5/4").unwrap_err().contains("between 1 and 4"));
-        assert!(parse_shard("0/4").unwrap_err().contains("numbered from 1"));
+    fn shards_parse_from_zero_and_refuse_the_rest() {
+        assert_eq!(parse_shard("0/4").unwrap(), Shard { index: 0, count: 4 });
+        assert_eq!(parse_shard("3/4").unwrap(), Shard { index: 3, count: 4 });
+        assert!(parse_shard("4/4").unwrap_err().contains("between 0 and 3"));
+        assert!(parse_shard("5/4").unwrap_err().contains("numbered from 0"));
         assert!(parse_shard("1/0").unwrap_err().contains("at least 1"));
         for bad in ["a/b", "1", "1/", "/4", "-1/4", "1/4/2", "1.5/4", ""] {
             assert!(
@@ -170,14 +171,14 @@ mod tests {
     fn every_cell_lands_in_exactly_one_shard() {
         for count in 1..=7 {
             for k in 0..50 {
-                let owners = (1..=count)
+                let owners = (0..count)
                     .filter(|&index| Shard { index, count }.owns(k))
                     .count();
                 assert_eq!(owners, 1, "cell {k} of {count} shards");
             }
         }
-        // Round robin: shard 2/4 has cells 1, 5, 9.
-        let two = Shard { index: 2, count: 4 };
+        // Round robin: shard 1/4 has cells 1, 5, 9.
+        let two = Shard { index: 1, count: 4 };
         let mine: Vec<usize> = (0..12).filter(|&k| two.owns(k)).collect();
         assert_eq!(mine, vec![1, 5, 9]);
     }
@@ -242,7 +243,7 @@ mod tests {
         })
         .unwrap();
         assert!(script.starts_with("#!/bin/bash\n# a grid\n"), "{script}");
-        assert!(script.contains("#SBATCH --array=1-4\n"), "{script}");
+        assert!(script.contains("#SBATCH --array=0-3\n"), "{script}");
         assert!(
             script.contains("#SBATCH --output=/scratch/out/slurm/shard-%a.log\n"),
             "{script}"

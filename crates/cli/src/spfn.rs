@@ -291,17 +291,11 @@ fn cmd_train(f: TrainFlags) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `--shard I/N` as `experiment` reads it (crate::shard): 0 <= I < N.
 fn parse_shard(s: &str) -> Result<(u64, u64)> {
-    let bad = || CliError::new(format!("--shard {s}: expected I/N with 0 <= I < N"));
-    let (i, n) = s.split_once('/').ok_or_else(bad)?;
-    let (i, n): (u64, u64) = (
-        i.trim().parse().map_err(|_| bad())?,
-        n.trim().parse().map_err(|_| bad())?,
-    );
-    if n == 0 || i >= n {
-        return Err(bad());
-    }
-    Ok((i, n))
+    let shard =
+        crate::shard::parse_shard(s).map_err(|e| CliError::new(format!("--shard {s}: {e}")))?;
+    Ok((shard.index as u64, shard.count as u64))
 }
 
 #[allow(clippy::too_many_arguments)]

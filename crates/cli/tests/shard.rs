@@ -15,7 +15,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-/// 2 datasets x 3 seeds = 6 cells: the 4 shards hold cells {1, 5}, {2, 6}, {3}, {4} (from 1).
+/// 2 datasets x 3 seeds = 6 cells, counted from 0: shards 0/4 to 3/4 hold cells {0, 4},
+/// {1, 5}, {2} and {3}.
 fn grid(dir: &Path) -> Vec<String> {
     [
         "experiment",
@@ -57,12 +58,13 @@ fn ok(out: &Output, what: &str) {
     assert_eq!(out.status.code(), Some(0), "{what}: {}", stderr(out));
 }
 
-/// Shard 1/4's second cell: dugongs seed 2 (cell 5 of 6).
-fn shard1_second_cell(dir: &Path) -> PathBuf {
+/// Shard 0/4's second cell: dugongs seed 2 (cell 4).
+fn shard0_second_cell(dir: &Path) -> PathBuf {
     dir.join("builtin/refinestat/dugongs/seed_2")
 }
 
-fn shard1_first_cell(dir: &Path) -> PathBuf {
+/// Shard 0/4's first cell: eight_schools seed 1 (cell 0).
+fn shard0_first_cell(dir: &Path) -> PathBuf {
     dir.join("builtin/refinestat/eight_schools/seed_1")
 }
 
@@ -150,7 +152,7 @@ fn emit(dir: &Path, script: &Path) {
     assert!(dir.join("config.json").is_file(), "the grid is pinned");
     assert!(dir.join("slurm").is_dir(), "the log directory exists");
     let text = std::fs::read_to_string(script).unwrap();
-    assert!(text.contains("\n#SBATCH --array=1-4\n"), "{text}");
+    assert!(text.contains("\n#SBATCH --array=0-3\n"), "{text}");
     assert!(text.contains("\n#SBATCH --time=00:10:00\n"), "{text}");
     assert!(
         text.trim_end()
@@ -174,23 +176,23 @@ fn task(script: &Path, task: usize) -> Child {
         .expect("bash runs")
 }
 
-/// Waits until shard 1/4 has finished its first cell and is inside its second; `alive` says
+/// Waits until shard 0/4 has finished its first cell and is inside its second; `alive` says
 /// whether the shard still runs.
 fn wait_mid_second_cell(dir: &Path, mut alive: impl FnMut() -> bool) {
     let start = Instant::now();
     loop {
-        let second = shard1_second_cell(dir);
+        let second = shard0_second_cell(dir);
         if second.is_dir() && !second.join("done.json").exists() {
-            assert!(shard1_first_cell(dir).join("done.json").is_file());
+            assert!(shard0_first_cell(dir).join("done.json").is_file());
             return;
         }
         assert!(
             !second.join("done.json").exists() && alive(),
-            "shard 1/4 ended before it could be killed in its second cell"
+            "shard 0/4 ended before it could be killed in its second cell"
         );
         assert!(
             start.elapsed() < Duration::from_secs(300),
-            "shard 1/4 did not reach its second cell"
+            "shard 0/4 did not reach its second cell"
         );
         std::thread::sleep(Duration::from_millis(5));
     }
@@ -199,8 +201,8 @@ fn wait_mid_second_cell(dir: &Path, mut alive: impl FnMut() -> bool) {
 /// A killed shard left its first cell finished and its second unfinished: a merge names it and
 /// exits 1; returns the first cell's done.json (its run id must survive the rerun).
 fn assert_one_cell_missing(dir: &Path) -> String {
-    let first = std::fs::read_to_string(shard1_first_cell(dir).join("done.json")).unwrap();
-    assert!(!shard1_second_cell(dir).join("done.json").exists());
+    let first = std::fs::read_to_string(shard0_first_cell(dir).join("done.json")).unwrap();
+    assert!(!shard0_second_cell(dir).join("done.json").exists());
     let merged = run(&with(dir, &["--merge"]));
     assert_eq!(merged.status.code(), Some(1), "{}", stderr(&merged));
     assert!(
@@ -214,13 +216,13 @@ fn assert_one_cell_missing(dir: &Path) -> String {
     first
 }
 
-/// After the rerun of shard 1/4: its first cell was skipped, not redone.
+/// After the rerun of shard 0/4: its first cell was skipped, not redone.
 fn assert_first_cell_kept(dir: &Path, first_done: &str, rerun_log: &str) {
     assert!(
         rerun_log.contains("dataset=eight_schools seed=1: finished earlier, skipped"),
         "{rerun_log}"
     );
-    let again = std::fs::read_to_string(shard1_first_cell(dir).join("done.json")).unwrap();
+    let again = std::fs::read_to_string(shard0_first_cell(dir).join("done.json")).unwrap();
     assert_eq!(again, first_done, "the finished cell was not redone");
 }
 
@@ -234,28 +236,28 @@ fn four_shards_and_a_merge_equal_one_run_and_a_killed_shard_loses_nothing() {
     let sharded = base.join("sharded");
     let script = base.join("grid.sbatch");
     emit(&sharded, &script);
-    // Tasks 2-4 run to their end while task 1 is killed (SIGKILL) inside its second cell.
-    let mut first = task(&script, 1);
-    let rest: Vec<Child> = (2..=4).map(|i| task(&script, i)).collect();
+    // Tasks 1-3 run to their end while task 0 is killed (SIGKILL) inside its second cell.
+    let mut first = task(&script, 0);
+    let rest: Vec<Child> = (1..=3).map(|i| task(&script, i)).collect();
     wait_mid_second_cell(&sharded, || first.try_wait().unwrap().is_none());
     first.kill().unwrap();
     first.wait().unwrap();
     for (i, child) in rest.into_iter().enumerate() {
         let out = child.wait_with_output().unwrap();
-        ok(&out, &format!("array task {}", i + 2));
+        ok(&out, &format!("array task {}", i + 1));
         assert!(
-            stderr(&out).contains(&format!("shard {}/4", i + 2)),
+            stderr(&out).contains(&format!("shard {}/4", i + 1)),
             "{}",
             stderr(&out)
         );
     }
     let first_done = assert_one_cell_missing(&sharded);
 
-    let rerun = task(&script, 1).wait_with_output().unwrap();
-    ok(&rerun, "array task 1 again");
+    let rerun = task(&script, 0).wait_with_output().unwrap();
+    ok(&rerun, "array task 0 again");
     assert_first_cell_kept(&sharded, &first_done, &stderr(&rerun));
     assert!(
-        stderr(&rerun).contains("shard 1/4: 1 cells run, 1 skipped"),
+        stderr(&rerun).contains("shard 0/4: 1 cells run, 1 skipped"),
         "{}",
         stderr(&rerun)
     );
@@ -286,8 +288,9 @@ fn bad_shards_and_misplaced_flags_are_usage_errors_naming_the_flag() {
     let dir = scratch("shard", "bad");
     let out_dir = dir.join("out");
     for (extra, says) in [
-        (vec!["--shard", "5/4"], "between 1 and 4"),
-        (vec!["--shard", "0/4"], "numbered from 1"),
+        (vec!["--shard", "4/4"], "between 0 and 3"),
+        (vec!["--shard", "5/4"], "numbered from 0"),
+        (vec!["--shard=-1/4"], "expected I/N"),
         (vec!["--shard", "a/b"], "expected I/N"),
         (vec!["--shard", "1/0"], "at least 1"),
         (vec!["--shard", "4"], "expected I/N"),
@@ -301,8 +304,8 @@ fn bad_shards_and_misplaced_flags_are_usage_errors_naming_the_flag() {
         );
     }
     for (extra, names) in [
-        (vec!["--shard", "1/4", "--overwrite"], "--overwrite"),
-        (vec!["--shard", "1/4", "--merge"], "--merge"),
+        (vec!["--shard", "0/4", "--overwrite"], "--overwrite"),
+        (vec!["--shard", "0/4", "--merge"], "--merge"),
         (vec!["--shards", "4"], "--emit-slurm"),
         (vec!["--emit-slurm", "x.sh", "--shards", "0"], "--shards"),
     ] {
@@ -407,7 +410,7 @@ fn a_slurm_job_array_of_four_shards_and_a_merge_equal_one_run() {
     let script = base.join("array.sbatch");
     emit(&sharded, &script);
     wait_for(&submit(&[script.to_str().unwrap()]));
-    for i in 1..=4 {
+    for i in 0..4 {
         assert!(
             shard_log(&sharded, i).contains(&format!("shard {i}/4")),
             "task {i}: {}",
@@ -417,24 +420,45 @@ fn a_slurm_job_array_of_four_shards_and_a_merge_equal_one_run() {
     ok(&run(&with(&sharded, &["--merge"])), "--merge");
     assert_same_analysis(&one, &sharded);
 
-    // Task 1 cancelled inside its second cell, the others to their end, task 1 resubmitted.
+    // Task 0 cancelled inside its second cell, the others to their end, task 0 resubmitted.
     let killed = base.join("killed");
     let script = base.join("killed.sbatch");
     emit(&killed, &script);
     let id = submit(&[script.to_str().unwrap()]);
-    let task1 = format!("{id}_1");
-    wait_mid_second_cell(&killed, || queued(&task1) > 0);
-    slurm("scancel", &[&task1]);
+    let task0 = format!("{id}_0");
+    wait_mid_second_cell(&killed, || queued(&task0) > 0);
+    slurm("scancel", &[&task0]);
     wait_for(&id);
     assert!(
-        shard_log(&killed, 1).contains("CANCELLED"),
+        shard_log(&killed, 0).contains("CANCELLED"),
         "{}",
-        shard_log(&killed, 1)
+        shard_log(&killed, 0)
     );
     let first_done = assert_one_cell_missing(&killed);
-    wait_for(&submit(&["--array=1", script.to_str().unwrap()]));
-    assert_first_cell_kept(&killed, &first_done, &shard_log(&killed, 1));
+    wait_for(&submit(&["--array=0", script.to_str().unwrap()]));
+    assert_first_cell_kept(&killed, &first_done, &shard_log(&killed, 0));
     ok(&run(&with(&killed, &["--merge"])), "--merge");
     assert_all_finished(&killed);
     assert_same_analysis(&one, &killed);
+}
+
+#[test]
+fn emitted_arrays_default_to_one_task_per_cell() {
+    let dir = scratch("shard", "array-size");
+    for (shards, array) in [(None, "0-5"), (Some("1"), "0-0"), (Some("6"), "0-5")] {
+        let out_dir = dir.join(format!("out-{array}-{}", shards.unwrap_or("default")));
+        let script = dir.join("job.sbatch");
+        let mut extra = vec!["--emit-slurm", script.to_str().unwrap()];
+        if let Some(n) = shards {
+            extra.extend(["--shards", n]);
+        }
+        ok(&run(&with(&out_dir, &extra)), "--emit-slurm");
+        let text = std::fs::read_to_string(&script).unwrap();
+        assert!(
+            text.contains(&format!("\n#SBATCH --array={array}\n")),
+            "{shards:?}: {text}"
+        );
+        // Nothing ran: no cell and no analysis yet.
+        assert!(!out_dir.join("builtin").exists() && !out_dir.join("analysis").exists());
+    }
 }
