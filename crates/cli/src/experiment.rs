@@ -10,6 +10,10 @@
 //! pins the grid and settings, and a rerun with different ones is refused. After the grid, the
 //! top-level files, the per-(lm, mode, dataset) best programs and DIR/analysis/ are regenerated
 //! from every finished cell.
+//!
+//! `--shard I/N` runs only the cells shard I owns (crate::shard) and writes no analysis;
+//! `--merge` runs no cell and writes the analysis; `--emit-slurm` pins config.json and writes the
+//! sbatch job array of the shards.
 
 use crate::error::{emit, CliError, Result};
 use crate::source::DataSource;
