@@ -82,26 +82,9 @@ pub struct ExperimentArgs {
     /// shards). Exit 1 when cells are unfinished (the analysis then covers the others).
     #[arg(long, conflicts_with_all = ["shard", "emit_slurm", "overwrite"])]
     pub merge: bool,
-    /// Run no cell: pin the grid in --output-dir (config.json) and write FILE, an sbatch script
-    /// for a Slurm job array whose task I (0 to N-1) runs this command with `--shard I/N` (N
-    /// from --shards), logging to DIR/slurm/shard-I.log. Submit it with `sbatch FILE`, then run
-    /// this command with --merge instead of --emit-slurm; resubmit a failed task I with
-    /// `sbatch --array=I FILE`.
-    #[arg(long, value_name = "FILE", conflicts_with = "shard")]
-    pub emit_slurm: Option<PathBuf>,
-    /// With --emit-slurm: the number of array tasks (default: one per cell).
-    #[arg(long, value_name = "N", requires = "emit_slurm",
-          value_parser = clap::value_parser!(u64).range(1..))]
-    pub shards: Option<u64>,
-    /// With --emit-slurm: a further `#SBATCH` line (repeatable), e.g.
-    /// --sbatch-option=--time=02:00:00 or --sbatch-option=--partition=gpu.
-    #[arg(
-        long,
-        value_name = "OPTION",
-        requires = "emit_slurm",
-        allow_hyphen_values = true
-    )]
-    pub sbatch_option: Vec<String>,
+    // --emit-slurm also pins the grid in --output-dir (config.json).
+    #[command(flatten)]
+    pub slurm: crate::shard::SlurmArgs,
 }
 
 /// Parses `1-10`, `1,3,5-10`: sorted, without repeats.
@@ -392,7 +375,7 @@ pub fn cmd_experiment(args: &ExperimentArgs) -> Result<ExitCode> {
             .collect::<Vec<_>>());
     }
     let total = grid.lms.len() * grid.arms.len() * grid.datasets.len() * grid.seeds.len();
-    if let Some(n) = args.shards.filter(|&n| n as usize > total) {
+    if let Some(n) = args.slurm.shards.filter(|&n| n as usize > total) {
         return Err(CliError::new(format!(
             "--shards {n} is more than the grid's {total} cells"
         )));
@@ -445,7 +428,7 @@ pub fn cmd_experiment(args: &ExperimentArgs) -> Result<ExitCode> {
         Err(e) => return Err(io_err("read", &config_path, e)),
     }
 
-    if let Some(file) = &args.emit_slurm {
+    if let Some(file) = &args.slurm.emit_slurm {
         return emit_slurm(args, file, total);
     }
     if args.merge {
@@ -561,41 +544,9 @@ fn merge(args: &ExperimentArgs, grid: &Grid, total: usize) -> Result<ExitCode> {
 
 /// `--emit-slurm FILE`: the sbatch script of a job array running this command's shards.
 fn emit_slurm(args: &ExperimentArgs, file: &Path, total: usize) -> Result<ExitCode> {
-    let count = args.shards.map_or(total, |n| n as usize);
-    let abs = |p: &Path| std::path::absolute(p).map_err(|e| io_err("resolve the path", p, e));
-    let out = abs(&args.output_dir)?;
-    let logs = out.join("slurm");
-    std::fs::create_dir_all(&logs).map_err(|e| io_err("create", &logs, e))?;
-    let exe = std::env::current_exe()
-        .map_err(|e| CliError::new(format!("cannot find the refinestat binary: {e}")))?;
-    let workdir =
-        std::env::current_dir().map_err(|e| CliError::new(format!("no working directory: {e}")))?;
-    let argv: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
-    let mut command = vec![exe.to_str().map(str::to_string).ok_or_else(|| {
-        CliError::new(format!(
-            "--emit-slurm: the binary's path {} is not UTF-8",
-            exe.display()
-        ))
-    })?];
-    command.extend(crate::shard::strip_flags(
-        &argv,
-        &[
-            ("--emit-slurm", true),
-            ("--shards", true),
-            ("--sbatch-option", true),
-            ("--overwrite", false),
-        ],
-    )?);
-    // The script's command line must parse as this one with --shard: checked here, not on
-    // the cluster.
-    let mut probe = command.clone();
-    probe.extend(["--shard".to_string(), format!("0/{count}")]);
-    if let Err(e) = <crate::args::Cli as clap::Parser>::try_parse_from(&probe) {
-        return Err(CliError::new(format!(
-            "--emit-slurm: the shards' command line does not parse ({}): {e}",
-            probe.join(" ")
-        )));
-    }
+    let count = args.slurm.shards.map_or(total, |n| n as usize);
+    let out = std::path::absolute(&args.output_dir)
+        .map_err(|e| io_err("resolve the path", &args.output_dir, e))?;
     let about = [
         format!(
             "refinestat experiment into {}: {total} cells in {count} shards; array task I \
@@ -608,16 +559,15 @@ fn emit_slurm(args: &ExperimentArgs, file: &Path, total: usize) -> Result<ExitCo
         "analysis. Resubmit a failed task I with `sbatch --array=I THIS_FILE`: it skips its".into(),
         "finished cells and redoes an unfinished one.".into(),
     ];
-    let script = crate::shard::sbatch_script(&crate::shard::SlurmJob {
-        name: "refinestat-experiment",
+    crate::shard::emit_array(
+        &args.slurm,
+        file,
+        "refinestat-experiment",
         count,
-        workdir: &workdir,
-        logs: &logs,
-        options: &args.sbatch_option,
-        about: &about,
-        command: &command,
-    })?;
-    write(file, &script)?;
+        &out,
+        &about,
+        &[("--overwrite", false)],
+    )?;
     eprintln!(
         "experiment: wrote {} (an array of {count} shards over {total} cells); submit it with \
          `sbatch {}`, then run this command with --merge instead of --emit-slurm",

@@ -10,7 +10,7 @@
 use crate::error::{CliError, Result};
 use std::ffi::OsString;
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Shard `index` (0-based) of `count`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,6 +86,86 @@ pub fn strip_flags(args: &[OsString], drop: &[(&str, bool)]) -> Result<Vec<Strin
         }
     }
     Ok(out)
+}
+
+/// `--emit-slurm FILE [--shards N] [--sbatch-option OPTION]...`, shared by the grid commands.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SlurmArgs {
+    /// Run nothing (but pin the run's settings in its output directory): write FILE, an sbatch script for a Slurm job array whose task I (0 to N-1)
+    /// runs this command with `--shard I/N` instead of --emit-slurm (N from --shards), logging
+    /// to OUT/slurm/shard-I.log. Submit it with `sbatch FILE`, then run this command with
+    /// --merge instead of --emit-slurm; resubmit a failed task I with `sbatch --array=I FILE`.
+    #[arg(long, value_name = "FILE", conflicts_with = "shard")]
+    pub emit_slurm: Option<PathBuf>,
+    /// With --emit-slurm: the number of array tasks (default: one per cell or unit).
+    #[arg(long, value_name = "N", requires = "emit_slurm",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub shards: Option<u64>,
+    /// With --emit-slurm: a further `#SBATCH` line (repeatable), e.g.
+    /// --sbatch-option=--time=02:00:00 or --sbatch-option=--partition=gpu.
+    #[arg(
+        long,
+        value_name = "OPTION",
+        requires = "emit_slurm",
+        allow_hyphen_values = true
+    )]
+    pub sbatch_option: Vec<String>,
+}
+
+/// `--emit-slurm`: writes the sbatch script of `count` shards of this process's command line
+/// (less `--emit-slurm`, `--shards`, `--sbatch-option` and the flags in `drop`), logging to
+/// `out/slurm/`; `about` heads the script. Checks that the shards' command line parses.
+pub fn emit_array(
+    slurm: &SlurmArgs,
+    file: &Path,
+    job_name: &str,
+    count: usize,
+    out: &Path,
+    about: &[String],
+    drop: &[(&str, bool)],
+) -> Result<()> {
+    let io = |what: &str, p: &Path, e: std::io::Error| {
+        CliError::new(format!("cannot {what} {}: {e}", p.display()))
+    };
+    let out = std::path::absolute(out).map_err(|e| io("resolve the path", out, e))?;
+    let logs = out.join("slurm");
+    std::fs::create_dir_all(&logs).map_err(|e| io("create", &logs, e))?;
+    let exe = std::env::current_exe()
+        .map_err(|e| CliError::new(format!("cannot find the refinestat binary: {e}")))?;
+    let workdir =
+        std::env::current_dir().map_err(|e| CliError::new(format!("no working directory: {e}")))?;
+    let argv: Vec<OsString> = std::env::args_os().skip(1).collect();
+    let mut command = vec![exe.to_str().map(str::to_string).ok_or_else(|| {
+        CliError::new(format!(
+            "--emit-slurm: the binary's path {} is not UTF-8",
+            exe.display()
+        ))
+    })?];
+    let mut dropped = vec![
+        ("--emit-slurm", true),
+        ("--shards", true),
+        ("--sbatch-option", true),
+    ];
+    dropped.extend_from_slice(drop);
+    command.extend(strip_flags(&argv, &dropped)?);
+    let mut probe = command.clone();
+    probe.extend(["--shard".to_string(), format!("0/{count}")]);
+    if let Err(e) = <crate::args::Cli as clap::Parser>::try_parse_from(&probe) {
+        return Err(CliError::new(format!(
+            "--emit-slurm: the shards' command line does not parse ({}): {e}",
+            probe.join(" ")
+        )));
+    }
+    let script = sbatch_script(&SlurmJob {
+        name: job_name,
+        count,
+        workdir: &workdir,
+        logs: &logs,
+        options: &slurm.sbatch_option,
+        about,
+        command: &command,
+    })?;
+    std::fs::write(file, script).map_err(|e| io("write", file, e))
 }
 
 /// What goes into an sbatch script besides the command.

@@ -354,6 +354,24 @@ fn slurm(cmd: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Whether the Slurm tests run (REFINESTAT_SLURM_TEST=1); when they do, a Slurm must answer.
+fn slurm_wanted() -> bool {
+    if std::env::var("REFINESTAT_SLURM_TEST").as_deref() != Ok("1") {
+        eprintln!(
+            "skipped: the Slurm tests run with REFINESTAT_SLURM_TEST=1 and a Slurm started by \
+             .ci/slurm/start.sh (as .ci/run does)"
+        );
+        return false;
+    }
+    // With the test asked for, a missing or silent Slurm is a failure, not a skip.
+    let sinfo = slurm("sinfo", &["-h", "-o", "%T"]);
+    assert!(
+        sinfo.contains("idle") || sinfo.contains("mix") || sinfo.contains("alloc"),
+        "sinfo: {sinfo}"
+    );
+    true
+}
+
 /// The tasks of job `id` still known to squeue.
 fn queued(id: &str) -> usize {
     slurm("squeue", &["-h", "-j", id, "-o", "%i"])
@@ -388,19 +406,9 @@ fn shard_log(dir: &Path, task: usize) -> String {
 
 #[test]
 fn a_slurm_job_array_of_four_shards_and_a_merge_equal_one_run() {
-    if std::env::var("REFINESTAT_SLURM_TEST").as_deref() != Ok("1") {
-        eprintln!(
-            "skipped: the Slurm test runs with REFINESTAT_SLURM_TEST=1 and a Slurm started by \
-             .ci/slurm/start.sh (as .ci/run does)"
-        );
+    if !slurm_wanted() {
         return;
     }
-    // With the test asked for, a missing or silent Slurm is a failure, not a skip.
-    let sinfo = slurm("sinfo", &["-h", "-o", "%T"]);
-    assert!(
-        sinfo.contains("idle") || sinfo.contains("mix"),
-        "sinfo: {sinfo}"
-    );
     let base = scratch("shard", "slurm");
     let one = base.join("one");
     ok(&run(&grid(&one)), "the grid in one process");
@@ -461,4 +469,124 @@ fn emitted_arrays_default_to_one_task_per_cell() {
         // Nothing ran: no cell and no analysis yet.
         assert!(!out_dir.join("builtin").exists() && !out_dir.join("analysis").exists());
     }
+}
+
+/// A corpus of 12 programs in 6 units of 2, 4 datasets each.
+fn corpus(dir: &Path) -> Vec<String> {
+    [
+        "spfn",
+        "corpus",
+        "--programs",
+        "12",
+        "--datasets-per-program",
+        "4",
+        "--seed",
+        "7",
+        "--programs-per-shard",
+        "2",
+        "--jobs",
+        "1",
+        "--quiet",
+        "--out",
+        dir.to_str().unwrap(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// Every file of a corpus directory but the Slurm logs, by name, with its bytes.
+fn corpus_files(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .map(|p| {
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read(&p).unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// `spfn corpus --emit-slurm FILE --shards 4`.
+fn emit_corpus(dir: &Path, script: &Path) {
+    let mut args = corpus(dir);
+    args.extend(["--emit-slurm", script.to_str().unwrap(), "--shards", "4"].map(String::from));
+    ok(&run(&args), "spfn corpus --emit-slurm");
+    let text = std::fs::read_to_string(script).unwrap();
+    assert!(text.contains("\n#SBATCH --array=0-3\n"), "{text}");
+    assert!(dir.join("config.json").is_file());
+}
+
+#[test]
+fn spfn_corpus_shards_at_once_and_a_merge_equal_one_run() {
+    let base = scratch("shard", "corpus");
+    let one = base.join("one");
+    ok(&run(&corpus(&one)), "the corpus in one process");
+    let sharded = base.join("sharded");
+    let script = base.join("corpus.sbatch");
+    emit_corpus(&sharded, &script);
+    // Three of the four array tasks at once, then a merge that names the missing units.
+    let tasks: Vec<Child> = (0..3).map(|i| task(&script, i)).collect();
+    for (i, t) in tasks.into_iter().enumerate() {
+        let out = t.wait_with_output().unwrap();
+        ok(&out, &format!("array task {i}"));
+        assert!(
+            stderr(&out).contains(&format!("shard {i}/4 done")),
+            "{}",
+            stderr(&out)
+        );
+    }
+    assert!(
+        !sharded.join("manifest.json").exists(),
+        "a shard writes no manifest"
+    );
+    let mut merge = corpus(&sharded);
+    merge.push("--merge".into());
+    let out = run(&merge);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    // Units 3 of 6 belongs to shard 3/4 (units 0 and 4 to shard 0/4, 1 and 5 to 1/4).
+    assert!(
+        stderr(&out).contains("merged 5/6 units; missing or corrupt: unit 3 "),
+        "{}",
+        stderr(&out)
+    );
+    ok(
+        &task(&script, 3).wait_with_output().unwrap(),
+        "array task 3",
+    );
+    ok(&run(&merge), "--merge");
+    let (a, b) = (corpus_files(&one), corpus_files(&sharded));
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+    assert!(a.contains_key("manifest.json") && a.contains_key("shard-000005.rss"));
+    for (name, bytes) in &a {
+        assert!(&b[name] == bytes, "{name} differs");
+    }
+}
+
+#[test]
+fn a_slurm_job_array_writes_the_same_corpus() {
+    if !slurm_wanted() {
+        return;
+    }
+    let base = scratch("shard", "slurm-corpus");
+    let one = base.join("one");
+    ok(&run(&corpus(&one)), "the corpus in one process");
+    let sharded = base.join("array");
+    let script = base.join("corpus.sbatch");
+    emit_corpus(&sharded, &script);
+    wait_for(&submit(&[script.to_str().unwrap()]));
+    for i in 0..4 {
+        assert!(
+            shard_log(&sharded, i).contains(&format!("shard {i}/4 done")),
+            "task {i}: {}",
+            shard_log(&sharded, i)
+        );
+    }
+    let mut merge = corpus(&sharded);
+    merge.push("--merge".into());
+    ok(&run(&merge), "--merge");
+    assert_eq!(corpus_files(&one), corpus_files(&sharded));
 }
