@@ -43,6 +43,7 @@ $sudo chown munge:munge /run/munge /var/lib/munge /var/log/munge
 if ! munge -n >/dev/null 2>&1; then
     say "starting munged"
     $sudo runuser -u munge -- /usr/sbin/munged
+    $sudo touch "$state/started-munged"
     for _ in $(seq 50); do munge -n >/dev/null 2>&1 && break; sleep 0.2; done
     munge -n | unmunge >/dev/null
 fi
