@@ -91,9 +91,10 @@ pub fn strip_flags(args: &[OsString], drop: &[(&str, bool)]) -> Result<Vec<Strin
 /// `--emit-slurm FILE [--shards N] [--sbatch-option OPTION]...`, shared by the grid commands.
 #[derive(Debug, Clone, clap::Args)]
 pub struct SlurmArgs {
-    /// Run nothing (but pin the run's settings in its output directory): write FILE, an sbatch script for a Slurm job array whose task I (0 to N-1)
-    /// runs this command with `--shard I/N` instead of --emit-slurm (N from --shards), logging
-    /// to OUT/slurm/shard-I.log. Submit it with `sbatch FILE`, then run this command with
+    /// Run nothing (but pin the run's settings in its output directory): write FILE, an
+    /// sbatch script for a Slurm job array whose task I (0 to N-1) runs this command with
+    /// `--shard I/N` instead of --emit-slurm (N from --shards), logging to slurm/shard-I.log
+    /// in the output directory. Submit it with `sbatch FILE`, then run this command with
     /// --merge instead of --emit-slurm; resubmit a failed task I with `sbatch --array=I FILE`.
     #[arg(long, value_name = "FILE", conflicts_with = "shard")]
     pub emit_slurm: Option<PathBuf>,
