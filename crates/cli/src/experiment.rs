@@ -10,6 +10,10 @@
 //! pins the grid and settings, and a rerun with different ones is refused. After the grid, the
 //! top-level files, the per-(lm, mode, dataset) best programs and DIR/analysis/ are regenerated
 //! from every finished cell.
+//!
+//! `--shard I/N` runs only the cells shard I owns (crate::shard) and writes no analysis;
+//! `--merge` runs no cell and writes the analysis; `--emit-slurm` pins config.json and writes the
+//! sbatch job array of the shards.
 
 use crate::error::{emit, CliError, Result};
 use crate::source::DataSource;
@@ -65,8 +69,22 @@ pub struct ExperimentArgs {
     pub output_dir: PathBuf,
     /// Start afresh in a directory holding an experiment with other settings: its files are
     /// removed first (otherwise refused).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "shard")]
     pub overwrite: bool,
+    /// Run only shard I of N, numbered from 0 (0/4 to 3/4, as `spfn corpus --shard` and
+    /// Slurm's array task ids): the grid's cells, counted from 0 in the order lm, arm, dataset,
+    /// seed, are dealt round-robin, cell k to shard k mod N.
+    /// Shards may run at the same time into the same --output-dir (each skips its finished
+    /// cells, as a rerun does); a shard writes no analysis: --merge (or a plain rerun) does.
+    #[arg(long, value_name = "I/N", value_parser = crate::shard::parse_shard)]
+    pub shard: Option<crate::shard::Shard>,
+    /// Run no cell: write the analysis from the finished cells in --output-dir (after the
+    /// shards). Exit 1 when cells are unfinished (the analysis then covers the others).
+    #[arg(long, conflicts_with_all = ["shard", "emit_slurm", "overwrite"])]
+    pub merge: bool,
+    // --emit-slurm also pins the grid in --output-dir (config.json).
+    #[command(flatten)]
+    pub slurm: crate::shard::SlurmArgs,
 }
 
 /// Parses `1-10`, `1,3,5-10`: sorted, without repeats.
@@ -114,9 +132,13 @@ fn write(path: &Path, text: &str) -> Result<()> {
     std::fs::write(path, text).map_err(|e| io_err("write", path, e))
 }
 
-/// Writes via a temporary file and a rename, so a reader sees the whole file or none.
+/// Writes via a temporary file and a rename, so a reader sees the whole file or none (the
+/// temporary name is the process's own: shards may write the same file at once).
 fn write_atomic(path: &Path, text: &str) -> Result<()> {
-    let tmp = path.with_extension("json.tmp");
+    let name = path
+        .file_name()
+        .map_or_else(|| "file".to_string(), |n| n.to_string_lossy().into_owned());
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
     write(&tmp, text)?;
     std::fs::rename(&tmp, path).map_err(|e| io_err("rename into", path, e))
 }
@@ -352,9 +374,21 @@ pub fn cmd_experiment(args: &ExperimentArgs) -> Result<ExitCode> {
             }))
             .collect::<Vec<_>>());
     }
+    let total = grid.lms.len() * grid.arms.len() * grid.datasets.len() * grid.seeds.len();
+    if let Some(n) = args.slurm.shards.filter(|&n| n as usize > total) {
+        return Err(CliError::new(format!(
+            "--shards {n} is more than the grid's {total} cells"
+        )));
+    }
     let out = &args.output_dir;
-    std::fs::create_dir_all(out).map_err(|e| io_err("create", out, e))?;
     let config_path = out.join("config.json");
+    if args.merge && !config_path.exists() {
+        return Err(CliError::new(format!(
+            "--merge: {} holds no experiment (no config.json); run the grid or its shards first",
+            out.display()
+        )));
+    }
+    std::fs::create_dir_all(out).map_err(|e| io_err("create", out, e))?;
     let old_config = std::fs::read_to_string(&config_path)
         .ok()
         .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok());
@@ -394,7 +428,12 @@ pub fn cmd_experiment(args: &ExperimentArgs) -> Result<ExitCode> {
         Err(e) => return Err(io_err("read", &config_path, e)),
     }
 
-    let total = grid.lms.len() * grid.arms.len() * grid.datasets.len() * grid.seeds.len();
+    if let Some(file) = &args.slurm.emit_slurm {
+        return emit_slurm(args, file, total);
+    }
+    if args.merge {
+        return merge(args, &grid, total);
+    }
     let mut i = 0;
     let (mut skipped, mut ran) = (0, 0);
     for lm in &grid.lms {
@@ -403,6 +442,9 @@ pub fn cmd_experiment(args: &ExperimentArgs) -> Result<ExitCode> {
             for ds in &grid.datasets {
                 for &seed in &grid.seeds {
                     i += 1;
+                    if args.shard.is_some_and(|s| !s.owns(i - 1)) {
+                        continue;
+                    }
                     let dir = cell_dir(out, lm, mode, ds, seed);
                     let label = format!("lm={lm} mode={mode} dataset={ds} seed={seed}");
                     if read_done(&dir).is_some() {
@@ -434,7 +476,24 @@ pub fn cmd_experiment(args: &ExperimentArgs) -> Result<ExitCode> {
             }
         }
     }
+    if let Some(shard) = args.shard {
+        eprintln!(
+            "experiment: shard {shard}: {ran} cells run, {skipped} skipped; when every shard \
+             has finished, the same command with --merge instead of --shard writes the analysis"
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     let finished = write_analysis(out, &grid)?;
+    print_tables(args, out)?;
+    eprintln!(
+        "experiment: {ran} cells run, {skipped} skipped, {finished}/{total} finished; see {}",
+        out.join("analysis").display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints the aggregated table (and the ablation table) the analysis wrote.
+fn print_tables(args: &ExperimentArgs, out: &Path) -> Result<()> {
     let mut table = std::fs::read_to_string(out.join("analysis/aggregated_summary.txt"))
         .map_err(|e| io_err("read", &out.join("analysis/aggregated_summary.txt"), e))?;
     if args.ablation {
@@ -442,10 +501,78 @@ pub fn cmd_experiment(args: &ExperimentArgs) -> Result<ExitCode> {
         let ablation = std::fs::read_to_string(&path).map_err(|e| io_err("read", &path, e))?;
         table = format!("{table}\n{ablation}");
     }
-    emit(&table)?;
+    emit(&table)
+}
+
+/// `--merge`: the analysis of the finished cells on disk; exit 1 naming the unfinished ones.
+fn merge(args: &ExperimentArgs, grid: &Grid, total: usize) -> Result<ExitCode> {
+    let out = &args.output_dir;
+    let finished = write_analysis(out, grid)?;
+    print_tables(args, out)?;
+    let mut missing = Vec::new();
+    for lm in &grid.lms {
+        for arm in &grid.arms {
+            for ds in &grid.datasets {
+                for &seed in &grid.seeds {
+                    if read_done(&cell_dir(out, lm, &arm.label, ds, seed)).is_none() {
+                        missing.push(format!(
+                            "lm={lm} mode={} dataset={ds} seed={seed}",
+                            arm.label
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    if missing.is_empty() {
+        eprintln!(
+            "experiment: merged {finished}/{total} cells; see {}",
+            out.join("analysis").display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let shown = missing.len().min(5);
     eprintln!(
-        "experiment: {ran} cells run, {skipped} skipped, {finished}/{total} finished; see {}",
-        out.join("analysis").display()
+        "experiment: merged {finished}/{total} cells; {} unfinished ({}{}): rerun their shards, \
+         or the command without --merge to run them here",
+        missing.len(),
+        missing[..shown].join("; "),
+        if missing.len() > shown { "; ..." } else { "" }
+    );
+    Ok(ExitCode::from(1))
+}
+
+/// `--emit-slurm FILE`: the sbatch script of a job array running this command's shards.
+fn emit_slurm(args: &ExperimentArgs, file: &Path, total: usize) -> Result<ExitCode> {
+    let count = args.slurm.shards.map_or(total, |n| n as usize);
+    let out = std::path::absolute(&args.output_dir)
+        .map_err(|e| io_err("resolve the path", &args.output_dir, e))?;
+    let about = [
+        format!(
+            "refinestat experiment into {}: {total} cells in {count} shards; array task I \
+             (0 to {}) runs shard I/{count}.",
+            out.display(),
+            count - 1
+        ),
+        "Submit with `sbatch THIS_FILE`; after the tasks, the same command with --merge".into(),
+        "(or without --emit-slurm, which also runs any cell left unfinished) writes the".into(),
+        "analysis. Resubmit a failed task I with `sbatch --array=I THIS_FILE`: it skips its".into(),
+        "finished cells and redoes an unfinished one.".into(),
+    ];
+    crate::shard::emit_array(
+        &args.slurm,
+        file,
+        "refinestat-experiment",
+        count,
+        &out,
+        &about,
+        &[("--overwrite", false)],
+    )?;
+    eprintln!(
+        "experiment: wrote {} (an array of {count} shards over {total} cells); submit it with \
+         `sbatch {}`, then run this command with --merge instead of --emit-slurm",
+        file.display(),
+        file.display()
     );
     Ok(ExitCode::SUCCESS)
 }

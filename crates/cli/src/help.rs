@@ -47,6 +47,8 @@ pub const EXPERIMENT: &str = "Examples:
       --rmax 10 --output-dir out/exp
   refinestat experiment --seeds 1-3 --ablation --output-dir out/ablation   # analysis/ablation.txt
   refinestat experiment --seeds 1-3 --temperature 0.3,1 --output-dir out/temperatures
+  refinestat experiment --seeds 1-10 --output-dir out/exp --emit-slurm exp.sbatch --shards 16
+  sbatch exp.sbatch; refinestat experiment --seeds 1-10 --output-dir out/exp --merge
 A rerun with the same flags resumes the grid.";
 
 pub const REPORT: &str = "Examples:

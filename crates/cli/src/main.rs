@@ -12,6 +12,7 @@ mod generate;
 mod help;
 mod outdir;
 mod sbc;
+mod shard;
 mod source;
 mod spfn;
 mod synth;

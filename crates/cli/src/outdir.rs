@@ -50,6 +50,7 @@ pub const EXPERIMENT: Owned = Owned {
         "token_usage.json",
         "cumulative_tokens.json",
         "token_budget.json",
+        "slurm",
     ],
     patterns: &[],
 };

@@ -26,9 +26,17 @@ pub enum SpfnCommand {
         /// Worker threads (default: every core).
         #[arg(long)]
         jobs: Option<usize>,
-        /// Only this part of the units, `I/N` (0-based I), e.g. for a Slurm job array.
-        #[arg(long)]
+        /// Only the units u with u mod N = I, `I/N` (0 <= I < N), e.g. a task of a Slurm job
+        /// array (--emit-slurm); shards may fill one --out at once, and write no manifest:
+        /// --merge (or a run without --shard) does.
+        #[arg(long, value_name = "I/N")]
         shard: Option<String>,
+        /// Write no shard: the manifest and split file from the shards present (after the
+        /// --shard runs); exit 1 naming the units still missing.
+        #[arg(long, conflicts_with_all = ["shard", "emit_slurm"])]
+        merge: bool,
+        #[command(flatten)]
+        slurm: crate::shard::SlurmArgs,
         /// Split configuration (JSON; default: the one shipped in crates/spfn/corpus/split.json).
         #[arg(long)]
         split_config: Option<PathBuf>,
@@ -124,6 +132,8 @@ pub fn run(cmd: SpfnCommand) -> Result<ExitCode> {
             out,
             jobs,
             shard,
+            merge,
+            slurm,
             split_config,
             programs_per_shard,
             quiet,
@@ -133,7 +143,11 @@ pub fn run(cmd: SpfnCommand) -> Result<ExitCode> {
             seed,
             &out,
             jobs,
-            shard.as_deref(),
+            Sharding {
+                shard: shard.as_deref(),
+                merge,
+                slurm: &slurm,
+            },
             split_config.as_deref(),
             programs_per_shard,
             quiet,
@@ -291,17 +305,18 @@ fn cmd_train(f: TrainFlags) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `--shard I/N` as `experiment` reads it (crate::shard): 0 <= I < N.
 fn parse_shard(s: &str) -> Result<(u64, u64)> {
-    let bad = || CliError::new(format!("--shard {s}: expected I/N with 0 <= I < N"));
-    let (i, n) = s.split_once('/').ok_or_else(bad)?;
-    let (i, n): (u64, u64) = (
-        i.trim().parse().map_err(|_| bad())?,
-        n.trim().parse().map_err(|_| bad())?,
-    );
-    if n == 0 || i >= n {
-        return Err(bad());
-    }
-    Ok((i, n))
+    let shard =
+        crate::shard::parse_shard(s).map_err(|e| CliError::new(format!("--shard {s}: {e}")))?;
+    Ok((shard.index as u64, shard.count as u64))
+}
+
+/// `spfn corpus`'s --shard, --merge and --emit-slurm.
+struct Sharding<'a> {
+    shard: Option<&'a str>,
+    merge: bool,
+    slurm: &'a crate::shard::SlurmArgs,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -311,7 +326,7 @@ fn cmd_corpus(
     seed: u64,
     out: &Path,
     jobs: Option<usize>,
-    shard: Option<&str>,
+    sharding: Sharding,
     split_config: Option<&Path>,
     programs_per_shard: Option<u64>,
     quiet: bool,
@@ -321,7 +336,7 @@ fn cmd_corpus(
             "--programs and --datasets-per-program must be at least 1",
         ));
     }
-    let shard = shard.map(parse_shard).transpose()?;
+    let shard = sharding.shard.map(parse_shard).transpose()?;
     let split = match split_config {
         Some(p) => {
             let text = std::fs::read_to_string(p)
@@ -339,6 +354,12 @@ fn cmd_corpus(
             .map(|n| n.get())
             .unwrap_or(1)
     });
+    if let Some(file) = &sharding.slurm.emit_slurm {
+        return emit_corpus_array(sharding.slurm, file, &cfg, out);
+    }
+    if sharding.merge {
+        return merge_corpus(&prior, &cfg, out, jobs);
+    }
     let opts = RunOptions {
         out: out.to_path_buf(),
         jobs,
@@ -377,6 +398,96 @@ fn cmd_corpus(
         report.records_written as f64 / secs.max(1e-9),
         report.bytes_written as f64 / (report.records_written.max(1)) as f64,
     ))?;
+    if let Some((i, n)) = shard {
+        eprintln!(
+            "spfn corpus: shard {i}/{n} done; when every shard has finished, the same command \
+             with --merge instead of --shard writes the manifest"
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `spfn corpus --merge`.
+fn merge_corpus(
+    prior: &MetaPrior,
+    cfg: &CorpusConfig,
+    out: &Path,
+    jobs: usize,
+) -> Result<ExitCode> {
+    let report = refinestat_spfn::corpus::merge(prior, cfg, out, jobs)
+        .map_err(|e| CliError::new(format!("--merge: {e}")))?;
+    for w in &report.warnings {
+        eprintln!("warning: {w}");
+    }
+    let present = report.units_total - report.missing.len() as u64;
+    if report.missing.is_empty() {
+        emit(&format!(
+            "{}: merged {present}/{} units; manifest.json and split.json written\n",
+            out.display(),
+            report.units_total
+        ))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let shown: Vec<String> = report.missing.iter().take(10).map(u64::to_string).collect();
+    eprintln!(
+        "{}: merged {present}/{} units; missing or corrupt: unit {}{} (rerun their shards, or \
+         the command without --merge to write them here)",
+        out.display(),
+        report.units_total,
+        shown.join(", "),
+        if report.missing.len() > shown.len() {
+            ", ..."
+        } else {
+            ""
+        }
+    );
+    Ok(ExitCode::from(1))
+}
+
+/// `spfn corpus --emit-slurm FILE`: pins config.json and writes the job array of the shards.
+fn emit_corpus_array(
+    slurm: &crate::shard::SlurmArgs,
+    file: &Path,
+    cfg: &CorpusConfig,
+    out: &Path,
+) -> Result<ExitCode> {
+    let units = refinestat_spfn::corpus::max_units(cfg) as usize;
+    let count = slurm.shards.map_or(units, |n| n as usize);
+    if count > units {
+        return Err(CliError::new(format!(
+            "--shards {count} is more than the corpus's {units} units"
+        )));
+    }
+    refinestat_spfn::corpus::pin_config(cfg, out).map_err(|e| CliError::new(e.to_string()))?;
+    let abs = std::path::absolute(out)
+        .map_err(|e| CliError::new(format!("cannot resolve {}: {e}", out.display())))?;
+    let about = [
+        format!(
+            "refinestat spfn corpus into {}: {units} units in {count} shards; array task I \
+             (0 to {}) runs shard I/{count}.",
+            abs.display(),
+            count - 1
+        ),
+        "Submit with `sbatch THIS_FILE`; after the tasks, the same command with --merge".into(),
+        "writes the manifest. Resubmit a failed task I with `sbatch --array=I THIS_FILE`: it"
+            .into(),
+        "skips its finished units and rewrites an unfinished one.".into(),
+    ];
+    crate::shard::emit_array(
+        slurm,
+        file,
+        "refinestat-spfn-corpus",
+        count,
+        &abs,
+        &about,
+        &[],
+    )?;
+    eprintln!(
+        "spfn corpus: wrote {} (an array of {count} shards over {units} units); submit it with \
+         `sbatch {}`, then run this command with --merge instead of --emit-slurm",
+        file.display(),
+        file.display()
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -13,6 +13,11 @@
 //! mid-write), moves a corrupt shard aside to `NAME.corrupt` with a warning, and writes what is
 //! missing. Nothing is written twice.
 //!
+//! **Shards.** `RunOptions::shard` `(i, n)` runs only the units `u` with `u % n == i`, so `n`
+//! processes (a Slurm job array) can fill one directory at once: a sharded run removes only its
+//! own units' leftovers and writes no manifest; [`merge`] (or a run without a shard) writes it
+//! once every unit is there.
+//!
 //! **Splits** (`DIR/split.json`, from a [`SplitConfig`]): a record is `heldout-family` when its
 //! family is held out, else `heldout-range` when its noise scale (the `noise` label's parameter)
 //! exceeds the configured bound, else `validation` / `test` / `train` by a hash of its canonical
@@ -407,34 +412,23 @@ pub fn run(
     use rayon::prelude::*;
     let io = |what: &str, e: std::io::Error| SpfnError::Io(format!("{what}: {e}"));
     std::fs::create_dir_all(&opts.out).map_err(|e| io(&opts.out.display().to_string(), e))?;
-    let cfg_path = opts.out.join("config.json");
-    if cfg_path.exists() {
-        let text = std::fs::read_to_string(&cfg_path)
-            .map_err(|e| io(&cfg_path.display().to_string(), e))?;
-        let old: CorpusConfig = serde_json::from_str(&text).map_err(|e| {
-            SpfnError::Corpus(format!(
-                "{} is not a corpus config: {e}",
-                cfg_path.display()
-            ))
-        })?;
-        if &old != cfg {
-            return Err(SpfnError::Corpus(format!(
-                "{} holds a corpus made with other parameters ({}); use another --out",
-                opts.out.display(),
-                cfg_path.display()
-            )));
-        }
-    } else {
-        let text = serde_json::to_string_pretty(cfg).expect("plain values") + "\n";
-        std::fs::write(&cfg_path, text).map_err(|e| io(&cfg_path.display().to_string(), e))?;
-    }
-    // Leftovers of a unit killed mid-write.
+    pin_config(cfg, &opts.out)?;
+    let owned = |u: u64| opts.shard.is_none_or(|(i, n)| u % n == i);
+    // Leftovers of a unit killed mid-write (a sharded run touches only its own units': the
+    // other shards may be writing theirs).
     for e in std::fs::read_dir(&opts.out)
         .map_err(|e| io(&opts.out.display().to_string(), e))?
         .flatten()
     {
-        if e.path().extension().is_some_and(|x| x == "tmp") {
-            let _ = std::fs::remove_file(e.path());
+        let path = e.path();
+        if path.extension().is_none_or(|x| x != "tmp") {
+            continue;
+        }
+        let unit = path
+            .file_stem()
+            .and_then(|s| s.to_str()?.strip_prefix("shard-")?.parse::<u64>().ok());
+        if opts.shard.is_none() || unit.is_some_and(owned) {
+            let _ = std::fs::remove_file(&path);
         }
     }
     let pool = rayon::ThreadPoolBuilder::new()
@@ -447,7 +441,7 @@ pub fn run(
         .chunks(per)
         .enumerate()
         .map(|(u, c)| (u as u64, c))
-        .filter(|(u, _)| opts.shard.is_none_or(|(i, n)| u % n == i))
+        .filter(|(u, _)| owned(*u))
         .collect();
     let mut report = CorpusReport {
         units_total: units.len() as u64,
@@ -504,7 +498,100 @@ pub fn run(
         report.records_written += n;
         report.bytes_written += b;
     }
-    write_manifest(&opts.out, cfg, repeats, &mut report.warnings)?;
+    if opts.shard.is_none() {
+        write_manifest(&opts.out, cfg, repeats, &mut report.warnings)?;
+    }
+    Ok(report)
+}
+
+/// Creates `dir` and writes `cfg` as its config.json, or checks the one there (another
+/// config is an error).
+pub fn pin_config(cfg: &CorpusConfig, dir: &Path) -> Result<(), SpfnError> {
+    let io = |what: &Path, e: std::io::Error| SpfnError::Io(format!("{}: {e}", what.display()));
+    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    if check_config(dir, cfg)? {
+        return Ok(());
+    }
+    // Through a file of this process's own and a rename: shards may start at once.
+    let cfg_path = dir.join("config.json");
+    let text = serde_json::to_string_pretty(cfg).expect("plain values") + "\n";
+    let tmp = dir.join(format!(".config.json.{}.tmp", std::process::id()));
+    std::fs::write(&tmp, text)
+        .and_then(|_| std::fs::rename(&tmp, &cfg_path))
+        .map_err(|e| io(&cfg_path, e))
+}
+
+/// Whether `dir` holds `cfg`'s config.json (`false`: none yet); another config is an error.
+fn check_config(dir: &Path, cfg: &CorpusConfig) -> Result<bool, SpfnError> {
+    let cfg_path = dir.join("config.json");
+    if !cfg_path.exists() {
+        return Ok(false);
+    }
+    let text = std::fs::read_to_string(&cfg_path)
+        .map_err(|e| SpfnError::Io(format!("{}: {e}", cfg_path.display())))?;
+    let old: CorpusConfig = serde_json::from_str(&text).map_err(|e| {
+        SpfnError::Corpus(format!(
+            "{} is not a corpus config: {e}",
+            cfg_path.display()
+        ))
+    })?;
+    if &old != cfg {
+        return Err(SpfnError::Corpus(format!(
+            "{} holds a corpus made with other parameters ({}); use another --out",
+            dir.display(),
+            cfg_path.display()
+        )));
+    }
+    Ok(true)
+}
+
+/// The units a corpus of `cfg` has at most (`programs_per_shard` programs each; fewer when
+/// programs cannot be drawn).
+pub fn max_units(cfg: &CorpusConfig) -> u64 {
+    cfg.programs.div_ceil(cfg.programs_per_shard.max(1))
+}
+
+/// What [`merge`] found.
+#[derive(Debug, Clone, Default)]
+pub struct MergeReport {
+    pub units_total: u64,
+    /// Units whose shard is missing or does not verify (the manifest leaves them out).
+    pub missing: Vec<u64>,
+    pub warnings: Vec<String>,
+}
+
+/// After sharded runs: writes the manifest and split file of `dir` (a corpus of `cfg`) from the
+/// shards present, and names the units still missing. Writes no shard.
+pub fn merge(
+    prior: &MetaPrior,
+    cfg: &CorpusConfig,
+    dir: &Path,
+    jobs: usize,
+) -> Result<MergeReport, SpfnError> {
+    if !check_config(dir, cfg)? {
+        return Err(SpfnError::Corpus(format!(
+            "{} holds no corpus (no config.json); run the corpus or its shards first",
+            dir.display()
+        )));
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs.max(1))
+        .build()
+        .map_err(|e| SpfnError::Io(format!("thread pool: {e}")))?;
+    let (planned, repeats) = pool.install(|| plan(prior, cfg.programs, cfg.seed));
+    let units = planned
+        .len()
+        .div_ceil(cfg.programs_per_shard.max(1) as usize) as u64;
+    let mut report = MergeReport {
+        units_total: units,
+        ..MergeReport::default()
+    };
+    for u in 0..units {
+        if shard::verify(&shard_path(dir, u)).is_err() {
+            report.missing.push(u);
+        }
+    }
+    write_manifest(dir, cfg, repeats, &mut report.warnings)?;
     Ok(report)
 }
 
