@@ -59,10 +59,12 @@ likelihood_vars() {
     }' "$1" | tr ',' '\n' | sort | paste -sd, -
 }
 
-echo "| dataset | seed | modelled | response | right | score | ELPD-LOO | expert ELPD | difference | wall s |"
-echo "|---|---:|---|---|---|---:|---:|---:|---:|---:|"
+echo "| dataset | seed | modelled | response | right | score | ELPD-LOO | expert ELPD | difference | max(2, se) | target | wall s |"
+echo "|---|---:|---|---|---|---:|---:|---:|---:|---:|---|---:|"
 for ds in $datasets; do
   expert=$(jq -r ".${ds}.elpd_loo" "$expert_json")
+  # The target's tolerance: max(2, se of the expert's ELPD-LOO).
+  tol=$(jq -r "[2, .${ds}.se] | max" "$expert_json")
   for seed in $seeds; do
     dir=$out_root/$ds-seed$seed
     rm -rf "$dir"
@@ -89,7 +91,12 @@ for ds in $datasets; do
     else
       score=-; elpd=-; diff=-
     fi
-    printf "| %s | %s | %s | %s | %s | %s | %s | %.2f | %s | %.1f |\n" "$ds" "$seed" "$vars" \
-      "${response[$ds]}" "$right" "$score" "$elpd" "$expert" "$diff" "$wall"
+    met=no
+    if [ "$right" = right ] && [ "$score" != - ] && [ "$score" -ge 6 ] \
+      && [ "$(echo "$diff >= -$tol" | bc -l)" = 1 ]; then
+      met=yes
+    fi
+    printf "| %s | %s | %s | %s | %s | %s | %s | %.2f | %s | %.2f | %s | %.1f |\n" "$ds" "$seed" "$vars" \
+      "${response[$ds]}" "$right" "$score" "$elpd" "$expert" "$diff" "$tol" "$met" "$wall"
   done
 done
