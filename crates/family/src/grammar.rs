@@ -1200,15 +1200,24 @@ fn observation_effect(
     r: &Response,
     eta: &str,
 ) -> String {
-    let eps = a.fresh("eps");
     let sigma = a.fresh("sigma_eps");
-    parts.params.push(format!("vector[{}] {eps};", r.size));
     declare_scale(ch, a, parts, &sigma);
     let ps = scale_prior(ch, parts.style, 1.0);
     parts.priors.push(format!("{sigma} ~ {ps};"));
-    parts.priors.push(format!("{eps} ~ normal(0, {sigma});"));
     parts.labels.overdispersion = "observation_effect".into();
-    format!("{eta} + {eps}")
+    // Non-centred by default: data with little overdispersion push sigma towards 0, where the
+    // centred effects make a funnel NUTS cannot cross.
+    if ch.flip(0.7) {
+        let z = a.fresh("z_eps");
+        parts.params.push(format!("vector[{}] {z};", r.size));
+        parts.priors.push(format!("{z} ~ std_normal();"));
+        format!("{eta} + {sigma} * {z}")
+    } else {
+        let eps = a.fresh("eps");
+        parts.params.push(format!("vector[{}] {eps};", r.size));
+        parts.priors.push(format!("{eps} ~ normal(0, {sigma});"));
+        format!("{eta} + {eps}")
+    }
 }
 
 /// A generalised linear (mixed) model of response `r` with the likelihood its kind calls for;
