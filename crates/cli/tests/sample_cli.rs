@@ -398,3 +398,20 @@ fn a_while_loop_that_never_ends_stops_with_a_clear_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("runaway loop"), "{err}");
 }
+
+#[test]
+fn a_for_loop_over_a_huge_data_bound_stops_at_once() {
+    let dir = scratch("runaway-for");
+    let data = write(&dir, "huge.json", "{\"N\": 1000000000000}");
+    let model = write(
+        &dir,
+        "huge.stan",
+        "data { int N; }\nparameters { real mu; }\nmodel { mu ~ normal(0, 1);\n  for (n in 1:N) { }\n}\n",
+    );
+    let params = write(&dir, "params.json", "{\"mu\": 0.5}");
+    let out = refinestat(&["logp", &model, "--data", &data, "--params", &params]);
+    assert_ne!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("runaway loop"), "{err}");
+    assert!(err.contains("`for` loop over 1:1000000000000"), "{err}");
+}

@@ -35,6 +35,11 @@ const MAX_CALL_DEPTH: u32 = 40;
 /// so of interpretation), so only a loop that never ends reaches it.
 pub(crate) const MAX_WHILE_ITERATIONS: u64 = 10_000_000;
 
+/// The most iterations one `for` loop may be asked for (its bounds known on entry): a loop
+/// over a bound beyond any dataset this engine evaluates (a size read as 10^12) stops at once
+/// with [`ModelError::Runaway`] instead of running for hours.
+pub(crate) const MAX_FOR_ITERATIONS: i64 = 100_000_000;
+
 /// Pointwise log-likelihood accumulation: per data variable, per internal element position.
 #[derive(Debug, Clone, Default)]
 pub struct LogLik {
@@ -766,6 +771,13 @@ impl Ctx<'_> {
             S::For { slot, lo, hi, body } => {
                 let lo = self.eval(lo)?.as_int()?;
                 let hi = self.eval(hi)?.as_int()?;
+                if (hi as i128) - (lo as i128) >= MAX_FOR_ITERATIONS as i128 {
+                    return Err(ModelError::Runaway(format!(
+                        "a `for` loop over {lo}:{hi} would run more than {MAX_FOR_ITERATIONS} \
+                         iterations in one evaluation of the program (is a size in the data \
+                         far larger than meant?)"
+                    )));
+                }
                 let mut i = lo;
                 while i <= hi {
                     self.env[*slot] = Val::Int(i);
