@@ -93,7 +93,7 @@ for ds in $datasets; do
     fi
     met=no
     if [ "$right" = right ] && [ "$score" != - ] && [ "$score" -ge 6 ] \
-      && [ "$(echo "$diff >= -$tol" | bc -l)" = 1 ]; then
+      && [ "$(echo "${diff#+} >= -$tol" | bc -l)" = 1 ]; then
       met=yes
     fi
     printf "| %s | %s | %s | %s | %s | %s | %s | %.2f | %s | %.2f | %s | %.1f |\n" "$ds" "$seed" "$vars" \
