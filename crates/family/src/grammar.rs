@@ -95,8 +95,11 @@ pub struct Labels {
 /// One program structure: the text after the data block, its probability and its labels.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Structure {
+    /// The program after the data block.
     pub text: String,
+    /// Its probability under the grammar (the weights of all structures sum to 1).
     pub weight: f64,
+    /// What it is.
     pub labels: Labels,
 }
 

@@ -29,6 +29,8 @@
 //! assert!(programs.iter().all(|s| s.text.contains("[group]") && s.labels.link == "log"));
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod grammar;
 pub mod profile;
 pub mod revise;

@@ -13,6 +13,7 @@ use refinestat_language::{Data, DataValue};
 /// What one data variable is, as far as its values tell.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VarProfile {
+    /// Its data name.
     pub name: String,
     /// Sizes, outermost first; empty for a scalar.
     pub dims: Vec<usize>,
@@ -26,11 +27,14 @@ pub struct VarProfile {
     pub binary: bool,
     /// Per dimension: the int scalar whose value is that length, if any.
     pub size_names: Vec<Option<String>>,
+    /// Smallest value.
     pub min: f64,
+    /// Largest value.
     pub max: f64,
 }
 
 impl VarProfile {
+    /// A single value.
     pub fn is_scalar(&self) -> bool {
         self.dims.is_empty()
     }
@@ -74,6 +78,7 @@ impl VarProfile {
 /// each group by name.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DataProfile {
+    /// One profile per data variable.
     pub vars: Vec<VarProfile>,
 }
 
@@ -117,6 +122,7 @@ fn size_name_rank(name: &str) -> usize {
 }
 
 impl DataProfile {
+    /// The profile of every variable of `data`.
     pub fn new(data: &Data) -> DataProfile {
         let mut vars: Vec<VarProfile> = data
             .vars
@@ -163,6 +169,7 @@ impl DataProfile {
         }
     }
 
+    /// The profile of the variable `name`.
     pub fn get(&self, name: &str) -> Option<&VarProfile> {
         self.vars.iter().find(|v| v.name == name)
     }

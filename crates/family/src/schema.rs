@@ -51,19 +51,27 @@ impl ResponseKind {
 /// The modelled variable.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Response {
+    /// Its data name.
     pub name: String,
+    /// What its values are (real, positive, counts, 0/1, successes with trials).
     pub kind: ResponseKind,
     /// The trials array of a [`ResponseKind::Successes`] response.
     pub trials: Option<String>,
     /// Its length, as written in declarations (a size name or a literal).
     pub size: String,
+    /// Its number of observations.
     pub len: usize,
+    /// Mean of its values.
     pub mean: f64,
+    /// Standard deviation of its values.
     pub sd: f64,
+    /// Smallest value.
     pub min: f64,
+    /// Largest value.
     pub max: f64,
     /// Variance over mean (counts; 1 for a Poisson).
     pub dispersion: f64,
+    /// Skewness (0 for a symmetric distribution).
     pub skewness: f64,
     /// Excess kurtosis (0 for a normal).
     pub kurtosis: f64,
@@ -96,13 +104,19 @@ impl Response {
 /// observation.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Covariate {
+    /// Its data name.
     pub name: String,
     /// `Some(columns)` for a matrix (its column count as written in declarations).
     pub columns: Option<String>,
+    /// Declared as integers.
     pub is_int: bool,
+    /// Only 0 and 1.
     pub binary: bool,
+    /// Every value above 0.
     pub positive: bool,
+    /// Smallest value.
     pub min: f64,
+    /// Largest value.
     pub max: f64,
     /// Sorted and evenly spaced, or named like a time.
     pub time_like: bool,
@@ -117,6 +131,7 @@ pub struct Covariate {
 }
 
 impl Covariate {
+    /// A design matrix (one row per observation) rather than a vector.
     pub fn is_matrix(&self) -> bool {
         self.columns.is_some()
     }
@@ -133,9 +148,11 @@ impl Covariate {
 /// A grouping: an int array of the response's length with values in 1..J.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Grouping {
+    /// Its data name.
     pub name: String,
     /// The number of groups as written in declarations (`J`, or a literal).
     pub levels: String,
+    /// The number of groups.
     pub n_levels: usize,
     /// Vector covariates that take more than one value within some group (candidates for
     /// varying slopes).
@@ -159,6 +176,7 @@ pub struct Schema {
     pub responses: Vec<Response>,
     /// Covariates of the primary response, the likeliest predictor first.
     pub covariates: Vec<Covariate>,
+    /// Grouping indexes of the primary response, in data order.
     pub groupings: Vec<Grouping>,
     /// A covariate that is a time or order index.
     pub time: Option<String>,
@@ -168,6 +186,7 @@ pub struct Schema {
     pub sizes: Vec<String>,
     /// Variables no model uses.
     pub unused: Vec<String>,
+    /// Who chose the response: the user or the data.
     pub decided: Decided,
     /// Why the response was chosen.
     pub reason: String,
@@ -179,16 +198,36 @@ pub struct Schema {
 /// Why no schema could be made.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum SchemaError {
+    /// The data has no array to model.
     #[error("nothing to model: the data has no array of observations (it has {variables}); give the observations as an array, e.g. \"y\": [1.2, 0.4, ...]")]
-    NothingToModel { variables: String },
+    NothingToModel {
+        /// The data's variables with their types.
+        variables: String,
+    },
+    /// `--response` names no data variable.
     #[error("--response {name}: the data has no variable `{name}` (it has {available})")]
-    UnknownResponse { name: String, available: String },
+    UnknownResponse {
+        /// The name given.
+        name: String,
+        /// The data's variables with their types.
+        available: String,
+    },
+    /// `--response` names a scalar.
     #[error(
         "--response {name}: `{name}` is a scalar; the response must be an array of observations"
     )]
-    ScalarResponse { name: String },
+    ScalarResponse {
+        /// The name given.
+        name: String,
+    },
+    /// `--response` names an array of more than one dimension.
     #[error("--response {name}: `{name}` is a {dims}-dimensional array; the response must be a vector or 1-D array")]
-    NotOneDimensional { name: String, dims: usize },
+    NotOneDimensional {
+        /// The name given.
+        name: String,
+        /// Its number of dimensions.
+        dims: usize,
+    },
 }
 
 /// The user's say in the schema.

@@ -25,6 +25,8 @@
 //! # Ok::<(), refinestat_report::ReportError>(())
 //! ```
 
+#![warn(missing_docs)]
+
 mod html;
 mod plots;
 mod ppc;
@@ -78,10 +80,18 @@ impl Default for ReportOptions {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ReportError {
+    /// A file could not be read or written.
     #[error("{path}: {message}")]
-    Io { path: PathBuf, message: String },
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// The directory is not the output of `sample` or `synth` (the message says what is missing).
     #[error("{0}")]
     NotARun(String),
+    /// The draws' CSV files could not be read as draws (the message names the file).
     #[error("{0}")]
     Draws(String),
 }
@@ -96,7 +106,9 @@ fn io_error(path: &Path, e: impl std::fmt::Display) -> ReportError {
 /// The written report.
 #[derive(Debug, Clone)]
 pub struct Written {
+    /// Where the report is.
     pub path: PathBuf,
+    /// Its size.
     pub bytes: usize,
 }
 
