@@ -67,6 +67,7 @@ impl Mode {
         }
     }
 
+    /// The mode's name on the command line.
     pub fn as_str(self) -> &'static str {
         match self {
             Mode::Standard => "standard",
@@ -93,6 +94,7 @@ impl std::str::FromStr for Mode {
 /// Budgets and sampling settings of one generation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DecodeConfig {
+    /// Which constraints apply to the tokens.
     pub mode: Mode,
     /// Logits are divided by this before sampling (1 = the model's own distribution).
     pub temperature: f64,
@@ -231,6 +233,7 @@ pub enum StopReason {
 }
 
 impl StopReason {
+    /// The reason's name in logs.
     pub fn as_str(&self) -> &str {
         match self {
             StopReason::Completed => "completed",
@@ -277,8 +280,11 @@ pub struct Generation {
     pub program: String,
     /// The generated part alone.
     pub generated: String,
+    /// Why the generation ended.
     pub stop: StopReason,
+    /// Tokens of the prompt, sampled, accepted and rejected.
     pub tokens: TokenCounts,
+    /// Tokens taken back after a dead end.
     pub backtracks: usize,
     /// Grammar masks computed (one per position visited; 0 in `standard` mode).
     pub masks: usize,

@@ -77,6 +77,7 @@ pub enum Selection {
 }
 
 impl Selection {
+    /// The rule's name on the command line.
     pub fn as_str(self) -> &'static str {
         match self {
             Selection::ReliableElpd => "reliable-elpd",
@@ -113,6 +114,7 @@ pub struct RefineConfig {
     pub beta: usize,
     /// A program is valid when its reliability score is at least this (default 5 of 7).
     pub k: u8,
+    /// How the best valid program is chosen.
     pub select: Selection,
     /// Decoder settings; `mode` is `refinestat` for RefineStat, `syntax` for the iterative
     /// baseline (refinement without the semantic predicates).
@@ -166,12 +168,14 @@ pub struct Assessment {
 
 /// Fits a program that passed the check and scores it. A trait so tests can inject scores.
 pub trait Fitter {
+    /// Fit `program` to `data` and assess the fit.
     fn fit(&mut self, program: &str, data: &Data) -> Assessment;
 }
 
 /// The real fitter: compile, NUTS with `sampler`, diagnostics with PSIS-LOO.
 #[derive(Debug, Clone)]
 pub struct NutsFitter {
+    /// Chains, warm-up, draws and seed of each fit.
     pub sampler: SamplerConfig,
 }
 
@@ -220,11 +224,13 @@ pub enum AttemptKind {
 pub struct Attempt {
     /// 0-based.
     pub index: usize,
+    /// A full program, a likelihood resample or a structural revision.
     pub kind: AttemptKind,
     /// The whole program (D || P || L).
     pub program: String,
     /// How the decoder ended.
     pub generation: StopReason,
+    /// Its tokens (redrawn likelihoods included).
     pub tokens: TokenCounts,
     /// Check violations of the finished program (empty = it checks).
     pub violations: Vec<Diagnostic>,
@@ -238,8 +244,11 @@ pub struct Attempt {
     pub redraws: usize,
     /// For a revision: what changed, and the attempt it revised.
     pub revision: Option<(String, usize)>,
+    /// Its candidate's reliability score (0 without a fit).
     pub score: u8,
+    /// Its candidate's ELPD-LOO.
     pub elpd_loo: Option<f64>,
+    /// Whether its candidate is valid.
     pub valid: bool,
     /// Wall time of the attempt (generation, check and fit).
     pub time: Duration,
@@ -248,10 +257,13 @@ pub struct Attempt {
 /// A distinct fitted program.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Candidate {
+    /// The whole program, data block included.
     pub program: String,
     /// Its canonical text (the cache key).
     pub canonical: String,
+    /// What its fit said.
     pub assessment: Assessment,
+    /// Fitted without error and scored at least `k`.
     pub valid: bool,
     /// The attempt that fitted it.
     pub first_attempt: usize,
@@ -263,8 +275,11 @@ pub struct Candidate {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RefineStop {
+    /// `beta` valid programs were found.
     BetaReached,
+    /// `rmax` attempts were made.
     RmaxReached,
+    /// The wall-clock budget was spent.
     TimeBudget,
     /// The budget ran out with no valid program.
     NoValidProgram,
@@ -274,6 +289,7 @@ pub enum RefineStop {
 }
 
 impl RefineStop {
+    /// The reason's name in logs.
     pub fn as_str(self) -> &'static str {
         match self {
             RefineStop::BetaReached => "beta_reached",
@@ -288,15 +304,19 @@ impl RefineStop {
 /// Everything the loop did.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RefineOutcome {
+    /// Every attempt, in order.
     pub attempts: Vec<Attempt>,
+    /// Every distinct fitted program, in order of first fit.
     pub candidates: Vec<Candidate>,
     /// The chosen candidate.
     pub best: Option<usize>,
+    /// Why the loop ended.
     pub stop: RefineStop,
     /// Sum over all attempts.
     pub tokens: TokenCounts,
     /// Fits run (= candidates).
     pub fits: usize,
+    /// Wall time of the whole loop.
     pub elapsed: Duration,
 }
 
