@@ -35,6 +35,11 @@ use crate::schema::{Covariate, Response, ResponseKind, Schema};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
+/// The longest parameter name the grammar writes: the constrained decoder's default bound on a
+/// variable name (`refinestat_synthesis::GrammarBounds::identifier_chars`), so every program
+/// it writes is one the decoder lets through.
+pub const MAX_PARAMETER_NAME: usize = 16;
+
 /// Settings of the grammar.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GrammarConfig {
@@ -327,6 +332,28 @@ impl<'s> Analysis<'s> {
     }
 
     /// A parameter name that does not clash with a data name.
+    /// A fresh name for a parameter of the variable `var` (`beta_x`, `sigma_a_group`), at most
+    /// [`MAX_PARAMETER_NAME`] characters: a long variable name is cut and a short hash of it
+    /// keeps two cut names apart.
+    fn param_for(&self, prefix: &str, var: &str) -> String {
+        let full = format!("{prefix}{var}");
+        if full.len() <= MAX_PARAMETER_NAME {
+            return self.fresh(&full);
+        }
+        let hash = var
+            .bytes()
+            .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(b as u32))
+            % 1296;
+        let digits = b"0123456789abcdefghijklmnopqrstuvwxyz";
+        let tag: String = [digits[(hash / 36) as usize], digits[(hash % 36) as usize]]
+            .iter()
+            .map(|&c| c as char)
+            .collect();
+        let keep = MAX_PARAMETER_NAME.saturating_sub(prefix.len() + 3).max(1);
+        let cut: String = var.chars().take(keep).collect();
+        self.fresh(&format!("{prefix}{cut}_{tag}"))
+    }
+
     fn fresh(&self, base: &str) -> String {
         if !self.data_names.contains(base) {
             return base.to_string();
@@ -1017,12 +1044,12 @@ fn varying_effects(
     ch: &mut Chooser,
     a: &Analysis,
     parts: &mut Parts,
-    name: &str,
+    (prefix, group): (&str, &str),
     levels: &str,
     scale_target: f64,
 ) -> String {
-    let effects = a.fresh(name);
-    let sigma = a.fresh(&format!("sigma_{name}"));
+    let effects = a.param_for(prefix, group);
+    let sigma = a.param_for(&format!("sigma_{prefix}"), group);
     declare_scale(ch, a, parts, &sigma);
     let ps = scale_prior(ch, parts.style, scale_target);
     parts.priors.push(format!("{sigma} ~ {ps};"));
@@ -1032,7 +1059,7 @@ fn varying_effects(
             .priors
             .push(format!("{effects} ~ normal(0, {sigma});"));
     } else {
-        let z = a.fresh(&format!("z_{name}"));
+        let z = a.param_for(&format!("z_{prefix}"), group);
         parts.params.push(format!("vector[{levels}] {z};"));
         parts
             .transformed
@@ -1121,7 +1148,7 @@ fn linear_predictor(
                 parts.labels.offset = x.name.clone();
                 continue;
             }
-            let beta = a.fresh(&format!("beta_{}", x.name));
+            let beta = a.param_for("beta_", &x.name);
             parts.params.push(format!("real {beta};"));
             parts.priors.push(format!("{beta} ~ {pb};"));
             terms.push(format!("{beta} * {}", scaled(x, log_positive)));
@@ -1129,7 +1156,7 @@ fn linear_predictor(
         }
         for m in &matrices {
             let cols = m.columns.clone().unwrap_or_default();
-            let beta = a.fresh(&format!("beta_{}", m.name));
+            let beta = a.param_for("beta_", &m.name);
             parts.params.push(format!("vector[{cols}] {beta};"));
             parts.priors.push(format!("{beta} ~ {pb};"));
             terms.push(format!("{} * {beta}", m.name));
@@ -1153,7 +1180,7 @@ fn linear_predictor(
                 ch,
                 a,
                 parts,
-                &format!("a_{}", g.name),
+                ("a_", &g.name),
                 &g.levels,
                 effect_target,
             );
@@ -1172,7 +1199,7 @@ fn linear_predictor(
                     ch,
                     a,
                     parts,
-                    &format!("b_{}", g.name),
+                    ("b_", &g.name),
                     &g.levels,
                     coef_target,
                 );
@@ -1688,6 +1715,38 @@ mod tests {
         } else {
             "Age"
         }
+    }
+
+    #[test]
+    fn parameter_names_fit_the_decoders_bound() {
+        let json = r#"{"N": 6, "J_Province_Region": 2, "Province_Region": [1, 1, 1, 2, 2, 2],
+            "Infant_Mortality": [20.1, 22.5, 18.3, 24.1, 19.0, 21.2],
+            "Infant_Mortality_Rate": [2.1, 2.5, 1.3, 2.1, 1.0, 1.2],
+            "y": [70.1, 80.2, 75.3, 60.4, 66.5, 71.6]}"#;
+        let (data, s) = all(json);
+        let block = crate::profile::data_block(&data);
+        for x in s.iter().take(20) {
+            let program = format!("{block}{}", x.text);
+            assert!(check(&program, Some(&data)).is_empty(), "{program}");
+        }
+        for x in &s {
+            for word in x
+                .text
+                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .filter(|w| w.starts_with("beta_") || w.contains("_a_") || w.starts_with("a_"))
+            {
+                assert!(word.len() <= MAX_PARAMETER_NAME, "{word} in {}", x.text);
+            }
+        }
+        // Two long covariates sharing their first characters keep distinct coefficients.
+        assert!(s.iter().any(|x| {
+            let betas: BTreeSet<&str> = x
+                .text
+                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .filter(|w| w.starts_with("beta_Infant"))
+                .collect();
+            betas.len() == 2
+        }));
     }
 
     #[test]

@@ -112,3 +112,10 @@ fn weights_follow_the_data() {
         0.0
     );
 }
+
+#[test]
+fn the_family_library_writes_names_the_decoder_takes() {
+    // The family library cuts parameter names to its bound; the decoder must take that length.
+    let bound = refinestat_synthesis::grammar::GrammarBounds::default().identifier_chars;
+    assert!(refinestat_family::MAX_PARAMETER_NAME <= bound);
+}
