@@ -62,10 +62,10 @@
 //! built-in programs written through synthetic vocabularies (figures in BENCHMARKS.md). Most of a
 //! mask is llguidance's Earley parser, stepped once for every token-prefix that ends a lexeme
 //! inside a token (`ab)`, `x+y`): where a name may start, tens of thousands of a large
-//! vocabulary's tokens do, and llguidance reuses such a step only for the next token that ends
-//! the same lexeme right after. Walking the token trie is most of the rest. Both shrink with the
+//! vocabulary's tokens do, and llguidance reuses a step only when its previous step at that depth
+//! scanned the same lexeme. Walking the token trie is most of the rest. Both shrink with the
 //! token classes below, which cut a 150k-token synthetic vocabulary to about 26k trie tokens and
-//! its mask to about a third. The grammar needs more Earley items per mask than llguidance's
+//! its mask time to about half. The grammar needs more Earley items per mask than llguidance's
 //! default limit, so the limits are raised.
 //!
 //! # Token classes
