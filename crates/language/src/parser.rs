@@ -26,13 +26,23 @@ pub struct Parse {
 
 /// Parse a whole program.
 pub fn parse(src: &str) -> Parse {
-    Parser::new(src, false).run()
+    Parser::new(src, false).run().0
 }
 
 /// Parse a program prefix: errors caused only by the input ending early are not reported, so an
 /// empty error list means "this prefix can still become a valid program".
 pub fn parse_prefix(src: &str) -> Parse {
-    Parser::new(src, true).run()
+    Parser::new(src, true).run().0
+}
+
+/// [`parse_prefix`], also handing over the lexer's tokens (end of input included) and where the
+/// text may still change (as [`lex`] in prefix mode gives them), so that a caller needing them
+/// does not lex the text again.
+pub(crate) fn parse_prefix_tokens(src: &str) -> (Parse, Vec<Token>, usize) {
+    let parser = Parser::new(src, true);
+    let incomplete_from = parser.incomplete_from;
+    let (parse, tokens) = parser.run();
+    (parse, tokens, incomplete_from)
 }
 
 /// Bound on the nesting of expressions and statements (each paren level costs about two units).
@@ -185,11 +195,11 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn run(mut self) -> Parse {
+    fn run(mut self) -> (Parse, Vec<Token>) {
         let program = self.program();
         let mut errors = self.errors;
         errors.sort_by_key(|e| (e.span.start, e.span.end));
-        Parse { program, errors }
+        (Parse { program, errors }, self.tokens)
     }
 
     // ---------------------------------------------------------------- token helpers

@@ -2,7 +2,9 @@
 //! the grammar mask (llguidance over the whole vocabulary), following the sampled token in the
 //! grammar, and the semantic check of the sampled token (`check_prefix` on the text so far),
 //! averaged over the tokens of real programs. Usage:
-//! `cargo run --release -p refinestat-local --example constraint_cost [PROGRAMS_PER_DATASET]`.
+//! `cargo run --release -p refinestat-local --example constraint_cost [PROGRAMS_PER_DATASET]
+//! [--no-forward] [--unreduced]`; `--unreduced` masks over a trie of every token instead of one
+//! per token class (the masks are the same; see `refinestat_synthesis::grammar`).
 //!
 //! The vocabularies are synthetic, deterministic from a seed: end-of-program, every lexeme of the
 //! language (keywords, operators, punctuation, whitespace runs, the library's function and
@@ -303,12 +305,16 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(4);
     let seed = 20_261_121;
+    let unreduced = std::env::args().any(|a| a == "--unreduced");
     println!(
-        "constraint cost per token (refinestat mode, built-in programs, {per_dataset} per dataset)"
+        "constraint cost per token (refinestat mode, built-in programs, {per_dataset} per dataset, \
+         {} trie)",
+        if unreduced { "unreduced" } else { "class" }
     );
     println!(
-        "{:>8} {:>10} {:>11} {:>9} {:>9} {:>9} {:>9} {:>10} {:>10} {:>9}",
+        "{:>8} {:>11} {:>10} {:>11} {:>9} {:>9} {:>9} {:>9} {:>10} {:>10} {:>9}",
         "vocab",
+        "trie tokens",
         "trie ms",
         "compile ms",
         "mask us",
@@ -322,12 +328,20 @@ fn main() {
     for size in [32_000usize, 150_000] {
         let vocabulary = synthetic_vocabulary(size, seed);
         let started = Instant::now();
-        let env = token_environment(&vocabulary).expect("vocabulary trie");
+        let mut env = token_environment(&vocabulary).expect("vocabulary trie");
+        if unreduced {
+            env = env.unreduced().expect("vocabulary trie");
+        }
         let trie_time = started.elapsed();
         debug_assert!(env.build_time() <= trie_time);
         let started = Instant::now();
-        let grammar = Grammar::new(&vocabulary, &GrammarOptions::default()).expect("grammar");
+        let grammar = if unreduced {
+            Grammar::unreduced(&vocabulary, &GrammarOptions::default()).expect("grammar")
+        } else {
+            Grammar::new(&vocabulary, &GrammarOptions::default()).expect("grammar")
+        };
         let compile_time = started.elapsed();
+        let trie_tokens = grammar.environment().trie_tokens();
         let mut costs = Costs::default();
         let mut weights = vec![1.0; vocabulary.len()];
         for name in DATASET_NAMES {
@@ -384,8 +398,9 @@ fn main() {
             )
         });
         println!(
-            "{:>8} {:>10.1} {:>11.1} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>10} {:>10} {:>9}",
+            "{:>8} {:>11} {:>10.1} {:>11.1} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>10} {:>10} {:>9}",
             vocabulary.len(),
+            trie_tokens,
             trie_time.as_secs_f64() * 1e3,
             compile_time.as_secs_f64() * 1e3,
             mask,

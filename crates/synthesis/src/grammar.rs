@@ -58,19 +58,34 @@
 //!
 //! # Cost
 //!
-//! `cargo run --release -p refinestat-local --example constraint_cost`: per token of built-in
-//! programs written through synthetic vocabularies, the mask takes about 2.2 ms at 32k tokens and
-//! 9.7 ms at 150k (following the token about 5-10 us, the semantic check about 15-35 us); the trie
-//! takes about 50 ms / 470 ms to build, once per vocabulary. Most of the mask is llguidance
-//! walking the many tokens that can continue a name or cross lexeme boundaries; the grammar
-//! needs more Earley items per mask than llguidance's default limit, so the limits are raised.
+//! `cargo run --release -p refinestat-local --example constraint_cost` measures it per token of
+//! built-in programs written through synthetic vocabularies (figures in BENCHMARKS.md). Most of a
+//! mask is llguidance's Earley parser, stepped once for every token-prefix that ends a lexeme
+//! inside a token (`ab)`, `x+y`): where a name may start, tens of thousands of a large
+//! vocabulary's tokens do, and llguidance reuses a step only when its previous step at that depth
+//! scanned the same lexeme. Walking the token trie is most of the rest. Both shrink with the
+//! token classes below, which cut a 150k-token synthetic vocabulary to about 26k trie tokens and
+//! its mask time to about half. The grammar needs more Earley items per mask than llguidance's
+//! default limit, so the limits are raised.
+//!
+//! # Token classes
+//!
+//! Most tokens of a large vocabulary differ from others only in letters or digits the grammar
+//! cannot tell apart: `qzx)` and `wvk)` close a name of three characters, whatever the name.
+//! [`token_class_key`] maps such tokens to one class; the trie holds one token per class, and
+//! [`GrammarState::mask_weights`] gives every member its representative's bit. A token followed
+//! in the grammar is followed by its own bytes, so the state is exactly that of its text. A
+//! prompt whose data block adds long names to the grammar (literals the classes do not know) is
+//! followed over a trie of every token ([`TokenEnvironment::unreduced`], built on first use);
+//! [`Grammar::unreduced`] gives the same grammar over it for tests and benchmarks, which check
+//! that both give the same masks.
 //!
 //! # Vocabulary and prompt
 //!
 //! The token trie is built once per [`Vocabulary`] (cached inside it and shared by its clones):
 //! token texts as bytes, end-of-program as the EOS token. Tokens with empty text never get
-//! through a mask (they would make no progress); tokens with the same text as another all follow
-//! the one the trie holds. The trie also holds hidden single-byte tokens for bytes the vocabulary
+//! through a mask (they would make no progress); tokens with the same text as another are one
+//! class. The trie also holds hidden single-byte tokens for bytes the vocabulary
 //! has no single-byte token for, so that any prompt (a data block, or a data block plus a kept
 //! prior part) is consumed byte for byte, independent of how the vocabulary would split it.
 
@@ -81,7 +96,7 @@ use llguidance::toktrie::{
 use llguidance::{Matcher, ParserFactory};
 use refinestat_language::check::catalog;
 use refinestat_proposal::{TokenId, Vocabulary};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -506,12 +521,30 @@ fn leveled_rules(b: &GrammarBounds) -> String {
 
 /// The llguidance side of a [`Vocabulary`]: its token trie and parser factory, plus the grammars
 /// compiled against them. Built once per vocabulary (see [`token_environment`]).
+///
+/// The trie holds one token per *class* of tokens the grammar cannot tell apart (see
+/// [`token_class_key`]); the mask of a class's representative is the mask of all its members.
+/// An environment built with [`TokenEnvironment::unreduced`] holds every token instead (used for
+/// prompts that add literal names to the grammar, and by tests comparing the two).
 pub struct TokenEnvironment {
     factory: ParserFactory,
     /// Tokens of the vocabulary proper; ids from here on are hidden single-byte tokens.
     vocab_len: usize,
-    /// (alias, id in the trie) for tokens whose text another token has too.
-    aliases: Vec<(TokenId, TokenId)>,
+    /// The vocabulary's end-of-program token.
+    eos: TokenId,
+    /// Texts of the vocabulary's tokens (end-of-program empty), to follow a token that is not in
+    /// the trie by its bytes.
+    texts: Vec<Vec<u8>>,
+    /// Whether the token is in the trie itself (a class representative).
+    in_trie: Vec<bool>,
+    /// (representative, range in `members`) for each class with members besides it.
+    classes: Vec<(TokenId, std::ops::Range<usize>)>,
+    /// The other members of each class, grouped as `classes` says.
+    members: Vec<TokenId>,
+    /// Whether the trie holds one token per class (false: every token).
+    reduced: bool,
+    /// The unreduced environment of the same vocabulary, built on first use.
+    unreduced: OnceLock<Result<Arc<TokenEnvironment>, GrammarError>>,
     /// Fresh matchers by grammar text.
     compiled: Mutex<HashMap<String, Matcher>>,
     build_time: Duration,
@@ -521,18 +554,18 @@ impl std::fmt::Debug for TokenEnvironment {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TokenEnvironment")
             .field("vocab_len", &self.vocab_len)
-            .field("aliases", &self.aliases.len())
+            .field("classes", &self.classes.len())
+            .field("members", &self.members.len())
+            .field("reduced", &self.reduced)
             .field("build_time", &self.build_time)
             .finish_non_exhaustive()
     }
 }
 
 impl TokenEnvironment {
-    fn build(vocabulary: &Vocabulary) -> Result<TokenEnvironment, GrammarError> {
-        let started = Instant::now();
-        let vocab_len = vocabulary.len();
+    fn new(vocabulary: &Vocabulary) -> Result<TokenEnvironment, GrammarError> {
         let eos = vocabulary.eos();
-        let mut words: Vec<Vec<u8>> = (0..vocab_len as TokenId)
+        let texts: Vec<Vec<u8>> = (0..vocabulary.len() as TokenId)
             .map(|id| {
                 if id == eos {
                     Vec::new()
@@ -541,6 +574,64 @@ impl TokenEnvironment {
                 }
             })
             .collect();
+        TokenEnvironment::build(texts, eos, true)
+    }
+
+    /// The environment of token `texts` (end-of-program, `eos`, has none).
+    fn build(
+        texts: Vec<Vec<u8>>,
+        eos: TokenId,
+        reduced: bool,
+    ) -> Result<TokenEnvironment, GrammarError> {
+        let started = Instant::now();
+        let vocab_len = texts.len();
+        // One token per class in the trie (the first of its class); the others get no text
+        // there, which keeps them out of every mask until `mask_weights` copies their
+        // representative's bit. Tokens with the same text are one class in either case.
+        let special = special_segments();
+        let mut representative: HashMap<Vec<u8>, TokenId> = HashMap::new();
+        let mut class_of: Vec<Option<TokenId>> = vec![None; vocab_len];
+        for (id, text) in texts.iter().enumerate() {
+            if text.is_empty() {
+                continue;
+            }
+            let key = if reduced {
+                token_class_key(text, special)
+            } else {
+                text.clone()
+            };
+            let rep = *representative.entry(key).or_insert(id as TokenId);
+            class_of[id] = Some(rep);
+        }
+        let mut words: Vec<Vec<u8>> = texts
+            .iter()
+            .enumerate()
+            .map(|(id, text)| {
+                if class_of[id] == Some(id as TokenId) {
+                    text.clone()
+                } else {
+                    Vec::new()
+                }
+            })
+            .collect();
+        let in_trie: Vec<bool> = words.iter().map(|w| !w.is_empty()).collect();
+        let mut grouped: HashMap<TokenId, Vec<TokenId>> = HashMap::new();
+        for (id, rep) in class_of.iter().enumerate() {
+            if let Some(rep) = *rep {
+                if rep as usize != id {
+                    grouped.entry(rep).or_default().push(id as TokenId);
+                }
+            }
+        }
+        let mut reps: Vec<TokenId> = grouped.keys().copied().collect();
+        reps.sort_unstable();
+        let mut classes = Vec::with_capacity(reps.len());
+        let mut members = Vec::new();
+        for rep in reps {
+            let start = members.len();
+            members.extend(&grouped[&rep]);
+            classes.push((rep, start..members.len()));
+        }
         // Hidden single bytes, so that any prompt text can be consumed exactly. 0xFF marks
         // special tokens in the trie and never occurs in UTF-8 text.
         let mut single = [false; 256];
@@ -563,35 +654,49 @@ impl TokenEnvironment {
         };
         let info = TokRxInfo::new(words.len() as u32, eos_id);
         let trie = TokTrie::from(&info, &words);
-        let mut aliases = Vec::new();
-        for (id, w) in words.iter().enumerate().take(vocab_len) {
-            if w.is_empty() {
-                continue;
-            }
-            if let Some(held) = trie.token_id(w) {
-                if held as usize != id {
-                    aliases.push((id as TokenId, held));
-                }
-            }
-        }
         let env: TokEnv = Arc::new(ApproximateTokEnv::new(trie));
         let mut factory = ParserFactory::new(&env, InferenceCapabilities::default(), &[])
             .map_err(|e| GrammarError::Vocabulary(e.to_string()))?;
         factory.quiet();
         // Tokens of large vocabularies span several lexemes (` (x`, `);`): allow the Earley
         // parser more work per mask than llguidance's defaults before it calls a mask too complex.
+        // (With 150k tokens, a `for` body's first mask needs over a million items.)
         let limits = factory.limits_mut();
         limits.verbose_errors = false;
-        limits.step_max_items = 1_000_000;
+        limits.step_max_items = 4_000_000;
         limits.step_lexer_fuel = 4_000_000;
         limits.max_items_in_row = 20_000;
         Ok(TokenEnvironment {
             factory,
             vocab_len,
-            aliases,
+            eos,
+            texts,
+            in_trie,
+            classes,
+            members,
+            reduced,
+            unreduced: OnceLock::new(),
             compiled: Mutex::new(HashMap::new()),
             build_time: started.elapsed(),
         })
+    }
+
+    /// The environment of the same vocabulary whose trie holds every token (itself when it
+    /// already does); built on first use.
+    pub fn unreduced(self: &Arc<Self>) -> Result<Arc<TokenEnvironment>, GrammarError> {
+        if !self.reduced {
+            return Ok(self.clone());
+        }
+        self.unreduced
+            .get_or_init(|| {
+                TokenEnvironment::build(self.texts.clone(), self.eos, false).map(Arc::new)
+            })
+            .clone()
+    }
+
+    /// Number of tokens in the trie that stand for the vocabulary (one per class).
+    pub fn trie_tokens(&self) -> usize {
+        self.in_trie.iter().filter(|&&t| t).count()
     }
 
     /// How long building the trie and factory took.
@@ -624,7 +729,196 @@ impl TokenEnvironment {
 /// The token environment of `vocabulary`, built on first use and kept with the vocabulary (and
 /// its clones) as [`Vocabulary::derived`] data, so a large vocabulary's trie is built once.
 pub fn token_environment(vocabulary: &Vocabulary) -> Result<Arc<TokenEnvironment>, GrammarError> {
-    vocabulary.derived(|v| TokenEnvironment::build(v).map(Arc::new))
+    vocabulary.derived(|v| TokenEnvironment::new(v).map(Arc::new))
+}
+
+/// The letter runs and digit runs of every word the grammar spells out (keywords, reserved
+/// words, the library's function and distribution names, bound words, conditional suffixes,
+/// and whatever its regexes hold, such as `e`/`E` of exponents): the runs whose exact spelling
+/// can matter to the grammar. Kept as the sets a token's runs are looked up in by
+/// [`token_class_key`].
+#[derive(Debug, Default)]
+pub struct SpecialSegments {
+    whole: HashSet<Vec<u8>>,
+    prefixes: HashSet<Vec<u8>>,
+    suffixes: HashSet<Vec<u8>>,
+    substrings: HashSet<Vec<u8>>,
+}
+
+/// Which run a byte belongs to: 1 for ASCII letters, 2 for digits, 0 for any other byte.
+fn run_class(b: u8) -> u8 {
+    if b.is_ascii_alphabetic() {
+        1
+    } else if b.is_ascii_digit() {
+        2
+    } else {
+        0
+    }
+}
+
+/// The maximal runs of letters and of digits in `text`, as (start, end) pairs.
+fn runs(text: &[u8]) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < text.len() {
+        let class = run_class(text[i]);
+        let mut j = i + 1;
+        if class != 0 {
+            while j < text.len() && run_class(text[j]) == class {
+                j += 1;
+            }
+            out.push((i, j));
+        }
+        i = j;
+    }
+    out
+}
+
+impl SpecialSegments {
+    /// The runs of `words` (spelled-out text).
+    pub fn new<'a>(words: impl IntoIterator<Item = &'a str>) -> SpecialSegments {
+        let mut out = SpecialSegments::default();
+        for word in words {
+            out.add(word.as_bytes(), runs(word.as_bytes()));
+        }
+        out
+    }
+
+    /// Adds the runs of `regex` and each letter or digit of it alone (`[eE]` matches `e`),
+    /// after dropping escapes (`\t`, `\x00`), ranges (`a-z`) and repetition counts (`{0,40}`),
+    /// which match no literal letter or digit.
+    pub fn add_regex(&mut self, regex: &str) {
+        let b = regex.as_bytes();
+        let mut kept = Vec::with_capacity(b.len());
+        let mut i = 0;
+        while i < b.len() {
+            if b[i] == b'\\' {
+                i += if b.get(i + 1) == Some(&b'x') { 4 } else { 2 };
+            } else if b[i] == b'{' {
+                let close = b[i..].iter().position(|&c| c == b'}');
+                i += close.map_or(1, |c| c + 1);
+                kept.push(b' ');
+            } else if b.get(i + 1) == Some(&b'-')
+                && b.get(i + 2).is_some_and(|c| run_class(*c) != 0)
+            {
+                i += 3;
+                kept.push(b' ');
+            } else {
+                kept.push(b[i]);
+                i += 1;
+            }
+        }
+        let singles = (0..kept.len()).filter(|&i| run_class(kept[i]) != 0);
+        let spans: Vec<(usize, usize)> = runs(&kept)
+            .into_iter()
+            .chain(singles.map(|i| (i, i + 1)))
+            .collect();
+        self.add(&kept, spans);
+    }
+
+    fn add(&mut self, text: &[u8], spans: Vec<(usize, usize)>) {
+        for (start, end) in spans {
+            let run = &text[start..end];
+            self.whole.insert(run.to_vec());
+            for i in 0..run.len() {
+                self.suffixes.insert(run[i..].to_vec());
+                self.prefixes.insert(run[..=i].to_vec());
+                for j in i + 1..=run.len() {
+                    self.substrings.insert(run[i..j].to_vec());
+                }
+            }
+        }
+    }
+}
+
+/// The string literals (`false`) and regexes (`true`) of a Lark grammar text (comment lines
+/// skipped), with their escapes left in: every text the grammar can match literally is spelled
+/// out in one of them.
+fn lark_literals(lark: &str) -> Vec<(bool, String)> {
+    let mut out = Vec::new();
+    for line in lark.lines() {
+        if line.trim_start().starts_with("//") {
+            continue;
+        }
+        let mut chars = line.chars();
+        while let Some(c) = chars.next() {
+            if c != '"' && c != '/' {
+                continue;
+            }
+            let mut literal = String::new();
+            let mut escaped = false;
+            for d in chars.by_ref() {
+                if escaped {
+                    escaped = false;
+                } else if d == '\\' {
+                    escaped = true;
+                } else if d == c {
+                    break;
+                }
+                literal.push(d);
+            }
+            out.push((c == '/', literal));
+        }
+    }
+    out
+}
+
+/// The special segments of the program grammar: the runs of its string literals and regexes
+/// with the library's names listed (comments on or off changes no literal; `any_callable_name`
+/// only replaces names by a regex), and of the conditional suffixes.
+pub fn special_segments() -> &'static SpecialSegments {
+    static SEGMENTS: OnceLock<SpecialSegments> = OnceLock::new();
+    SEGMENTS.get_or_init(|| {
+        let literals = lark_literals(&lark_grammar(&GrammarOptions::default(), &[]));
+        let mut out = SpecialSegments::new(
+            literals
+                .iter()
+                .filter(|(regex, _)| !regex)
+                .map(|(_, text)| text.as_str())
+                .chain(CONDITIONAL_SUFFIXES.iter().copied()),
+        );
+        for (_, regex) in literals.iter().filter(|(regex, _)| *regex) {
+            out.add_regex(regex);
+        }
+        out
+    })
+}
+
+/// The class of a token text: tokens with the same key are accepted or refused together after
+/// any text, and leave the grammar in states that accept the same continuations.
+///
+/// Every maximal run of ASCII letters, or of digits, in the token that cannot be part of a word
+/// the grammar spells out ([`SpecialSegments`]) is replaced by its kind and length; everything
+/// else is kept. A run inside the token (other bytes on both sides) is a whole run of the text,
+/// so it matters only if it *is* a special segment; a run opening the token may end one (it
+/// matters if it is a suffix of one), a run closing it may begin one (a prefix), and a token
+/// that is one run may sit inside one (a substring). Otherwise the grammar sees the run only
+/// through character classes: letters or digits of a name (`[a-zA-Z][a-zA-Z0-9_]*` up to a
+/// length, reserved words and names ending in `__` excluded, which depend on special words and
+/// underscores alone) or digits of a number, where any run of the same kind and length does the
+/// same.
+pub fn token_class_key(text: &[u8], special: &SpecialSegments) -> Vec<u8> {
+    let mut key = Vec::with_capacity(text.len());
+    let mut copied = 0;
+    for (start, end) in runs(text) {
+        let run = &text[start..end];
+        let matters = match (start == 0, end == text.len()) {
+            (true, true) => special.substrings.contains(run),
+            (true, false) => special.suffixes.contains(run),
+            (false, true) => special.prefixes.contains(run),
+            (false, false) => special.whole.contains(run),
+        };
+        if !matters {
+            key.extend_from_slice(&text[copied..start]);
+            // 0xFF never occurs in UTF-8 text, so the marker cannot be confused with text.
+            key.push(0xFF);
+            key.push(run_class(run[0]));
+            key.extend_from_slice(&(run.len() as u32).to_le_bytes());
+            copied = end;
+        }
+    }
+    key.extend_from_slice(&text[copied..]);
+    key
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -652,7 +946,22 @@ impl Grammar {
     /// Compile the program grammar for `vocabulary` (the trie is built once per vocabulary, the
     /// grammar once per vocabulary and options).
     pub fn new(vocabulary: &Vocabulary, options: &GrammarOptions) -> Result<Grammar, GrammarError> {
-        let env = token_environment(vocabulary)?;
+        Grammar::with_environment(token_environment(vocabulary)?, options)
+    }
+
+    /// The same grammar over a trie that holds every token of the vocabulary rather than one
+    /// per class: the same masks, computed more slowly (for tests and benchmarks).
+    pub fn unreduced(
+        vocabulary: &Vocabulary,
+        options: &GrammarOptions,
+    ) -> Result<Grammar, GrammarError> {
+        Grammar::with_environment(token_environment(vocabulary)?.unreduced()?, options)
+    }
+
+    fn with_environment(
+        env: Arc<TokenEnvironment>,
+        options: &GrammarOptions,
+    ) -> Result<Grammar, GrammarError> {
         let fresh = env.matcher(&lark_grammar(options, &[]))?;
         Ok(Grammar {
             env,
@@ -669,12 +978,16 @@ impl Grammar {
     /// data block, or a data block followed by a kept part of a program).
     pub fn start(&self, prompt: &str) -> Result<GrammarState, GrammarError> {
         let long = long_names(prompt, self.options.bounds.identifier_chars);
-        let mut matcher = if long.is_empty() {
-            self.fresh.clone()
+        // Long names are literals of the grammar whose letters the classes do not know: such a
+        // prompt is followed over the trie of every token.
+        let (env, mut matcher) = if long.is_empty() {
+            (self.env.clone(), self.fresh.clone())
         } else {
-            self.env.matcher(&lark_grammar(&self.options, &long))?
+            let env = self.env.unreduced()?;
+            let matcher = env.matcher(&lark_grammar(&self.options, &long))?;
+            (env, matcher)
         };
-        let trie = self.env.factory.tok_env().tok_trie();
+        let trie = env.factory.tok_env().tok_trie();
         let tokens = trie.greedy_tokenize(prompt.as_bytes());
         let consumed = matcher
             .try_consume_tokens(&tokens)
@@ -686,8 +999,8 @@ impl Grammar {
         Ok(GrammarState {
             matcher,
             mask: SimpleVob::new(),
-            env: self.env.clone(),
-            generated: 0,
+            env,
+            pieces: Vec::new(),
             masks: 0,
         })
     }
@@ -729,15 +1042,16 @@ pub struct GrammarState {
     /// The latest mask (vocabulary and hidden tokens).
     mask: SimpleVob,
     env: Arc<TokenEnvironment>,
-    /// Vocabulary tokens consumed after the prompt.
-    generated: usize,
+    /// For each vocabulary token consumed after the prompt, the trie tokens it was followed
+    /// with (one, or its bytes in trie tokens when it is not in the trie itself).
+    pieces: Vec<usize>,
     masks: usize,
 }
 
 impl std::fmt::Debug for GrammarState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GrammarState")
-            .field("generated", &self.generated)
+            .field("generated", &self.pieces.len())
             .field("masks", &self.masks)
             .finish_non_exhaustive()
     }
@@ -760,9 +1074,11 @@ impl GrammarState {
             })
             .map_err(|e| GrammarError::Matcher(e.to_string()))?;
         self.masks += 1;
-        for &(alias, held) in &self.env.aliases {
-            if mask.is_allowed(held) {
-                mask.allow_token(alias);
+        for (rep, range) in &self.env.classes {
+            if mask.is_allowed(*rep) {
+                for &member in &self.env.members[range.clone()] {
+                    mask.allow_token(member);
+                }
             }
         }
         self.mask = mask;
@@ -797,26 +1113,44 @@ impl GrammarState {
 
     /// Follow an accepted token; `false` (and no change) when the grammar does not allow it.
     pub fn consume(&mut self, token: TokenId) -> Result<bool, GrammarError> {
-        if token as usize >= self.env.vocab_len {
+        let id = token as usize;
+        if id >= self.env.vocab_len || self.env.texts[id].is_empty() {
             return Ok(false);
         }
+        let pieces = if self.env.in_trie[id] {
+            vec![token]
+        } else {
+            // Another token of its class stands for it in the trie; follow its own bytes.
+            self.env
+                .factory
+                .tok_env()
+                .tok_trie()
+                .greedy_tokenize(&self.env.texts[id])
+        };
         let n = self
             .matcher
-            .try_consume_tokens(&[token])
+            .try_consume_tokens(&pieces)
             .map_err(|e| GrammarError::Matcher(e.to_string()))?;
-        if n == 1 {
-            self.generated += 1;
+        if n < pieces.len() {
+            if n > 0 {
+                self.matcher
+                    .rollback(n)
+                    .map_err(|e| GrammarError::Matcher(e.to_string()))?;
+            }
+            return Ok(false);
         }
-        Ok(n == 1)
+        self.pieces.push(n);
+        Ok(true)
     }
 
     /// Undo the last `n` consumed tokens (never into the prompt).
     pub fn rollback(&mut self, n: usize) -> Result<(), GrammarError> {
-        let n = n.min(self.generated);
+        let n = n.min(self.pieces.len());
+        let pieces: usize = self.pieces[self.pieces.len() - n..].iter().sum();
         self.matcher
-            .rollback(n)
+            .rollback(pieces)
             .map_err(|e| GrammarError::Matcher(e.to_string()))?;
-        self.generated -= n;
+        self.pieces.truncate(self.pieces.len() - n);
         Ok(())
     }
 
@@ -827,7 +1161,7 @@ impl GrammarState {
 
     /// Tokens consumed after the prompt.
     pub fn generated(&self) -> usize {
-        self.generated
+        self.pieces.len()
     }
 
     /// Masks computed so far.

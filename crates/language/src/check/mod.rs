@@ -36,7 +36,7 @@ pub mod types;
 
 use crate::data::Data;
 use crate::diagnostic::Diagnostic;
-use crate::parser::{parse, parse_prefix};
+use crate::parser::{parse, parse_prefix_tokens};
 use crate::Program;
 use checker::Checker;
 
@@ -62,12 +62,17 @@ pub fn check_program(program: &Program, data: Option<&Data>) -> Vec<Diagnostic> 
 
 /// Check a program prefix: empty means "this prefix can still become a valid program".
 pub fn check_prefix(src: &str, data: Option<&Data>) -> Vec<Diagnostic> {
-    let parsed = parse_prefix(src);
+    // One lexing serves the parser and the pass over the unfinished statement.
+    let (parsed, tokens, incomplete_from) = parse_prefix_tokens(src);
     let mut diags = parsed.errors;
     let mut checker = Checker::new(&parsed.program, data, Some(src), true);
     checker.run(&parsed.program, false);
     diags.extend(checker.diags);
-    diags.extend(tail::unfinished_statement_names(src));
+    diags.extend(tail::unfinished_statement_names(
+        src,
+        tokens,
+        incomplete_from,
+    ));
     sort(&mut diags);
     diags
 }

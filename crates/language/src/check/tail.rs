@@ -9,7 +9,7 @@
 
 use super::catalog;
 use crate::diagnostic::{Diagnostic, Predicate};
-use crate::lexer::{lex, Token, TokenKind};
+use crate::lexer::{Token, TokenKind};
 use std::collections::HashSet;
 
 /// Words that are not variable names where they appear in a statement or block header: block,
@@ -95,14 +95,14 @@ fn inside_functions_block(tokens: &[Token], src: &str) -> bool {
 }
 
 /// Dependency violations for names in the unfinished last statement of `src` that nothing
-/// declares.
-pub(crate) fn unfinished_statement_names(src: &str) -> Vec<Diagnostic> {
-    let lexed = lex(src, true);
-    let tokens: Vec<Token> = lexed
-        .tokens
-        .into_iter()
-        .filter(|t| t.kind != TokenKind::Eof)
-        .collect();
+/// declares; `tokens` and `incomplete_from` are what the prefix lexer
+/// ([`crate::lexer::lex`] with `prefix`) gives for `src`.
+pub(crate) fn unfinished_statement_names(
+    src: &str,
+    mut tokens: Vec<Token>,
+    incomplete_from: usize,
+) -> Vec<Diagnostic> {
+    tokens.retain(|t| t.kind != TokenKind::Eof);
     if inside_functions_block(&tokens, src) {
         // Function signatures declare names this pass does not track; the full check judges
         // each definition when its body ends.
@@ -165,7 +165,7 @@ pub(crate) fn unfinished_statement_names(src: &str) -> Vec<Diagnostic> {
         let word = text(src, t);
         // A name touching the end of the text may still grow: it must start some name that
         // could stand here (declared, a keyword or type, a function or distribution).
-        if t.span.end as usize >= src.len() || t.span.start as usize >= lexed.incomplete_from {
+        if t.span.end as usize >= src.len() || t.span.start as usize >= incomplete_from {
             let after_tilde = i > 0 && tokens[i - 1].kind == TokenKind::Tilde;
             let grows = after_tilde
                 || known.iter().any(|k| k.starts_with(word))
