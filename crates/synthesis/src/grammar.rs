@@ -203,6 +203,7 @@ pub struct GrammarOptions {
     /// Comments may appear between lexemes (default false: a generated program has none, and a
     /// comment is text a proposal can wander in; files written by people need them).
     pub comments: bool,
+    /// How far each construct may repeat or nest.
     pub bounds: GrammarBounds,
     /// Any name may be called or follow `~` (default false: only the library's names). On when
     /// the distribution predicate is switched off ([`crate::DecodeConfig::without`]), since the
@@ -233,7 +234,12 @@ pub enum GrammarError {
     Vocabulary(String),
     /// The text leaves the grammar at byte `offset`.
     #[error("the text leaves the program grammar at byte {offset}, near `{near}`")]
-    Rejected { offset: usize, near: String },
+    Rejected {
+        /// Where, in bytes.
+        offset: usize,
+        /// The text around it.
+        near: String,
+    },
     /// The whole text is in the grammar but a program cannot end there.
     #[error("the text is a prefix of the program grammar but not a complete program")]
     Unfinished,
@@ -970,6 +976,7 @@ impl Grammar {
         })
     }
 
+    /// The token environment the masks are computed over.
     pub fn environment(&self) -> &Arc<TokenEnvironment> {
         &self.env
     }

@@ -34,6 +34,8 @@
 //! assert!(check(&out.program, Some(&data)).is_empty());
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod builtin;
 pub mod datasets;
 pub mod decode;
