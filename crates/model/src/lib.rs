@@ -58,6 +58,8 @@
 // Comparisons are written `!(x > 0.0)` on purpose: they reject NaN as well.
 #![allow(clippy::neg_cmp_op_on_partial_ord)]
 
+#![warn(missing_docs)]
+
 mod builtins;
 mod dist;
 mod index;
@@ -135,7 +137,9 @@ impl ModelError {
 /// the Stan JSON shape (so `data` can be written out and fed back as a data file).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SimulatedDraw {
+    /// The parameters drawn from their priors.
     pub params: Data,
+    /// The data given with the observed variables replaced by their simulated values.
     pub data: Data,
 }
 
