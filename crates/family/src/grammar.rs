@@ -1431,16 +1431,21 @@ fn derive(ch: &mut Chooser, a: &Analysis) -> (String, Labels) {
         (Some(y), None, None, Some(x)) if simple => {
             // One real predictor: the curve family; more covariates or a time index: also the
             // linear model in all of them.
-            let glm_weight = if schema.time.is_some() && r.autocorrelation > 0.5 {
-                // A series with memory: the linear model is where AR(1) errors are written.
-                0.7
+            // A small design over a time-like index whose response no line fits is the Gaussian
+            // process's ground, whatever its memory or other covariates.
+            let gp_ground = x.r2_linear.max(x.r2_log) < 0.5 && a.n_obs <= 60;
+            let glm_weight = if schema.time.is_some() && gp_ground {
+                0.2
             } else if vectors > 1 {
                 // Several covariates: mostly the model in all of them, a curve in one at times.
                 0.7
-            } else if schema.time.is_some() {
-                0.5
-            } else {
+            } else if schema.time.is_none() {
                 0.0
+            } else if r.autocorrelation > 0.5 {
+                // A series with memory: the linear model is where AR(1) errors are written.
+                0.7
+            } else {
+                0.5
             };
             if ch.flip(glm_weight) {
                 glm(ch, a, &mut parts, r, true);

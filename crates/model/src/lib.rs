@@ -57,7 +57,6 @@
 
 // Comparisons are written `!(x > 0.0)` on purpose: they reject NaN as well.
 #![allow(clippy::neg_cmp_op_on_partial_ord)]
-
 #![warn(missing_docs)]
 
 mod builtins;
