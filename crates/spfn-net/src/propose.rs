@@ -303,6 +303,20 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_model_loads_and_a_missing_one_names_its_file() {
+        let loaded = load(&shipped_model_dir()).unwrap();
+        assert_eq!(loaded.vocab.len(), loaded.net.config.vocab);
+        assert!(loaded.step > 0);
+        let data = Data::from_json_str(r#"{"N": 2, "y": [0.5, 1.5]}"#).unwrap();
+        let Err(ProposalError::ModelFiles { path, .. }) =
+            from_spec("spfn:/nonexistent/model", &data)
+        else {
+            panic!("a missing model directory is a model-files error");
+        };
+        assert!(path.contains("/nonexistent/model"), "{path}");
+    }
+
+    #[test]
     fn plain_rust_decoding_matches_the_network() {
         let data =
             Data::from_json_str(r#"{"N": 3, "y": [0.5, 1.5, -2.0], "x": [1, 2, 3]}"#).unwrap();
