@@ -1,6 +1,6 @@
 //! The proposal backends compiled into this binary: `builtin` always (the synthesis crate);
 //! `local:PATH` with the `local` feature (`refinestat-local`, candle) and `openai:URL#model=NAME`
-//! with the `openai` feature (`refinestat-openai`); `spfn:MODEL_DIR` with the `spfn` feature
+//! with the `openai` feature (`refinestat-openai`); `spfn` (the shipped model) and `spfn:MODEL_DIR` with the `spfn` feature
 //! (`refinestat-spfn-net`, candle). A spec naming a backend this build leaves out
 //! is an error that says which feature adds it (`cargo build --release --features local`).
 

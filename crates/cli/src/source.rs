@@ -27,7 +27,7 @@ pub struct DataSource {
     /// data and --describe, and printed.
     #[arg(long = "response", value_name = "NAME")]
     pub response: Vec<String>,
-    /// Proposal model: builtin, local:PATH, openai:URL#model=NAME, spfn:PATH, or replay:FILE
+    /// Proposal model: builtin, local:PATH, openai:URL#model=NAME, spfn (the shipped model), spfn:PATH, or replay:FILE
     /// (proposes exactly the program in FILE, the part after the data block: what a decoding
     /// mode lets through of it). openai takes
     /// an http:// URL of an OpenAI-compatible server (vLLM, llama.cpp, Ollama) and optional

@@ -294,3 +294,35 @@ fn a_training_run_killed_with_sigkill_resumes_to_the_bytes_of_an_uninterrupted_r
         );
     }
 }
+
+/// `--lm spfn` is the model shipped in crates/spfn-net/model: it writes programs that check with
+/// the data.
+#[cfg(feature = "spfn")]
+#[test]
+fn the_shipped_model_writes_valid_programs() {
+    let dir = scratch("spfn-net", "shipped");
+    let out = refinestat(&[
+        "generate",
+        "--dataset",
+        "eight_schools",
+        "--lm",
+        "spfn",
+        "--mode",
+        "refinestat",
+        "--n",
+        "2",
+        "--output-dir",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = std::fs::read_to_string(dir.join("generate.jsonl")).unwrap();
+    let rows: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 2);
+    for row in &rows {
+        assert_eq!(row["lm"], "spfn");
+        assert_eq!(row["check"]["valid"], true, "{row}");
+    }
+}

@@ -45,6 +45,8 @@ pub struct EvalReport {
     pub by_family: BTreeMap<String, Counts>,
     /// By the generating likelihood.
     pub by_likelihood: BTreeMap<String, Counts>,
+    /// By the dataset's rows (`N < 50`, `N >= 50`).
+    pub by_rows: BTreeMap<String, Counts>,
 }
 
 impl EvalReport {
@@ -67,6 +69,7 @@ impl EvalReport {
         for (title, map) in [
             ("by family", &self.by_family),
             ("by likelihood", &self.by_likelihood),
+            ("by rows", &self.by_rows),
         ] {
             out.push_str(&format!("{title}\n"));
             for (k, c) in map {
@@ -140,6 +143,12 @@ pub fn evaluate(
         report
             .by_likelihood
             .entry(want)
+            .or_default()
+            .add(hit, same_program);
+        let rows = if r.rows >= 50 { "N >= 50" } else { "N < 50" };
+        report
+            .by_rows
+            .entry(rows.to_string())
             .or_default()
             .add(hit, same_program);
     }

@@ -8,6 +8,7 @@
 //! - [`vocab`]: the decoder's lexeme vocabulary and the training targets (data variable names as
 //!   pointers to their encoder tokens);
 //! - [`net`]: the encoder-decoder network (candle, CPU);
+//! - [`fast`]: its decoder one lexeme at a time in plain Rust (proposing);
 //! - [`mod@train`]: the training run (streamed shards, AdamW with warm-up and cosine decay,
 //!   validation loss, checkpoints and resume, the loss curve);
 //! - [`propose`]: the trained network as a [`refinestat_proposal::ProposalModel`];
@@ -20,6 +21,7 @@
 #![warn(missing_docs)]
 
 pub mod eval;
+pub mod fast;
 pub mod features;
 pub mod net;
 pub mod propose;

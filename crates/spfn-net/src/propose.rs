@@ -1,14 +1,16 @@
 //! The trained network as a proposal model (`--lm spfn:MODEL_DIR`): the dataset is encoded once,
-//! then each call scores the next lexeme given the program so far. The decoder's keys and values
-//! are cached and reused while the program only grows (the constrained decoder backtracks, so
-//! the cache is cut back to the common prefix when it does not).
+//! then each call scores the next lexeme given the program so far, one position at a time in
+//! plain Rust ([`crate::fast`]). The decoder's keys and values are cached and reused while the
+//! program only grows (the constrained decoder backtracks, so the cache is cut back to the common
+//! prefix when it does not).
 //!
 //! The proposal vocabulary is the model's lexemes (end-of-program first; beginning-of-program and
 //! unknown left out) followed by the data's variable names; a lexeme spelled like a data
 //! variable is left out in favour of the variable.
 
+use crate::fast::{FastData, FastNet, FastState};
 use crate::features::{dataset_features, CELL_FEATURES, SUMMARY_FEATURES};
-use crate::net::{Cache, EncBatch, Net, NetConfig, Source};
+use crate::net::{EncBatch, Net, NetConfig, Source};
 use crate::train::{load_vocab, read_json, read_tensors, State};
 use crate::vocab::{ProgramVocab, BOS_ID, EOS_ID, UNK_ID};
 use crate::NetError;
@@ -85,7 +87,9 @@ pub struct SpfnModel {
     to_model: Vec<u32>,
     /// Decoder index -> proposal token (for scoring text).
     fixed_len: usize,
-    cache: Option<(Vec<u32>, Cache)>,
+    fast: FastNet,
+    fast_data: FastData,
+    state: FastState,
 }
 
 fn candle(e: candle_core::Error) -> NetError {
@@ -123,13 +127,18 @@ impl SpfnModel {
             .iter()
             .position(|&m| m == EOS_ID)
             .expect("end-of-program is kept") as TokenId;
+        let fast = FastNet::new(&loaded.net).map_err(candle)?;
+        let fast_data = fast.data(&enc).map_err(candle)?;
+        let state = fast.state();
         Ok(SpfnModel {
             net: loaded.net,
             enc,
             vocabulary: Vocabulary::new(texts, eos),
             to_model,
             fixed_len: vocab.len(),
-            cache: None,
+            fast,
+            fast_data,
+            state,
         })
     }
 
@@ -202,41 +211,7 @@ impl SpfnModel {
                 .iter()
                 .map(|&g| self.to_model.get(g as usize).copied().unwrap_or(UNK_ID)),
         );
-        let (mut p, old) = match self.cache.take() {
-            Some((ids, cache)) => (
-                ids.iter().zip(&input).take_while(|(a, b)| a == b).count(),
-                Some(cache),
-            ),
-            None => (0, None),
-        };
-        if p == input.len() {
-            p -= 1;
-        }
-        let cache = match (p, old) {
-            (0, _) | (_, None) => {
-                p = 0;
-                None
-            }
-            (p, Some(c)) => Some(
-                c.iter()
-                    .map(|(k, v)| Ok((k.narrow(2, 0, p)?, v.narrow(2, 0, p)?)))
-                    .collect::<candle_core::Result<Cache>>()
-                    .map_err(candle)?,
-            ),
-        };
-        let (h, cache) = self
-            .net
-            .decode(&self.enc, &[input[p..].to_vec()], cache.as_ref())
-            .map_err(candle)?;
-        let t = input.len() - p;
-        let lp = self
-            .net
-            .log_probs(&self.enc, &h.narrow(1, t - 1, 1).map_err(candle)?)
-            .and_then(|t| t.flatten_all())
-            .and_then(|t| t.to_vec1::<f32>())
-            .map_err(candle)?;
-        self.cache = Some((input, cache));
-        Ok(lp)
+        Ok(self.fast.next(&self.fast_data, &mut self.state, &input))
     }
 }
 
@@ -270,18 +245,34 @@ impl ProposalModel for SpfnModel {
     }
 }
 
-/// The proposal model a `spfn:MODEL_DIR` spec names, conditioned on `data`.
+/// Where the model that ships with the source tree lives (`--lm spfn`): `model/` beside this
+/// crate's `Cargo.toml` (config.json, vocab.json, model.safetensors, state.json, MODEL_CARD.md).
+pub fn shipped_model_dir() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("model")
+}
+
+/// The proposal model a `spfn` (the shipped model, [`shipped_model_dir`]) or `spfn:MODEL_DIR`
+/// spec names, conditioned on `data`.
 pub fn from_spec(spec: &str, data: &Data) -> Result<SpfnModel, ProposalError> {
-    let dir = spec.strip_prefix("spfn:").unwrap_or("");
-    if dir.is_empty() {
-        return Err(ProposalError::InvalidSpec {
-            spec: spec.to_string(),
-            problem: "expected spfn:MODEL_DIR (a directory written by `refinestat spfn train`); \
-                      no trained model ships with this version"
-                .into(),
-        });
-    }
-    SpfnModel::load(Path::new(dir), data).map_err(|e| match e {
+    let dir = match spec.strip_prefix("spfn:") {
+        Some("") => {
+            return Err(ProposalError::InvalidSpec {
+                spec: spec.to_string(),
+                problem: "expected spfn (the shipped model) or spfn:MODEL_DIR (a directory \
+                          written by `refinestat spfn train`)"
+                    .into(),
+            })
+        }
+        Some(dir) => std::path::PathBuf::from(dir),
+        None if spec == "spfn" => shipped_model_dir(),
+        None => {
+            return Err(ProposalError::InvalidSpec {
+                spec: spec.to_string(),
+                problem: "expected spfn or spfn:MODEL_DIR".into(),
+            })
+        }
+    };
+    SpfnModel::load(&dir, data).map_err(|e| match e {
         NetError::Files { path, problem } => ProposalError::ModelFiles { path, problem },
         other => ProposalError::Backend(other.to_string()),
     })
@@ -309,6 +300,48 @@ mod tests {
             data,
         )
         .unwrap()
+    }
+
+    #[test]
+    fn the_shipped_model_loads_and_a_missing_one_names_its_file() {
+        let loaded = load(&shipped_model_dir()).unwrap();
+        assert_eq!(loaded.vocab.len(), loaded.net.config.vocab);
+        assert!(loaded.step > 0);
+        let data = Data::from_json_str(r#"{"N": 2, "y": [0.5, 1.5]}"#).unwrap();
+        let Err(ProposalError::ModelFiles { path, .. }) =
+            from_spec("spfn:/nonexistent/model", &data)
+        else {
+            panic!("a missing model directory is a model-files error");
+        };
+        assert!(path.contains("/nonexistent/model"), "{path}");
+    }
+
+    #[test]
+    fn plain_rust_decoding_matches_the_network() {
+        let data =
+            Data::from_json_str(r#"{"N": 3, "y": [0.5, 1.5, -2.0], "x": [1, 2, 3]}"#).unwrap();
+        let mut m = model(&data);
+        let v = m.vocabulary().clone();
+        let id = |t: &str| v.id(t).unwrap();
+        let generated = [id("parameters"), id("{"), id("real"), id("y"), id("x")];
+        for n in 0..=generated.len() {
+            let mut fast = vec![0.0; v.len()];
+            m.next_token_logprobs(&[], &generated[..n], &mut fast)
+                .unwrap();
+            let mut input = vec![BOS_ID];
+            input.extend(generated[..n].iter().map(|&g| m.to_model[g as usize]));
+            let (h, _) = m.net.decode(&m.enc, &[input], None).unwrap();
+            let lp = m.net.log_probs(&m.enc, &h).unwrap().squeeze(0).unwrap();
+            let last: Vec<f32> = lp.get(n).unwrap().to_vec1().unwrap();
+            for (p, &t) in m.to_model.iter().enumerate() {
+                let want = f64::from(last[t as usize]);
+                assert!(
+                    (fast[p] - want).abs() < 1e-4,
+                    "{n} {p}: {} vs {want}",
+                    fast[p]
+                );
+            }
+        }
     }
 
     #[test]
