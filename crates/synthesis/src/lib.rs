@@ -50,8 +50,8 @@ pub use decode::{generate, program_rng, DecodeConfig, Generation, Mode, StopReas
 pub use grammar::{Grammar, GrammarBounds, GrammarError, GrammarOptions, GrammarState};
 pub use prompt::{data_block, instruction, text_prompt, DataProfile, VarProfile};
 pub use refine::{
-    likelihood_start, refine, unmodelled_responses, Assessment, Attempt, AttemptKind, Candidate,
-    Fitter, NutsFitter, RefineConfig, RefineOutcome, RefineStop, Selection,
+    likelihood_start, refine, structure_key, unmodelled_responses, Assessment, Attempt,
+    AttemptKind, Candidate, Fitter, NutsFitter, RefineConfig, RefineOutcome, RefineStop, Selection,
 };
 pub use refinestat_family::{with_generated_quantities, Schema, SchemaError, SchemaOptions};
 /// The proposal-model boundary (the `refinestat-proposal` crate), also reachable from here.

@@ -133,6 +133,11 @@ pub struct RefineConfig {
     /// a heavier-tailed or overdispersed likelihood, divergences -> the other
     /// parameterization of the varying effects.
     pub revise: bool,
+    /// `beta` counts valid programs of distinct structure (default on): programs whose
+    /// parameters and likelihood differ only in constants and priors count once, so a run does
+    /// not stop at four prior variants of one model; it stops anyway at `2 * beta` valid
+    /// programs. Off: every valid program counts (the paper's rule).
+    pub distinct_structures: bool,
 }
 
 impl Default for RefineConfig {
@@ -149,6 +154,7 @@ impl Default for RefineConfig {
             responses: Vec::new(),
             redraws: 4,
             revise: true,
+            distinct_structures: true,
         }
     }
 }
@@ -413,6 +419,43 @@ pub fn unmodelled_responses(program: &str, responses: &[String]) -> Vec<String> 
         .collect()
 }
 
+/// What a program is, constants and priors aside: its `parameters` block and its likelihood part
+/// (from [`likelihood_start`]) with every number replaced by `#`. Prior variants of one model
+/// share it; a different likelihood, link, covariate set or parameterization does not.
+pub fn structure_key(program: &str) -> String {
+    let parsed = parse(program);
+    let text = if parsed.errors.is_empty() {
+        canonical(&parsed.program)
+    } else {
+        program.to_string()
+    };
+    let params = text
+        .find("parameters {")
+        .and_then(|at| text[at..].find('}').map(|end| &text[at..at + end]))
+        .unwrap_or("");
+    let likelihood = likelihood_start(&text).map_or("", |at| &text[at..]);
+    let mut key = String::new();
+    let mut in_number = false;
+    for c in params.chars().chain("\n".chars()).chain(likelihood.chars()) {
+        let digit = c.is_ascii_digit() || (in_number && (c == '.' || c == 'e'));
+        if digit && !in_number && key.ends_with(|p: char| p.is_alphanumeric() || p == '_') {
+            // A digit inside a name (`beta_2`) is part of the name.
+            key.push(c);
+            continue;
+        }
+        if digit {
+            if !in_number {
+                key.push('#');
+            }
+            in_number = true;
+        } else {
+            in_number = false;
+            key.push(c);
+        }
+    }
+    key
+}
+
 /// The fit cache's key of a program: its canonical text, or, for a program that does not parse
 /// (one the ablation let through with the parse predicate off), the text itself, so that it
 /// never shares a fit with the program the parser's recovery makes of it.
@@ -562,12 +605,20 @@ pub fn refine(
     // The kept D || P of the prior under likelihood resampling, and resamples made on it.
     let mut kept_prior: Option<String> = None;
     let mut likelihood_resamples = 0;
+    // Valid programs, and their distinct structures (see `structure_key`).
     let mut valid_count = 0;
+    let mut valid_structures: std::collections::HashSet<String> = Default::default();
     // Structural revisions waiting to be fitted: (program, what changed, the attempt revised).
     let mut revisions: VecDeque<(String, String, usize)> = VecDeque::new();
 
     let stop = loop {
-        if valid_count >= config.beta.max(1) {
+        let beta = config.beta.max(1);
+        let enough = if config.distinct_structures {
+            valid_structures.len() >= beta || valid_count >= 2 * beta
+        } else {
+            valid_count >= beta
+        };
+        if enough {
             break RefineStop::BetaReached;
         }
         if attempts.len() >= config.rmax {
@@ -681,6 +732,7 @@ pub fn refine(
         // A cached valid program is not a new valid program.
         if valid && !cached {
             valid_count += 1;
+            valid_structures.insert(structure_key(&program));
         }
         match kind {
             _ if valid => {

@@ -3,8 +3,8 @@
 
 use refinestat_language::{canonical, check, parse, Data};
 use refinestat_synthesis::{
-    likelihood_start, refine, Assessment, AttemptKind, BuiltinModel, Fitter, RefineConfig,
-    RefineStop, Selection,
+    likelihood_start, refine, structure_key, Assessment, AttemptKind, BuiltinModel, Fitter,
+    RefineConfig, RefineStop, Selection,
 };
 
 /// Returns scripted (score, elpd) pairs in fit order (the last one repeats), recording programs.
@@ -431,8 +431,11 @@ fn a_higher_score_wins_among_indistinguishable_elpds() {
         (7, shifted(&[3.0, -3.0, 2.9, -3.0, 3.0, -3.0, 3.0, -5.3])),
     ];
     let mut fitter = Pointwise(script.clone(), 0);
-    let config = RefineConfig::default();
-    assert_eq!(config.select, Selection::ElpdThenScore);
+    let config = RefineConfig {
+        distinct_structures: false,
+        ..RefineConfig::default()
+    };
+    assert_eq!(RefineConfig::default().select, Selection::ElpdThenScore);
     let out = refine(
         &mut BuiltinModel::new(&data),
         &data,
@@ -447,6 +450,7 @@ fn a_higher_score_wins_among_indistinguishable_elpds() {
     // The paper's rule takes the highest ELPD whatever its score.
     let config = RefineConfig {
         select: Selection::Elpd,
+        distinct_structures: false,
         ..RefineConfig::default()
     };
     let mut fitter = Pointwise(script, 0);
@@ -458,4 +462,40 @@ fn a_higher_score_wins_among_indistinguishable_elpds() {
         &mut |_, _| {},
     );
     assert_eq!(out.best, Some(0));
+}
+
+#[test]
+fn beta_counts_distinct_structures() {
+    let head = "data {\n  int N;\n  vector[N] y;\n}\nparameters {\n  real mu;\n  real<lower=0> sigma;\n}\nmodel {\n";
+    let a = format!("{head}  mu ~ normal(0, 10);\n  y ~ normal(mu, sigma);\n}}\n");
+    let b = format!("{head}  mu ~ student_t(3, 0, 2.5);\n  sigma ~ exponential(1);\n  y ~ normal(mu, sigma);\n}}\n");
+    let c = format!("{head}  mu ~ normal(0, 10);\n  y ~ student_t(4, mu, sigma);\n}}\n");
+    // Prior variants of one model share a structure; another likelihood does not.
+    assert_eq!(structure_key(&a), structure_key(&b));
+    assert_ne!(structure_key(&a), structure_key(&c));
+
+    // Every program valid: the loop runs until beta distinct structures or 2 beta valid programs.
+    let data = regression_data();
+    let mut fitter = Scripted::new(&[(7, -3.0)]);
+    let out = run(&data, &mut fitter, &RefineConfig::default());
+    assert_eq!(out.stop, RefineStop::BetaReached);
+    let keys: std::collections::HashSet<String> = out
+        .candidates
+        .iter()
+        .map(|c| structure_key(&c.program))
+        .collect();
+    assert!(
+        keys.len() >= 4 || out.fits == 8,
+        "{} structures, {} fits",
+        keys.len(),
+        out.fits
+    );
+    assert!(out.fits >= 4 && out.fits <= 8);
+    // The paper's rule stops at the fourth valid program.
+    let paper = RefineConfig {
+        distinct_structures: false,
+        ..RefineConfig::default()
+    };
+    let out = run(&data, &mut Scripted::new(&[(7, -3.0)]), &paper);
+    assert_eq!(out.fits, 4);
 }
