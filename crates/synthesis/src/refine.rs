@@ -25,7 +25,8 @@
 //!    gets a heavier-tailed or overdispersed likelihood, one with divergences the other
 //!    parameterization of its varying effects (`refinestat_family::revise`); each is a further
 //!    attempt ([`AttemptKind::Revision`], no tokens), run before the next generation.
-//! 5. Stop at `beta` valid programs ([`RefineStop::BetaReached`]), `rmax` attempts
+//! 5. Stop at `beta` valid programs of distinct structure ([`structure_key`]; at most `2 beta`
+//!    valid programs in all; [`RefineStop::BetaReached`]), `rmax` attempts
 //!    ([`RefineStop::RmaxReached`]), or the time budget ([`RefineStop::TimeBudget`]); with no
 //!    valid program at the end the reason is [`RefineStop::NoValidProgram`]. A generation that
 //!    ends with a model error (a server down through its retries) stops the loop at once
