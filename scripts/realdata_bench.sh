@@ -5,7 +5,7 @@
 # against the expert program's (examples/real/NAME.stan, refinestat's own fit), wall time.
 # Usage:
 #   scripts/realdata_bench.sh OUT_ROOT "1 2 3" [extra synth flags...]
-# With REALDATA_DESCRIBE=1 each run also gets `--describe` with the dataset's one-line
+# REALDATA_DATASETS="a b" runs only those datasets. With REALDATA_DESCRIBE=1 each run also gets `--describe` with the dataset's one-line
 # description from datasets/real/describe.json (what a user would say about the data).
 # Needs a release build (cargo build --release -p refinestat) and jq.
 set -euo pipefail
@@ -15,7 +15,7 @@ shift 2
 mkdir -p "$out_root"
 bin=${REFINESTAT_BIN:-target/release/refinestat}
 here=$(cd "$(dirname "$0")/.." && pwd)
-datasets="cars swiss birthwt insurance quine sleepstudy penicillin lakehuron mammals menarche cbpp trees"
+datasets=${REALDATA_DATASETS:-"cars swiss birthwt insurance quine sleepstudy penicillin lakehuron mammals menarche cbpp trees"}
 declare -A response=([cars]=dist [swiss]=Fertility [birthwt]=low [insurance]=Claims [quine]=Days
   [sleepstudy]=Reaction [penicillin]=diameter [lakehuron]=value [mammals]=brain [menarche]=Menarche
   [cbpp]=incidence [trees]=Volume)
