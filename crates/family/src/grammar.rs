@@ -440,10 +440,15 @@ const PRIOR_STYLES: [(f64, PriorStyle); 4] = [
 
 /// Priors for an unbounded location or coefficient at scale `target`.
 fn location_prior(ch: &mut Chooser, style: PriorStyle, target: f64) -> String {
-    let scale = lit(*ch.choose(&scale_options(target)));
+    location_prior_at(ch, style, 0.0, target)
+}
+
+/// [`location_prior`] centred on `centre`.
+fn location_prior_at(ch: &mut Chooser, style: PriorStyle, centre: f64, target: f64) -> String {
+    let (centre, scale) = (lit(centre), lit(*ch.choose(&scale_options(target))));
     match style {
-        PriorStyle::HeavyTailed => format!("student_t(3, 0, {scale})"),
-        _ => format!("normal(0, {scale})"),
+        PriorStyle::HeavyTailed => format!("student_t(3, {centre}, {scale})"),
+        _ => format!("normal({centre}, {scale})"),
     }
 }
 
@@ -1097,11 +1102,7 @@ fn linear_predictor(
     // and leave the varying effects to carry the level.
     let pa = if link == "identity" && r.mean.abs() > 2.0 * r.sd {
         let centre = round_to(r.mean, 2);
-        let scale = lit(*ch.choose(&scale_options((2.5 * r.sd).max(0.1))));
-        match parts.style {
-            PriorStyle::HeavyTailed => format!("student_t(3, {}, {scale})", lit(centre)),
-            _ => format!("normal({}, {scale})", lit(centre)),
-        }
+        location_prior_at(ch, parts.style, centre, (2.5 * r.sd).max(0.1))
     } else {
         location_prior(ch, parts.style, intercept_target)
     };

@@ -568,16 +568,17 @@ fn select_best(candidates: &[Candidate], select: Selection) -> Option<usize> {
         }
         return Some(best);
     }
-    let elpd = elpd_of;
     let mut best: Option<usize> = None;
     for (i, c) in candidates.iter().enumerate().filter(|(_, c)| c.valid) {
         let better = match best.map(|b| &candidates[b]) {
             None => true,
             Some(b) => match select {
-                Selection::ReliableElpd => (loo_reliable(c), elpd(c)) > (loo_reliable(b), elpd(b)),
-                Selection::Elpd | Selection::ElpdThenScore => elpd(c) > elpd(b),
+                Selection::ReliableElpd => {
+                    (loo_reliable(c), elpd_of(c)) > (loo_reliable(b), elpd_of(b))
+                }
+                Selection::Elpd | Selection::ElpdThenScore => elpd_of(c) > elpd_of(b),
                 Selection::ScoreThenElpd => {
-                    (c.assessment.score, elpd(c)) > (b.assessment.score, elpd(b))
+                    (c.assessment.score, elpd_of(c)) > (b.assessment.score, elpd_of(b))
                 }
             },
         };

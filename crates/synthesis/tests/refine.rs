@@ -45,7 +45,7 @@ fn regression_data() -> Data {
 
 fn run(
     data: &Data,
-    fitter: &mut Scripted,
+    fitter: &mut dyn Fitter,
     config: &RefineConfig,
 ) -> refinestat_synthesis::RefineOutcome {
     let mut model = BuiltinModel::new(data);
@@ -430,19 +430,12 @@ fn a_higher_score_wins_among_indistinguishable_elpds() {
         // does not count.
         (7, shifted(&[3.0, -3.0, 2.9, -3.0, 3.0, -3.0, 3.0, -5.3])),
     ];
-    let mut fitter = Pointwise(script.clone(), 0);
     let config = RefineConfig {
         distinct_structures: false,
         ..RefineConfig::default()
     };
     assert_eq!(RefineConfig::default().select, Selection::ElpdThenScore);
-    let out = refine(
-        &mut BuiltinModel::new(&data),
-        &data,
-        &mut fitter,
-        &config,
-        &mut |_, _| {},
-    );
+    let out = run(&data, &mut Pointwise(script.clone(), 0), &config);
     assert_eq!(out.candidates.iter().filter(|c| c.valid).count(), 4);
     assert_eq!(out.best, Some(1));
     let reason = out.not_chosen_reason(0, &config).unwrap();
@@ -453,14 +446,7 @@ fn a_higher_score_wins_among_indistinguishable_elpds() {
         distinct_structures: false,
         ..RefineConfig::default()
     };
-    let mut fitter = Pointwise(script, 0);
-    let out = refine(
-        &mut BuiltinModel::new(&data),
-        &data,
-        &mut fitter,
-        &config,
-        &mut |_, _| {},
-    );
+    let out = run(&data, &mut Pointwise(script, 0), &config);
     assert_eq!(out.best, Some(0));
 }
 
