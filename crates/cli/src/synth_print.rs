@@ -118,6 +118,8 @@ pub struct Row {
     pub elpd_diff: f64,
     pub se_diff: f64,
     pub score: u8,
+    /// Passes the Pareto k check (its ELPD-LOO can be trusted).
+    pub pareto_k_ok: bool,
     pub chosen: bool,
 }
 
@@ -161,6 +163,11 @@ pub fn comparison(outcome: &RefineOutcome) -> Vec<Row> {
             elpd_diff: d.elpd_diff,
             se_diff: d.se_diff,
             score: outcome.candidates[i].assessment.score,
+            pareto_k_ok: outcome.candidates[i]
+                .assessment
+                .summary
+                .as_ref()
+                .is_some_and(|s| s.reliability.refinestat.checks.pareto_k.pass),
             chosen: i == best,
         })
         .collect()
@@ -211,6 +218,15 @@ pub fn comparison_text(rows: &[Row]) -> (String, Option<String>) {
                 "The chosen program (attempt {}) predicts clearly better than the next (attempt \
                  {}): elpd_diff {} beyond 2 se_diff = {}.",
                 rows[0].attempt,
+                next.attempt,
+                cell(next.elpd_diff, 2),
+                cell(2.0 * next.se_diff, 2)
+            )
+        } else if !next.pareto_k_ok && rows[0].pareto_k_ok {
+            format!(
+                "Attempt {} has the higher ELPD-LOO (elpd_diff {}, 2 se_diff = {}), but it fails \
+                 the Pareto k check, so that estimate is not trusted (it is optimistic with many \
+                 high k); the chosen program passes it.",
                 next.attempt,
                 cell(next.elpd_diff, 2),
                 cell(2.0 * next.se_diff, 2)

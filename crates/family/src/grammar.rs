@@ -1124,12 +1124,18 @@ fn linear_predictor(
     } else {
         vectors.clone()
     };
-    // Under a log link, positive covariates may act as powers (log-log, elasticities).
+    // Under a log link, positive covariates may act as powers (log-log, elasticities); likelier
+    // when the response already lies on a log-log line in one of them.
+    let powers = used
+        .iter()
+        .filter(|x| !x.binary && x.min > 0.0 && !x.spans_orders_of_magnitude());
     let log_positive = link == "log"
-        && used
-            .iter()
-            .any(|x| !x.binary && x.min > 0.0 && !x.spans_orders_of_magnitude())
-        && ch.flip(0.4);
+        && powers.clone().next().is_some()
+        && ch.flip(if powers.clone().any(|x| x.multiplicative()) {
+            0.8
+        } else {
+            0.4
+        });
     if log_positive {
         parts.labels.covariate_scale = "log".into();
     }
@@ -1262,7 +1268,10 @@ fn glm(ch: &mut Chooser, a: &Analysis, parts: &mut Parts, r: &Response, structur
             } else {
                 (0.75, 0.25)
             };
-            let (ln_w, gamma_w) = match (r.kind, r.skewed()) {
+            // A response that follows a power of a covariate is multiplicative: a log link
+            // (lognormal or gamma) with that covariate's log writes it as a straight line.
+            let multiplicative = a.schema.covariates.iter().any(|x| x.multiplicative());
+            let (ln_w, gamma_w) = match (r.kind, r.skewed() || multiplicative) {
                 (ResponseKind::Positive, true) => (0.45, 0.35),
                 (ResponseKind::Positive, false) => (0.15, 0.1),
                 _ => (0.0, 0.0),

@@ -124,6 +124,9 @@ pub struct Covariate {
     pub r2_linear: f64,
     /// R^2 on its log (positive vectors).
     pub r2_log: f64,
+    /// R^2 of the response's log on its log (both positive; 0 otherwise): a power law
+    /// (volume against girth) is a straight line on these scales.
+    pub r2_loglog: f64,
     /// An exposure of a count response: positive, spanning at least a factor of ten, and at
     /// least the response in every row (claims among holders, cases among a population); its
     /// log may enter a log-link mean as an offset.
@@ -143,7 +146,17 @@ impl Covariate {
     pub fn spans_orders_of_magnitude(&self) -> bool {
         self.min > 0.0 && self.max / self.min > 100.0
     }
+    /// The response follows a power of it: the log-log line leaves clearly less unexplained
+    /// (at most [`MULTIPLICATIVE_RESIDUAL`] of the straight line's) and explains at least half.
+    pub fn multiplicative(&self) -> bool {
+        self.r2_loglog >= 0.5
+            && 1.0 - self.r2_loglog < MULTIPLICATIVE_RESIDUAL * (1.0 - self.r2_linear)
+    }
 }
+
+/// The share of a straight line's unexplained variance below which a log-log line is clearly
+/// the better description (see [`Covariate::multiplicative`]).
+pub const MULTIPLICATIVE_RESIDUAL: f64 = 0.85;
 
 /// A grouping: an int array of the response's length with values in 1..J.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -670,11 +683,27 @@ impl Schema {
                     })
                 });
                 let (_, _, name, why) = scored.swap_remove(0);
-                let reason = if why.is_empty() {
+                let mut reason = if why.is_empty() {
                     "the first array without another role".to_string()
                 } else {
                     why.join(", ")
                 };
+                // Position alone is weak evidence (tables put the outcome first or last): say
+                // so, and how to choose another.
+                let by_position_only = why
+                    .iter()
+                    .all(|w| w == "the last array" || w == "the first array");
+                if by_position_only {
+                    let others: Vec<&str> = scored.iter().map(|s| s.2.as_str()).take(3).collect();
+                    if !others.is_empty() {
+                        reason.push_str(&format!(
+                            "; a guess from the layout alone: if the outcome is another variable \
+                             ({}{}), name it with --response or --describe",
+                            others.join(", "),
+                            if scored.len() > 3 { ", ..." } else { "" }
+                        ));
+                    }
+                }
                 (vec![name], Decided::Data, reason)
             }
         };
@@ -762,8 +791,14 @@ impl Schema {
                     continue;
                 }
                 let xs = values(&v.name);
+                let log_x = || xs.iter().map(|x| x.ln()).collect::<Vec<_>>();
                 let r2_log = if v.positive {
-                    r_squared(&xs.iter().map(|x| x.ln()).collect::<Vec<_>>(), &y)
+                    r_squared(&log_x(), &y)
+                } else {
+                    0.0
+                };
+                let r2_loglog = if v.positive && y.iter().all(|y| *y > 0.0) {
+                    r_squared(&log_x(), &y.iter().map(|y| y.ln()).collect::<Vec<_>>())
                 } else {
                     0.0
                 };
@@ -778,6 +813,7 @@ impl Schema {
                     time_like: lower_in(&v.name, &TIME_NAMES) || evenly_spaced(&xs),
                     r2_linear: r_squared(&xs, &y),
                     r2_log,
+                    r2_loglog,
                     exposure: primary.kind == ResponseKind::Count
                         && v.min > 0.0
                         && v.max >= 10.0 * v.min
@@ -795,6 +831,7 @@ impl Schema {
                     time_like: false,
                     r2_linear: 0.0,
                     r2_log: 0.0,
+                    r2_loglog: 0.0,
                     exposure: false,
                 });
             } else {
@@ -962,6 +999,40 @@ mod tests {
             "{}",
             s.summary()
         );
+    }
+
+    #[test]
+    fn a_response_chosen_by_position_alone_says_it_is_a_guess() {
+        let s = schema(r#"{"N": 3, "a": [1.5, 2.5, 0.3], "b": [0.2, 1.1, 3.3]}"#);
+        let other = if s.response().name == "a" { "b" } else { "a" };
+        assert!(
+            s.summary().contains(&format!(
+                "a guess from the layout alone: if the outcome is another variable ({other})"
+            )),
+            "{}",
+            s.summary()
+        );
+        // A name is evidence: no such hedge.
+        let s = schema(r#"{"N": 3, "x": [1.5, 2.5, 0.3], "y": [0.2, 1.1, 3.3]}"#);
+        assert!(!s.summary().contains("guess"), "{}", s.summary());
+    }
+
+    #[test]
+    fn a_power_law_is_multiplicative_and_a_line_is_not() {
+        // y = x^3 (volume against girth): a straight line on log-log scales, a curve on the
+        // natural ones; z = 2 x + 1 is the other way round.
+        let x: Vec<f64> = (1..=12).map(|i| 8.0 + i as f64).collect();
+        let cube: Vec<f64> = x.iter().map(|x| x * x * x / 100.0).collect();
+        let line: Vec<f64> = x.iter().map(|x| 2.0 * x + 1.0).collect();
+        let json = |y: &[f64]| format!(r#"{{"N": 12, "x": {x:?}, "y": {y:?}}}"#);
+        let power = schema(&json(&cube));
+        let x_cov = &power.covariates[0];
+        assert!(
+            x_cov.r2_loglog > 0.999 && x_cov.r2_linear < 0.99,
+            "{x_cov:?}"
+        );
+        assert!(x_cov.multiplicative());
+        assert!(!schema(&json(&line)).covariates[0].multiplicative());
     }
 
     #[test]

@@ -378,12 +378,17 @@ fn a_predicate_switched_off_lets_its_violations_reach_the_fitter() {
 }
 
 /// Returns scripted (score, pointwise elpd_i) pairs in fit order, each with a summary whose
-/// PSIS-LOO holds them (the last one repeats).
-struct Pointwise(Vec<(u8, Vec<f64>)>, usize);
+/// PSIS-LOO holds them (the last one repeats); every Pareto k is 0.1, or the third field's
+/// value for the attempts it lists.
+struct Pointwise(Vec<(u8, Vec<f64>)>, usize, Option<(Vec<usize>, f64)>);
 
 impl Fitter for Pointwise {
     fn fit(&mut self, _program: &str, _data: &Data) -> Assessment {
         use refinestat_diagnostics::{summarize_with_loo, DiagError, Draws, Loo};
+        let k = match &self.2 {
+            Some((which, k)) if which.contains(&self.1) => *k,
+            _ => 0.1,
+        };
         let (score, loo_i) = self.0[self.1.min(self.0.len() - 1)].clone();
         self.1 += 1;
         let elpd: f64 = loo_i.iter().sum();
@@ -396,7 +401,7 @@ impl Fitter for Pointwise {
             elpd_loo: elpd,
             se: 1.0,
             p_loo: 1.0,
-            pareto_k: vec![0.1; loo_i.len()],
+            pareto_k: vec![k; loo_i.len()],
             n_obs: loo_i.len(),
             loo_i,
             k_threshold: 0.7,
@@ -435,7 +440,7 @@ fn a_higher_score_wins_among_indistinguishable_elpds() {
         ..RefineConfig::default()
     };
     assert_eq!(RefineConfig::default().select, Selection::ElpdThenScore);
-    let out = run(&data, &mut Pointwise(script.clone(), 0), &config);
+    let out = run(&data, &mut Pointwise(script.clone(), 0, None), &config);
     assert_eq!(out.candidates.iter().filter(|c| c.valid).count(), 4);
     assert_eq!(out.best, Some(1));
     let reason = out.not_chosen_reason(0, &config).unwrap();
@@ -446,7 +451,39 @@ fn a_higher_score_wins_among_indistinguishable_elpds() {
         distinct_structures: false,
         ..RefineConfig::default()
     };
-    let out = run(&data, &mut Pointwise(script, 0), &config);
+    let out = run(&data, &mut Pointwise(script, 0, None), &config);
+    assert_eq!(out.best, Some(0));
+}
+
+#[test]
+fn a_program_failing_the_pareto_k_check_does_not_win_on_its_elpd() {
+    let data = regression_data();
+    let base = vec![-1.0, -2.0, -1.5, -1.2, -0.8, -2.2, -1.1, -1.4];
+    let script = vec![
+        // 8 nats above the rest, but every Pareto k is 0.9 (a parameter per observation).
+        (5, base.iter().map(|x| x + 1.0).collect()),
+        (7, base.clone()),
+        (6, base.iter().map(|x| x - 0.5).collect()),
+    ];
+    let config = RefineConfig {
+        distinct_structures: false,
+        rmax: 3,
+        ..RefineConfig::default()
+    };
+    let high_k = || Some((vec![0], 0.9));
+    let out = run(&data, &mut Pointwise(script.clone(), 0, high_k()), &config);
+    assert_eq!(out.candidates.iter().filter(|c| c.valid).count(), 3);
+    assert_eq!(out.best, Some(1));
+    let reason = out.not_chosen_reason(0, &config).unwrap();
+    assert!(reason.contains("fails the Pareto k check"), "{reason}");
+    // Without its high k it wins; and the paper's rule takes it whatever its k.
+    let out = run(&data, &mut Pointwise(script.clone(), 0, None), &config);
+    assert_eq!(out.best, Some(0));
+    let config = RefineConfig {
+        select: Selection::Elpd,
+        ..config
+    };
+    let out = run(&data, &mut Pointwise(script, 0, high_k()), &config);
     assert_eq!(out.best, Some(0));
 }
 
