@@ -31,7 +31,7 @@
 //! language model makes (a scale without `<lower=0>`, a likelihood whose support does not fit,
 //! an undeclared size name), labelled [`Labels::sloppy`].
 
-use crate::schema::{Covariate, Response, ResponseKind, Schema};
+use crate::schema::{Covariate, Grouping, Response, ResponseKind, Schema};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -83,6 +83,8 @@ pub struct Labels {
     pub pooling: String,
     /// Groupings with varying intercepts.
     pub groupings: Vec<String>,
+    /// Groupings of few levels entered as fixed effects (the first level the baseline).
+    pub fixed_groupings: Vec<String>,
     /// Covariates with varying slopes.
     pub varying_slopes: Vec<String>,
     /// `centred`, `non_centred` or empty.
@@ -1074,6 +1076,32 @@ fn varying_effects(
     effects
 }
 
+/// Fixed effects of a grouping: the first level the baseline (0), the others free with a
+/// weakly informative prior; returns the name of the vector of `levels` effects.
+fn fixed_effects(
+    ch: &mut Chooser,
+    a: &Analysis,
+    parts: &mut Parts,
+    group: &str,
+    levels: &str,
+    scale_target: f64,
+) -> String {
+    let contrasts = a.param_for("b_", group);
+    let effects = a.param_for("e_", group);
+    parts
+        .params
+        .push(format!("vector[{levels} - 1] {contrasts};"));
+    let pb = location_prior(ch, parts.style, scale_target);
+    parts.priors.push(format!("{contrasts} ~ {pb};"));
+    parts.transformed.push(format!(
+        "vector[{levels}] {effects} = append_row(0, {contrasts});"
+    ));
+    effects
+}
+
+/// Groupings with at most this many levels may enter as fixed effects.
+const FEW_LEVELS: usize = 4;
+
 /// The linear predictor of a generalised linear (mixed) model for `r`: an intercept, the
 /// covariates, varying intercepts per grouping and varying slopes; returns it as an expression
 /// of length `r.size`.
@@ -1179,9 +1207,22 @@ fn linear_predictor(
     parts.labels.pooling = "complete".into();
     if !schema.groupings.is_empty() {
         let centred = ch.flip(0.3);
-        parts.labels.parameterization = if centred { "centred" } else { "non_centred" }.into();
-        parts.labels.pooling = "partial".into();
-        for g in schema.groupings.iter().take(MAX_GROUPINGS) {
+        let groupings = &schema.groupings[..schema.groupings.len().min(MAX_GROUPINGS)];
+        // A variance learnt from two to four levels is mostly prior, and its funnel makes
+        // divergences: such factors (sex, treatment arm, age band) are usually fixed effects.
+        let fixed_few = groupings.iter().any(|g| g.n_levels <= FEW_LEVELS) && ch.flip(0.75);
+        let is_fixed = |g: &Grouping| fixed_few && g.n_levels <= FEW_LEVELS;
+        if groupings.iter().any(|g| !is_fixed(g)) {
+            parts.labels.parameterization = if centred { "centred" } else { "non_centred" }.into();
+            parts.labels.pooling = "partial".into();
+        }
+        for g in groupings {
+            if is_fixed(g) {
+                let effects = fixed_effects(ch, a, parts, &g.name, &g.levels, effect_target);
+                terms.push(format!("{effects}[{}]", g.name));
+                parts.labels.fixed_groupings.push(g.name.clone());
+                continue;
+            }
             let effects = varying_effects(
                 centred,
                 ch,
@@ -1196,10 +1237,9 @@ fn linear_predictor(
         }
         // Varying slopes of the first grouping, for a used covariate that varies within groups.
         let g = &schema.groupings[0];
-        if let Some(x) = used
-            .iter()
-            .find(|x| g.varying.contains(&x.name) && offset.as_ref() != Some(&x.name))
-        {
+        if let Some(x) = used.iter().find(|x| {
+            !is_fixed(g) && g.varying.contains(&x.name) && offset.as_ref() != Some(&x.name)
+        }) {
             if ch.flip(0.35) {
                 let slopes = varying_effects(
                     centred,
@@ -1590,10 +1630,11 @@ mod tests {
     #[test]
     fn grouped_data_gets_varying_intercepts() {
         let s = checked(
-            r#"{"N": 8, "J": 3, "group": [1, 1, 2, 2, 2, 3, 3, 3], "x": [0.5, 1, 0.2, 0.3, 0.9, 1.1, 0.4, 0.8], "y": [0.1, 0.3, 2.1, 2.5, 1.9, -1, -0.8, -1.2]}"#,
+            r#"{"N": 10, "J": 5, "group": [1, 1, 2, 2, 2, 3, 3, 4, 5, 5], "x": [0.5, 1, 0.2, 0.3, 0.9, 1.1, 0.4, 0.8, 0.6, 0.1], "y": [0.1, 0.3, 2.1, 2.5, 1.9, -1, -0.8, -1.2, 0.4, 0.9]}"#,
             "y",
         );
         assert!(s.iter().all(|x| x.text.contains("[group]")));
+        assert!(s.iter().all(|x| x.labels.fixed_groupings.is_empty()));
         assert!(s.iter().all(|x| x.labels.pooling == "partial"));
         let weight = |p: &str| -> f64 {
             s.iter()
@@ -1611,7 +1652,22 @@ mod tests {
             r#"{"N": 8, "J": 2, "K": 4, "a": [1, 2, 1, 2, 1, 2, 1, 2], "b": [1, 1, 2, 2, 3, 3, 4, 4], "y": [0, 12, 3, 40, 1, 25, 0, 60]}"#,
             "y",
         );
-        assert!(s.iter().all(|x| x.labels.groupings == ["a", "b"]));
+        // Two and four levels: fixed effects (the first level the baseline) three times in four.
+        let mut fixed = 0.0;
+        for x in &s {
+            let mut all = x.labels.groupings.clone();
+            all.extend(x.labels.fixed_groupings.iter().cloned());
+            all.sort();
+            assert_eq!(all, ["a", "b"], "{}", x.text);
+            if x.labels.fixed_groupings == ["a", "b"] {
+                assert!(x.text.contains("vector[J - 1] b_a;"), "{}", x.text);
+                assert!(x.text.contains("append_row(0, b_a)"), "{}", x.text);
+                assert!(x.text.contains("e_b[b]"), "{}", x.text);
+                assert!(x.labels.groupings.is_empty() && x.labels.pooling == "complete");
+                fixed += x.weight;
+            }
+        }
+        assert!((fixed - 0.75).abs() < 0.05, "{fixed}");
         let nb: f64 = s
             .iter()
             .filter(|x| x.labels.family == "neg_binomial_2")
@@ -1704,6 +1760,7 @@ mod tests {
         // Every factor, each effect sized by its own level count.
         for x in &s {
             let mut groupings = x.labels.groupings.clone();
+            groupings.extend(x.labels.fixed_groupings.iter().cloned());
             groupings.sort();
             assert_eq!(groupings, ["Age", "District", "Group"], "{}", x.text);
             for g in ["District", "Group", "Age"] {
