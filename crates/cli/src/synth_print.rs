@@ -412,3 +412,60 @@ pub fn print_best(
     }
     emit(&out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(attempt: usize, elpd: f64, elpd_diff: f64, se_diff: f64, k_ok: bool) -> Row {
+        Row {
+            attempt,
+            loo: Loo {
+                elpd_loo: elpd,
+                se: 5.0,
+                p_loo: 3.0,
+                pareto_k: vec![0.1; 4],
+                n_obs: 4,
+                loo_i: vec![elpd / 4.0; 4],
+                k_threshold: 0.7,
+                r_eff: 1.0,
+                subsample: None,
+                subsample_above: None,
+            },
+            elpd_diff,
+            se_diff,
+            score: if k_ok { 7 } else { 5 },
+            pareto_k_ok: k_ok,
+            chosen: attempt == 0,
+        }
+    }
+
+    #[test]
+    fn the_verdict_says_why_a_clearly_higher_elpd_was_passed_over() {
+        // The next program predicts clearly better by PSIS-LOO but fails the Pareto k check.
+        let rows = [
+            row(0, -100.0, 0.0, 0.0, true),
+            row(3, -89.0, 11.0, 4.5, false),
+        ];
+        let verdict = comparison_text(&rows).1.unwrap();
+        assert!(verdict.contains("fails the Pareto k check"), "{verdict}");
+        assert!(
+            verdict.starts_with("Attempt 3 has the higher ELPD-LOO"),
+            "{verdict}"
+        );
+        // Passing it, it was passed over for the chosen program's score.
+        let rows = [
+            row(0, -100.0, 0.0, 0.0, true),
+            row(3, -89.0, 11.0, 4.5, true),
+        ];
+        let verdict = comparison_text(&rows).1.unwrap();
+        assert!(verdict.contains("chosen by score first"), "{verdict}");
+        // Within the noise either way.
+        let rows = [
+            row(0, -100.0, 0.0, 0.0, true),
+            row(3, -99.0, 1.0, 4.5, false),
+        ];
+        let verdict = comparison_text(&rows).1.unwrap();
+        assert!(verdict.contains("not clearly better"), "{verdict}");
+    }
+}
