@@ -75,7 +75,7 @@ pub struct RefineFlags {
     pub k: u8,
     /// elpd-then-score (highest ELPD-LOO among valid programs, except that a higher-scoring
     /// program within two standard errors of the difference, at most 2 nats, below it wins, and
-    /// one failing the Pareto k check competes only when no valid program passes it),
+    /// one failing two or more checks competes only when no valid program fails at most one),
     /// elpd (highest ELPD-LOO among valid programs, the paper's rule), reliable-elpd (the
     /// highest among valid programs with at most 10% of Pareto k high, the others only if none
     /// qualifies) or score-then-elpd.

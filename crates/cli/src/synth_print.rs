@@ -225,8 +225,8 @@ pub fn comparison_text(rows: &[Row]) -> (String, Option<String>) {
         } else if !next.pareto_k_ok && rows[0].pareto_k_ok {
             format!(
                 "Attempt {} has the higher ELPD-LOO (elpd_diff {}, 2 se_diff = {}), but it fails \
-                 the Pareto k check, so that estimate is not trusted (it is optimistic with many \
-                 high k); the chosen program passes it.",
+                 the Pareto k check (an estimate that is optimistic with many high k), which the \
+                 chosen program passes.",
                 next.attempt,
                 cell(next.elpd_diff, 2),
                 cell(2.0 * next.se_diff, 2)

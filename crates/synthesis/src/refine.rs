@@ -71,10 +71,10 @@ pub enum Selection {
     /// indistinguishable from the highest (below it by less than two standard errors of the
     /// pointwise difference, as `loo_compare`'s noise rule, or by less than
     /// [`NEGLIGIBLE_ELPD`]; never by more than [`INDISTINGUISHABLE_ELPD_CAP`] nats) and whose
-    /// reliability score is higher wins: the checks decide where the data cannot. A program
-    /// that fails the Pareto k check has a PSIS-LOO estimate that is not to be trusted (with
-    /// many high k it is optimistic: a parameter per observation fits each one it leaves out),
-    /// so it is the highest only when no valid program passes that check.
+    /// reliability score is higher wins: the checks decide where the data cannot. Programs
+    /// failing more than one check ([`FEW_FAILED_CHECKS`]) compete only when no valid program
+    /// fails at most one: an ELPD-LOO beside two failed checks (most often high Pareto k and
+    /// low ESS, one parameter per observation) is not one to choose by.
     ElpdThenScore,
     /// The highest reliability score, ties broken by ELPD-LOO.
     ScoreThenElpd,
@@ -357,11 +357,14 @@ impl RefineOutcome {
                 )
             }
             (Some(b), Selection::ElpdThenScore)
-                if elpd_of(c) > elpd_of(b) && !loo_check_passes(c) && loo_check_passes(b) =>
+                if elpd_of(c) > elpd_of(b)
+                    && c.assessment.score < FEW_FAILED_CHECKS
+                    && b.assessment.score >= FEW_FAILED_CHECKS =>
             {
                 format!(
-                    "valid, but it fails the Pareto k check, so its ELPD-LOO {} (optimistic with \
-                     many high k) does not compete with the chosen program's {}, which passes it",
+                    "valid, but it fails {} of the 7 checks, so its ELPD-LOO {} does not compete \
+                     with the chosen program's {}, which fails at most one",
+                    7 - c.assessment.score,
                     fmt_elpd(c.assessment.elpd_loo),
                     fmt_elpd(b.assessment.elpd_loo)
                 )
@@ -539,14 +542,9 @@ fn loo_reliable(c: &Candidate) -> bool {
     high as f64 <= UNRELIABLE_LOO_SHARE * loo.pareto_k.len() as f64
 }
 
-/// Whether a candidate passes RefineStat's Pareto k check, so that its ELPD-LOO can be trusted
-/// (true when no summary is known, as for scripted fitters).
-fn loo_check_passes(c: &Candidate) -> bool {
-    c.assessment
-        .summary
-        .as_ref()
-        .is_none_or(|s| s.reliability.refinestat.checks.pareto_k.pass)
-}
+/// Under [`Selection::ElpdThenScore`], the reliability score (of 7) a program reaches to compete
+/// on ELPD-LOO whenever some valid program reaches it: at most one check failed.
+pub const FEW_FAILED_CHECKS: u8 = 6;
 
 /// The most nats a program's ELPD-LOO may fall below the highest and still count as
 /// indistinguishable from it under [`Selection::ElpdThenScore`], however large the standard
@@ -574,24 +572,24 @@ fn elpd_diff_se(a: &Candidate, b: &Candidate) -> Option<f64> {
 /// The index of the best candidate among `valid` ones under `select`.
 fn select_best(candidates: &[Candidate], select: Selection) -> Option<usize> {
     if select == Selection::ElpdThenScore {
-        let trusted: Vec<usize> = (0..candidates.len())
-            .filter(|&i| candidates[i].valid && loo_check_passes(&candidates[i]))
-            .collect();
-        let top = match trusted.is_empty() {
-            true => select_best(candidates, Selection::Elpd)?,
-            false => *trusted.iter().max_by(|&&a, &&b| {
-                elpd_of(&candidates[a])
-                    .total_cmp(&elpd_of(&candidates[b]))
-                    .then(b.cmp(&a))
-            })?,
+        let few_failed = |c: &Candidate| c.assessment.score >= FEW_FAILED_CHECKS;
+        let top = if candidates.iter().any(|c| c.valid && few_failed(c)) {
+            let mut top: Option<usize> = None;
+            for (i, c) in candidates.iter().enumerate() {
+                if c.valid
+                    && few_failed(c)
+                    && top.is_none_or(|t| elpd_of(c) > elpd_of(&candidates[t]))
+                {
+                    top = Some(i);
+                }
+            }
+            top?
+        } else {
+            select_best(candidates, Selection::Elpd)?
         };
         let t = &candidates[top];
         let mut best = top;
-        let pool = candidates
-            .iter()
-            .enumerate()
-            .filter(|(i, c)| c.valid && (trusted.is_empty() || trusted.contains(i)));
-        for (i, c) in pool {
+        for (i, c) in candidates.iter().enumerate().filter(|(_, c)| c.valid) {
             let b = &candidates[best];
             let gap = elpd_of(t) - elpd_of(c);
             // loo_compare's noise rule (within two standard errors of the difference), or a

@@ -425,10 +425,10 @@ fn a_higher_score_wins_among_indistinguishable_elpds() {
     let base = vec![-1.0, -2.0, -1.5, -1.2, -0.8, -2.2, -1.1, -1.4];
     let shifted = |d: &[f64]| base.iter().zip(d).map(|(b, x)| b + x).collect::<Vec<_>>();
     let script = vec![
-        // The highest ELPD, score 5.
-        (5, base.clone()),
-        // 0.4 nats below with an SE of the difference near 1.4: indistinguishable, score 6.
-        (6, shifted(&[0.5, -0.5, 0.45, -0.5, 0.5, -0.5, 0.5, -0.85])),
+        // The highest ELPD, score 6.
+        (6, base.clone()),
+        // 0.4 nats below with an SE of the difference near 1.4: indistinguishable, score 7.
+        (7, shifted(&[0.5, -0.5, 0.45, -0.5, 0.5, -0.5, 0.5, -0.85])),
         // 8 nats below, the same shift everywhere (SE 0): distinguishable, score 7.
         (7, shifted(&[-1.0; 8])),
         // 2.4 nats below with an SE near 8: within two SE but past the 2-nat cap, so its score 7
@@ -444,7 +444,7 @@ fn a_higher_score_wins_among_indistinguishable_elpds() {
     assert_eq!(out.candidates.iter().filter(|c| c.valid).count(), 4);
     assert_eq!(out.best, Some(1));
     let reason = out.not_chosen_reason(0, &config).unwrap();
-    assert!(reason.contains("score 5 is below"), "{reason}");
+    assert!(reason.contains("score 6 is below"), "{reason}");
     // The paper's rule takes the highest ELPD whatever its score.
     let config = RefineConfig {
         select: Selection::Elpd,
@@ -456,35 +456,54 @@ fn a_higher_score_wins_among_indistinguishable_elpds() {
 }
 
 #[test]
-fn a_program_failing_the_pareto_k_check_does_not_win_on_its_elpd() {
+fn a_program_failing_two_checks_does_not_win_on_its_elpd_but_one_failing_one_does() {
+    // The first program's ELPD-LOO is 8 nats above the rest's, with every Pareto k at 0.9 (one
+    // parameter per observation, or a hierarchical model of one observation per group).
     let data = regression_data();
     let base = vec![-1.0, -2.0, -1.5, -1.2, -0.8, -2.2, -1.1, -1.4];
-    let script = vec![
-        // 8 nats above the rest, but every Pareto k is 0.9 (a parameter per observation).
-        (5, base.iter().map(|x| x + 1.0).collect()),
-        (7, base.clone()),
-        (6, base.iter().map(|x| x - 0.5).collect()),
-    ];
+    let script = |first_score: u8| {
+        vec![
+            (
+                first_score,
+                base.iter().map(|x| x + 1.0).collect::<Vec<_>>(),
+            ),
+            (7, base.clone()),
+            (6, base.iter().map(|x| x - 0.5).collect()),
+        ]
+    };
     let config = RefineConfig {
         distinct_structures: false,
         rmax: 3,
         ..RefineConfig::default()
     };
     let high_k = || Some((vec![0], 0.9));
-    let out = run(&data, &mut Pointwise(script.clone(), 0, high_k()), &config);
+    // Failing two checks (high k and, say, low ESS): passed over for the best of the others.
+    let out = run(&data, &mut Pointwise(script(5), 0, high_k()), &config);
     assert_eq!(out.candidates.iter().filter(|c| c.valid).count(), 3);
     assert_eq!(out.best, Some(1));
     let reason = out.not_chosen_reason(0, &config).unwrap();
-    assert!(reason.contains("fails the Pareto k check"), "{reason}");
-    // Without its high k it wins; and the paper's rule takes it whatever its k.
-    let out = run(&data, &mut Pointwise(script.clone(), 0, None), &config);
+    assert!(reason.contains("fails 2 of the 7 checks"), "{reason}");
+    // Failing only the k check (surgical's hierarchical model): its ELPD-LOO wins.
+    let out = run(&data, &mut Pointwise(script(6), 0, high_k()), &config);
     assert_eq!(out.best, Some(0));
-    let config = RefineConfig {
+    // The paper's rule takes the highest ELPD-LOO whatever the score; reliable-elpd passes over
+    // the high k whatever the score.
+    let elpd = RefineConfig {
         select: Selection::Elpd,
+        ..config.clone()
+    };
+    assert_eq!(
+        run(&data, &mut Pointwise(script(5), 0, high_k()), &elpd).best,
+        Some(0)
+    );
+    let reliable = RefineConfig {
+        select: Selection::ReliableElpd,
         ..config
     };
-    let out = run(&data, &mut Pointwise(script, 0, high_k()), &config);
-    assert_eq!(out.best, Some(0));
+    let out = run(&data, &mut Pointwise(script(6), 0, high_k()), &reliable);
+    assert_eq!(out.best, Some(1));
+    let reason = out.not_chosen_reason(0, &reliable).unwrap();
+    assert!(reason.contains("PSIS-LOO is unreliable"), "{reason}");
 }
 
 #[test]
