@@ -77,12 +77,19 @@ pub struct Response {
     pub kurtosis: f64,
     /// Lag-1 autocorrelation in the data's order (a series' memory when a time index orders it).
     pub autocorrelation: f64,
+    /// Counts: Pearson chi-square over its degrees of freedom after a Poisson GLM of the
+    /// schema's groupings, covariates and exposure (the quasi-Poisson dispersion; 1 for a
+    /// Poisson); `None` when that GLM cannot be fitted (then [`Response::dispersion`] speaks).
+    pub residual_dispersion: Option<f64>,
 }
 
 impl Response {
     /// Counts whose variance is well above their mean.
     pub fn overdispersed(&self) -> bool {
-        matches!(self.kind, ResponseKind::Count) && self.dispersion > 2.0
+        // Raw counts vary with their covariates and exposure as well: what those leave over
+        // is the overdispersion a likelihood must carry.
+        matches!(self.kind, ResponseKind::Count)
+            && self.residual_dispersion.unwrap_or(self.dispersion) > 2.0
     }
     /// Whole numbers whose variance is well below their mean, away from zero (diameters in
     /// whole millimetres, scores): no Poisson or negative binomial fits them, a normal may.
@@ -347,6 +354,128 @@ fn moments(values: &[f64]) -> (f64, f64) {
         .sum::<f64>()
         / n;
     (m3, m4 - 3.0)
+}
+
+/// The quasi-Poisson dispersion of counts `y`: Pearson chi-square over `N - p` after a Poisson
+/// GLM (log link, IRLS) on an intercept, the groupings' levels (first level the baseline), the
+/// standardized vector covariates, and the log of an exposure as an offset. `None` when the
+/// design has as many columns as half the rows, or the fit does not converge.
+#[allow(clippy::needless_range_loop)] // the normal equations read best with indices
+fn poisson_glm_dispersion(
+    y: &[f64],
+    covariates: &[Covariate],
+    groupings: &[Grouping],
+    column: &dyn Fn(&str) -> Vec<f64>,
+) -> Option<f64> {
+    let n = y.len();
+    let mut design: Vec<Vec<f64>> = vec![vec![1.0; n]];
+    let mut offset = vec![0.0; n];
+    for x in covariates.iter().filter(|x| !x.is_matrix()) {
+        let v = column(&x.name);
+        if v.len() != n {
+            return None;
+        }
+        if x.exposure {
+            offset = v.iter().map(|e| e.ln()).collect();
+            continue;
+        }
+        let v: Vec<f64> = if x.spans_orders_of_magnitude() {
+            v.iter().map(|e| e.ln()).collect()
+        } else {
+            v
+        };
+        let (mean, sd) = mean_sd(&v);
+        if sd > 0.0 {
+            design.push(v.iter().map(|e| (e - mean) / sd).collect());
+        }
+    }
+    for g in groupings {
+        let levels = column(&g.name);
+        for level in 2..=g.n_levels {
+            design.push(
+                levels
+                    .iter()
+                    .map(|l| f64::from(u8::from(*l as usize == level)))
+                    .collect(),
+            );
+        }
+    }
+    let p = design.len();
+    if 2 * p > n || y.iter().any(|v| !v.is_finite() || *v < 0.0) {
+        return None;
+    }
+    // IRLS from the mean rate.
+    let rate = (y.iter().sum::<f64>() + 0.5) / offset.iter().map(|o| o.exp()).sum::<f64>();
+    let mut beta = vec![0.0; p];
+    beta[0] = rate.ln();
+    let mut mu = vec![0.0; n];
+    for _ in 0..50 {
+        for i in 0..n {
+            let eta: f64 = offset[i] + (0..p).map(|j| design[j][i] * beta[j]).sum::<f64>();
+            mu[i] = eta.clamp(-30.0, 30.0).exp();
+        }
+        // Normal equations of the weighted least squares step: (X' W X) b = X' W z.
+        let mut xtwx = vec![vec![0.0; p]; p];
+        let mut xtwz = vec![0.0; p];
+        for i in 0..n {
+            let eta = mu[i].ln() - offset[i];
+            let z = eta + (y[i] - mu[i]) / mu[i];
+            for a in 0..p {
+                let wa = mu[i] * design[a][i];
+                xtwz[a] += wa * z;
+                for b in 0..=a {
+                    xtwx[a][b] += wa * design[b][i];
+                }
+            }
+        }
+        for a in 0..p {
+            xtwx[a][a] += 1e-8;
+            for b in 0..a {
+                xtwx[b][a] = xtwx[a][b];
+            }
+        }
+        let next = solve_symmetric(xtwx, xtwz)?;
+        let change = next
+            .iter()
+            .zip(&beta)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max);
+        beta = next;
+        if change < 1e-8 {
+            let chi2: f64 = (0..n)
+                .map(|i| {
+                    let eta: f64 = offset[i] + (0..p).map(|j| design[j][i] * beta[j]).sum::<f64>();
+                    let m = eta.exp();
+                    (y[i] - m).powi(2) / m
+                })
+                .sum();
+            return chi2.is_finite().then_some(chi2 / (n - p) as f64);
+        }
+    }
+    None
+}
+
+/// Solves `a x = b` for a symmetric positive definite `a` by Cholesky; `None` if it is not.
+#[allow(clippy::needless_range_loop)]
+fn solve_symmetric(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Option<Vec<f64>> {
+    let p = b.len();
+    for j in 0..p {
+        let d = a[j][j] - (0..j).map(|k| a[j][k] * a[j][k]).sum::<f64>();
+        if d <= 0.0 || !d.is_finite() {
+            return None;
+        }
+        a[j][j] = d.sqrt();
+        for i in j + 1..p {
+            a[i][j] = (a[i][j] - (0..j).map(|k| a[i][k] * a[j][k]).sum::<f64>()) / a[j][j];
+        }
+    }
+    for i in 0..p {
+        b[i] = (b[i] - (0..i).map(|k| a[i][k] * b[k]).sum::<f64>()) / a[i][i];
+    }
+    for i in (0..p).rev() {
+        b[i] = (b[i] - (i + 1..p).map(|k| a[k][i] * b[k]).sum::<f64>()) / a[i][i];
+    }
+    Some(b)
 }
 
 /// The lag-1 autocorrelation (0 for fewer than three values or no variance).
@@ -745,6 +874,7 @@ impl Schema {
                 skewness,
                 kurtosis,
                 autocorrelation: lag1_autocorrelation(&vals),
+                residual_dispersion: None,
             });
         }
         let primary = &responses[0];
@@ -875,6 +1005,13 @@ impl Schema {
             .iter()
             .find(|c| c.time_like && !c.is_matrix())
             .map(|c| c.name.clone());
+        if let Some(r) = responses.first_mut() {
+            if r.kind == ResponseKind::Count {
+                let column = |name: &str| values(name);
+                r.residual_dispersion =
+                    poisson_glm_dispersion(&column(&r.name), &covariates, &groupings, &column);
+            }
+        }
         Ok(Schema {
             responses,
             covariates,
@@ -1015,6 +1152,40 @@ mod tests {
         // A name is evidence: no such hedge.
         let s = schema(r#"{"N": 3, "x": [1.5, 2.5, 0.3], "y": [0.2, 1.1, 3.3]}"#);
         assert!(!s.summary().contains("guess"), "{}", s.summary());
+    }
+
+    #[test]
+    fn counts_explained_by_their_factors_and_exposure_are_not_overdispersed() {
+        // Claims = exposure x a factor's rate, exactly: the raw counts' variance is hundreds of
+        // times their mean, the Poisson GLM's Pearson dispersion far below 2.
+        let exposure = [
+            10.0, 200.0, 35.0, 900.0, 60.0, 15.0, 400.0, 80.0, 120.0, 30.0, 700.0, 50.0,
+        ];
+        let group = [1, 2, 1, 2, 1, 2, 1, 2, 1, 2, 1, 2];
+        let claims: Vec<i64> = exposure
+            .iter()
+            .zip(group)
+            .map(|(e, g)| (e * if g == 1 { 0.1_f64 } else { 0.3 }).round() as i64)
+            .collect();
+        let json = format!(
+            r#"{{"N": 12, "J": 2, "group": {group:?}, "Holders": {exposure:?}, "Claims": {claims:?}}}"#
+        );
+        let s = schema(&json);
+        let r = s.response();
+        assert_eq!(r.name, "Claims");
+        assert!(r.dispersion > 20.0, "{}", r.dispersion);
+        let residual = r.residual_dispersion.unwrap();
+        assert!(residual < 0.5, "{residual}");
+        assert!(!r.overdispersed());
+        // Counts that vary beyond their factor stay overdispersed.
+        let noisy: Vec<i64> = claims
+            .iter()
+            .enumerate()
+            .map(|(i, c)| if i % 3 == 0 { c * 3 } else { c / 2 })
+            .collect();
+        let s = schema(&json.replace(&format!("{claims:?}"), &format!("{noisy:?}")));
+        assert!(s.response().residual_dispersion.unwrap() > 2.0);
+        assert!(s.response().overdispersed());
     }
 
     #[test]
