@@ -54,6 +54,13 @@ pub enum SpfnCommand {
         /// Print the counts as JSON.
         #[arg(long)]
         json: bool,
+        /// Also redraw every pair from its seed and compare it with what is stored (exit 1
+        /// naming each pair that differs).
+        #[arg(long)]
+        reproduce: bool,
+        /// Worker threads for --reproduce (default: every core).
+        #[arg(long)]
+        jobs: Option<usize>,
     },
     /// Train the SPFN network on a corpus's train split (needs the `spfn` feature); a rerun
     /// with the same flags resumes from the last checkpoint.
@@ -152,7 +159,12 @@ pub fn run(cmd: SpfnCommand) -> Result<ExitCode> {
             programs_per_shard,
             quiet,
         ),
-        SpfnCommand::Stats { dir, json } => cmd_stats(&dir, json),
+        SpfnCommand::Stats {
+            dir,
+            json,
+            reproduce,
+            jobs,
+        } => cmd_stats(&dir, json, reproduce.then_some(jobs)),
         SpfnCommand::Eval {
             model,
             corpus,
@@ -491,7 +503,8 @@ fn emit_corpus_array(
     Ok(ExitCode::SUCCESS)
 }
 
-fn cmd_stats(dir: &Path, json: bool) -> Result<ExitCode> {
+/// `spfn stats`; `reproduce` is `Some(--jobs)` with --reproduce.
+fn cmd_stats(dir: &Path, json: bool, reproduce: Option<Option<usize>>) -> Result<ExitCode> {
     if !dir.is_dir() {
         return Err(CliError::new(format!(
             "{} is not a corpus directory",
@@ -504,9 +517,35 @@ fn cmd_stats(dir: &Path, json: bool) -> Result<ExitCode> {
     }
     if json {
         emit(&(serde_json::to_string_pretty(&st).expect("plain values") + "\n"))?;
-        return Ok(ExitCode::SUCCESS);
+    } else {
+        emit(&st.table())?;
     }
-    let out = st.table();
-    emit(&out)?;
-    Ok(ExitCode::SUCCESS)
+    let Some(jobs) = reproduce else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    let jobs = jobs.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
+    let report = refinestat_spfn::corpus::reproduce_all(dir, jobs)
+        .map_err(|e| CliError::new(e.to_string()))?;
+    for m in &report.mismatches {
+        eprintln!("not reproduced: {m}");
+    }
+    let line = format!(
+        "reproduced {} of {} pairs bit for bit from their seeds\n",
+        report.checked - report.mismatches.len() as u64,
+        report.checked
+    );
+    if json {
+        eprint!("{line}");
+    } else {
+        emit(&format!("\n{line}"))?;
+    }
+    Ok(if report.mismatches.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

@@ -112,6 +112,18 @@ fn a_run_killed_with_sigkill_resumes_to_the_bytes_of_an_uninterrupted_run() {
     ] {
         assert!(text.contains(heading), "{text}");
     }
+    // Every pair redrawn from its seed.
+    let out = refinestat(&["spfn", "stats", full.to_str().unwrap(), "--reproduce"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("reproduced "))
+        .unwrap_or_else(|| panic!("{text}"));
+    let words: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(words[1], words[3], "{line}");
+    assert!(words[1].parse::<u64>().unwrap() > 100, "{line}");
+
     let victim = full.join("shard-000003.rss");
     let mut bytes = std::fs::read(&victim).unwrap();
     bytes.truncate(bytes.len() - 7);

@@ -4,6 +4,8 @@
 //! `cargo run --release -p refinestat-spfn --example corpus_bench -- PROGRAMS K SEED OUT JOBS`
 //! `cargo run --release -p refinestat-spfn --example corpus_bench -- stats DIR` (the table of
 //! `refinestat spfn stats DIR`)
+//! `cargo run --release -p refinestat-spfn --example corpus_bench -- plan PROGRAMS SEED JOBS`
+//! (the planning phase alone: drawing and deduplicating the programs)
 
 use refinestat_spfn::{corpus, CorpusConfig, MetaPrior, RunOptions, SplitConfig};
 
@@ -15,6 +17,22 @@ fn main() {
             eprintln!("warning: {s}; skipped");
         }
         print!("{}", st.table());
+        return;
+    }
+    if a.len() == 4 && a[0] == "plan" {
+        let num = |i: usize| -> u64 { a[i].parse().expect("a number") };
+        let prior = MetaPrior::default_prior().expect("corpus loads");
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(num(3) as usize)
+            .build()
+            .expect("thread pool");
+        let t = std::time::Instant::now();
+        let (planned, repeats) = pool.install(|| corpus::plan(&prior, num(1), num(2)));
+        println!(
+            "{} programs planned ({repeats} repeats) in {:.2} s",
+            planned.len(),
+            t.elapsed().as_secs_f64()
+        );
         return;
     }
     if a.len() != 5 {

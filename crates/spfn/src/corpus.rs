@@ -139,8 +139,10 @@ pub fn canonicalise(c: &Candidate) -> Candidate {
 /// repeats accepted after [`DEDUP_TRIES`].
 pub fn plan(prior: &MetaPrior, n: u64, seed: u64) -> (Vec<Planned>, u64) {
     use rayon::prelude::*;
-    // First tries are drawn in parallel, a batch at a time; deduplication walks them in order,
-    // so the plan does not depend on the number of threads.
+    // Every try `(i, r)` is a pure function of its seed, so tries are drawn in parallel: first
+    // tries a batch at a time, a repeat's retries a few at a time (as many as there are threads;
+    // some may go unused). Deduplication walks them in order, so the plan does not depend on
+    // the number of threads.
     const BATCH: u64 = 1024;
     let attempt = |i: u64, r: u64| {
         let mut rng = ChaCha8Rng::seed_from_u64(mix(seed, &[0, i, r]));
@@ -150,6 +152,7 @@ pub fn plan(prior: &MetaPrior, n: u64, seed: u64) -> (Vec<Planned>, u64) {
         let text = refinestat_language::print_program(&cand.program);
         Some((id, cand, text))
     };
+    let width = rayon::current_num_threads().max(1) as u64;
     let mut seen = HashSet::new();
     let mut out = Vec::with_capacity(n as usize);
     let mut repeats = 0;
@@ -161,12 +164,15 @@ pub fn plan(prior: &MetaPrior, n: u64, seed: u64) -> (Vec<Planned>, u64) {
             .map(|i| attempt(i, 0))
             .collect();
         for (i, first) in (start..end).zip(first) {
-            let mut next = first;
+            // The tries of program `i` drawn but not yet walked, in order.
+            let mut tries = std::collections::VecDeque::from([first]);
             for r in 0..DEDUP_TRIES {
-                if r > 0 {
-                    next = attempt(i, r);
+                if tries.is_empty() {
+                    let upto = (r + width).min(DEDUP_TRIES);
+                    let more: Vec<_> = (r..upto).into_par_iter().map(|r| attempt(i, r)).collect();
+                    tries.extend(more);
                 }
-                let Some((id, cand, text)) = next.take() else {
+                let Some((id, cand, text)) = tries.pop_front().flatten() else {
                     continue;
                 };
                 let fresh = !seen.contains(&text);
@@ -390,6 +396,75 @@ pub fn reproduce(r: &Record) -> Result<(serde_json::Value, serde_json::Value), S
     let ds = simulate::draw_dataset(&parsed.program, &r.schema, r.seed)
         .map_err(|e| SpfnError::Corpus(format!("redraw rejected: {}", e.name())))?;
     Ok((data_json(&ds.data), data_json(&ds.params)))
+}
+
+/// What [`reproduce_all`] found.
+#[derive(Debug, Clone, Default)]
+pub struct ReproduceReport {
+    /// Pairs redrawn.
+    pub checked: u64,
+    /// Pairs whose redraw differs or fails, one line each (shard, record, seed, what differs).
+    pub mismatches: Vec<String>,
+    /// Corrupt shards, not checked.
+    pub skipped: Vec<String>,
+}
+
+/// Redraw every stored pair of `dir` from its program, schema and seed ([`reproduce`]) and
+/// compare the JSON text of its data and parameter draw with what is stored; shards in
+/// parallel on `jobs` threads.
+pub fn reproduce_all(dir: &Path, jobs: usize) -> Result<ReproduceReport, SpfnError> {
+    use rayon::prelude::*;
+    let files = shard_files(dir)?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs.max(1))
+        .build()
+        .map_err(|e| SpfnError::Io(format!("thread pool: {e}")))?;
+    let per_shard: Vec<Result<(u64, Vec<String>), String>> = pool.install(|| {
+        files
+            .par_iter()
+            .map(|path| {
+                let (_, records) = shard::read(path).map_err(|e| e.to_string())?;
+                let mut bad = Vec::new();
+                for (i, r) in records.iter().enumerate() {
+                    let what = match reproduce(r) {
+                        Err(e) => Some(e.to_string()),
+                        Ok((data, params)) => {
+                            let same = |a: &serde_json::Value, b: &serde_json::Value| {
+                                serde_json::to_string(a).ok() == serde_json::to_string(b).ok()
+                            };
+                            match (same(&data, &r.data), same(&params, &r.params)) {
+                                (true, true) => None,
+                                (false, _) => Some("the data differ".to_string()),
+                                (true, false) => Some("the parameter draw differs".to_string()),
+                            }
+                        }
+                    };
+                    if let Some(what) = what {
+                        bad.push(format!(
+                            "{}: record {} (program {}, dataset {}, seed {}): {what}",
+                            path.display(),
+                            i + 1,
+                            r.program_index,
+                            r.dataset_index,
+                            r.seed
+                        ));
+                    }
+                }
+                Ok((records.len() as u64, bad))
+            })
+            .collect()
+    });
+    let mut report = ReproduceReport::default();
+    for r in per_shard {
+        match r {
+            Ok((n, bad)) => {
+                report.checked += n;
+                report.mismatches.extend(bad);
+            }
+            Err(e) => report.skipped.push(e),
+        }
+    }
+    Ok(report)
 }
 
 /// Options of one run.

@@ -139,15 +139,17 @@ impl ProgramSource for HumanCorpus {
         use rand::Rng;
         // A family uniformly, then a program of it: families with many variants (the conjugate
         // programs of the moment tests) do not crowd out the others.
-        let families = self.families();
+        let mut families: Vec<&str> = self.programs.iter().map(|p| p.family.as_str()).collect();
+        families.sort_unstable();
+        families.dedup();
         if families.is_empty() {
             return None;
         }
-        let family = &families[rng.random_range(0..families.len())];
+        let family = families[rng.random_range(0..families.len())];
         let members: Vec<&SourceProgram> = self
             .programs
             .iter()
-            .filter(|p| &p.family == family)
+            .filter(|p| p.family == family)
             .collect();
         Some(members[rng.random_range(0..members.len())].clone())
     }

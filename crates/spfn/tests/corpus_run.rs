@@ -116,6 +116,28 @@ fn a_corrupt_shard_is_skipped_with_its_name_and_rewritten_on_resume() {
 }
 
 #[test]
+fn reproduce_all_redraws_every_pair_and_names_one_that_differs() {
+    let dir = tempfile::tempdir().unwrap();
+    let written = run(dir.path(), 2).records_written;
+    let ok = corpus::reproduce_all(dir.path(), 2).unwrap();
+    assert_eq!(ok.checked, written);
+    assert!(ok.mismatches.is_empty(), "{:?}", ok.mismatches);
+    // One stored seed changed, the shard rewritten with valid checksums.
+    let path = corpus::shard_files(dir.path()).unwrap()[2].clone();
+    let (summary, mut records) = shard::read(&path).unwrap();
+    records[0].seed ^= 1;
+    shard::write(&path, &summary, &records).unwrap();
+    let bad = corpus::reproduce_all(dir.path(), 1).unwrap();
+    assert_eq!(bad.checked, written);
+    assert_eq!(bad.mismatches.len(), 1, "{:?}", bad.mismatches);
+    assert!(
+        bad.mismatches[0].contains("shard-000002.rss") && bad.mismatches[0].contains("record 1 "),
+        "{}",
+        bad.mismatches[0]
+    );
+}
+
+#[test]
 fn another_runs_directory_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     run(dir.path(), 1);
