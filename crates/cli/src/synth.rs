@@ -456,7 +456,7 @@ fn write_results(
             "generation": attempt.generation.as_str(),
             "tokens": attempt.tokens,
             "check": {
-                "valid": attempt.violations.is_empty() && attempt.generation.as_str() == "completed",
+                "valid": attempt.violations.is_empty() && attempt.generation.is_program(),
                 "violations": violations_json(&attempt.program, attempt),
             },
             "unmodelled": attempt.unmodelled,

@@ -148,6 +148,44 @@ fn synth_without_a_predicate_fits_what_it_lets_through_and_logs_it() {
 }
 
 #[test]
+fn a_program_the_decoder_closed_checks_valid_in_the_attempt_record_as_in_the_log() {
+    // The full decoder refuses the type fixture's `real m = theta;` and closes the program
+    // there: a whole program with no violation, in log.jsonl and in candidates/attempt-0.json.
+    let dir = scratch("ablation", "synth-closed");
+    let lm = format!("replay:{}", fixture("type"));
+    let out = refinestat(&[
+        "synth",
+        "--dataset",
+        "eight_schools",
+        "--lm",
+        &lm,
+        "--rmax",
+        "1",
+        "--chains",
+        "1",
+        "--warmup",
+        "50",
+        "--draws",
+        "50",
+        "--output-dir",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{}", stderr(&out));
+    let log = std::fs::read_to_string(dir.join("log.jsonl")).unwrap();
+    let event: serde_json::Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
+    assert_eq!(event["generation"], "closed", "{event}");
+    assert_eq!(event["check_valid"], true, "{event}");
+    let attempt = read_json(&dir.join("candidates/attempt-0.json"));
+    assert_eq!(attempt["generation"], "closed", "{attempt}");
+    assert_eq!(attempt["check"]["valid"], true, "{attempt}");
+    assert_eq!(
+        attempt["check"]["violations"],
+        serde_json::json!([]),
+        "{attempt}"
+    );
+}
+
+#[test]
 fn bad_without_lists_are_usage_errors() {
     let dir = scratch("ablation", "usage");
     let d = dir.to_str().unwrap();

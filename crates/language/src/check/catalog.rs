@@ -798,6 +798,35 @@ pub fn callable_names() -> impl Iterator<Item = String> {
         }))
 }
 
+/// [`callable_names`], collected once.
+pub fn callable_name_list() -> &'static [String] {
+    static NAMES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    NAMES.get_or_init(|| callable_names().collect())
+}
+
+/// The callable name [`closest`] to an unknown function name `n`, remembered per name (per
+/// thread, up to 4096 names): the decoder re-checks the program at every token, so the same
+/// unknown name is hinted at again and again, and a random-weight model writes hundreds.
+pub fn closest_callable(n: &str) -> Option<String> {
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+    thread_local! {
+        static SEEN: RefCell<HashMap<String, Option<String>>> = RefCell::new(HashMap::new());
+    }
+    SEEN.with(|seen| {
+        if let Some(hit) = seen.borrow().get(n) {
+            return hit.clone();
+        }
+        let found = closest(n, callable_name_list().iter().map(String::as_str)).map(str::to_string);
+        let mut seen = seen.borrow_mut();
+        if seen.len() >= 4096 {
+            seen.clear();
+        }
+        seen.insert(n.to_string(), found.clone());
+        found
+    })
+}
+
 // ---------------------------------------------------------------------------------------------
 // Math functions
 // ---------------------------------------------------------------------------------------------
@@ -2481,6 +2510,12 @@ pub fn removed_function(name: &str) -> Option<&'static str> {
 /// Levenshtein distance, for "did you mean" hints.
 pub fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
+    edit_distance_within(a, &b, usize::MAX).unwrap_or(usize::MAX)
+}
+
+/// The Levenshtein distance of `a` and `b` if it is at most `limit`: a row whose least entry
+/// exceeds `limit` ends the computation (every later row's least entry is at least as large).
+fn edit_distance_within(a: &str, b: &[char], limit: usize) -> Option<usize> {
     let mut prev: Vec<usize> = (0..=b.len()).collect();
     let mut cur = vec![0; b.len() + 1];
     for (i, ca) in a.chars().enumerate() {
@@ -2489,24 +2524,36 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
             let cost = usize::from(ca != *cb);
             cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
         }
+        if cur.iter().min().is_some_and(|&m| m > limit) {
+            return None;
+        }
         std::mem::swap(&mut prev, &mut cur);
     }
-    prev[b.len()]
+    Some(prev[b.len()]).filter(|&d| d <= limit)
 }
 
 /// The candidate closest to `name` by edit distance, if it is close enough to be a likely typo
-/// (a different case, or a few edits that leave most of the name intact).
+/// (a different case, or a few edits that leave most of the name intact). Candidates whose
+/// length alone puts them out of reach are skipped before any distance is computed, so a long
+/// unknown name (as a random-weight model writes, many per program) costs little.
 pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let len = name.chars().count();
     let limit = (len / 3).clamp(1, 3);
+    let mut buf: Vec<char> = Vec::new();
     candidates
         .into_iter()
         .filter_map(|c| {
             if c.eq_ignore_ascii_case(name) {
                 return Some((0, c));
             }
-            let d = edit_distance(name, c);
-            (d <= limit && d < len && d < c.chars().count()).then_some((d, c))
+            buf.clear();
+            buf.extend(c.chars());
+            // The distance is at least the difference of the lengths.
+            if buf.len().abs_diff(len) > limit {
+                return None;
+            }
+            let d = edit_distance_within(name, &buf, limit)?;
+            (d < len && d < buf.len()).then_some((d, c))
         })
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
@@ -2675,5 +2722,85 @@ mod tests {
         assert_eq!(closest("normall", names.clone()), Some("normal"));
         assert_eq!(closest("possion", names.clone()), Some("poisson"));
         assert_eq!(closest("zzzzzzzzzz", names), None);
+    }
+
+    #[test]
+    fn closest_skips_only_candidates_out_of_reach() {
+        // The unbounded rule `closest` implements: the nearest candidate within the limit.
+        fn reference<'a>(name: &str, candidates: &[&'a str]) -> Option<&'a str> {
+            let len = name.chars().count();
+            let limit = (len / 3).clamp(1, 3);
+            candidates
+                .iter()
+                .filter_map(|&c| {
+                    if c.eq_ignore_ascii_case(name) {
+                        return Some((0, c));
+                    }
+                    let d = edit_distance(name, c);
+                    (d <= limit && d < len && d < c.chars().count()).then_some((d, c))
+                })
+                .min_by_key(|(d, _)| *d)
+                .map(|(_, c)| c)
+        }
+        let names: Vec<&str> = distributions().iter().map(|d| d.name).collect();
+        let mut found = 0;
+        for name in [
+            "normall",
+            "Normal",
+            "nrmal",
+            "poison",
+            "cauchyy",
+            "gama",
+            "beta_binomal",
+            "lkj",
+            "x",
+            "ab",
+            "student",
+            "normalcauchy0cholesky_factor_corr",
+            "Binomial",
+            "bernouli",
+            "exponental",
+            "lognormall",
+            "zzzzzzzzzz",
+            "",
+        ] {
+            let got = closest(name, names.iter().copied());
+            assert_eq!(got, reference(name, &names), "{name}");
+            found += usize::from(got.is_some());
+        }
+        assert!(found >= 10, "{found}");
+        for (a, b) in [
+            ("kitten", "sitting"),
+            ("", "abc"),
+            ("normal", "normal"),
+            ("ab", "ba"),
+        ] {
+            let bc: Vec<char> = b.chars().collect();
+            let d = edit_distance(a, b);
+            assert_eq!(edit_distance_within(a, &bc, d), Some(d), "{a} {b}");
+            if d > 0 {
+                assert_eq!(edit_distance_within(a, &bc, d - 1), None, "{a} {b}");
+            }
+        }
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
+
+    #[test]
+    fn closest_callable_remembers_what_closest_finds() {
+        let all: Vec<String> = callable_names().collect();
+        assert_eq!(callable_name_list(), &all[..]);
+        for name in [
+            "normal_lpd",
+            "expp",
+            "Log",
+            "cholesky_decompos",
+            "vectorgoneskyda",
+            "q",
+        ] {
+            let want = closest(name, all.iter().map(String::as_str)).map(str::to_string);
+            assert_eq!(closest_callable(name), want, "{name}");
+            assert_eq!(closest_callable(name), want, "{name}, remembered");
+        }
+        assert_eq!(closest_callable("expp").as_deref(), Some("exp"));
     }
 }

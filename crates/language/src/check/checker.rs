@@ -961,7 +961,9 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
                     .iter()
                     .flat_map(|l| l.iter())
                     .any(|k| k.starts_with(n))
-                || super::catalog::callable_names().any(|f| f.starts_with(n))
+                || super::catalog::callable_name_list()
+                    .iter()
+                    .any(|f| f.starts_with(n))
                 || self.user_fns.iter().any(|f| f.name.starts_with(n));
             if !known {
                 self.report(

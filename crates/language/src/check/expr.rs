@@ -765,8 +765,7 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
             );
             return;
         }
-        let names: Vec<String> = catalog::callable_names().collect();
-        let hint = catalog::closest(n, names.iter().map(String::as_str))
+        let hint = catalog::closest_callable(n)
             .map(|c| format!("did you mean `{c}`?"))
             .unwrap_or_else(|| "see the list of supported functions and distributions".into());
         self.report(
