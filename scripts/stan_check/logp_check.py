@@ -164,10 +164,18 @@ def compare(points):
     return out
 
 
-def run_posterior(args, pdb, post, work):
+def run_posterior(args, pdb, post, work, ode_tol=None):
+    """One row of the table. With ode_tol: the program with its ODE solves at that tolerance
+    (see with_ode_tolerance) in both engines."""
     name = post["name"]
-    cache = work / "stan" / f"{name}.json"
     program = pdb / "models" / "stan" / f"{post['model_name']}.stan"
+    if ode_tol is not None:
+        name = f"{name} (ODE tol {ode_tol:g})"
+        tight = work / "programs" / f"{post['model_name']}.ode_tol_{ode_tol:g}.stan"
+        tight.parent.mkdir(parents=True, exist_ok=True)
+        tight.write_text(with_ode_tolerance(program.read_text(), ode_tol))
+        program = tight
+    cache = work / "stan" / f"{name}.json"
     text = read_data(pdb, post["data_name"])
     row = {"posterior": name, "model": post["model_name"], "data": post["data_name"]}
     if text is None:
@@ -238,6 +246,52 @@ def run_posterior(args, pdb, post, work):
     return row
 
 
+OLD_ODE = ("integrate_ode_rk45", "integrate_ode_bdf", "integrate_ode_adams")
+NEW_ODE = ("ode_rk45", "ode_bdf", "ode_adams", "ode_ckrk")
+
+
+def split_call(text, open_paren):
+    """The top-level arguments of the call whose '(' is at open_paren, and the index of its ')'."""
+    depth, args, start = 0, [], open_paren + 1
+    for i in range(open_paren, len(text)):
+        c = text[i]
+        if c in "([{":
+            depth += 1
+        elif c in ")]}":
+            depth -= 1
+            if depth == 0:
+                args.append(text[start:i])
+                return args, i
+        elif c == "," and depth == 1:
+            args.append(text[start:i])
+            start = i + 1
+    raise ValueError("unbalanced call")
+
+
+def with_ode_tolerance(program, tol):
+    """The program with every ODE solve at relative and absolute tolerance `tol` (1e8 steps):
+    `integrate_ode_*` get (or replace) their three tolerance arguments, `ode_*` become `ode_*_tol`.
+    None when the program solves no ODE."""
+    import re
+
+    pattern = re.compile(r"\b(" + "|".join(OLD_ODE + NEW_ODE) + r")(_tol)?\s*\(")
+    out, pos, found = [], 0, False
+    for m in pattern.finditer(program):
+        if m.start() < pos:
+            continue
+        found = True
+        args, close = split_call(program, m.end() - 1)
+        tols = [f" {tol:g}", f" {tol:g}", " 100000000"]
+        if m.group(1) in OLD_ODE:
+            call = m.group(1) + "(" + ",".join(args[:7] + tols) + ")"
+        else:
+            rest = args[7:] if m.group(2) else args[4:]
+            call = m.group(1) + "_tol(" + ",".join(args[:4] + tols + rest) + ")"
+        out.append(program[pos:m.start()] + call)
+        pos = close + 1
+    return "".join(out) + program[pos:] if found else None
+
+
 def fixture(pdb, post, row):
     program = (pdb / "models" / "stan" / f"{post['model_name']}.stan").read_text()
     return {
@@ -306,6 +360,9 @@ def main():
     ap.add_argument("--no-compile", action="store_true",
                     help="skip posteriors whose Stan model is not compiled yet")
     ap.add_argument("--only", nargs="*", help="posterior names")
+    ap.add_argument("--ode-tol", type=float, default=1e-10,
+                    help="also compare each program that solves an ODE with its solves at this "
+                    "tolerance (0: no)")
     ap.add_argument("--fixtures", type=Path, help="write test fixtures here")
     ap.add_argument("--fixture-max-bytes", type=int, default=20000)
     ap.add_argument("--fixture-count", type=int, default=20)
@@ -314,20 +371,30 @@ def main():
     posts = [json.loads(p.read_text()) for p in sorted((args.posteriordb / "posteriors").glob("*.json"))]
     if args.only:
         posts = [p for p in posts if p["name"] in args.only]
-    rows, fixtures = [], 0
+    rows, fixtures, fixture_models = [], 0, set()
     for post in posts:
         start = time.time()
         row = run_posterior(args, args.posteriordb, post, args.work)
         log(f"{post['name']}: {row['status']} {row.get('reason', '')} ({time.time() - start:.0f} s)")
-        if args.fixtures and row["status"] == "pass" and fixtures < args.fixture_count:
+        # Fixtures: posteriors that pass with the log density equal as is (no constant offset),
+        # one per program, while they fit --fixture-max-bytes.
+        if (args.fixtures and row["status"] == "pass" and fixtures < args.fixture_count
+                and max(row["lp"], row["lp_jacobian"]) <= TOL and post["model_name"] not in fixture_models):
             f = fixture(args.posteriordb, post, row)
             text = json.dumps(f, indent=1)
             if len(text) <= args.fixture_max_bytes:
                 args.fixtures.mkdir(parents=True, exist_ok=True)
                 (args.fixtures / f"{post['name']}.json").write_text(text + "\n")
                 fixtures += 1
+                fixture_models.add(post["model_name"])
         row.pop("_points", None)
         rows.append(row)
+        program = (args.posteriordb / "models" / "stan" / f"{post['model_name']}.stan").read_text()
+        if args.ode_tol and row["status"] != "refused" and with_ode_tolerance(program, 1.0):
+            row = run_posterior(args, args.posteriordb, post, args.work, args.ode_tol)
+            log(f"{row['posterior']}: {row['status']} {row.get('reason', '')}")
+            row.pop("_points", None)
+            rows.append(row)
     md = markdown(rows, args)
     if args.out:
         args.out.with_suffix(".md").write_text(md)
