@@ -241,3 +241,36 @@ model { for (i in 1:T) z[i] ~ normal(y0 * exp(-k * ts[i]), 0.01); }";
     let e = error("integrate_ode_rk45");
     assert!(e > 1e-9, "integrate_ode_rk45 at 1e-6: relative error {e:e}");
 }
+
+/// Stan's sqrt passes no adjoint through a zero value, so `sqrt(exp(x))` with an underflowed exp
+/// (as in posteriordb's accel_gp, whose spectral density underflows for long length scales) has
+/// a finite gradient: the other terms' gradient, not inf * 0 = NaN.
+#[test]
+fn sqrt_of_an_underflowed_value_passes_no_gradient_as_in_stan() {
+    let src = "parameters { real<lower=0> s; }
+model { target += sqrt(exp(-800 * s)); s ~ normal(1, 1); }";
+    let mut m = Model::from_source(src, &Data::default()).unwrap();
+    let opts = LogDensityOptions {
+        jacobian: false,
+        propto: false,
+    };
+    let mut g = [0.0];
+    // s = 1: exp(-800) underflows to 0.
+    let lp = m.log_density_gradient(&[0.0], opts, &mut g).unwrap();
+    let want = -0.5 * (2.0 * std::f64::consts::PI).ln();
+    assert!((lp - want).abs() < 1e-12, "{lp} vs {want}");
+    // d/dx of normal_lpdf(exp(x) | 1, 1) at x = 0: -(1 - 1) * 1 = 0.
+    assert_eq!(g[0], 0.0);
+    // Away from underflow the derivative is the ordinary one: s = exp(-6), target += exp(-400 s).
+    let x = -6.0f64;
+    let s = x.exp();
+    let lp = m.log_density_gradient(&[x], opts, &mut g).unwrap();
+    let a = (-800.0 * s).exp().sqrt();
+    assert!((lp - (a + want - 0.5 * (s - 1.0) * (s - 1.0))).abs() < 1e-12);
+    let dg = (-400.0 * a - (s - 1.0)) * s;
+    assert!(
+        (g[0] - dg).abs() < 1e-12 * dg.abs().max(1.0),
+        "{} vs {dg}",
+        g[0]
+    );
+}
