@@ -55,8 +55,20 @@ pub enum Command {
         #[arg(long)]
         data: PathBuf,
         /// Constrained parameter values by name, Stan JSON.
+        #[arg(
+            long,
+            required_unless_present = "unconstrained",
+            conflicts_with = "unconstrained"
+        )]
+        params: Option<PathBuf>,
+        /// The point on the unconstrained scale instead of --params: a JSON array of numbers in
+        /// the order of Stan's unconstrained parameter vector (what Stan's `log_prob` takes).
         #[arg(long)]
-        params: PathBuf,
+        unconstrained: Option<PathBuf>,
+        /// Drop the constant terms of `~` statements, as Stan's `log_prob` does (`target +=`
+        /// terms are kept whole).
+        #[arg(long)]
+        propto: bool,
     },
     /// Draw from the prior predictive distribution (JSON on stdout).
     #[command(after_help = crate::help::SIMULATE)]

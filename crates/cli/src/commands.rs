@@ -27,7 +27,16 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             model,
             data,
             params,
-        } => cmd_logp(&model, &data, &params),
+            unconstrained,
+            propto,
+        } => {
+            let point = match (params, unconstrained) {
+                (Some(p), _) => Point::Constrained(p),
+                (None, Some(u)) => Point::Unconstrained(u),
+                (None, None) => unreachable!("clap requires --params or --unconstrained"),
+            };
+            cmd_logp(&model, &data, &point, propto)
+        }
         Command::Simulate {
             model,
             data,
@@ -245,28 +254,73 @@ fn num(x: f64) -> serde_json::Value {
         .unwrap_or(serde_json::Value::Null)
 }
 
-fn cmd_logp(model: &Path, data: &Path, params: &Path) -> Result<ExitCode> {
+/// Where `logp` evaluates: constrained values by name, or Stan's unconstrained vector.
+enum Point {
+    Constrained(std::path::PathBuf),
+    Unconstrained(std::path::PathBuf),
+}
+
+/// An unconstrained point: a JSON array of finite numbers.
+fn read_unconstrained(path: &Path) -> Result<Vec<f64>> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CliError::new(format!("cannot read {}: {e}", path.display())))?;
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| CliError::new(format!("{}: not JSON: {e}", path.display())))?;
+    let not_array = || {
+        CliError::new(format!(
+            "{}: expected a JSON array of numbers (the unconstrained parameter vector)",
+            path.display()
+        ))
+    };
+    let items = value.as_array().ok_or_else(not_array)?;
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, v)| match v.as_f64() {
+            Some(x) if x.is_finite() => Ok(x),
+            _ => Err(CliError::new(format!(
+                "{}: element {} is {v}, not a finite number",
+                path.display(),
+                i + 1
+            ))),
+        })
+        .collect()
+}
+
+fn cmd_logp(model: &Path, data: &Path, point: &Point, propto: bool) -> Result<ExitCode> {
     let data = read_data(data)?;
     let (_, mut compiled) = load_model(model, &data)?;
-    let param_values = read_data(params)?;
-    let x = compiled.unconstrain(&param_values)?;
-    let full = LogDensityOptions {
-        jacobian: false,
-        propto: false,
+    let x = match point {
+        Point::Constrained(params) => compiled.unconstrain(&read_data(params)?)?,
+        Point::Unconstrained(path) => {
+            let x = read_unconstrained(path)?;
+            if x.len() != compiled.dim() {
+                return Err(CliError::new(format!(
+                    "{}: {} values, but the program has {} unconstrained parameters",
+                    path.display(),
+                    x.len(),
+                    compiled.dim()
+                )));
+            }
+            x
+        }
     };
-    let with_jacobian = LogDensityOptions {
-        jacobian: true,
-        propto: false,
-    };
-    let lp = compiled.log_density(&x, full)?;
+    let opts = |jacobian| LogDensityOptions { jacobian, propto };
+    let lp = compiled.log_density(&x, opts(false))?;
     let mut grad = vec![0.0; compiled.dim()];
-    let lp_jacobian = compiled.log_density_gradient(&x, with_jacobian, &mut grad)?;
+    let lp_jacobian = compiled.log_density_gradient(&x, opts(true), &mut grad)?;
+    let mut grad_no_jacobian = vec![0.0; compiled.dim()];
+    compiled.log_density_gradient(&x, opts(false), &mut grad_no_jacobian)?;
     let log_lik = compiled.log_lik(&x)?;
+    let nums = |v: &[f64]| v.iter().map(|&g| num(g)).collect::<Vec<_>>();
     let out = serde_json::json!({
         "lp": num(lp),
         "lp_jacobian": num(lp_jacobian),
-        "grad": grad.iter().map(|&g| num(g)).collect::<Vec<_>>(),
-        "log_lik": log_lik.iter().map(|&l| num(l)).collect::<Vec<_>>(),
+        "grad": nums(&grad),
+        "grad_no_jacobian": nums(&grad_no_jacobian),
+        "propto": propto,
+        "unconstrained": nums(&x),
+        "log_lik": nums(&log_lik),
     });
     emit(&(serde_json::to_string_pretty(&out).expect("JSON of plain values") + "\n"))?;
     Ok(ExitCode::SUCCESS)

@@ -6,9 +6,14 @@ pub const CHECK: &str = "Example:
 pub const FMT: &str = "Example:
   refinestat fmt examples/eight_schools_noncentered.stan --canonical";
 
-pub const LOGP: &str = "Example:
+pub const LOGP: &str = "Examples:
   refinestat logp examples/eight_schools_noncentered.stan --data datasets/eight_schools.json \\
-      --params params.json";
+      --params params.json
+  refinestat logp model.stan --data data.json --unconstrained x.json --propto   # as Stan's log_prob
+Prints lp and lp_jacobian (without and with the log Jacobian of the constraining transforms),
+grad and grad_no_jacobian (their gradients on the unconstrained scale), the unconstrained point
+and the pointwise log-likelihood. --propto drops the constant terms of `~` statements as Stan's
+log_prob (PyStan's log_prob / grad_log_prob) does.";
 
 pub const SIMULATE: &str = "Example:
   refinestat simulate examples/eight_schools_noncentered.stan --data datasets/eight_schools.json \\

@@ -164,6 +164,101 @@ fn logp_of_eight_schools_matches_the_closed_form() {
     );
 }
 
+/// `logp --unconstrained X` evaluates at Stan's unconstrained vector: the point `--params` maps
+/// to gives the same numbers, `--propto` drops exactly the constants of the `~` statements, and
+/// the gradient without the Jacobian differs from `grad` by d log|J| (1 in log tau's slot).
+#[test]
+fn logp_takes_an_unconstrained_point_and_drops_constants_with_propto() {
+    let dir = scratch("logp-unconstrained");
+    let (mu, tau) = (1.5f64, 2.5f64);
+    let theta_tilde = [0.1, -0.3, 0.5, 1.2, -0.8, 0.0, 0.4, -1.1];
+    let params = dir.join("params.json");
+    std::fs::write(
+        &params,
+        serde_json::json!({"mu": mu, "tau": tau, "theta_tilde": theta_tilde}).to_string(),
+    )
+    .unwrap();
+    let mut x = vec![mu, tau.ln()];
+    x.extend(theta_tilde);
+    let point = dir.join("x.json");
+    std::fs::write(&point, serde_json::json!(x).to_string()).unwrap();
+    let run = |extra: &[&str]| {
+        let mut argv = vec![
+            "logp",
+            "examples/eight_schools_noncentered.stan",
+            "--data",
+            "datasets/eight_schools.json",
+        ];
+        argv.extend(extra);
+        let out = refinestat(&argv);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        serde_json::from_str::<serde_json::Value>(&stdout(&out)).unwrap()
+    };
+    let f = |v: &serde_json::Value| v.as_f64().unwrap();
+    let fs = |v: &serde_json::Value| v.as_array().unwrap().iter().map(f).collect::<Vec<_>>();
+    let by_name = run(&["--params", params.to_str().unwrap()]);
+    let by_vector = run(&["--unconstrained", point.to_str().unwrap()]);
+    let propto = run(&["--unconstrained", point.to_str().unwrap(), "--propto"]);
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-12 * b.abs().max(1.0);
+    for (u, w) in fs(&by_name["unconstrained"]).iter().zip(&x) {
+        assert!(close(*u, *w), "unconstrained {u} vs {w}");
+    }
+    for key in ["lp", "lp_jacobian"] {
+        assert!(close(f(&by_vector[key]), f(&by_name[key])), "{key}");
+    }
+    // Dropped: -log(sqrt(2 pi)) for each of the 17 normal terms, log 5 twice (mu's and tau's
+    // scale), log pi (cauchy) and log sigma_j of the likelihood.
+    let sigma = [15.0f64, 10.0, 16.0, 11.0, 9.0, 11.0, 10.0, 18.0];
+    let constants = -17.0 * 0.5 * (2.0 * std::f64::consts::PI).ln()
+        - 2.0 * 5f64.ln()
+        - std::f64::consts::PI.ln()
+        - sigma.iter().map(|s| s.ln()).sum::<f64>();
+    for key in ["lp", "lp_jacobian"] {
+        assert!(
+            close(f(&propto[key]) + constants, f(&by_vector[key])),
+            "{key}: {} + {constants} vs {}",
+            propto[key],
+            by_vector[key]
+        );
+    }
+    assert!(close(
+        f(&propto["lp_jacobian"]),
+        f(&propto["lp"]) + tau.ln()
+    ));
+    let (g, g0) = (fs(&propto["grad"]), fs(&propto["grad_no_jacobian"]));
+    assert_eq!(
+        g,
+        fs(&by_vector["grad"]),
+        "constants do not move the gradient"
+    );
+    for (k, (a, b)) in g.iter().zip(&g0).enumerate() {
+        let jacobian = if k == 1 { 1.0 } else { 0.0 };
+        assert!(close(*a, b + jacobian), "grad[{k}] {a} vs {b} + {jacobian}");
+    }
+
+    // A vector of the wrong length or not of numbers is a usage error naming the file.
+    for bad in ["[1, 2]", "{\"mu\": 1}", "[1, \"a\", 3]"] {
+        std::fs::write(&point, bad).unwrap();
+        let out = refinestat(&[
+            "logp",
+            "examples/eight_schools_noncentered.stan",
+            "--data",
+            "datasets/eight_schools.json",
+            "--unconstrained",
+            point.to_str().unwrap(),
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        assert!(stderr(&out).contains("x.json"), "{bad}: {}", stderr(&out));
+    }
+    let out = refinestat(&[
+        "logp",
+        "examples/eight_schools_noncentered.stan",
+        "--data",
+        "datasets/eight_schools.json",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "--params or --unconstrained");
+}
+
 #[test]
 fn check_reports_violations_with_predicate_and_position_and_exit_code_1() {
     let dir = scratch("check-bad");

@@ -419,10 +419,10 @@ fn k_lognormal(x: &[f64; 3], inc: &[bool; 3], propto: bool) -> Result<(f64, [f64
     }
     let ly = y.ln();
     let z = (ly - mu) / sigma;
-    let mut lp = -0.5 * z * z;
-    if !propto {
-        lp -= LOG_SQRT_2PI;
-    }
+    // -log sqrt(2 pi) is kept under propto too, as Stan's lognormal_lpdf does (2.35: its
+    // `N * NEG_LOG_SQRT_TWO_PI` is not guarded by include_summand), so that `--propto` values
+    // equal Stan's log_prob.
+    let mut lp = -0.5 * z * z - LOG_SQRT_2PI;
     if !propto || inc[2] {
         lp -= sigma.ln();
     }

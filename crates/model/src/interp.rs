@@ -438,7 +438,13 @@ impl Ctx<'_> {
                 ops::transpose(self.t, &v)
             }
             E::UserCall(cands, args) => self.user_call(cands, args),
-            E::Ode { f, args, old, tol } => self.ode(f, args, *old, *tol),
+            E::Ode {
+                f,
+                args,
+                old,
+                tol,
+                defaults,
+            } => self.ode(f, args, *old, *tol, *defaults),
             E::Target => {
                 let v = self.target;
                 let seeds: Vec<u32> = self.seeds.iter().copied().filter(|&s| s != NONE).collect();

@@ -46,13 +46,15 @@ pub enum E {
     Transpose(Box<E>),
     /// `target()`: the log density accumulated so far.
     Target,
-    /// An ODE solve: the right-hand side's candidate definitions, the arguments after it, and
-    /// whether it is the old `integrate_ode_*` interface / takes tolerances.
+    /// An ODE solve: the right-hand side's candidate definitions, the arguments after it,
+    /// whether it is the old `integrate_ode_*` interface / takes tolerances, and the solver's
+    /// default (relative tolerance, absolute tolerance, max steps) where it takes none.
     Ode {
         f: Vec<usize>,
         args: Vec<E>,
         old: bool,
         tol: bool,
+        defaults: (f64, f64, usize),
     },
     /// A call of a user-defined function: the candidate definitions (indexes into
     /// [`Ir::functions`], one unless the name is overloaded with this arity) and the arguments.
@@ -241,6 +243,16 @@ fn ode_solver(name: &str) -> Option<(bool, bool)> {
         "ode_rk45_tol" | "ode_bdf_tol" | "ode_adams_tol" | "ode_ckrk_tol" => (false, true),
         _ => return None,
     })
+}
+
+/// Stan's default tolerances of an ODE solver called without them: 1e-10, 1e-10 and 1e8 steps
+/// for the removed `integrate_ode_bdf` / `integrate_ode_adams`, 1e-6, 1e-6 and 1e6 otherwise
+/// (Stan Math's `integrate_ode_*` and `ode_*` signatures).
+fn ode_default_tolerances(name: &str) -> (f64, f64, usize) {
+    match name {
+        "integrate_ode_bdf" | "integrate_ode_adams" => (1e-10, 1e-10, 100_000_000),
+        _ => (1e-6, 1e-6, 1_000_000),
+    }
 }
 
 fn unsupported<T>(what: impl Into<String>) -> Result<T, ModelError> {
@@ -823,6 +835,7 @@ impl Lowerer {
                     args: self.exprs(&args[1..])?,
                     old,
                     tol,
+                    defaults: ode_default_tolerances(&name.name),
                 }
             }
             ExprKind::Call { name, args } | ExprKind::CondCall { name, args } => {

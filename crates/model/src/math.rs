@@ -259,9 +259,11 @@ pub fn unary_fn(name: &str) -> Option<UnaryFn> {
         "log10" => |x| (x.log10(), 1.0 / (x * std::f64::consts::LN_10)),
         "log1p" => |x| (x.ln_1p(), 1.0 / (1.0 + x)),
         "expm1" => |x| (x.exp_m1(), x.exp()),
+        // At 0 the derivative is taken as 0, as Stan's sqrt does (its adjoint skips a zero
+        // value): an underflowed exp under a sqrt then gives a finite gradient, not inf * 0.
         "sqrt" => |x| {
             let y = x.sqrt();
-            (y, 0.5 / y)
+            (y, if y == 0.0 { 0.0 } else { 0.5 / y })
         },
         "cbrt" => |x| {
             let y = x.cbrt();

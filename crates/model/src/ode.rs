@@ -4,8 +4,9 @@
 //! from differentiating the discrete solution (with the accepted step sizes held fixed). Stiff
 //! systems (`_bdf`) are solved by the same explicit method: correct, but possibly slow.
 //!
-//! Default tolerances are Stan's (relative and absolute 1e-6, at most 1e6 steps); the `_tol`
-//! forms and the 10-argument `integrate_ode_*` take their own.
+//! Default tolerances are Stan's (relative and absolute 1e-6, at most 1e6 steps; 1e-10, 1e-10
+//! and 1e8 for the removed `integrate_ode_bdf` / `integrate_ode_adams`); the `_tol` forms and
+//! the 10-argument `integrate_ode_*` take their own.
 
 use crate::interp::Ctx;
 use crate::lower::E;
@@ -57,7 +58,14 @@ const ERR: [f64; 7] = [
 
 impl Ctx<'_> {
     /// Solve the ODE and return the states at the output times.
-    pub fn ode(&mut self, f: &[usize], args: &[E], old: bool, tol: bool) -> Res<Val> {
+    pub fn ode(
+        &mut self,
+        f: &[usize],
+        args: &[E],
+        old: bool,
+        tol: bool,
+        defaults: (f64, f64, usize),
+    ) -> Res<Val> {
         let mut vals = Vec::with_capacity(args.len());
         for a in args {
             vals.push(self.eval(a)?);
@@ -68,7 +76,6 @@ impl Ctx<'_> {
         let y0 = promote(vals[0].clone());
         let t0 = vals[1].as_f64()?;
         let ts = vals[2].to_vec(&self.t.val);
-        let defaults = (1e-6, 1e-6, 1_000_000usize);
         let num = |v: &Val| v.as_f64();
         let ((rtol, atol, max_steps), extra): ((f64, f64, usize), Vec<Val>) = if old {
             if vals.len() < 6 {

@@ -193,3 +193,84 @@ model {{ for (i in 1:T) z[i] ~ normal(y0 * exp(-k * ts[i]), 0.2); }}"
         }
     }
 }
+
+/// Called without tolerances, the removed `integrate_ode_bdf` / `integrate_ode_adams` solve to
+/// Stan's defaults for them, 1e-10 relative and absolute (not the 1e-6 of `integrate_ode_rk45`
+/// and the `ode_*` functions): the log density matches the closed form to 1e-9, which the 1e-6
+/// defaults miss (posteriordb's one_comp_mm_elim_abs against Stan, BENCHMARKS.md issue 14).
+#[test]
+fn removed_bdf_and_adams_solvers_default_to_stans_tight_tolerances() {
+    let data =
+        Data::from_json_str(r#"{"T": 3, "ts": [0.5, 1.0, 2.5], "z": [1.6, 1.1, 0.4]}"#).unwrap();
+    let head = "functions {
+  array[] real decay(real t, array[] real y, array[] real theta, array[] real x_r, array[] int x_i) {
+    return {-theta[1] * y[1]};
+  }
+}
+data { int T; array[T] real ts; array[T] real z; }
+transformed data { array[0] real x_r; array[0] int x_i; }
+parameters { real<lower=0> k; real<lower=0> y0; }";
+    let solved = |solver: &str| {
+        format!(
+            "{head}
+model {{
+  array[T, 1] real y = {solver}(decay, {{y0}}, 0, ts, {{k}}, x_r, x_i);
+  for (i in 1:T) z[i] ~ normal(y[i, 1], 0.01);
+}}"
+        )
+    };
+    let exact = "data { int T; array[T] real ts; array[T] real z; }
+parameters { real<lower=0> k; real<lower=0> y0; }
+model { for (i in 1:T) z[i] ~ normal(y0 * exp(-k * ts[i]), 0.01); }";
+    let want = Model::from_source(exact, &data).unwrap();
+    let error = |solver: &str| {
+        let got = Model::from_source(&solved(solver), &data).unwrap();
+        [[0.1, 0.6], [1.5, 0.3], [0.7, 0.9]]
+            .iter()
+            .map(|x| {
+                let a = got.log_density(x, OPTS[0]).unwrap();
+                let b = want.log_density(x, OPTS[0]).unwrap();
+                (a - b).abs() / b.abs().max(1.0)
+            })
+            .fold(0.0, f64::max)
+    };
+    for solver in ["integrate_ode_bdf", "integrate_ode_adams"] {
+        let e = error(solver);
+        assert!(e < 1e-9, "{solver}: relative error {e:e}");
+    }
+    let e = error("integrate_ode_rk45");
+    assert!(e > 1e-9, "integrate_ode_rk45 at 1e-6: relative error {e:e}");
+}
+
+/// Stan's sqrt passes no adjoint through a zero value, so `sqrt(exp(x))` with an underflowed exp
+/// (as in posteriordb's accel_gp, whose spectral density underflows for long length scales) has
+/// a finite gradient: the other terms' gradient, not inf * 0 = NaN.
+#[test]
+fn sqrt_of_an_underflowed_value_passes_no_gradient_as_in_stan() {
+    let src = "parameters { real<lower=0> s; }
+model { target += sqrt(exp(-800 * s)); s ~ normal(1, 1); }";
+    let mut m = Model::from_source(src, &Data::default()).unwrap();
+    let opts = LogDensityOptions {
+        jacobian: false,
+        propto: false,
+    };
+    let mut g = [0.0];
+    // s = 1: exp(-800) underflows to 0.
+    let lp = m.log_density_gradient(&[0.0], opts, &mut g).unwrap();
+    let want = -0.5 * (2.0 * std::f64::consts::PI).ln();
+    assert!((lp - want).abs() < 1e-12, "{lp} vs {want}");
+    // d/dx of normal_lpdf(exp(x) | 1, 1) at x = 0: -(1 - 1) * 1 = 0.
+    assert_eq!(g[0], 0.0);
+    // Away from underflow the derivative is the ordinary one: s = exp(-6), target += exp(-400 s).
+    let x = -6.0f64;
+    let s = x.exp();
+    let lp = m.log_density_gradient(&[x], opts, &mut g).unwrap();
+    let a = (-800.0 * s).exp().sqrt();
+    assert!((lp - (a + want - 0.5 * (s - 1.0) * (s - 1.0))).abs() < 1e-12);
+    let dg = (-400.0 * a - (s - 1.0)) * s;
+    assert!(
+        (g[0] - dg).abs() < 1e-12 * dg.abs().max(1.0),
+        "{} vs {dg}",
+        g[0]
+    );
+}
