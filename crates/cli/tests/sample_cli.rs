@@ -397,6 +397,13 @@ fn a_while_loop_that_never_ends_stops_with_a_clear_error() {
     assert_ne!(out.status.code(), Some(0));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("runaway loop"), "{err}");
+    let out = refinestat(&["simulate", &model, "--data", &data, "--draws", "2"]);
+    assert_ne!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("prior-predictive draw 1: runaway loop"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -413,5 +420,14 @@ fn a_for_loop_over_a_huge_data_bound_stops_at_once() {
     assert_ne!(out.status.code(), Some(0));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("runaway loop"), "{err}");
+    assert!(err.contains("`for` loop over 1:1000000000000"), "{err}");
+    let out = refinestat(&["simulate", &model, "--data", &data, "--draws", "2"]);
+    assert_ne!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("`for` loop over 1:1000000000000"), "{err}");
+    let out_dir = dir.join("out").to_string_lossy().into_owned();
+    let out = refinestat(&["sample", &model, "--data", &data, "--output-dir", &out_dir]);
+    assert_ne!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("`for` loop over 1:1000000000000"), "{err}");
 }
