@@ -99,33 +99,26 @@ fn each_predicate_switched_off_lets_through_a_program_only_it_stops() {
     }
 }
 
+/// One `synth` attempt on eight_schools replaying `pred`'s fixture, with a small fit.
+fn synth_one_replay(dir: &Path, pred: &str, extra: &[&str]) {
+    let lm = format!("replay:{}", fixture(pred));
+    let mut args = vec!["synth", "--dataset", "eight_schools", "--lm", &lm];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&[
+        "--rmax", "1", "--chains", "1", "--warmup", "50", "--draws", "50",
+    ]);
+    args.extend_from_slice(&["--output-dir", dir.to_str().unwrap()]);
+    let out = refinestat(&args);
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{}", stderr(&out));
+}
+
 #[test]
 fn synth_without_a_predicate_fits_what_it_lets_through_and_logs_it() {
     // Support off: the unbounded scale goes to the fitter (it compiles, as in Stan) instead of
     // being refused; type off: the program reaches the fitter, whose compilation refuses it.
     for (pred, compiles) in [("support", true), ("type", false)] {
         let dir = scratch("ablation", &format!("synth-{pred}"));
-        let lm = format!("replay:{}", fixture(pred));
-        let out = refinestat(&[
-            "synth",
-            "--dataset",
-            "eight_schools",
-            "--lm",
-            &lm,
-            "--without",
-            pred,
-            "--rmax",
-            "1",
-            "--chains",
-            "1",
-            "--warmup",
-            "50",
-            "--draws",
-            "50",
-            "--output-dir",
-            dir.to_str().unwrap(),
-        ]);
-        assert!(matches!(out.status.code(), Some(0 | 1)), "{}", stderr(&out));
+        synth_one_replay(&dir, pred, &["--without", pred]);
         let log = std::fs::read_to_string(dir.join("log.jsonl")).unwrap();
         let event: serde_json::Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
         assert_eq!(event["without"], serde_json::json!([pred]), "{event}");
@@ -152,25 +145,7 @@ fn a_program_the_decoder_closed_checks_valid_in_the_attempt_record_as_in_the_log
     // The full decoder refuses the type fixture's `real m = theta;` and closes the program
     // there: a whole program with no violation, in log.jsonl and in candidates/attempt-0.json.
     let dir = scratch("ablation", "synth-closed");
-    let lm = format!("replay:{}", fixture("type"));
-    let out = refinestat(&[
-        "synth",
-        "--dataset",
-        "eight_schools",
-        "--lm",
-        &lm,
-        "--rmax",
-        "1",
-        "--chains",
-        "1",
-        "--warmup",
-        "50",
-        "--draws",
-        "50",
-        "--output-dir",
-        dir.to_str().unwrap(),
-    ]);
-    assert!(matches!(out.status.code(), Some(0 | 1)), "{}", stderr(&out));
+    synth_one_replay(&dir, "type", &[]);
     let log = std::fs::read_to_string(dir.join("log.jsonl")).unwrap();
     let event: serde_json::Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
     assert_eq!(event["generation"], "closed", "{event}");

@@ -1154,12 +1154,13 @@ fn linear_predictor(
     };
     // Under a log link, positive covariates may act as powers (log-log, elasticities); likelier
     // when the response already lies on a log-log line in one of them.
-    let powers = used
+    let powers: Vec<&&Covariate> = used
         .iter()
-        .filter(|x| !x.binary && x.min > 0.0 && !x.spans_orders_of_magnitude());
+        .filter(|x| !x.binary && x.min > 0.0 && !x.spans_orders_of_magnitude())
+        .collect();
     let log_positive = link == "log"
-        && powers.clone().next().is_some()
-        && ch.flip(if powers.clone().any(|x| x.multiplicative()) {
+        && !powers.is_empty()
+        && ch.flip(if powers.iter().any(|x| x.multiplicative()) {
             0.8
         } else {
             0.4

@@ -408,20 +408,21 @@ fn poisson_glm_dispersion(
     let rate = (y.iter().sum::<f64>() + 0.5) / offset.iter().map(|o| o.exp()).sum::<f64>();
     let mut beta = vec![0.0; p];
     beta[0] = rate.ln();
-    let mut mu = vec![0.0; n];
+    // The linear predictor of row i, offset included.
+    let eta = |beta: &[f64], i: usize| -> f64 {
+        offset[i] + (0..p).map(|j| design[j][i] * beta[j]).sum::<f64>()
+    };
     for _ in 0..50 {
-        for i in 0..n {
-            let eta: f64 = offset[i] + (0..p).map(|j| design[j][i] * beta[j]).sum::<f64>();
-            mu[i] = eta.clamp(-30.0, 30.0).exp();
-        }
-        // Normal equations of the weighted least squares step: (X' W X) b = X' W z.
+        // Normal equations of the weighted least squares step: (X' W X) b = X' W z, with
+        // weights mu and working response z = (eta - offset) + (y - mu) / mu.
         let mut xtwx = vec![vec![0.0; p]; p];
         let mut xtwz = vec![0.0; p];
         for i in 0..n {
-            let eta = mu[i].ln() - offset[i];
-            let z = eta + (y[i] - mu[i]) / mu[i];
+            let eta_i = eta(&beta, i).clamp(-30.0, 30.0);
+            let mu = eta_i.exp();
+            let z = eta_i - offset[i] + (y[i] - mu) / mu;
             for a in 0..p {
-                let wa = mu[i] * design[a][i];
+                let wa = mu * design[a][i];
                 xtwz[a] += wa * z;
                 for b in 0..=a {
                     xtwx[a][b] += wa * design[b][i];
@@ -444,8 +445,7 @@ fn poisson_glm_dispersion(
         if change < 1e-8 {
             let chi2: f64 = (0..n)
                 .map(|i| {
-                    let eta: f64 = offset[i] + (0..p).map(|j| design[j][i] * beta[j]).sum::<f64>();
-                    let m = eta.exp();
+                    let m = eta(&beta, i).exp();
                     (y[i] - m).powi(2) / m
                 })
                 .sum();

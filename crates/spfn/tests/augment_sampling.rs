@@ -4,37 +4,16 @@
 //! iterations. (`tests/sources.rs` checks the prior-predictive side: the results check, differ
 //! where they must, and simulate.)
 
-use refinestat_inference::{sample, LogDensity, LogpFailure, SamplerConfig};
+use refinestat_inference::{sample, SamplerConfig};
 use refinestat_language::print_program;
-use refinestat_model::{LogDensityOptions, Model};
+use refinestat_model::Model;
 use refinestat_spfn::augment::{self, AUGMENTATIONS};
 use refinestat_spfn::simulate::{draw_dataset, mix};
 use refinestat_spfn::HumanCorpus;
+use refinestat_workflow::SamplingDensity;
 
 /// Augmented programs fitted per augmentation.
 const PER_AUGMENTATION: usize = 2;
-
-struct Density(Model);
-
-impl LogDensity for Density {
-    fn dim(&self) -> usize {
-        self.0.dim()
-    }
-
-    fn logp(&mut self, x: &[f64], grad: &mut [f64]) -> Result<f64, LogpFailure> {
-        let opts = LogDensityOptions {
-            jacobian: true,
-            propto: true,
-        };
-        self.0.log_density_gradient(x, opts, grad).map_err(|e| {
-            if e.is_recoverable() {
-                LogpFailure::Recoverable(e.to_string())
-            } else {
-                LogpFailure::Fatal(e.to_string())
-            }
-        })
-    }
-}
 
 #[test]
 fn every_augmentation_yields_programs_nuts_can_fit_to_their_own_data() {
@@ -67,7 +46,7 @@ fn every_augmentation_yields_programs_nuts_can_fit_to_their_own_data() {
             let text = print_program(&a.program);
             let model = Model::new(&a.program, &ds.data)
                 .unwrap_or_else(|e| panic!("{name} on {}: model: {e}\n{text}", p.id));
-            let out = match sample(&config, |_| Density(model.clone())) {
+            let out = match sample(&config, |_| SamplingDensity(model.clone())) {
                 Ok(out) => out,
                 Err(e) => {
                     failures.push(format!("{name} on {}: sampling failed: {e}", p.id));

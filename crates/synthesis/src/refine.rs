@@ -571,37 +571,7 @@ fn elpd_diff_se(a: &Candidate, b: &Candidate) -> Option<f64> {
 
 /// The index of the best candidate among `valid` ones under `select`.
 fn select_best(candidates: &[Candidate], select: Selection) -> Option<usize> {
-    if select == Selection::ElpdThenScore {
-        let few_failed = |c: &Candidate| c.assessment.score >= FEW_FAILED_CHECKS;
-        let top = if candidates.iter().any(|c| c.valid && few_failed(c)) {
-            let mut top: Option<usize> = None;
-            for (i, c) in candidates.iter().enumerate() {
-                if c.valid
-                    && few_failed(c)
-                    && top.is_none_or(|t| elpd_of(c) > elpd_of(&candidates[t]))
-                {
-                    top = Some(i);
-                }
-            }
-            top?
-        } else {
-            select_best(candidates, Selection::Elpd)?
-        };
-        let t = &candidates[top];
-        let mut best = top;
-        for (i, c) in candidates.iter().enumerate().filter(|(_, c)| c.valid) {
-            let b = &candidates[best];
-            let gap = elpd_of(t) - elpd_of(c);
-            // loo_compare's noise rule (within two standard errors of the difference), or a
-            // difference too small to matter; never more than the cap.
-            let close = gap <= INDISTINGUISHABLE_ELPD_CAP
-                && elpd_diff_se(t, c).is_some_and(|se| gap < 2.0 * se || gap < NEGLIGIBLE_ELPD);
-            if close && (c.assessment.score, elpd_of(c)) > (b.assessment.score, elpd_of(b)) {
-                best = i;
-            }
-        }
-        return Some(best);
-    }
+    let few_failed = |c: &Candidate| c.assessment.score >= FEW_FAILED_CHECKS;
     let mut best: Option<usize> = None;
     for (i, c) in candidates.iter().enumerate().filter(|(_, c)| c.valid) {
         let better = match best.map(|b| &candidates[b]) {
@@ -610,7 +580,11 @@ fn select_best(candidates: &[Candidate], select: Selection) -> Option<usize> {
                 Selection::ReliableElpd => {
                     (loo_reliable(c), elpd_of(c)) > (loo_reliable(b), elpd_of(b))
                 }
-                Selection::Elpd | Selection::ElpdThenScore => elpd_of(c) > elpd_of(b),
+                Selection::Elpd => elpd_of(c) > elpd_of(b),
+                // The highest ELPD-LOO among programs failing at most one check, if any.
+                Selection::ElpdThenScore => {
+                    (few_failed(c), elpd_of(c)) > (few_failed(b), elpd_of(b))
+                }
                 Selection::ScoreThenElpd => {
                     (c.assessment.score, elpd_of(c)) > (b.assessment.score, elpd_of(b))
                 }
@@ -620,7 +594,25 @@ fn select_best(candidates: &[Candidate], select: Selection) -> Option<usize> {
             best = Some(i);
         }
     }
-    best
+    if select != Selection::ElpdThenScore {
+        return best;
+    }
+    // A higher-scoring program within the noise of that one's ELPD-LOO wins.
+    let top = best?;
+    let t = &candidates[top];
+    let mut best = top;
+    for (i, c) in candidates.iter().enumerate().filter(|(_, c)| c.valid) {
+        let b = &candidates[best];
+        let gap = elpd_of(t) - elpd_of(c);
+        // loo_compare's noise rule (within two standard errors of the difference), or a
+        // difference too small to matter; never more than the cap.
+        let close = gap <= INDISTINGUISHABLE_ELPD_CAP
+            && elpd_diff_se(t, c).is_some_and(|se| gap < 2.0 * se || gap < NEGLIGIBLE_ELPD);
+        if close && (c.assessment.score, elpd_of(c)) > (b.assessment.score, elpd_of(b)) {
+            best = i;
+        }
+    }
+    Some(best)
 }
 
 /// Runs the refinement loop; `on_attempt` sees each attempt as soon as it is scored (for logs
