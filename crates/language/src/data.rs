@@ -20,6 +20,7 @@ pub struct DataValue {
 }
 
 impl DataValue {
+    /// A scalar value.
     pub fn scalar(x: f64, is_int: bool) -> DataValue {
         DataValue {
             dims: vec![],
@@ -37,6 +38,7 @@ impl DataValue {
         }
     }
 
+    /// Is it a scalar (no dimensions)?
     pub fn is_scalar(&self) -> bool {
         self.dims.is_empty()
     }
@@ -53,6 +55,7 @@ impl DataValue {
         Some(it.fold((first, first), |(lo, hi), x| (lo.min(x), hi.max(x))))
     }
 
+    /// Does any element equal NaN?
     pub fn has_nan(&self) -> bool {
         self.values.iter().any(|x| x.is_nan())
     }
@@ -61,6 +64,7 @@ impl DataValue {
 /// A data set: variable name -> value.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Data {
+    /// The variables by name.
     pub vars: BTreeMap<String, DataValue>,
 }
 
@@ -69,19 +73,31 @@ pub struct Data {
 #[non_exhaustive]
 pub enum DataError {
     #[error("cannot read data file {path}: {source}")]
+    /// The file could not be read.
     Io {
+        /// The file.
         path: String,
+        /// The operating system's error.
         source: std::io::Error,
     },
     #[error("data is not valid JSON: {0}")]
+    /// Malformed JSON, with the parser's message.
     Json(String),
     #[error("data is not valid CSV: {0}")]
+    /// Malformed CSV, with the reader's message.
     Csv(String),
     #[error("data variable `{name}`: {message}")]
-    Value { name: String, message: String },
+    /// A variable whose value cannot be used.
+    Value {
+        /// The variable.
+        name: String,
+        /// What is wrong with it.
+        message: String,
+    },
 }
 
 impl Data {
+    /// The value of a variable, if present.
     pub fn get(&self, name: &str) -> Option<&DataValue> {
         self.vars.get(name)
     }

@@ -28,6 +28,7 @@ pub struct CsvOptions {
 /// A CSV file read as data.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CsvData {
+    /// The variables, text columns coded as 1-based level indexes.
     pub data: Data,
     /// Text columns: variable name -> level names, level `k` (1-based) at index `k - 1`.
     pub levels: BTreeMap<String, Vec<String>>,

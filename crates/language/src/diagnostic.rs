@@ -27,6 +27,7 @@ pub enum Predicate {
 }
 
 impl Predicate {
+    /// The six predicates, in the order they are reported.
     pub const ALL: [Predicate; 6] = [
         Predicate::Parse,
         Predicate::Distribution,
@@ -36,6 +37,7 @@ impl Predicate {
         Predicate::Type,
     ];
 
+    /// The lowercase name (`support`).
     pub fn as_str(self) -> &'static str {
         match self {
             Predicate::Parse => "parse",
@@ -83,6 +85,7 @@ pub enum Severity {
 }
 
 impl Severity {
+    /// The lowercase name (`error`, `warning`).
     pub fn as_str(self) -> &'static str {
         match self {
             Severity::Error => "error",
@@ -94,9 +97,11 @@ impl Severity {
 /// One violation of one predicate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
+    /// Which predicate is violated.
     pub predicate: Predicate,
     /// [`Severity::Error`] unless only possibly violated.
     pub severity: Severity,
+    /// Where: the byte range of the offending text.
     pub span: Span,
     /// What is wrong, in words a person understands ("scale of normal may be <= 0").
     pub message: String,
@@ -105,6 +110,7 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
+    /// An error of `predicate` at `span` saying `message`, without hint.
     pub fn new(predicate: Predicate, span: Span, message: impl Into<String>) -> Diagnostic {
         Diagnostic {
             predicate,
@@ -120,6 +126,7 @@ impl Diagnostic {
         self.severity == Severity::Error
     }
 
+    /// Add a hint saying what to do about it.
     pub fn with_hint(mut self, hint: impl Into<String>) -> Diagnostic {
         self.hint = Some(hint.into());
         self

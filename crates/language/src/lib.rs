@@ -22,6 +22,8 @@
 //! assert!(check(src, Some(&data)).is_empty());
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod analysis;
 pub mod ast;
 pub mod check;

@@ -20,7 +20,9 @@ use crate::lexer::{lex, Token, TokenKind};
 /// The result of parsing: a tree (with placeholders where the input was malformed) and all errors.
 #[derive(Debug, Clone)]
 pub struct Parse {
+    /// The tree, with placeholders where the input was malformed.
     pub program: Program,
+    /// Every parse error, in source order.
     pub errors: Vec<Diagnostic>,
 }
 

@@ -50,6 +50,7 @@ pub enum ArgKind {
 }
 
 impl ArgKind {
+    /// Does a value of type `ty` fit this kind?
     pub fn accepts(self, ty: Ty) -> bool {
         match self {
             ArgKind::Real => ty.is_scalar(),
@@ -77,6 +78,7 @@ impl ArgKind {
         }
     }
 
+    /// Vectorized: a container of values stands for as many scalars.
     pub fn is_vectorized(self) -> bool {
         matches!(self, ArgKind::Reals | ArgKind::Ints | ArgKind::Vectors)
     }
@@ -110,7 +112,9 @@ pub enum Support {
     OpenUnit,
     /// Between the values of two parameters (indexes into [`DistSpec::params`]), as for `uniform`.
     Between {
+        /// Index of the lower-bound parameter.
         lower: usize,
+        /// Index of the upper-bound parameter.
         upper: usize,
     },
     /// An int >= 0.
@@ -121,9 +125,13 @@ pub enum Support {
     Binary,
     /// An int in 1..=the length of parameter `.0` (categorical outcomes).
     Category(usize),
+    /// A simplex (non-negative, sums to 1).
     Simplex,
+    /// A Cholesky factor of a correlation matrix.
     CholeskyFactorCorr,
+    /// A Cholesky factor of a covariance matrix.
     CholeskyFactor,
+    /// A symmetric positive-definite matrix.
     CovMatrix,
 }
 
@@ -189,8 +197,11 @@ impl Support {
 /// One argument of a distribution: its conventional name, kind and support.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Arg {
+    /// The conventional name (`mu`, `sigma`).
     pub name: &'static str,
+    /// The types it accepts.
     pub kind: ArgKind,
+    /// Where its values must lie.
     pub support: Support,
 }
 
@@ -205,17 +216,26 @@ const fn arg(name: &'static str, kind: ArgKind, support: Support) -> Arg {
 /// The suffix forms of a distribution name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Suffix {
+    /// `_lpdf`
     Lpdf,
+    /// `_lupdf`
     Lupdf,
+    /// `_lpmf`
     Lpmf,
+    /// `_lupmf`
     Lupmf,
+    /// `_lcdf`
     Lcdf,
+    /// `_lccdf`
     Lccdf,
+    /// `_cdf`
     Cdf,
+    /// `_rng`
     Rng,
 }
 
 impl Suffix {
+    /// Every suffix.
     pub const ALL: [Suffix; 8] = [
         Suffix::Lpdf,
         Suffix::Lupdf,
@@ -227,6 +247,7 @@ impl Suffix {
         Suffix::Rng,
     ];
 
+    /// The suffix as written, underscore included.
     pub fn as_str(self) -> &'static str {
         match self {
             Suffix::Lpdf => "_lpdf",
@@ -257,19 +278,24 @@ impl Suffix {
 /// A distribution: `name(variate | params)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DistSpec {
+    /// The name without suffix (`normal`).
     pub name: &'static str,
     /// Integer variate (`_lpmf`) rather than continuous (`_lpdf`).
     pub discrete: bool,
+    /// The variate's kind and support.
     pub variate: Arg,
+    /// The parameters, in order.
     pub params: &'static [Arg],
     /// `_cdf`, `_lcdf`, `_lccdf` exist.
     pub has_cdf: bool,
     /// `_rng` exists.
     pub has_rng: bool,
+    /// Required by DESIGN.md; the others are common Stan distributions accepted beside them.
     pub core: bool,
 }
 
 impl DistSpec {
+    /// The suffixed forms this distribution has.
     pub fn suffixes(&self) -> Vec<Suffix> {
         let mut v = if self.discrete {
             vec![Suffix::Lpmf, Suffix::Lupmf]
@@ -285,6 +311,7 @@ impl DistSpec {
         v
     }
 
+    /// Does this distribution have the suffixed form `s`?
     pub fn has_suffix(&self, s: Suffix) -> bool {
         match s {
             Suffix::Lpdf | Suffix::Lupdf => !self.discrete,
@@ -766,6 +793,7 @@ pub fn distribution(name: &str) -> Option<&'static DistSpec> {
 pub enum Callee {
     /// `normal_lpdf`, `poisson_rng`, ...
     Dist(&'static DistSpec, Suffix),
+    /// A math function.
     Function(&'static FunctionSpec),
 }
 
@@ -834,14 +862,18 @@ pub fn closest_callable(n: &str) -> Option<String> {
 /// What the checker knows about one argument of a call.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ArgInfo {
+    /// Its type.
     pub ty: Ty,
+    /// Its sizes, where known.
     pub sizes: Sizes,
     /// The range of every element.
     pub range: Interval,
+    /// A structural guarantee (simplex, Cholesky factor, ...), where known.
     pub structure: Structure,
 }
 
 impl ArgInfo {
+    /// An argument of type `ty` about which nothing else is known.
     pub fn new(ty: Ty) -> ArgInfo {
         ArgInfo {
             ty,
@@ -896,6 +928,7 @@ enum FnKind {
 /// A math function.
 #[derive(Clone, Copy)]
 pub struct FunctionSpec {
+    /// The name as called.
     pub name: &'static str,
     /// Human-readable signatures, e.g. `exp(reals x) -> reals`.
     pub signatures: &'static [&'static str],

@@ -7,8 +7,11 @@
 use std::fmt;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
+/// A set of reals `lo..hi`, each end open or closed: the range interval analysis tracks for a value.
 pub struct Interval {
+    /// The lower end (may be -inf).
     pub lo: f64,
+    /// The upper end (may be +inf).
     pub hi: f64,
     /// The lower end itself is excluded.
     pub lo_open: bool,
@@ -20,6 +23,7 @@ pub struct Interval {
 type End = (f64, bool);
 
 impl Interval {
+    /// Every real: (-inf, inf).
     pub const ALL: Interval = Interval {
         lo: f64::NEG_INFINITY,
         hi: f64::INFINITY,
@@ -55,6 +59,7 @@ impl Interval {
         hi_open: true,
     };
 
+    /// The interval with these ends; a NaN end widens to infinity and infinite ends are open.
     pub fn new(lo: f64, lo_open: bool, hi: f64, hi_open: bool) -> Interval {
         Interval {
             lo,
@@ -65,6 +70,7 @@ impl Interval {
         .normalized()
     }
 
+    /// The single value `x` (every real for NaN).
     pub fn point(x: f64) -> Interval {
         if x.is_nan() {
             return Interval::ALL;
@@ -72,10 +78,12 @@ impl Interval {
         Interval::new(x, false, x, false)
     }
 
+    /// `[lo, hi]`.
     pub fn closed(lo: f64, hi: f64) -> Interval {
         Interval::new(lo, false, hi, false)
     }
 
+    /// `(lo, hi)`.
     pub fn open(lo: f64, hi: f64) -> Interval {
         Interval::new(lo, true, hi, true)
     }
@@ -104,6 +112,7 @@ impl Interval {
         (self.hi, self.hi_open)
     }
 
+    /// The value, when the interval is a single point.
     pub fn is_point(&self) -> Option<f64> {
         (self.lo == self.hi && !self.lo_open && !self.hi_open).then_some(self.lo)
     }
@@ -122,6 +131,7 @@ impl Interval {
         below || above
     }
 
+    /// Is `x` certainly inside?
     pub fn contains(&self, x: f64) -> bool {
         Interval::point(x).within(self)
     }
@@ -136,6 +146,7 @@ impl Interval {
         self.lo >= 0.0
     }
 
+    /// The smallest interval covering both.
     pub fn union(&self, other: &Interval) -> Interval {
         let (lo, lo_open) = min_end(self.lo_end(), other.lo_end());
         let (hi, hi_open) = max_end(self.hi_end(), other.hi_end());
@@ -173,10 +184,12 @@ impl Interval {
         r.normalized()
     }
 
+    /// The range of `-x`.
     pub fn neg(&self) -> Interval {
         Interval::new(-self.hi, self.hi_open, -self.lo, self.lo_open)
     }
 
+    /// The range of `x + y`.
     pub fn add(&self, other: &Interval) -> Interval {
         Interval::new(
             self.lo + other.lo,
@@ -186,10 +199,12 @@ impl Interval {
         )
     }
 
+    /// The range of `x - y`.
     pub fn sub(&self, other: &Interval) -> Interval {
         self.add(&other.neg())
     }
 
+    /// The range of `x * y`.
     pub fn mul(&self, other: &Interval) -> Interval {
         let candidates = [
             mul_end(self.lo_end(), other.lo_end()),
@@ -226,6 +241,7 @@ impl Interval {
         }
     }
 
+    /// The range of `x / y` (every real when `y` may be 0).
     pub fn div(&self, other: &Interval) -> Interval {
         self.mul(&other.recip())
     }
@@ -280,6 +296,7 @@ impl Interval {
         Interval::ALL
     }
 
+    /// The range of `abs(x)`.
     pub fn abs(&self) -> Interval {
         if self.is_non_negative() {
             *self
@@ -291,16 +308,19 @@ impl Interval {
         }
     }
 
+    /// The range of `x * x`.
     pub fn square(&self) -> Interval {
         self.pow(&Interval::point(2.0))
     }
 
+    /// The range of `min(x, y)`.
     pub fn min(&self, other: &Interval) -> Interval {
         let (lo, lo_open) = min_end(self.lo_end(), other.lo_end());
         let (hi, hi_open) = min_end(self.hi_end(), other.hi_end());
         Interval::new(lo, lo_open, hi, hi_open)
     }
 
+    /// The range of `max(x, y)`.
     pub fn max(&self, other: &Interval) -> Interval {
         let (lo, lo_open) = max_end(self.lo_end(), other.lo_end());
         let (hi, hi_open) = max_end(self.hi_end(), other.hi_end());

@@ -9,10 +9,15 @@ use std::fmt;
 /// The element kind of a value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Base {
+    /// `int`.
     Int,
+    /// `real`.
     Real,
+    /// `vector`.
     Vector,
+    /// `row_vector`.
     RowVector,
+    /// `matrix`.
     Matrix,
 }
 
@@ -26,6 +31,7 @@ impl Base {
         }
     }
 
+    /// The Stan keyword.
     pub fn keyword(self) -> &'static str {
         match self {
             Base::Int => "int",
@@ -40,17 +46,25 @@ impl Base {
 /// An unsized Stan type: `array_dims` levels of array around `base`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Ty {
+    /// The element kind.
     pub base: Base,
+    /// Levels of array around it.
     pub array_dims: u8,
 }
 
 impl Ty {
+    /// `int`.
     pub const INT: Ty = Ty::of(Base::Int);
+    /// `real`.
     pub const REAL: Ty = Ty::of(Base::Real);
+    /// `vector`.
     pub const VECTOR: Ty = Ty::of(Base::Vector);
+    /// `row_vector`.
     pub const ROW_VECTOR: Ty = Ty::of(Base::RowVector);
+    /// `matrix`.
     pub const MATRIX: Ty = Ty::of(Base::Matrix);
 
+    /// A non-array value of kind `base`.
     pub const fn of(base: Base) -> Ty {
         Ty {
             base,
@@ -58,6 +72,7 @@ impl Ty {
         }
     }
 
+    /// `array_dims` levels of array around `base`.
     pub const fn array(base: Base, array_dims: u8) -> Ty {
         Ty { base, array_dims }
     }
@@ -70,6 +85,7 @@ impl Ty {
         }
     }
 
+    /// An array of any element kind.
     pub fn is_array(self) -> bool {
         self.array_dims > 0
     }
@@ -79,6 +95,7 @@ impl Ty {
         self.array_dims == 0 && matches!(self.base, Base::Int | Base::Real)
     }
 
+    /// An `int` (not an array).
     pub fn is_int(self) -> bool {
         self.array_dims == 0 && self.base == Base::Int
     }
@@ -159,10 +176,12 @@ pub struct Sizes {
 }
 
 impl Sizes {
+    /// No size known.
     pub const UNKNOWN: Sizes = Sizes {
         dims: [None; MAX_TRACKED_DIMS],
     };
 
+    /// Sizes from a list, outermost first; dimensions beyond the tracked ones are dropped.
     pub fn from_slice(sizes: &[Option<u32>]) -> Sizes {
         let mut s = Sizes::UNKNOWN;
         for (slot, v) in s.dims.iter_mut().zip(sizes) {
@@ -171,10 +190,12 @@ impl Sizes {
         s
     }
 
+    /// The size of dimension `i`, if known.
     pub fn get(&self, i: usize) -> Option<u32> {
         self.dims.get(i).copied().flatten()
     }
 
+    /// Record the size of dimension `i`.
     pub fn set(&mut self, i: usize, v: Option<u32>) {
         if let Some(slot) = self.dims.get_mut(i) {
             *slot = v;
@@ -236,9 +257,13 @@ pub enum Structure {
     Unknown,
     /// A value that depends freely on parameters with no structure: it may violate any.
     Free,
+    /// A simplex.
     Simplex,
+    /// Increasing.
     Ordered,
+    /// Positive and increasing.
     PositiveOrdered,
+    /// A Cholesky factor of a correlation matrix.
     CholeskyFactorCorr,
     /// Lower triangular with a positive diagonal (e.g. from `cholesky_decompose`).
     CholeskyFactor,
