@@ -47,6 +47,7 @@ from common import CHAINS, DRAWS, MODELS, WARMUP  # noqa: E402
 STAN_EXAMPLES = {
     "eight_schools": REPO / "examples" / "eight_schools_noncentered.stan",
     "logistic": REPO / "examples" / "logistic.stan",
+    "logistic_100k": REPO / "examples" / "logistic.stan",
 }
 PEER_SCRIPTS = {
     "pystan_cold": "run_pystan.py",
@@ -328,7 +329,8 @@ def markdown(agg: dict, env: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=3, help="timed rounds (0: warm-up round only)")
-    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    parser.add_argument("--models", nargs="+", default=["eight_schools", "logistic"],
+                        choices=list(MODELS))
     parser.add_argument("--contenders", nargs="+", default=CONTENDERS, choices=CONTENDERS)
     parser.add_argument("--refinestat", type=pathlib.Path, default=REPO / "target" / "release" / "refinestat")
     parser.add_argument("--out", type=pathlib.Path, default=pathlib.Path("/tmp/bench_peers_out"))

@@ -30,4 +30,4 @@ def logistic(data: dict) -> pm.Model:
     return model
 
 
-BUILDERS = {"eight_schools": eight_schools, "logistic": logistic}
+BUILDERS = {"eight_schools": eight_schools, "logistic": logistic, "logistic_100k": logistic}

@@ -13,7 +13,7 @@ once in the warm-up round, a cache hit here), so its sampling time compares like
 
 import dataclasses
 
-from common import CHAINS, DRAWS, EXAMPLE_STAN_FILES, STAN_FILES, WARMUP, Run
+from common import CHAINS, DRAWS, EXAMPLE_STAN_FILES, NO_LOG_LIK, STAN_FILES, WARMUP, Run
 
 run = Run("pystan")
 import arviz as az  # noqa: E402
@@ -33,7 +33,8 @@ def fit(model, seed):
 
 fit_ = fit(posterior, run.args.seed)
 run.mark("sampled")
-idata = az.from_pystan(posterior=fit_, posterior_model=posterior, log_likelihood="log_lik")
+log_lik = None if run.model in NO_LOG_LIK else "log_lik"
+idata = az.from_pystan(posterior=fit_, posterior_model=posterior, log_likelihood=log_lik)
 run.summarize(idata, "")
 run.mark("done")  # end to end: process start to posterior summary incl. LOO
 

@@ -39,12 +39,19 @@ pub enum Command {
     /// Print a program in the house layout, or in canonical form.
     #[command(after_help = crate::help::FMT)]
     Fmt {
-        /// The Stan program (.stan).
-        model: PathBuf,
+        /// The Stan programs (.stan); without --check or --in-place, exactly one.
+        #[arg(required = true)]
+        model: Vec<PathBuf>,
         /// Canonical form: equal for programs that differ only in names, formatting, comments or
         /// the order of independent declarations.
         #[arg(long)]
         canonical: bool,
+        /// Print nothing; exit 1 and name each file that formatting would change.
+        #[arg(long, conflicts_with = "in_place")]
+        check: bool,
+        /// Rewrite each file in the house layout (only the files that change are written).
+        #[arg(long)]
+        in_place: bool,
     },
     /// Evaluate the log density, its gradient and the pointwise log-likelihood at given parameters.
     #[command(after_help = crate::help::LOGP)]

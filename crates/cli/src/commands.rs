@@ -6,7 +6,7 @@ use refinestat_language::{
     check, diagnostic::line_col, parse, CsvOptions, Data, Diagnostic, Severity,
 };
 use refinestat_model::{LogDensityOptions, Model};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -22,7 +22,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             json,
             strict,
         } => cmd_check(&model, data.as_deref(), json, strict),
-        Command::Fmt { model, canonical } => cmd_fmt(&model, canonical),
+        Command::Fmt {
+            model,
+            canonical,
+            check,
+            in_place,
+        } => cmd_fmt(&model, canonical, check, in_place),
         Command::Logp {
             model,
             data,
@@ -201,25 +206,55 @@ fn cmd_check(model: &Path, data: Option<&Path>, json: bool, strict: bool) -> Res
     })
 }
 
-fn cmd_fmt(model: &Path, canonical: bool) -> Result<ExitCode> {
-    let source = read_source(model)?;
-    let parsed = parse(&source);
-    if !parsed.errors.is_empty() {
-        let path = model.display().to_string();
-        eprint!(
-            "{}",
-            refinestat_language::render::render_pretty(&path, &source, &parsed.errors)
-        );
+fn cmd_fmt(models: &[PathBuf], canonical: bool, check: bool, in_place: bool) -> Result<ExitCode> {
+    if !check && !in_place && models.len() != 1 {
         return Err(CliError::new(format!(
-            "{path} does not parse; nothing formatted"
+            "fmt prints one program; {} were given (use --check or --in-place for several)",
+            models.len()
         )));
     }
-    let text = if canonical {
-        refinestat_language::canonical(&parsed.program)
-    } else {
-        refinestat_language::print_program(&parsed.program)
-    };
-    emit(&text)?;
+    let mut changed = Vec::new();
+    for model in models {
+        let source = read_source(model)?;
+        let parsed = parse(&source);
+        let path = model.display().to_string();
+        if !parsed.errors.is_empty() {
+            eprint!(
+                "{}",
+                refinestat_language::render::render_pretty(&path, &source, &parsed.errors)
+            );
+            return Err(CliError::new(format!(
+                "{path} does not parse; nothing formatted"
+            )));
+        }
+        let text = if canonical {
+            refinestat_language::canonical(&parsed.program)
+        } else {
+            refinestat_language::print_program_with_comments(&parsed.program, &source)
+        };
+        if check {
+            if text != source {
+                eprintln!("{path} would be reformatted");
+                changed.push(path);
+            }
+        } else if in_place {
+            if text != source {
+                std::fs::write(model, &text)
+                    .map_err(|e| CliError::new(format!("cannot write {path}: {e}")))?;
+                eprintln!("reformatted {path}");
+            }
+        } else {
+            emit(&text)?;
+        }
+    }
+    if check && !changed.is_empty() {
+        eprintln!(
+            "{} of {} file(s) would be reformatted",
+            changed.len(),
+            models.len()
+        );
+        return Ok(ExitCode::from(1));
+    }
     Ok(ExitCode::SUCCESS)
 }
 

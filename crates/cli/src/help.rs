@@ -3,7 +3,10 @@
 pub const CHECK: &str = "Example:
   refinestat check examples/eight_schools_noncentered.stan --data datasets/eight_schools.json";
 
-pub const FMT: &str = "Example:
+pub const FMT: &str = "Examples:
+  refinestat fmt model.stan                       # the house layout, comments kept, on stdout
+  refinestat fmt --check examples/*.stan          # exit 1 naming each file that would change
+  refinestat fmt --in-place model.stan
   refinestat fmt examples/eight_schools_noncentered.stan --canonical";
 
 pub const LOGP: &str = "Examples:

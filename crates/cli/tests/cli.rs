@@ -356,6 +356,58 @@ fn fmt_output_is_stable_and_canonical_form_ignores_names_and_order() {
 }
 
 #[test]
+fn fmt_keeps_comments_check_names_changed_files_and_in_place_rewrites_them() {
+    let dir = scratch("fmt_check");
+    let messy = dir.join("messy.stan");
+    let src = "// a mean\ndata { int N; vector[N] y; } // the data\nparameters { real mu; }\nmodel {\n  mu ~ normal(0, 10); /* weak */\n  y ~ normal(mu, 1);\n}\n";
+    std::fs::write(&messy, src).unwrap();
+    let printed = refinestat(&["fmt", messy.to_str().unwrap()]);
+    assert_eq!(printed.status.code(), Some(0), "{}", stderr(&printed));
+    for comment in ["// a mean", "// the data", "/* weak */"] {
+        assert!(stdout(&printed).contains(comment), "{}", stdout(&printed));
+    }
+    let tidy = dir.join("tidy.stan");
+    std::fs::write(&tidy, stdout(&printed)).unwrap();
+
+    let check = refinestat(&[
+        "fmt",
+        "--check",
+        tidy.to_str().unwrap(),
+        messy.to_str().unwrap(),
+    ]);
+    assert_eq!(check.status.code(), Some(1), "{}", stderr(&check));
+    assert!(stderr(&check).contains("messy.stan would be reformatted"));
+    assert!(
+        !stderr(&check).contains("tidy.stan would"),
+        "{}",
+        stderr(&check)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&messy).unwrap(),
+        src,
+        "--check wrote"
+    );
+
+    let in_place = refinestat(&["fmt", "--in-place", messy.to_str().unwrap()]);
+    assert_eq!(in_place.status.code(), Some(0), "{}", stderr(&in_place));
+    assert_eq!(
+        std::fs::read_to_string(&messy).unwrap(),
+        stdout(&printed),
+        "--in-place writes what fmt prints"
+    );
+    let again = refinestat(&["fmt", "--check", messy.to_str().unwrap()]);
+    assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
+
+    let two = refinestat(&["fmt", tidy.to_str().unwrap(), messy.to_str().unwrap()]);
+    assert_eq!(two.status.code(), Some(2));
+    assert!(
+        stderr(&two).contains("--check or --in-place"),
+        "{}",
+        stderr(&two)
+    );
+}
+
+#[test]
 fn simulate_is_reproducible_and_shaped_like_the_data() {
     let args = [
         "simulate",

@@ -1,7 +1,7 @@
 //! The language stage of refinestat: everything about Stan-subset program *text*.
 //!
 //! Owns: the lexer and resilient parser ([`parse`], [`parse_prefix`]), the [`ast`], the pretty and
-//! canonical printers ([`print_program`], [`canonical`]), Stan JSON [`data`] loading and CSV tables
+//! canonical printers ([`print_program`], [`print_program_with_comments`], [`canonical`]), Stan JSON [`data`] loading and CSV tables
 //! ([`data_csv`]), the symbol table and type checker, and the six validity predicates ([`check()`],
 //! [`check_prefix`]), which return structured [`Diagnostic`]s and work on program prefixes.
 //!
@@ -27,6 +27,7 @@
 pub mod analysis;
 pub mod ast;
 pub mod check;
+pub mod comments;
 pub mod data;
 pub mod data_csv;
 mod data_json;
@@ -43,4 +44,4 @@ pub use data::{Data, DataError, DataValue};
 pub use data_csv::{CsvData, CsvOptions};
 pub use diagnostic::{Diagnostic, Predicate, Severity};
 pub use parser::{parse, parse_prefix, Parse};
-pub use print::{canonical, print_program};
+pub use print::{canonical, print_program, print_program_with_comments};

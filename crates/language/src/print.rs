@@ -16,37 +16,16 @@ use crate::ast::*;
 
 /// Stan source text in the house layout (4-space indent, one statement per line).
 pub fn print_program(program: &Program) -> String {
-    let mut p = Printer { out: String::new() };
-    if let Some(f) = &program.functions {
-        p.out.push_str("functions {\n");
-        for (i, def) in f.defs.iter().enumerate() {
-            if i > 0 && (def.body.is_some() || f.defs[i - 1].body.is_some()) {
-                p.out.push('\n');
-            }
-            p.pad(1);
-            p.out.push_str(&fun_signature(def));
-            match &def.body {
-                None => p.out.push_str(";\n"),
-                Some(body) => {
-                    p.out.push(' ');
-                    p.stmt_tail(body, 1);
-                }
-            }
-        }
-        p.out.push_str("}\n");
-    }
-    for (i, (kind, block)) in program.blocks().enumerate() {
-        if i > 0 || program.functions.is_some() {
-            p.out.push('\n');
-        }
-        p.out.push_str(kind.keyword());
-        p.out.push_str(" {\n");
-        for s in &block.stmts {
-            p.stmt(s, 1);
-        }
-        p.out.push_str("}\n");
-    }
-    p.out
+    Printer::new("", Vec::new()).program(program)
+}
+
+/// [`print_program`] keeping the comments of `src`, the text `program` was parsed from: a comment
+/// is printed on its own line before the statement, declaration or block it precedes (at that
+/// statement's indent), or after the statement it follows on the same line. A comment inside a
+/// statement's own text (between two arguments, say) moves to just after that statement. Nothing
+/// of a comment is lost or changed; printing the result again gives the same text.
+pub fn print_program_with_comments(program: &Program, src: &str) -> String {
+    Printer::new(src, crate::comments::comments(src)).program(program)
 }
 
 /// One expression as source text (minimal parentheses, explicit ones kept).
@@ -56,7 +35,7 @@ pub fn print_expr(expr: &Expr) -> String {
 
 /// One statement (and its nested statements) as source text, starting at indent level 0.
 pub fn print_stmt(stmt: &Stmt) -> String {
-    let mut p = Printer { out: String::new() };
+    let mut p = Printer::new("", Vec::new());
     p.stmt(stmt, 0);
     p.out
 }
@@ -68,11 +47,99 @@ pub fn print_type(ty: &TypeDecl) -> String {
 
 const INDENT: &str = "    ";
 
-struct Printer {
+struct Printer<'a> {
     out: String,
+    /// The source text the comments came from (empty when none are kept).
+    src: &'a str,
+    /// The comments still to print, in source order, from `next` on.
+    comments: Vec<crate::comments::Comment>,
+    next: usize,
 }
 
-impl Printer {
+impl<'a> Printer<'a> {
+    fn new(src: &'a str, comments: Vec<crate::comments::Comment>) -> Printer<'a> {
+        Printer {
+            out: String::new(),
+            src,
+            comments,
+            next: 0,
+        }
+    }
+
+    fn program(mut self, program: &Program) -> String {
+        if let Some(f) = &program.functions {
+            self.leading(f.span.start, 0);
+            self.out.push_str("functions {\n");
+            for (i, def) in f.defs.iter().enumerate() {
+                if i > 0 && (def.body.is_some() || f.defs[i - 1].body.is_some()) {
+                    self.out.push('\n');
+                }
+                self.leading(def.span.start, 1);
+                self.pad(1);
+                self.out.push_str(&fun_signature(def));
+                match &def.body {
+                    None => self.out.push_str(";\n"),
+                    Some(body) => {
+                        self.out.push(' ');
+                        self.stmt_tail(body, 1);
+                    }
+                }
+                self.trailing(def.span.end);
+            }
+            self.leading(f.span.end, 1);
+            self.out.push_str("}\n");
+        }
+        for (i, (kind, block)) in program.blocks().enumerate() {
+            if i > 0 || program.functions.is_some() {
+                self.out.push('\n');
+            }
+            self.leading(block.span.start, 0);
+            self.out.push_str(kind.keyword());
+            self.out.push_str(" {\n");
+            for s in &block.stmts {
+                self.stmt(s, 1);
+            }
+            self.leading(block.span.end, 1);
+            self.out.push_str("}\n");
+        }
+        self.leading(u32::MAX, 0);
+        self.out
+    }
+
+    /// Print, each on its own line at `indent`, the comments that start before byte `before`.
+    fn leading(&mut self, before: u32, indent: usize) {
+        while let Some(c) = self.comments.get(self.next) {
+            if c.span.start >= before {
+                break;
+            }
+            let text = c.text.clone();
+            self.next += 1;
+            self.pad(indent);
+            self.out.push_str(&text);
+            self.out.push('\n');
+        }
+    }
+
+    /// Append to the line just written the comment that starts on the source line where the
+    /// statement ending at byte `end` ends, if there is one.
+    fn trailing(&mut self, end: u32) {
+        let Some(c) = self.comments.get(self.next) else {
+            return;
+        };
+        let between = self.src.get(end as usize..c.span.start as usize);
+        if c.own_line || c.span.start < end || between.is_none_or(|t| t.contains('\n')) {
+            return;
+        }
+        if self.out.ends_with('\n') {
+            self.out.pop();
+        }
+        let text = c.text.clone();
+        self.next += 1;
+        self.out.push(' ');
+        self.out.push_str(&text);
+        self.out.push('\n');
+    }
+
     fn pad(&mut self, indent: usize) {
         for _ in 0..indent {
             self.out.push_str(INDENT);
@@ -80,8 +147,10 @@ impl Printer {
     }
 
     fn stmt(&mut self, s: &Stmt, indent: usize) {
+        self.leading(s.span.start, indent);
         self.pad(indent);
         self.stmt_tail(s, indent);
+        self.trailing(s.span.end);
     }
 
     /// Write `s` from the current position (the line is already indented); ends with a newline.
@@ -92,6 +161,7 @@ impl Printer {
                 for s in stmts {
                     self.stmt(s, indent + 1);
                 }
+                self.leading(s.span.end, indent + 1);
                 self.pad(indent);
                 self.out.push_str("}\n");
             }
@@ -235,7 +305,7 @@ pub(crate) fn simple_stmt_text(s: &Stmt) -> String {
         | StmtKind::ForEach { .. }
         | StmtKind::While { .. }
         | StmtKind::If { .. } => {
-            let mut p = Printer { out: String::new() };
+            let mut p = Printer::new("", Vec::new());
             p.stmt_tail(s, 0);
             p.out.trim_end().to_string()
         }
