@@ -391,17 +391,20 @@ fn a_while_loop_that_never_ends_stops_with_a_clear_error() {
     assert_ne!(out.status.code(), Some(0));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("runaway loop"), "{err}");
-    assert!(err.contains("while"), "{err}");
+    assert!(err.contains("`while` loop on line 3"), "{err}");
     let params = write(&dir, "params.json", "{\"mu\": 0.5}");
     let out = refinestat(&["logp", &model, "--data", &data, "--params", &params]);
     assert_ne!(out.status.code(), Some(0));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("runaway loop"), "{err}");
+    assert!(
+        err.contains("runaway loop: the `while` loop on line 3"),
+        "{err}"
+    );
     let out = refinestat(&["simulate", &model, "--data", &data, "--draws", "2"]);
     assert_ne!(out.status.code(), Some(0));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("prior-predictive draw 1: runaway loop"),
+        err.contains("prior-predictive draw 1: runaway loop: the `while` loop on line 3"),
         "{err}"
     );
 }
@@ -420,14 +423,58 @@ fn a_for_loop_over_a_huge_data_bound_stops_at_once() {
     assert_ne!(out.status.code(), Some(0));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("runaway loop"), "{err}");
-    assert!(err.contains("`for` loop over 1:1000000000000"), "{err}");
+    assert!(
+        err.contains("`for` loop on line 4 over 1:1000000000000"),
+        "{err}"
+    );
     let out = refinestat(&["simulate", &model, "--data", &data, "--draws", "2"]);
     assert_ne!(out.status.code(), Some(0));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("`for` loop over 1:1000000000000"), "{err}");
+    assert!(
+        err.contains("`for` loop on line 4 over 1:1000000000000"),
+        "{err}"
+    );
     let out_dir = dir.join("out").to_string_lossy().into_owned();
     let out = refinestat(&["sample", &model, "--data", &data, "--output-dir", &out_dir]);
     assert_ne!(out.status.code(), Some(0));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("`for` loop over 1:1000000000000"), "{err}");
+    assert!(
+        err.contains("`for` loop on line 4 over 1:1000000000000"),
+        "{err}"
+    );
+}
+
+#[test]
+fn synth_rejects_a_candidate_whose_loop_runs_away_and_names_its_line() {
+    // The candidate (replayed token by token after the data block the decoder writes) loops
+    // 10^12 times over a data-given bound; synth must reject it with the loop's line, not hang.
+    let dir = scratch("runaway-synth");
+    let out_dir = dir.join("out").to_string_lossy().into_owned();
+    let out = refinestat(&[
+        "synth",
+        "--data",
+        "crates/cli/tests/data/runaway/huge_bound.json",
+        "--response",
+        "y",
+        "--lm",
+        "replay:crates/cli/tests/data/runaway/huge_bound_replay.stan",
+        "--output-dir",
+        &out_dir,
+        "--seed",
+        "1",
+        "--k",
+        "1",
+        "--chains",
+        "1",
+        "--warmup",
+        "20",
+        "--draws",
+        "20",
+    ]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("runaway loop: the `for` loop on line 12 over 1:1000000000000"),
+        "{err}"
+    );
 }

@@ -774,14 +774,21 @@ impl Ctx<'_> {
                 self.add_target(&v)?;
                 Ok(Flow::Normal)
             }
-            S::For { slot, lo, hi, body } => {
+            S::For {
+                slot,
+                lo,
+                hi,
+                body,
+                at,
+            } => {
                 let lo = self.eval(lo)?.as_int()?;
                 let hi = self.eval(hi)?.as_int()?;
                 if (hi as i128) - (lo as i128) >= MAX_FOR_ITERATIONS as i128 {
                     return Err(ModelError::Runaway(format!(
-                        "a `for` loop over {lo}:{hi} would run more than {MAX_FOR_ITERATIONS} \
-                         iterations in one evaluation of the program (is a size in the data \
-                         far larger than meant?)"
+                        "the `for` loop{} over {lo}:{hi} would run more than \
+                         {MAX_FOR_ITERATIONS} iterations in one evaluation of the program (is a \
+                         size in the data far larger than meant?)",
+                        self.ir.at_line(*at)
                     )));
                 }
                 let mut i = lo;
@@ -828,15 +835,16 @@ impl Ctx<'_> {
                 }
                 Ok(Flow::Normal)
             }
-            S::While { cond, body } => {
+            S::While { cond, body, at } => {
                 let mut iterations: u64 = 0;
                 while self.eval(cond)?.truthy()? {
                     iterations += 1;
                     if iterations > MAX_WHILE_ITERATIONS {
                         return Err(ModelError::Runaway(format!(
-                            "a `while` loop ran more than {MAX_WHILE_ITERATIONS} iterations in \
-                             one evaluation of the program (does its condition ever become \
-                             false?)"
+                            "the `while` loop{} ran more than {MAX_WHILE_ITERATIONS} \
+                             iterations in one evaluation of the program (does its condition \
+                             ever become false?)",
+                            self.ir.at_line(*at)
                         )));
                     }
                     match self.exec_block(body)? {

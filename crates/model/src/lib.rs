@@ -326,7 +326,16 @@ fn walk<'a>(ss: &'a [S], f: &mut impl FnMut(&'a S)) {
 impl Model {
     /// Compile a parsed (and checked) program with its data.
     pub fn new(program: &Program, data: &Data) -> Result<Model, ModelError> {
-        let ir = lower::lower(program)?;
+        Model::compile(program, data, None)
+    }
+
+    /// [`Model::new`], with the source text `program` was parsed from when there is one (errors
+    /// then name source lines).
+    fn compile(program: &Program, data: &Data, src: Option<&str>) -> Result<Model, ModelError> {
+        let mut ir = lower::lower(program)?;
+        if let Some(src) = src {
+            ir.line_starts = lower::line_starts(src);
+        }
         let mut ws = Workspace {
             env: vec![Val::Int(0); ir.vars.len()],
             ..Workspace::default()
@@ -537,7 +546,7 @@ impl Model {
         if !diags.is_empty() {
             return Err(ModelError::Invalid(diags.join("; ")));
         }
-        Model::new(&parsed.program, data)
+        Model::compile(&parsed.program, data, Some(src))
     }
 
     /// Length of the unconstrained parameter vector.

@@ -145,6 +145,8 @@ pub enum S {
         lo: E,
         hi: E,
         body: Vec<S>,
+        /// Byte offset of the loop in the source, for runaway-loop errors.
+        at: u32,
     },
     ForEach {
         slot: Slot,
@@ -154,6 +156,8 @@ pub enum S {
     While {
         cond: E,
         body: Vec<S>,
+        /// Byte offset of the loop in the source, for runaway-loop errors.
+        at: u32,
     },
     If {
         cond: E,
@@ -231,6 +235,29 @@ pub struct Ir {
     pub gq_vars: Vec<Slot>,
     /// User-defined functions (definitions only; forward declarations are resolved away).
     pub functions: Vec<FnIr>,
+    /// Byte offsets where the source text's lines start, when compiled from source text
+    /// ([`Ir::line_of`]); empty otherwise.
+    pub line_starts: Vec<u32>,
+}
+
+impl Ir {
+    /// The 1-based source line of byte offset `at`, when the program was compiled from text.
+    pub fn line_of(&self, at: u32) -> Option<usize> {
+        (!self.line_starts.is_empty()).then(|| self.line_starts.partition_point(|&s| s <= at))
+    }
+
+    /// `" on line N"` for byte offset `at`, or nothing without source text.
+    pub fn at_line(&self, at: u32) -> String {
+        self.line_of(at)
+            .map_or(String::new(), |line| format!(" on line {line}"))
+    }
+}
+
+/// Byte offsets where the lines of `src` start.
+pub fn line_starts(src: &str) -> Vec<u32> {
+    std::iter::once(0)
+        .chain(src.match_indices('\n').map(|(i, _)| i as u32 + 1))
+        .collect()
 }
 
 /// The ODE solvers: (old `integrate_ode_*` interface, takes tolerances).
@@ -712,6 +739,7 @@ impl Lowerer {
                     lo,
                     hi,
                     body: body?.into_iter().collect(),
+                    at: s.span.start,
                 }
             }
             StmtKind::ForEach {
@@ -733,6 +761,7 @@ impl Lowerer {
             StmtKind::While { cond, body } => S::While {
                 cond: self.expr(cond)?,
                 body: self.scoped(body)?,
+                at: s.span.start,
             },
             StmtKind::If {
                 cond,
