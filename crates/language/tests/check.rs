@@ -1063,19 +1063,33 @@ fn warnings_and_errors() {
     let head = "data { int N; array[N] int<lower=0, upper=1> y; }
 parameters { real<lower=0> a; real<lower=0> b; real<lower=0, upper=1> w; real<lower=-1> s; real u; }
 model {\n";
-    // A parameter read directly is judged on its declaration: an error.
+    // A parameter whose declaration allows values outside a support: a warning, as Stan
+    // compiles the program and rejects those values at run time.
     let d = violation(
         &format!("{head}  y ~ bernoulli(u);\n}}"),
         None,
         "4:17 support may be outside",
     );
-    assert!(d.is_error());
+    assert!(!d.is_error());
     let d = violation(
         &format!("{head}  u ~ normal(0, s);\n}}"),
         None,
         "4:17 support may be <= 0",
     );
+    assert!(!d.is_error());
+    // A declaration entirely outside the support, or data values outside it: errors.
+    let d = violation(
+        &format!("data {{ int N; }}\nparameters {{ real<upper=-1> s; real u; }}\nmodel {{\n  u ~ normal(0, s);\n}}"),
+        None,
+        "4:17 support may be <= 0",
+    );
     assert!(d.is_error());
+    let d = violation(
+        "data { int N; vector[N] x; }\nparameters { real u; }\nmodel {\n  u ~ normal(0, x[1]);\n}",
+        Some(r#"{"N": 2, "x": [-0.5, 1.5]}"#),
+        "4:17 support",
+    );
+    assert!(d.is_error(), "{d:?}");
     // A computed value interval analysis over-approximates: a warning.
     let d = violation(
         &format!("{head}  y ~ bernoulli(a * w);\n}}"),

@@ -164,9 +164,13 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
         self.diags.push(d);
     }
 
-    /// Is the checker's range of `e` its exact range (not an over-approximation)? True for
-    /// literals, and for a parameter or a data variable with known values read directly
-    /// (possibly indexed): every value in their range can occur.
+    /// Does every value of the checker's range of `e` certainly occur, so that a range outside a
+    /// support is a certain violation (an error) rather than a possible one (a warning)? True
+    /// for literals and for a data variable with known values read directly (possibly indexed).
+    /// Not for a parameter: its declared range says where the sampler may go, not where it
+    /// goes, and the density rejects values outside a support at run time, as Stan's does
+    /// (`real<lower=0> sigma; sigma ~ uniform(0, 100)` compiles and samples in Stan; it is a
+    /// warning here, an error under `check --strict` and for the decoder).
     pub fn exact_range(&self, e: &Expr) -> bool {
         let mut e = e.unparen();
         loop {
@@ -187,9 +191,7 @@ impl<'p, 'd, 's> Checker<'p, 'd, 's> {
                     let Some(i) = self.scopes.lookup(&id.name) else {
                         return false;
                     };
-                    let sym = &self.scopes.symbols[i];
-                    return sym.origin == Origin::Block(BlockKind::Parameters)
-                        || sym.value.is_some();
+                    return self.scopes.symbols[i].value.is_some();
                 }
                 _ => return false,
             }
