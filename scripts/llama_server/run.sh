@@ -18,7 +18,8 @@
 # "gbnf none"), JOBS (compile jobs for llama.cpp, default 1).
 #
 # llama-cpp-python ships no binary wheel on PyPI: pip compiles llama.cpp from source (CPU only),
-# 30-60 minutes on a loaded 2-core machine, so this script is not part of CI (.ci/run).
+# about 35 minutes with one job on a loaded 2-core machine, so this script is not part of CI
+# (.ci/run).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
