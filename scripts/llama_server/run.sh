@@ -64,6 +64,7 @@ server_log=$work/server.log
   --host 127.0.0.1 --port "$port" --n_ctx 4096 --n_threads 1 >"$server_log" 2>&1 &
 server_pid=$!
 trap 'kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true' EXIT
+trap 'exit 130' INT TERM
 for _ in $(seq 1 120); do
   if curl -sf "http://127.0.0.1:$port/v1/models" >/dev/null 2>&1; then break; fi
   if ! kill -0 "$server_pid" 2>/dev/null; then
@@ -94,16 +95,22 @@ for grammar in $grammars; do
   refused_before=$(refused)
   for i in $(seq 1 "$n"); do
     before=$(requests)
+    status=0
     "$bin" generate --dataset eight_schools --lm "$lm" --n "$i" --seed "$seed" \
-      --output-dir "$out" >>"$work/generate-$grammar.log" 2>&1 || true
+      --output-dir "$out" >>"$work/generate-$grammar.log" 2>&1 || status=$?
+    if [ "$status" -eq 2 ]; then
+      # A usage error (e.g. a binary built without `--features openai`), not a result.
+      tail -3 "$work/generate-$grammar.log" >&2
+      exit 1
+    fi
     per+=($(($(requests) - before)))
   done
   wall=$(($(date +%s) - start))
   valid=0
   for p in "$out"/program-*.stan; do
-    if "$bin" check "$p" --data "$data" >/dev/null 2>&1; then valid=$((valid + 1)); fi
+    if [ -f "$p" ] && "$bin" check "$p" --data "$data" >/dev/null 2>&1; then valid=$((valid + 1)); fi
   done
-  programs=$(ls "$out"/program-*.stan 2>/dev/null | wc -l)
+  programs=$(find "$out" -name 'program-*.stan' | wc -l)
   completed=$(grep -c '"stop_reason":"completed"' "$out/generate.jsonl" || true)
   closed=$(grep -c '"stop_reason":"closed"' "$out/generate.jsonl" || true)
   total=$(($(requests) - before_all))
