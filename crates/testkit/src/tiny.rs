@@ -3,7 +3,8 @@
 //!
 //! [`write_tiny_model`] writes a Hugging Face directory (byte-level BPE `tokenizer.json` trained
 //! on Stan text, `config.json`, `model.safetensors`) for the Llama, Qwen2 or Gemma family;
-//! [`write_tiny_gguf`] writes a quantized Llama or Qwen2 `.gguf` with its `tokenizer.json`.
+//! [`write_tiny_gguf`] writes a quantized Llama or Qwen2 `.gguf` with its `tokenizer.json`; the
+//! GGUF also holds the tokenizer in llama.cpp's metadata, so llama.cpp's server serves it as is.
 //! Everything is a function of the seed. Weight names and shapes come from building the candle
 //! model itself against a backend that invents (and records) each tensor it is asked for, so
 //! they always match what the loader expects.
@@ -328,7 +329,9 @@ pub fn write_tiny_model_with(
 }
 
 /// Writes a tiny quantized model (`family` Llama or Qwen2; Gemma is refused) to `path`, with
-/// `tokenizer.json` beside it. Matrices are Q8_0, norms and biases f32.
+/// `tokenizer.json` beside it. Matrices are Q8_0, norms and biases f32. The file carries the
+/// tokenizer too (`tokenizer.ggml.*`, see `llama_cpp_tokenizer_metadata`), so llama.cpp's server
+/// loads it on its own (`scripts/llama_server/`).
 pub fn write_tiny_gguf(path: &Path, family: TinyFamily, seed: u64) -> Result<(), ProposalError> {
     write_tiny_gguf_with(path, family, seed, &tiny_tokenizer()?)
 }
@@ -410,7 +413,7 @@ pub fn write_tiny_gguf_with(
 
     use gguf_file::Value;
     let key = |k: &str| format!("{arch}.{k}");
-    let metadata: Vec<(String, Value)> = vec![
+    let mut metadata: Vec<(String, Value)> = vec![
         ("general.architecture".into(), Value::String(arch.into())),
         (key("attention.head_count"), Value::U32(HEADS as u32)),
         (key("attention.head_count_kv"), Value::U32(KV_HEADS as u32)),
@@ -423,6 +426,7 @@ pub fn write_tiny_gguf_with(
         (key("attention.layer_norm_rms_epsilon"), Value::F32(1e-6)),
         ("tokenizer.ggml.eos_token_id".into(), Value::U32(0)),
     ];
+    metadata.extend(llama_cpp_tokenizer_metadata(tokenizer, vocab)?);
     let metadata_refs: Vec<(&str, &Value)> =
         metadata.iter().map(|(k, v)| (k.as_str(), v)).collect();
     let tensor_refs: Vec<(&str, &QTensor)> = tensors.iter().map(|(k, v)| (k.as_str(), v)).collect();
@@ -432,6 +436,85 @@ pub fn write_tiny_gguf_with(
     gguf_file::write(&mut writer, &metadata_refs, &tensor_refs)
         .map_err(|e| files_error(path, format!("cannot write GGUF: {e}")))?;
     std::io::Write::flush(&mut writer).map_err(|e| files_error(path, format!("cannot write: {e}")))
+}
+
+/// The tokenizer as llama.cpp reads it from a GGUF file (`tokenizer.ggml.*`): a byte-level BPE
+/// (`gpt2`) vocabulary of `vocab` entries with its merges, GPT-2's pre-tokenizer, the special
+/// tokens as control tokens, and `[PADn]` entries (unused) for the output rows past the
+/// tokenizer's last id. With it the same file serves `local:PATH` (which reads
+/// `tokenizer.json`) and llama.cpp's server (which reads only the GGUF).
+fn llama_cpp_tokenizer_metadata(
+    tokenizer: &Tokenizer,
+    vocab: usize,
+) -> Result<Vec<(String, gguf_file::Value)>, ProposalError> {
+    use gguf_file::Value;
+    let invalid = |what: &str| {
+        ProposalError::Backend(format!("the tiny tokenizer's JSON has no usable {what}"))
+    };
+    let json: serde_json::Value = serde_json::from_str(
+        &tokenizer
+            .to_string(false)
+            .map_err(|e| ProposalError::Backend(format!("serializing the tokenizer: {e}")))?,
+    )
+    .map_err(|e| ProposalError::Backend(format!("reading the tokenizer's JSON: {e}")))?;
+    let model = &json["model"];
+    let ids = model["vocab"]
+        .as_object()
+        .ok_or_else(|| invalid("model.vocab"))?;
+    let mut tokens: Vec<Option<String>> = vec![None; vocab];
+    for (text, id) in ids {
+        let id = id
+            .as_u64()
+            .map(|id| id as usize)
+            .filter(|&id| id < vocab)
+            .ok_or_else(|| invalid("token id"))?;
+        tokens[id] = Some(text.clone());
+    }
+    // Merges are "a b" strings in older tokenizer files and [a, b] pairs in newer ones.
+    let merges = model["merges"]
+        .as_array()
+        .ok_or_else(|| invalid("model.merges"))?
+        .iter()
+        .map(|m| match m {
+            serde_json::Value::String(s) => Some(s.clone()),
+            serde_json::Value::Array(pair) => match pair.as_slice() {
+                [a, b] => Some(format!("{} {}", a.as_str()?, b.as_str()?)),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect::<Option<Vec<String>>>()
+        .ok_or_else(|| invalid("merge"))?;
+    let special: Vec<u32> = TINY_SPECIAL_TOKENS
+        .iter()
+        .filter_map(|t| tokenizer.token_to_id(t))
+        .collect();
+    // Token types as llama.cpp numbers them: 1 normal, 3 control, 5 unused.
+    let (texts, types): (Vec<Value>, Vec<Value>) = tokens
+        .into_iter()
+        .enumerate()
+        .map(|(id, text)| match text {
+            Some(text) if special.contains(&(id as u32)) => (Value::String(text), Value::I32(3)),
+            Some(text) => (Value::String(text), Value::I32(1)),
+            None => (Value::String(format!("[PAD{id}]")), Value::I32(5)),
+        })
+        .unzip();
+    let eos = tokenizer
+        .token_to_id(TINY_SPECIAL_TOKENS[0])
+        .ok_or_else(|| invalid("end-of-text token"))?;
+    Ok(vec![
+        ("tokenizer.ggml.model".into(), Value::String("gpt2".into())),
+        ("tokenizer.ggml.pre".into(), Value::String("gpt-2".into())),
+        ("tokenizer.ggml.tokens".into(), Value::Array(texts)),
+        ("tokenizer.ggml.token_type".into(), Value::Array(types)),
+        (
+            "tokenizer.ggml.merges".into(),
+            Value::Array(merges.into_iter().map(Value::String).collect()),
+        ),
+        ("tokenizer.ggml.bos_token_id".into(), Value::U32(eos)),
+        ("tokenizer.ggml.add_bos_token".into(), Value::Bool(false)),
+        ("tokenizer.ggml.add_eos_token".into(), Value::Bool(false)),
+    ])
 }
 
 /// The shape of Qwen2-0.5B (Qwen2.5-0.5B): hidden 896, 24 layers, 14 heads with 2 key/value
@@ -516,4 +599,65 @@ pub fn measure_forward_cost(
         prefill_ms,
         per_token_ms,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gguf_file::Value;
+
+    /// The GGUF carries the tokenizer as llama.cpp reads it: one text and type per output row,
+    /// the specials as control tokens, every real token under its tokenizer id, the merges,
+    /// and the same bytes from the same seed.
+    #[test]
+    fn tiny_gguf_holds_the_tokenizer_as_llama_cpp_reads_it() {
+        let dir = std::env::temp_dir().join(format!("refinestat-tiny-gguf-{}", std::process::id()));
+        let tokenizer = tiny_tokenizer().unwrap();
+        let (a, b) = (dir.join("a/model.gguf"), dir.join("b/model.gguf"));
+        write_tiny_gguf_with(&a, TinyFamily::Llama, 1, &tokenizer).unwrap();
+        write_tiny_gguf_with(&b, TinyFamily::Llama, 1, &tokenizer).unwrap();
+        let bytes = std::fs::read(&a).unwrap();
+        assert_eq!(bytes, std::fs::read(&b).unwrap(), "same seed, same bytes");
+
+        let content = gguf_file::Content::read(&mut std::io::Cursor::new(&bytes)).unwrap();
+        let meta = |k: &str| content.metadata.get(k).unwrap_or_else(|| panic!("no {k}"));
+        let rows = content.tensor_infos["token_embd.weight"].shape.dims()[0];
+        assert_eq!(rows, padded_vocab(&tokenizer));
+        let tokens = meta("tokenizer.ggml.tokens").to_vec().unwrap();
+        let types = meta("tokenizer.ggml.token_type").to_vec().unwrap();
+        assert_eq!((tokens.len(), types.len()), (rows, rows));
+        assert_eq!(meta("tokenizer.ggml.model").to_string().unwrap(), "gpt2");
+        let size = tokenizer_size(&tokenizer);
+        for (id, (text, kind)) in tokens.iter().zip(types).enumerate() {
+            let (Value::String(text), Value::I32(kind)) = (text, kind) else {
+                panic!("token {id} is not a string with an i32 type");
+            };
+            if id < size {
+                assert_eq!(
+                    tokenizer.token_to_id(text),
+                    Some(id as u32),
+                    "token {id} `{text}`"
+                );
+                let special = TINY_SPECIAL_TOKENS.contains(&text.as_str());
+                assert_eq!(*kind, if special { 3 } else { 1 }, "type of `{text}`");
+            } else {
+                assert_eq!((text.as_str(), *kind), (format!("[PAD{id}]").as_str(), 5));
+            }
+        }
+        // Every merge joins two tokens into a third one of the vocabulary.
+        let merges = meta("tokenizer.ggml.merges").to_vec().unwrap();
+        assert!(merges.len() > 100, "{} merges", merges.len());
+        for merge in merges {
+            let text = merge.to_string().unwrap();
+            let (left, right) = text.split_once(' ').unwrap();
+            for part in [left, right, &format!("{left}{right}")] {
+                assert!(
+                    tokenizer.token_to_id(part).is_some(),
+                    "merge `{text}`: `{part}`"
+                );
+            }
+        }
+        assert_eq!(meta("tokenizer.ggml.eos_token_id").to_u32().unwrap(), 0);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
