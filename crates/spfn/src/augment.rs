@@ -905,8 +905,24 @@ fn at_observation(e: &Expr, per_obs: &std::collections::BTreeSet<String>, i: &st
             ExprKind::Unary { expr, .. } | ExprKind::Paren(expr) | ExprKind::Transpose(expr) => {
                 walk(expr, per_obs, i)
             }
-            ExprKind::Call { args, .. }
-            | ExprKind::CondCall { args, .. }
+            ExprKind::Call { name, args } => {
+                let ok = args.iter_mut().all(|a| walk(a, per_obs, i));
+                // A container conversion of one observation is the observation itself
+                // (`to_vector(x)` of an int array becomes `x[i]`).
+                let conversion = matches!(
+                    name.name.as_str(),
+                    "to_vector" | "to_row_vector" | "to_array_1d"
+                );
+                if let ([arg], true) = (args.as_slice(), conversion) {
+                    if matches!(&arg.kind, ExprKind::Index { expr, .. }
+                        if base_var(expr).is_some_and(|v| per_obs.contains(v)))
+                    {
+                        *e = arg.clone();
+                    }
+                }
+                ok
+            }
+            ExprKind::CondCall { args, .. }
             | ExprKind::ArrayLit(args)
             | ExprKind::RowVectorLit(args) => args.iter_mut().all(|a| walk(a, per_obs, i)),
             ExprKind::Ternary {

@@ -179,6 +179,25 @@ fn mixing_two_programs_checks_simulates_a_mixture_and_fits() {
 }
 
 #[test]
+fn vectorised_arguments_are_taken_at_each_observation() {
+    let src = "data { int<lower=1> N; int<lower=1> J; array[N] int<lower=1, upper=J> g;
+  array[N] int<lower=0, upper=1> z; matrix[N, 2] X; vector[N] y; }
+parameters { real a; real b; vector[J] u; vector[2] w; real<lower=0> s; }
+model { a ~ normal(0, 1); b ~ normal(0, 1); u ~ normal(0, 1); w ~ normal(0, 1);
+  s ~ normal(0, 1); y ~ normal(a + b * to_vector(z) + u[g] + X * w, s); }";
+    let c = candidate(src, "hierarchical_regression");
+    let m = mix_two(&c, &c).expect("a program mixes with itself");
+    let text = print_program(&m.program);
+    assert!(
+        text.contains(
+            "normal_lpdf(y[i_mix1] | a + b * z[i_mix1] + u[g[i_mix1]] + X[i_mix1] * w, s)"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("to_vector"), "{text}");
+}
+
+#[test]
 fn programs_without_a_shared_response_do_not_mix() {
     let counts = candidate(
         "data { int<lower=1> N; array[N] int<lower=0> y; }
