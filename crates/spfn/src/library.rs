@@ -248,6 +248,16 @@ pub fn representative_data(spec: &SchemaSpec, rng: &mut dyn RngCore) -> Option<D
     }
     let mut data = draw_design(&program, &schema, rng).ok()?;
     let n = data.get("N")?.as_scalar()? as usize;
+    // A count covariate can be zero in any later dataset: the library must not read one that
+    // happens to be positive here as a positive covariate (whose log it may take).
+    for (x, shape) in &spec.covariates {
+        if *shape == CovShape::Count {
+            let v = data.vars.get_mut(x)?;
+            if v.values.iter().all(|a| *a > 0.0) {
+                v.values[0] = 0.0;
+            }
+        }
+    }
     let col = |data: &Data, name: &str| -> Vec<f64> {
         data.get(name).map(|v| v.values.clone()).unwrap_or_default()
     };
