@@ -12,7 +12,7 @@ use std::process::ExitCode;
 pub enum SpfnCommand {
     /// Write a corpus of (program, prior-predictive dataset) training pairs as shards.
     Corpus {
-        /// Programs drawn from the meta-prior (human corpus + augmentations).
+        /// Programs drawn from the meta-prior (human corpus, family library, augmentations).
         #[arg(long)]
         programs: u64,
         /// Datasets simulated per program.
@@ -43,6 +43,14 @@ pub enum SpfnCommand {
         /// Programs per shard (default: about 1024 pairs per shard).
         #[arg(long)]
         programs_per_shard: Option<u64>,
+        /// The family library's share of the meta-prior's draws, 0 to 1 (the rest are the human
+        /// corpus's); pinned in config.json.
+        #[arg(long, default_value_t = refinestat_spfn::corpus::DEFAULT_FAMILY_SHARE)]
+        family_share: f64,
+        /// The share of two-component mixtures of programs with the same observed variable,
+        /// 0 to 1; pinned in config.json.
+        #[arg(long, default_value_t = refinestat_spfn::corpus::DEFAULT_MIXTURE_SHARE)]
+        mixture_share: f64,
         /// No progress bar.
         #[arg(long)]
         quiet: bool,
@@ -143,6 +151,8 @@ pub fn run(cmd: SpfnCommand) -> Result<ExitCode> {
             slurm,
             split_config,
             programs_per_shard,
+            family_share,
+            mixture_share,
             quiet,
         } => cmd_corpus(
             programs,
@@ -157,6 +167,7 @@ pub fn run(cmd: SpfnCommand) -> Result<ExitCode> {
             },
             split_config.as_deref(),
             programs_per_shard,
+            (family_share, mixture_share),
             quiet,
         ),
         SpfnCommand::Stats {
@@ -341,6 +352,7 @@ fn cmd_corpus(
     sharding: Sharding,
     split_config: Option<&Path>,
     programs_per_shard: Option<u64>,
+    (family_share, mixture_share): (f64, f64),
     quiet: bool,
 ) -> Result<ExitCode> {
     if programs == 0 || k == 0 {
@@ -359,8 +371,12 @@ fn cmd_corpus(
         }
         None => SplitConfig::default_config(),
     };
-    let prior = MetaPrior::default_prior().map_err(|e| CliError::new(e.to_string()))?;
-    let cfg = CorpusConfig::new(programs, k, seed, programs_per_shard, split);
+    let prior = MetaPrior::with_shares(family_share, mixture_share).map_err(|e| {
+        CliError::new(format!(
+            "--family-share {family_share} --mixture-share {mixture_share}: {e}"
+        ))
+    })?;
+    let cfg = CorpusConfig::new(programs, k, seed, programs_per_shard, split).for_prior(&prior);
     let jobs = jobs.unwrap_or_else(|| {
         std::thread::available_parallelism()
             .map(|n| n.get())

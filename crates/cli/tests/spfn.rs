@@ -105,6 +105,7 @@ fn a_run_killed_with_sigkill_resumes_to_the_bytes_of_an_uninterrupted_run() {
     let text = stdout(&out);
     for heading in [
         "by family",
+        "by source",
         "by split",
         "by rows",
         "by label",
@@ -157,4 +158,56 @@ fn bad_flags_are_clear_errors() {
     let out = refinestat(&["spfn", "stats", "/nonexistent/corpus"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("/nonexistent/corpus"));
+    // Shares of the meta-prior outside [0, 1], or adding up to more than 1.
+    for shares in [["1.5", "0"], ["0.7", "0.4"]] {
+        let out = refinestat(&[
+            "spfn",
+            "corpus",
+            "--programs",
+            "2",
+            "--datasets-per-program",
+            "2",
+            "--out",
+            "/tmp/x",
+            "--family-share",
+            shares[0],
+            "--mixture-share",
+            shares[1],
+        ]);
+        assert_eq!(out.status.code(), Some(2));
+        assert!(stderr(&out).contains("--family-share"), "{}", stderr(&out));
+    }
+}
+
+#[test]
+fn the_meta_prior_shares_are_pinned_with_the_corpus() {
+    let dir = common::scratch("spfn", "shares");
+    let run = |family: &str| {
+        refinestat(&[
+            "spfn",
+            "corpus",
+            "--programs",
+            "6",
+            "--datasets-per-program",
+            "2",
+            "--out",
+            dir.to_str().unwrap(),
+            "--quiet",
+            "--family-share",
+            family,
+        ])
+    };
+    let out = run("0.5");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let config = std::fs::read_to_string(dir.join("config.json")).unwrap();
+    assert!(config.contains("\"family\": 0.5"), "{config}");
+    // The same directory with another share is another corpus: refused, not mixed.
+    let out = run("0.2");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("other parameters"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(run("0.5").status.success());
 }

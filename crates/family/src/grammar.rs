@@ -119,6 +119,7 @@ pub fn structures(schema: &Schema, config: &GrammarConfig) -> Vec<Structure> {
         log_weight: 0.0,
         min_log_weight: config.min_weight.ln(),
         pruned_at: None,
+        sampler: None,
     };
     let mut merged: BTreeMap<String, (f64, Labels)> = BTreeMap::new();
     loop {
@@ -151,6 +152,41 @@ pub fn structures(schema: &Schema, config: &GrammarConfig) -> Vec<Structure> {
     out
 }
 
+/// One structure drawn from the grammar's distribution for `schema`: its choice points walked
+/// once, each alternative chosen with its weight by a generator seeded with `seed` (SplitMix64),
+/// so the same arguments give the same structure. `weight` is the probability of that
+/// derivation (not summed over derivations that write the same text, nor renormalised after
+/// pruning as [`structures`] does); `config.min_weight` and `max_derivations` do not apply. The
+/// SPFN corpus draws its family-library programs this way, without enumerating every structure.
+/// `None` only when the walk reaches an alternative of weight zero (no structure).
+pub fn sample_structure(schema: &Schema, config: &GrammarConfig, seed: u64) -> Option<Structure> {
+    let analysis = Analysis::new(schema, config.sloppiness);
+    let mut ch = Chooser {
+        script: Vec::new(),
+        points: Vec::new(),
+        log_weight: 0.0,
+        min_log_weight: f64::NEG_INFINITY,
+        pruned_at: None,
+        sampler: Some(seed),
+    };
+    let (text, labels) = derive(&mut ch, &analysis);
+    ch.log_weight.is_finite().then(|| Structure {
+        text,
+        weight: ch.log_weight.exp(),
+        labels,
+    })
+}
+
+/// The next uniform on [0, 1) of a SplitMix64 generator.
+fn splitmix_uniform(state: &mut u64) -> f64 {
+    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^= z >> 31;
+    (z >> 11) as f64 / (1u64 << 53) as f64
+}
+
 // ---------------------------------------------------------------------------------------------
 // Enumerating derivations of the weighted grammar.
 
@@ -164,6 +200,9 @@ struct Chooser {
     min_log_weight: f64,
     /// The first choice point at which the weight fell below `min_log_weight`.
     pruned_at: Option<usize>,
+    /// When set, a choice point not in the script is chosen at random by its weights, from
+    /// this SplitMix64 state ([`sample_structure`]); otherwise the first alternative is.
+    sampler: Option<u64>,
 }
 
 impl Chooser {
@@ -173,8 +212,26 @@ impl Chooser {
             Some(&i) => i,
             None => {
                 let first = weights.iter().position(|&w| w > 0.0).unwrap_or(0);
-                self.script.push(first);
-                first
+                let chosen = match &mut self.sampler {
+                    Some(state) => {
+                        let total: f64 = weights.iter().filter(|w| **w > 0.0).sum();
+                        let mut u = splitmix_uniform(state) * total;
+                        weights
+                            .iter()
+                            .position(|&w| {
+                                let hit = w > 0.0 && u < w;
+                                if w > 0.0 {
+                                    u -= w;
+                                }
+                                hit
+                            })
+                            .or_else(|| weights.iter().rposition(|&w| w > 0.0))
+                            .unwrap_or(first)
+                    }
+                    None => first,
+                };
+                self.script.push(chosen);
+                chosen
             }
         };
         let total: f64 = weights.iter().filter(|w| **w > 0.0).sum();

@@ -36,7 +36,9 @@ pub mod profile;
 pub mod revise;
 pub mod schema;
 
-pub use grammar::{structures, GrammarConfig, Labels, Structure, MAX_PARAMETER_NAME};
+pub use grammar::{
+    sample_structure, structures, GrammarConfig, Labels, Structure, MAX_PARAMETER_NAME,
+};
 pub use profile::{data_block, DataProfile, VarProfile};
 pub use revise::{heavier_likelihood, other_parameterization, with_generated_quantities};
 pub use schema::{

@@ -735,6 +735,10 @@ impl Ctx<'_> {
             }
             S::Target { e, obs, place } => {
                 if self.sim.is_some() {
+                    if let (E::Builtin(builtins::Builtin::LogMix, margs), Some(place)) = (e, place)
+                    {
+                        return self.sim_log_mix(margs, place);
+                    }
                     // `target += dist_lpdf(x | ...)` simulates like `x ~ dist(...)`.
                     if let E::Lpdf { dist, args, .. } = e {
                         if let Some(first) = args.first() {
@@ -1119,6 +1123,43 @@ impl Ctx<'_> {
             }
         }
         Ok(Flow::Normal)
+    }
+
+    /// `target += log_mix(theta, d1_lpdf(y | a1), d2_lpdf(y | a2))` on data `y` (the lowering
+    /// set `place` only when both variates are `y`): in the data phase, the first component with
+    /// probability `theta`, else the second, then `y` from that component as `y ~ d(a)` would
+    /// be. One component per statement executed: a loop over observations draws one per
+    /// observation, a vectorised statement one for the whole vector (as its density says).
+    fn sim_log_mix(&mut self, margs: &[E], place: &Place) -> Res<Flow> {
+        let data_phase = self.sim.as_ref().is_some_and(|s| s.data_phase);
+        let obs = self.ir.data.iter().position(|&s| s == place.slot);
+        let (
+            true,
+            Some(obs),
+            [theta, E::Lpdf {
+                dist: d1, args: a1, ..
+            }, E::Lpdf {
+                dist: d2, args: a2, ..
+            }],
+        ) = (data_phase, obs, margs)
+        else {
+            return Ok(Flow::Normal);
+        };
+        let theta = self.eval(theta)?.as_f64()?;
+        if !(0.0..=1.0).contains(&theta) {
+            return eval_err(format!(
+                "cannot simulate from log_mix: mixing proportion {theta} outside [0, 1]"
+            ));
+        }
+        let Some(rng) = self.rng.as_deref_mut() else {
+            return eval_err("simulation needs a random number generator");
+        };
+        let u = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+        let (d, args) = if u < theta { (*d1, a1) } else { (*d2, a2) };
+        let (Some(variate), Some(rest)) = (args.first(), args.get(1..)) else {
+            return Ok(Flow::Normal);
+        };
+        self.sim_tilde(variate, Some(place), d, rest, &None, Some(obs))
     }
 
     /// Draw a value shaped like `like` (n elements) from `d` with the given parameters,

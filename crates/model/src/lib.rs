@@ -733,7 +733,9 @@ impl Model {
     /// so priors may appear in any order. A bounded parameter without a prior is uniform on its
     /// bounds (a simplex flat, a correlation factor LKJ(1)); any other parameter without a
     /// drawable prior is an error. Then the transformed parameters, then the observed data from
-    /// the statements on data (int data drawn from a continuous distribution is rounded).
+    /// the statements on data (int data drawn from a continuous distribution is rounded;
+    /// `target += log_mix(theta, d1_lpdf(y | ..), d2_lpdf(y | ..))` with the same variate in both
+    /// draws one component with probability `theta`, then `y` from it, once per statement run).
     pub fn simulate<R: Rng + ?Sized>(&self, rng: &mut R) -> Result<SimulatedDraw, ModelError> {
         let c = &self.c;
         let mut ws = self.fresh_ws();

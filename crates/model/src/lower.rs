@@ -581,6 +581,31 @@ impl Lowerer {
             .position(|&slot| self.ir.vars[slot].name == name)
     }
 
+    /// For `target += log_mix(theta, d1_lpdf(y | ...), d2_lpdf(y | ...))` whose two densities
+    /// have the same variate (by its text), where to put a simulated draw of it.
+    fn mixture_place(s: &ast::Stmt, margs: &[E]) -> Option<Place> {
+        let StmtKind::TargetPlus(ast_e) = &s.kind else {
+            return None;
+        };
+        let ast::ExprKind::Call { args, .. } = &ast_e.unparen().kind else {
+            return None;
+        };
+        let variate = |e: &ast::Expr| match &e.unparen().kind {
+            ast::ExprKind::CondCall { args, .. } => args
+                .first()
+                .map(|a| refinestat_language::print::print_expr(a.unparen())),
+            _ => None,
+        };
+        match (args.as_slice(), margs) {
+            ([_, a, b], [_, E::Lpdf { args: la, .. }, E::Lpdf { .. }])
+                if variate(a).is_some() && variate(a) == variate(b) =>
+            {
+                la.first().and_then(Self::place_of)
+            }
+            _ => None,
+        }
+    }
+
     fn place_of(e: &E) -> Option<Place> {
         match e {
             E::Var(s) => Some(Place {
@@ -718,6 +743,9 @@ impl Lowerer {
                     E::Lpdf { args, .. } | E::UserCall(_, args) if density(&e) => {
                         (self.observed(s), args.first().and_then(Self::place_of))
                     }
+                    // `log_mix(theta, d1_lpdf(y | ...), d2_lpdf(y | ...))` with the same variate
+                    // in both: the simulator draws `y` from one component or the other.
+                    E::Builtin(Builtin::LogMix, margs) => (None, Self::mixture_place(s, margs)),
                     _ => (None, None),
                 };
                 S::Target { e, obs, place }

@@ -1,7 +1,9 @@
 //! Throughput of a corpus run without building the whole CLI in release mode: the same library
 //! call as `refinestat spfn corpus`, timed.
 //!
-//! `cargo run --release -p refinestat-spfn --example corpus_bench -- PROGRAMS K SEED OUT JOBS`
+//! `cargo run --release -p refinestat-spfn --example corpus_bench -- PROGRAMS K SEED OUT JOBS
+//! [FAMILY_SHARE MIXTURE_SHARE]` (the shares of `spfn corpus --family-share --mixture-share`;
+//! default the meta-prior's defaults, `0 0` the human corpus alone)
 //! `cargo run --release -p refinestat-spfn --example corpus_bench -- stats DIR` (the table of
 //! `refinestat spfn stats DIR`)
 //! `cargo run --release -p refinestat-spfn --example corpus_bench -- plan PROGRAMS SEED JOBS`
@@ -35,12 +37,17 @@ fn main() {
         );
         return;
     }
-    if a.len() != 5 {
-        eprintln!("usage: corpus_bench PROGRAMS K SEED OUT JOBS");
+    if a.len() != 5 && a.len() != 7 {
+        eprintln!("usage: corpus_bench PROGRAMS K SEED OUT JOBS [FAMILY_SHARE MIXTURE_SHARE]");
         std::process::exit(2);
     }
     let num = |i: usize| -> u64 { a[i].parse().expect("a number") };
-    let prior = MetaPrior::default_prior().expect("corpus loads");
+    let prior = if a.len() == 7 {
+        let share = |i: usize| -> f64 { a[i].parse().expect("a share") };
+        MetaPrior::with_shares(share(5), share(6)).expect("corpus loads")
+    } else {
+        MetaPrior::default_prior().expect("corpus loads")
+    };
     let cfg = CorpusConfig::new(num(0), num(1), num(2), None, SplitConfig::default_config());
     let opts = RunOptions {
         out: a[3].clone().into(),

@@ -14,6 +14,10 @@
 //! | `vary_sizes` | every size range scaled by 1/2 or 2 (doubling stops at 200) |
 //! | `observation_noise` | rounding (a real response declared int: the simulator rounds) or truncation at 0 (`T[0, ]`) |
 //! | `nest_hierarchical` | a scalar location parameter of the likelihood becomes group effects `a[g] ~ normal(mu, tau)` over a new grouping |
+//!
+//! One augmentation takes two programs, so it is not in the list: [`mix_two`] combines two
+//! programs with the same observed variable as a two-component mixture (per observation,
+//! `log_mix(theta_mix, ...)`); the `mixture` source ([`crate::source::Mixtures`]) applies it.
 
 use crate::analyze::{parameter_names, response_statement, structural_labels};
 use crate::schema::{base_var, literal, response_names, CovShape, Role, Schema, SchemaVar};
@@ -722,4 +726,461 @@ fn replace_var(e: &mut Expr, name: &str, with: &Expr) -> usize {
         }
         _ => 0,
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Two programs as a two-component mixture.
+
+/// The parameter [`mix_two`] adds: the first component's mixing proportion.
+pub const MIX_PROPORTION: &str = "theta_mix";
+
+/// Distributions of discrete variates (their density is `_lpmf`).
+const DISCRETE: &[&str] = &[
+    "poisson",
+    "poisson_log",
+    "neg_binomial",
+    "neg_binomial_2",
+    "neg_binomial_2_log",
+    "binomial",
+    "binomial_logit",
+    "bernoulli",
+    "bernoulli_logit",
+    "beta_binomial",
+    "categorical",
+    "categorical_logit",
+    "ordered_logistic",
+    "ordered_probit",
+    "discrete_range",
+    "hypergeometric",
+    "skellam",
+];
+
+/// The likelihood of a program's only response, as [`mix_two`] needs it: one `~` statement,
+/// untruncated, either vectorised at the top level (`y ~ d(args)`) or the only statement of a
+/// top-level loop (`for (i in lo:hi) y[i] ~ d(args);`).
+struct Likelihood {
+    /// Index of the top-level model statement.
+    top: usize,
+    dist: String,
+    args: Vec<Expr>,
+    /// `(loop variable, lower, upper)` of the loop form.
+    each: Option<(String, Expr, Expr)>,
+}
+
+fn likelihood_of(p: &Program, response: &str) -> Option<Likelihood> {
+    let model = p.model.as_ref()?;
+    let observed: Vec<_> = refinestat_language::analysis::observed_statements(p)
+        .into_iter()
+        .filter(|o| o.mentions.iter().any(|m| m == response))
+        .collect();
+    let [o] = observed.as_slice() else {
+        return None;
+    };
+    let tilde = |s: &Stmt| match &s.kind {
+        StmtKind::Tilde {
+            lhs,
+            dist,
+            args,
+            truncation: None,
+        } => Some((lhs.clone(), dist.name.clone(), args.clone())),
+        _ => None,
+    };
+    let top = &model.stmts[o.top];
+    if let Some((lhs, dist, args)) = tilde(top) {
+        return matches!(&lhs.kind, ExprKind::Var(id) if id.name == response).then_some(
+            Likelihood {
+                top: o.top,
+                dist,
+                args,
+                each: None,
+            },
+        );
+    }
+    let StmtKind::For {
+        var,
+        lower,
+        upper,
+        body,
+    } = &top.kind
+    else {
+        return None;
+    };
+    let inner = match &body.kind {
+        StmtKind::Block(b) if b.len() == 1 => &b[0],
+        StmtKind::Block(_) => return None,
+        _ => &**body,
+    };
+    let (lhs, dist, args) = tilde(inner)?;
+    let ExprKind::Index { expr, indices } = &lhs.kind else {
+        return None;
+    };
+    let plain = matches!(&expr.kind, ExprKind::Var(id) if id.name == response);
+    let by_loop = matches!(indices.as_slice(),
+        [Index::Single(Expr { kind: ExprKind::Var(i), .. })] if i.name == var.name);
+    (plain && by_loop).then(|| Likelihood {
+        top: o.top,
+        dist,
+        args,
+        each: Some((var.name.clone(), lower.clone(), upper.clone())),
+    })
+}
+
+/// Every name a program declares outside its data block (transformed data, parameters,
+/// transformed parameters, model and generated-quantities declarations, loop variables).
+fn declared_names(p: &Program) -> Vec<String> {
+    let mut out = Vec::new();
+    for b in [
+        &p.transformed_data,
+        &p.parameters,
+        &p.transformed_parameters,
+        &p.model,
+        &p.generated_quantities,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        crate::schema::visit_stmts(&b.stmts, &mut |s| match &s.kind {
+            StmtKind::Decl { name, .. } => out.push(name.name.clone()),
+            StmtKind::For { var, .. } | StmtKind::ForEach { var, .. } => out.push(var.name.clone()),
+            _ => {}
+        });
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Replace every whole identifier of `text` found in `names` by its new name.
+fn rename_words(text: &str, names: &BTreeMap<String, String>) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        out.push_str(names.get(word.as_str()).unwrap_or(word));
+        word.clear();
+    };
+    for c in text.chars() {
+        if c.is_ascii_alphanumeric() || c == '_' {
+            word.push(c);
+        } else {
+            flush(&mut word, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut word, &mut out);
+    out
+}
+
+/// `e` at observation `i`: every variable of `per_obs` (those sized like the response) indexed
+/// by `i`. `None` where a per-observation variable is already indexed (a slice of it).
+fn at_observation(e: &Expr, per_obs: &std::collections::BTreeSet<String>, i: &str) -> Option<Expr> {
+    let mut e = e.clone();
+    fn walk(e: &mut Expr, per_obs: &std::collections::BTreeSet<String>, i: &str) -> bool {
+        match &mut e.kind {
+            ExprKind::Var(id) if per_obs.contains(&id.name) => {
+                let base = e.clone();
+                e.kind = ExprKind::Index {
+                    expr: Box::new(base),
+                    indices: vec![Index::Single(var(i))],
+                };
+                true
+            }
+            ExprKind::Index { expr, indices } => {
+                if base_var(expr).is_some_and(|v| per_obs.contains(v)) {
+                    return false;
+                }
+                let mut ok = walk(expr, per_obs, i);
+                for ix in indices.iter_mut() {
+                    ok &= match ix {
+                        Index::Single(x) => walk(x, per_obs, i),
+                        Index::Range { lower, upper } => {
+                            lower.iter_mut().all(|x| walk(x, per_obs, i))
+                                && upper.iter_mut().all(|x| walk(x, per_obs, i))
+                        }
+                        Index::All => true,
+                    };
+                }
+                ok
+            }
+            ExprKind::Binary { lhs, rhs, .. } => walk(lhs, per_obs, i) && walk(rhs, per_obs, i),
+            ExprKind::Unary { expr, .. } | ExprKind::Paren(expr) | ExprKind::Transpose(expr) => {
+                walk(expr, per_obs, i)
+            }
+            ExprKind::Call { name, args } => {
+                let ok = args.iter_mut().all(|a| walk(a, per_obs, i));
+                // A container conversion of one observation is the observation itself
+                // (`to_vector(x)` of an int array becomes `x[i]`).
+                let conversion = matches!(
+                    name.name.as_str(),
+                    "to_vector" | "to_row_vector" | "to_array_1d"
+                );
+                if let ([arg], true) = (args.as_slice(), conversion) {
+                    if matches!(&arg.kind, ExprKind::Index { expr, .. }
+                        if base_var(expr).is_some_and(|v| per_obs.contains(v)))
+                    {
+                        *e = arg.clone();
+                    }
+                }
+                ok
+            }
+            ExprKind::CondCall { args, .. }
+            | ExprKind::ArrayLit(args)
+            | ExprKind::RowVectorLit(args) => args.iter_mut().all(|a| walk(a, per_obs, i)),
+            ExprKind::Ternary {
+                cond,
+                then,
+                otherwise,
+            } => walk(cond, per_obs, i) && walk(then, per_obs, i) && walk(otherwise, per_obs, i),
+            _ => true,
+        }
+    }
+    walk(&mut e, per_obs, i).then_some(e)
+}
+
+/// Names of every variable whose declaration's first size prints as `size`.
+fn sized_like(p: &Program, size: &str) -> std::collections::BTreeSet<String> {
+    use refinestat_language::print::print_expr;
+    let mut out = std::collections::BTreeSet::new();
+    let first = |ty: &refinestat_language::ast::TypeDecl| -> Option<String> {
+        ty.array_dims.first().map(print_expr).or(match &ty.base {
+            BaseType::Vector(n) | BaseType::RowVector(n) => Some(print_expr(n)),
+            BaseType::Matrix(r, _) => Some(print_expr(r)),
+            _ => None,
+        })
+    };
+    for b in [
+        &p.data,
+        &p.transformed_data,
+        &p.parameters,
+        &p.transformed_parameters,
+        &p.model,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        crate::schema::visit_stmts(&b.stmts, &mut |s| {
+            if let StmtKind::Decl { ty, name, .. } = &s.kind {
+                if first(ty).as_deref() == Some(size) {
+                    out.insert(name.name.clone());
+                }
+            }
+        });
+    }
+    out
+}
+
+/// Combine two programs with the same observed variable as a two-component mixture: the data of
+/// both (shared names must be declared alike and have the same role), the parameters and model
+/// statements of both (the second program's names renamed apart with `_2`), a mixing proportion
+/// `theta_mix ~ beta(2, 2)`, and the two likelihoods as one per-observation mixture,
+///
+/// ```text
+/// for (i in 1:N) target += log_mix(theta_mix, d1_lpdf(y[i] | ...), d2_lpdf(y[i] | ...));
+/// ```
+///
+/// (vectorised arguments indexed by the observation: every variable sized like the response).
+/// Generated quantities are left out. `None` when the two do not share their only response, a
+/// likelihood is not one untruncated `~` statement (vectorised or in a loop over the
+/// observations), a program has functions, or the result fails `check`. The labels are the first
+/// program's with `mixture` (`two_component`) and `mixture_families` (both families, `+`-joined);
+/// the family is `mixture`.
+pub fn mix_two(a: &Candidate, b: &Candidate) -> Option<Candidate> {
+    use refinestat_language::print::{print_expr, print_stmt};
+    let responses = a.schema.responses();
+    let [y] = responses.as_slice() else {
+        return None;
+    };
+    if b.schema.responses() != responses
+        || a.program.functions.is_some()
+        || b.program.functions.is_some()
+    {
+        return None;
+    }
+    let decls = |p: &Program| -> Vec<(String, String)> {
+        p.data
+            .iter()
+            .flat_map(|b| &b.stmts)
+            .filter_map(|s| match &s.kind {
+                StmtKind::Decl { name, .. } => {
+                    Some((name.name.clone(), print_stmt(s).trim_end().to_string()))
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    // The second program's names apart from every name of the first.
+    let a_text = print_program(&a.program);
+    let a_words: std::collections::BTreeSet<String> =
+        crate::analyze::tokens(&a_text).into_iter().collect();
+    let mut renames = BTreeMap::new();
+    for n in declared_names(&b.program) {
+        let new = (2..)
+            .map(|k| format!("{n}_{k}"))
+            .find(|c| !a_words.contains(c))
+            .expect("a fresh name");
+        renames.insert(n, new);
+    }
+    let b_program = parse(&rename_words(&print_program(&b.program), &renames)).program;
+    let (la, lb) = (likelihood_of(&a.program, y)?, likelihood_of(&b_program, y)?);
+    // Data: the first program's, then the second's others; shared ones alike.
+    let (da, db) = (decls(&a.program), decls(&b_program));
+    let mut data: Vec<String> = da.iter().map(|d| d.1.clone()).collect();
+    let mut schema = a.schema.clone();
+    for (name, text) in &db {
+        match da.iter().find(|d| &d.0 == name) {
+            Some(d) if &d.1 != text => return None,
+            Some(_) if a.schema.role(name) != b.schema.role(name) => return None,
+            Some(_) => {}
+            None => {
+                data.push(text.clone());
+                schema.vars.push(SchemaVar {
+                    name: name.clone(),
+                    role: b.schema.role(name)?.clone(),
+                });
+            }
+        }
+    }
+    let block = |name: &str, stmts: Vec<String>| -> String {
+        if stmts.is_empty() {
+            String::new()
+        } else {
+            format!("{name} {{\n{}\n}}\n", stmts.join("\n"))
+        }
+    };
+    let stmts_of = |b: &Option<refinestat_language::ast::Block>| -> Vec<String> {
+        b.iter()
+            .flat_map(|b| &b.stmts)
+            .map(|s| print_stmt(s).trim_end().to_string())
+            .collect()
+    };
+    let both = |f: &dyn Fn(&Program) -> &Option<refinestat_language::ast::Block>| {
+        let mut v = stmts_of(f(&a.program));
+        v.extend(stmts_of(f(&b_program)));
+        v
+    };
+    let mut params = both(&|p| &p.parameters);
+    params.push(format!("real<lower=0, upper=1> {MIX_PROPORTION};"));
+    // Model: both programs' leading declarations, then their other statements without the
+    // likelihoods, then the mixing proportion's prior and the mixture.
+    let split = |p: &Program, skip: usize| -> (Vec<String>, Vec<String>) {
+        let stmts = p.model.as_ref().map(|m| m.stmts.as_slice()).unwrap_or(&[]);
+        let lead = stmts
+            .iter()
+            .position(|s| !matches!(s.kind, StmtKind::Decl { .. }))
+            .unwrap_or(stmts.len());
+        let rest = stmts
+            .iter()
+            .enumerate()
+            .skip(lead)
+            .filter(|(k, _)| *k != skip)
+            .map(|(_, s)| print_stmt(s).trim_end().to_string())
+            .collect();
+        let lead = stmts[..lead]
+            .iter()
+            .map(|s| print_stmt(s).trim_end().to_string())
+            .collect();
+        (lead, rest)
+    };
+    let (a_lead, a_rest) = split(&a.program, la.top);
+    let (b_lead, b_rest) = split(&b_program, lb.top);
+    let size = print_expr(&response_size(&a.program)?);
+    let (i, lo, hi) = match &la.each {
+        Some((i, lo, hi)) => (i.clone(), print_expr(lo), print_expr(hi)),
+        None => (
+            (1..)
+                .map(|k| format!("i_mix{k}"))
+                .find(|c| !a_words.contains(c))
+                .expect("a fresh name"),
+            "1".to_string(),
+            size.clone(),
+        ),
+    };
+    let per_obs = {
+        let mut s = sized_like(&a.program, &size);
+        s.extend(sized_like(&b_program, &size));
+        s.remove(*y);
+        s
+    };
+    let args_at = |l: &Likelihood| -> Option<Vec<String>> {
+        l.args
+            .iter()
+            .map(|e| {
+                Some(match &l.each {
+                    // Loop form: the other loop's variable is this one's.
+                    Some((j, _, _)) => {
+                        rename_words(&print_expr(e), &BTreeMap::from([(j.clone(), i.clone())]))
+                    }
+                    None => print_expr(&at_observation(e, &per_obs, &i)?),
+                })
+            })
+            .collect()
+    };
+    if let Some((_, blo, bhi)) = &lb.each {
+        if (print_expr(blo), print_expr(bhi)) != (lo.clone(), hi.clone()) {
+            return None;
+        }
+    }
+    let density = |l: &Likelihood, args: Vec<String>| {
+        let suffix = if DISCRETE.contains(&l.dist.as_str()) {
+            "lpmf"
+        } else {
+            "lpdf"
+        };
+        format!("{}_{suffix}({y}[{i}] | {})", l.dist, args.join(", "))
+    };
+    let mixture = format!(
+        "for ({i} in {lo}:{hi}) {{\n target += log_mix({MIX_PROPORTION}, {}, {});\n}}",
+        density(&la, args_at(&la)?),
+        density(&lb, args_at(&lb)?)
+    );
+    let mut model = a_lead;
+    model.extend(b_lead);
+    model.extend(a_rest);
+    model.extend(b_rest);
+    model.push(format!("{MIX_PROPORTION} ~ beta(2, 2);"));
+    model.push(mixture);
+    let text = [
+        block("data", data),
+        block("transformed data", both(&|p| &p.transformed_data)),
+        block("parameters", params),
+        block(
+            "transformed parameters",
+            both(&|p| &p.transformed_parameters),
+        ),
+        block("model", model),
+    ]
+    .concat();
+    if !check(&text, None).is_empty() {
+        return None;
+    }
+    let program = parse(&text).program;
+    // The schema in the new data block's order.
+    let vars = program
+        .data
+        .iter()
+        .flat_map(|b| &b.stmts)
+        .filter_map(|s| match &s.kind {
+            StmtKind::Decl { name, .. } => {
+                schema.vars.iter().find(|v| v.name == name.name).cloned()
+            }
+            _ => None,
+        })
+        .collect();
+    let mut labels = a.labels.clone();
+    labels.insert("mixture".into(), "two_component".into());
+    labels.insert(
+        "mixture_families".into(),
+        format!(
+            "{}+{}",
+            a.labels.get("family").map_or("", String::as_str),
+            b.labels.get("family").map_or("", String::as_str)
+        ),
+    );
+    labels.insert("family".into(), "mixture".into());
+    labels.remove("noise");
+    labels.extend(structural_labels(&program));
+    Some(Candidate {
+        program,
+        schema: Schema { vars },
+        labels,
+    })
 }

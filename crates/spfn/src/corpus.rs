@@ -58,6 +58,14 @@ impl SplitConfig {
     }
 }
 
+/// The share of the family library's programs in the default meta-prior; `spfn corpus
+/// --family-share` sets another.
+pub const DEFAULT_FAMILY_SHARE: f64 = 0.3;
+
+/// The share of two-component mixtures ([`crate::source::Mixtures`]) in the default meta-prior;
+/// `spfn corpus --mixture-share` sets another.
+pub const DEFAULT_MIXTURE_SHARE: f64 = 0.1;
+
 /// The meta-prior: weighted sources and augmentation settings.
 pub struct MetaPrior {
     pub sources: Vec<(Box<dyn ProgramSource>, f64)>,
@@ -68,13 +76,58 @@ pub struct MetaPrior {
 }
 
 impl MetaPrior {
-    /// The human corpus alone (the family library joins as a second source where it lands).
+    /// The human corpus, the family library and mixtures, at [`DEFAULT_FAMILY_SHARE`] and
+    /// [`DEFAULT_MIXTURE_SHARE`].
     pub fn default_prior() -> Result<MetaPrior, SpfnError> {
+        MetaPrior::with_shares(DEFAULT_FAMILY_SHARE, DEFAULT_MIXTURE_SHARE)
+    }
+
+    /// The family library (weight `family`, see [`crate::library`]), two-component mixtures
+    /// (weight `mixture`, [`crate::source::Mixtures`]) and the human corpus (the rest); a source
+    /// of weight 0 is left out. Each draw picks its source by weight, so a share is the expected
+    /// fraction of draws from that source, and of planned programs up to deduplication (a
+    /// repeated program is drawn again from a fresh pick, and the human corpus repeats most).
+    /// With both shares 0 the meta-prior is the human corpus alone, draw for draw.
+    pub fn with_shares(family: f64, mixture: f64) -> Result<MetaPrior, SpfnError> {
+        for (what, share) in [("family library", family), ("mixtures", mixture)] {
+            if !(0.0..=1.0).contains(&share) {
+                return Err(SpfnError::Corpus(format!(
+                    "the share of the {what} in the meta-prior must be in [0, 1], not {share}"
+                )));
+            }
+        }
+        if family + mixture > 1.0 {
+            return Err(SpfnError::Corpus(format!(
+                "the shares of the family library ({family}) and mixtures ({mixture}) add up \
+                 to more than 1"
+            )));
+        }
+        let human = 1.0 - family - mixture;
+        let mut sources: Vec<(Box<dyn ProgramSource>, f64)> = Vec::new();
+        if human > 0.0 {
+            sources.push((Box::new(HumanCorpus::embedded()?), human));
+        }
+        if family > 0.0 {
+            sources.push((Box::new(crate::library::FamilyLibrary::default()), family));
+        }
+        if mixture > 0.0 {
+            sources.push((Box::new(crate::source::Mixtures::embedded()?), mixture));
+        }
         Ok(MetaPrior {
-            sources: vec![(Box::new(HumanCorpus::embedded()?), 1.0)],
+            sources,
             augment_prob: 0.6,
             max_augment: 2,
         })
+    }
+
+    /// Each source's share of draws, by name (what a corpus's `config.json` pins).
+    pub fn source_shares(&self) -> BTreeMap<String, f64> {
+        let total: f64 = self.sources.iter().map(|s| s.1).sum();
+        let mut out = BTreeMap::new();
+        for (src, w) in &self.sources {
+            *out.entry(src.name().to_string()).or_default() += w / total.max(f64::MIN_POSITIVE);
+        }
+        out
     }
 
     /// Draw one candidate: a source by weight, a program from it, then 0..=max_augment
@@ -205,6 +258,11 @@ pub struct CorpusConfig {
     pub seed: u64,
     pub programs_per_shard: u64,
     pub split: SplitConfig,
+    /// Each source's share of the meta-prior's draws ([`MetaPrior::source_shares`]), filled in by
+    /// [`run`] and [`merge`] from the prior they are given, so a directory is resumed only with
+    /// the meta-prior that began it (empty in corpora made before the family library joined).
+    #[serde(default)]
+    pub sources: BTreeMap<String, f64>,
 }
 
 impl CorpusConfig {
@@ -223,6 +281,15 @@ impl CorpusConfig {
             seed,
             programs_per_shard: programs_per_shard.unwrap_or(1024 / k.max(1)).clamp(1, 4096),
             split,
+            sources: BTreeMap::new(),
+        }
+    }
+
+    /// This configuration with `prior`'s source shares.
+    pub fn for_prior(&self, prior: &MetaPrior) -> CorpusConfig {
+        CorpusConfig {
+            sources: prior.source_shares(),
+            ..self.clone()
         }
     }
 }
@@ -286,8 +353,18 @@ pub fn data_json(d: &Data) -> serde_json::Value {
 }
 
 fn split_of(cfg: &SplitConfig, cand: &Candidate, params: &Data, program_text: &str) -> String {
+    // A mixture is held out with either of its components' families.
     let family = cand.labels.get("family").map(String::as_str).unwrap_or("");
-    if cfg.heldout_families.iter().any(|f| f == family) {
+    let parts = cand
+        .labels
+        .get("mixture_families")
+        .map(String::as_str)
+        .unwrap_or("");
+    if cfg
+        .heldout_families
+        .iter()
+        .any(|f| f == family || parts.split('+').any(|p| p == f))
+    {
         return "heldout-family".into();
     }
     if let Some(noise) = cand.labels.get("noise") {
@@ -487,6 +564,7 @@ pub fn run(
     use rayon::prelude::*;
     let io = |what: &str, e: std::io::Error| SpfnError::Io(format!("{what}: {e}"));
     std::fs::create_dir_all(&opts.out).map_err(|e| io(&opts.out.display().to_string(), e))?;
+    let cfg = &cfg.for_prior(prior);
     pin_config(cfg, &opts.out)?;
     let owned = |u: u64| opts.shard.is_none_or(|(i, n)| u % n == i);
     // Leftovers of a unit killed mid-write (a sharded run touches only its own units': the
@@ -643,6 +721,7 @@ pub fn merge(
     dir: &Path,
     jobs: usize,
 ) -> Result<MergeReport, SpfnError> {
+    let cfg = &cfg.for_prior(prior);
     if !check_config(dir, cfg)? {
         return Err(SpfnError::Corpus(format!(
             "{} holds no corpus (no config.json); run the corpus or its shards first",
@@ -767,6 +846,9 @@ pub struct Stats {
     pub programs: u64,
     pub bytes: u64,
     pub by_family: BTreeMap<String, u64>,
+    /// By the `source` label: `human`, `family` (the family library), `mixture`, each with
+    /// `+augmented` when augmentations were applied.
+    pub by_source: BTreeMap<String, u64>,
     pub by_label: BTreeMap<String, u64>,
     pub by_rows: BTreeMap<String, u64>,
     pub by_split: BTreeMap<String, u64>,
@@ -788,6 +870,7 @@ impl Stats {
         );
         let sections = [
             ("by family", &self.by_family),
+            ("by source", &self.by_source),
             ("by split", &self.by_split),
             ("by rows", &self.by_rows),
             ("by label", &self.by_label),
@@ -831,6 +914,8 @@ pub fn stats(dir: &Path) -> Result<Stats, SpfnError> {
                     programs.insert(r.program_index);
                     let fam = r.labels.get("family").cloned().unwrap_or_default();
                     *st.by_family.entry(fam).or_default() += 1;
+                    let source = r.labels.get("source").cloned().unwrap_or_default();
+                    *st.by_source.entry(source).or_default() += 1;
                     for (k, v) in &r.labels {
                         if matches!(k.as_str(), "family" | "noise") {
                             continue;
@@ -846,4 +931,51 @@ pub fn stats(dir: &Path) -> Result<Stats, SpfnError> {
     }
     st.programs = programs.len() as u64;
     Ok(st)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_mixture_is_held_out_with_either_components_family() {
+        let program = parse(
+            "data { int N; vector[N] y; } parameters { real mu; } \
+             model { mu ~ normal(0, 1); y ~ normal(mu, 1); }",
+        )
+        .program;
+        let cfg = SplitConfig {
+            heldout_families: vec!["growth_curve".into()],
+            heldout_noise_above: 1e300,
+            validation: 0.0,
+            test: 0.0,
+        };
+        let split = |labels: &[(&str, &str)]| {
+            let cand = Candidate {
+                program: program.clone(),
+                schema: crate::schema::Schema::default(),
+                labels: labels
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            };
+            split_of(&cfg, &cand, &Data::default(), "text")
+        };
+        assert_eq!(split(&[("family", "growth_curve")]), "heldout-family");
+        assert_eq!(split(&[("family", "linear_regression")]), "train");
+        assert_eq!(
+            split(&[
+                ("family", "mixture"),
+                ("mixture_families", "linear_regression+growth_curve")
+            ]),
+            "heldout-family"
+        );
+        assert_eq!(
+            split(&[
+                ("family", "mixture"),
+                ("mixture_families", "linear_regression+time_series")
+            ]),
+            "train"
+        );
+    }
 }

@@ -228,7 +228,7 @@ fn eval_int(e: &Expr, data: &Data) -> Option<i64> {
 }
 
 /// Small samplers from uniforms, so the crate needs no distribution library.
-mod rand_distr_free {
+pub(crate) mod rand_distr_free {
     use rand::Rng;
 
     pub fn normal<R: Rng + ?Sized>(rng: &mut R) -> f64 {

@@ -6,13 +6,16 @@
 //! programs and turns it into a corpus of training pairs.
 //!
 //! Owns:
-//! - [`source`]: the [`source::ProgramSource`] trait and the human-written corpus
-//!   (`crates/spfn/corpus/*.stan`, each with its family, labels and data schema);
+//! - [`source`]: the [`source::ProgramSource`] trait, the human-written corpus
+//!   (`crates/spfn/corpus/*.stan`, each with its family, labels and data schema) and the
+//!   two-program mixtures ([`source::Mixtures`]);
+//! - [`library`]: the family library (`refinestat-family`, the builtin proposer's grammar) as a
+//!   source: synthetic data schemas, a structure drawn for each, its structural labels;
 //! - [`schema`]: which data a program is given (sizes, covariates, group indexes, trials, times)
 //!   and which it simulates;
 //! - [`design`]: the design generator for the given data;
 //! - [`augment`]: named program transformations (scale a constant, add a hyperparameter layer,
-//!   swap similar distributions, ...);
+//!   swap similar distributions, ..., and two programs as a mixture);
 //! - [`analyze`]: structural labels, tokens, and the prior-narrowing rule;
 //! - [`simulate`]: datasets through the model crate's prior-predictive simulator, with rejection
 //!   of degenerate draws;
@@ -20,20 +23,23 @@
 //!   manifest and split file, and the stats of a corpus directory.
 //!
 //! Does not own: parsing, checking or canonical printing (the language crate), simulation itself
-//! (the model crate), the network and its training (SPFN part 2), or anything printed: the CLI
+//! (the model crate), the grammar of program structures and data schemas of users' data (the
+//! family crate), the network and its training (SPFN part 2), or anything printed: the CLI
 //! reports progress and warnings.
 
 pub mod analyze;
 pub mod augment;
 pub mod corpus;
 pub mod design;
+pub mod library;
 pub mod schema;
 pub mod shard;
 pub mod simulate;
 pub mod source;
 
 pub use corpus::{CorpusConfig, MetaPrior, RunOptions, SplitConfig, Stats};
-pub use source::{HumanCorpus, ProgramSource, SourceProgram};
+pub use library::FamilyLibrary;
+pub use source::{HumanCorpus, Mixtures, ProgramSource, SourceProgram};
 
 /// Errors of the SPFN corpus stage.
 #[derive(Debug, thiserror::Error)]

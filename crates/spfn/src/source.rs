@@ -1,8 +1,11 @@
 //! Where programs come from: the [`ProgramSource`] trait and the human-written corpus.
 //!
-//! A source yields programs with their data schema and structural labels. Three kinds feed the
-//! meta-prior: the family library (a generator of structures given a data schema; wired in
-//! where it lands), the human corpus below, and augmentations of either ([`crate::augment`]).
+//! A source yields programs with their data schema and structural labels. Four kinds feed the
+//! meta-prior: the family library (a generator of structures given a data schema,
+//! [`crate::library`]), the human corpus below, two-component mixtures of either ([`Mixtures`]),
+//! and augmentations of any ([`crate::augment`]); the shares are
+//! [`crate::corpus::MetaPrior::with_shares`]'s. Every pair's `source` label names its source
+//! (`human`, `family`, `mixture`), with `+augmented` when augmentations were applied.
 //!
 //! **The human corpus** is `crates/spfn/corpus/*.stan`, embedded at build time. Each file is a
 //! Stan program whose leading comment lines carry its metadata:
@@ -159,5 +162,90 @@ impl ProgramSource for HumanCorpus {
         f.sort();
         f.dedup();
         f
+    }
+}
+
+/// Two-component mixtures ([`crate::augment::mix_two`]) of programs with the same observed
+/// variable, a source of its own (named `mixture`): half the draws mix two structures the family
+/// library writes for one drawn schema, half two human programs whose response is declared
+/// alike (the first drawn as [`HumanCorpus`] draws, its partner uniformly among those).
+#[derive(Debug, Clone)]
+pub struct Mixtures {
+    pub human: HumanCorpus,
+    pub library: crate::library::FamilyLibrary,
+}
+
+impl Mixtures {
+    /// The embedded human corpus and the default family library.
+    pub fn embedded() -> Result<Mixtures, SpfnError> {
+        Ok(Mixtures {
+            human: HumanCorpus::embedded()?,
+            library: crate::library::FamilyLibrary::default(),
+        })
+    }
+
+    fn human_pair(&self, rng: &mut dyn rand::RngCore) -> Option<crate::augment::Candidate> {
+        use rand::Rng;
+        let first = self.human.sample(rng)?;
+        let decl = |p: &SourceProgram| {
+            let r = p.schema.responses().first()?.to_string();
+            p.program
+                .data
+                .iter()
+                .flat_map(|b| &b.stmts)
+                .find(|s| matches!(&s.kind, refinestat_language::ast::StmtKind::Decl { name, .. } if name.name == r))
+                .map(refinestat_language::print::print_stmt)
+        };
+        let want = decl(&first)?;
+        let partners: Vec<&SourceProgram> = self
+            .human
+            .programs
+            .iter()
+            .filter(|p| p.id != first.id && decl(p).as_ref() == Some(&want))
+            .collect();
+        if partners.is_empty() {
+            return None;
+        }
+        let second = partners[rng.random_range(0..partners.len())];
+        crate::augment::mix_two(&first.candidate(), &second.candidate())
+    }
+}
+
+impl ProgramSource for Mixtures {
+    fn name(&self) -> &str {
+        "mixture"
+    }
+
+    fn sample(&self, rng: &mut dyn rand::RngCore) -> Option<SourceProgram> {
+        use rand::Rng;
+        for _ in 0..crate::library::TRIES {
+            let mixed = if rng.random_bool(0.5) {
+                let Some((a, b)) = self.library.sample_pair(rng) else {
+                    continue;
+                };
+                crate::augment::mix_two(&a.candidate(), &b.candidate())
+            } else {
+                self.human_pair(rng)
+            };
+            if let Some(c) = mixed {
+                let parts = c
+                    .labels
+                    .get("mixture_families")
+                    .cloned()
+                    .unwrap_or_default();
+                return Some(SourceProgram {
+                    id: format!("mixture/{parts}"),
+                    family: "mixture".into(),
+                    program: c.program,
+                    schema: c.schema,
+                    labels: c.labels,
+                });
+            }
+        }
+        None
+    }
+
+    fn families(&self) -> Vec<String> {
+        vec!["mixture".into()]
     }
 }
