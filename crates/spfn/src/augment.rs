@@ -31,8 +31,13 @@ use std::collections::BTreeMap;
 /// A program with what the corpus needs to simulate it.
 #[derive(Debug, Clone)]
 pub struct Candidate {
+    /// The program's syntax tree (every source and augmentation yields one that passes `check`).
     pub program: Program,
+    /// Roles of its data variables: what the design generator draws and what is simulated.
     pub schema: Schema,
+    /// Labels stored with every pair: the source's own (`family`, `source`, a corpus file's
+    /// `labels:`), the augmentations' (`augmentations`, ...) and the structural ones read off
+    /// the program ([`crate::analyze::structural_labels`]).
     pub labels: BTreeMap<String, String>,
 }
 

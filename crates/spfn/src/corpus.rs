@@ -46,8 +46,10 @@ pub struct SplitConfig {
     pub heldout_families: Vec<String>,
     /// Records whose noise-scale draw is above this are held out (`heldout-range`).
     pub heldout_noise_above: f64,
-    /// Fractions of the remaining programs for validation and test.
+    /// Fraction of the programs not held out that go to `validation` (whole programs, by a hash
+    /// of the canonical text).
     pub validation: f64,
+    /// Fraction of the programs not held out that go to `test`; the rest go to `train`.
     pub test: f64,
 }
 
@@ -68,6 +70,8 @@ pub const DEFAULT_MIXTURE_SHARE: f64 = 0.1;
 
 /// The meta-prior: weighted sources and augmentation settings.
 pub struct MetaPrior {
+    /// The program sources with their weights (relative: a draw picks a source with probability
+    /// its weight over the total).
     pub sources: Vec<(Box<dyn ProgramSource>, f64)>,
     /// Probability that a drawn program is augmented.
     pub augment_prob: f64,
@@ -168,9 +172,15 @@ impl MetaPrior {
 /// One planned program, in canonical form.
 #[derive(Debug, Clone)]
 pub struct Planned {
+    /// The program's number in the plan (`0..n`): its seed stream and its records'
+    /// `program_index`. A number whose every draw failed is missing, so numbers may skip.
     pub index: u64,
+    /// The source's id of the drawn program (`human/<file stem>`, `family/<family>`,
+    /// `mixture/<families>`), kept through augmentations.
     pub id: String,
+    /// The canonical program (the same as `candidate.program`).
     pub program: Program,
+    /// The canonical program with its schema and labels (including `source`).
     pub candidate: Candidate,
 }
 
@@ -252,11 +262,18 @@ pub fn plan(prior: &MetaPrior, n: u64, seed: u64) -> (Vec<Planned>, u64) {
 /// Parameters of a corpus run (what `config.json` pins).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CorpusConfig {
+    /// Version of the corpus format ([`CorpusConfig::new`] writes 1).
     pub format: u32,
+    /// Programs to plan from the meta-prior (fewer when draws fail).
     pub programs: u64,
+    /// Dataset slots per program (K); a slot whose every attempt is rejected stays empty.
     pub datasets_per_program: u64,
+    /// The run's seed: every program's and dataset's seed is mixed from it.
     pub seed: u64,
+    /// Programs per work unit, that is per shard file ([`CorpusConfig::new`] keeps it in 1 to
+    /// 4096).
     pub programs_per_shard: u64,
+    /// How records are assigned to splits.
     pub split: SplitConfig,
     /// Each source's share of the meta-prior's draws ([`MetaPrior::source_shares`]), filled in by
     /// [`run`] and [`merge`] from the prior they are given, so a directory is resumed only with
@@ -297,10 +314,15 @@ impl CorpusConfig {
 /// What a run did.
 #[derive(Debug, Clone, Default)]
 pub struct CorpusReport {
+    /// Units this run is responsible for (all, or those of its shard).
     pub units_total: u64,
+    /// Units simulated and written by this run.
     pub units_written: u64,
+    /// Units whose shard was already there and verified (a resumed run).
     pub units_skipped: u64,
+    /// Pairs in the shards this run wrote (skipped units not counted).
     pub records_written: u64,
+    /// Size of the shard files this run wrote, in bytes.
     pub bytes_written: u64,
     /// Corrupt shards found and rewritten, and other warnings, one line each.
     pub warnings: Vec<String>,
@@ -547,7 +569,10 @@ pub fn reproduce_all(dir: &Path, jobs: usize) -> Result<ReproduceReport, SpfnErr
 /// Options of one run.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
+    /// The corpus directory (created when missing).
     pub out: PathBuf,
+    /// Worker threads for planning and simulation (at least 1); the bytes written do not
+    /// depend on it.
     pub jobs: usize,
     /// `(i, n)`: only units `u` with `u % n == i`.
     pub shard: Option<(u64, u64)>,
@@ -707,9 +732,11 @@ pub fn max_units(cfg: &CorpusConfig) -> u64 {
 /// What [`merge`] found.
 #[derive(Debug, Clone, Default)]
 pub struct MergeReport {
+    /// Units the corpus has (from its plan).
     pub units_total: u64,
     /// Units whose shard is missing or does not verify (the manifest leaves them out).
     pub missing: Vec<u64>,
+    /// Corrupt shards the manifest skipped, one line each.
     pub warnings: Vec<String>,
 }
 
@@ -841,19 +868,30 @@ fn write_manifest(
 /// Counts over a corpus directory.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Stats {
+    /// Shard files read (corrupt ones are in `skipped` instead).
     pub shards: u64,
+    /// Pairs in those shards.
     pub records: u64,
+    /// Distinct programs (by program index) with at least one pair.
     pub programs: u64,
+    /// Total size of the shard files read, in bytes.
     pub bytes: u64,
+    /// Pairs by `family` label (an empty key when a record has none).
     pub by_family: BTreeMap<String, u64>,
     /// By the `source` label: `human`, `family` (the family library), `mixture`, each with
     /// `+augmented` when augmentations were applied.
     pub by_source: BTreeMap<String, u64>,
+    /// Pairs by `key=value` of every other label (all but `family` and `noise`).
     pub by_label: BTreeMap<String, u64>,
+    /// Pairs by rows, in buckets `001-025`, `026-050`, `051-100`, `101-200`, `201+`.
     pub by_rows: BTreeMap<String, u64>,
+    /// Pairs by split (`train`, `validation`, `test`, `heldout-family`, `heldout-range`).
     pub by_split: BTreeMap<String, u64>,
+    /// Rejected draws by reason, summed over the shards' unit summaries.
     pub rejections: BTreeMap<String, u64>,
+    /// Programs dropped as mostly rejected after narrowing (they have no pairs).
     pub dropped_programs: u64,
+    /// Corrupt shards, one message each (not counted).
     pub skipped: Vec<String>,
 }
 

@@ -27,6 +27,8 @@
 //! family crate), the network and its training (SPFN part 2), or anything printed: the CLI
 //! reports progress and warnings.
 
+#![warn(missing_docs)]
+
 pub mod analyze;
 pub mod augment;
 pub mod corpus;

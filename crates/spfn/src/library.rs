@@ -50,14 +50,21 @@ pub const TRIES: usize = 8;
 /// The kind of response a synthetic schema has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ResponseKind {
+    /// Real values (`vector[N] y`).
     Real,
+    /// Positive reals (`vector<lower=0>[N] y`).
     Positive,
+    /// Non-negative counts (`array[N] int<lower=0> y`).
     Count,
+    /// 0/1 outcomes.
     Binary,
+    /// Successes out of binomial trials `n` (per row, in [`TRIALS`]).
     Successes,
 }
 
 impl ResponseKind {
+    /// The kind's value of the `schema_response` label (`real`, `positive`, `counts`,
+    /// `binary`, `successes`).
     pub fn word(self) -> &'static str {
         match self {
             ResponseKind::Real => "real",
@@ -72,6 +79,7 @@ impl ResponseKind {
 /// A synthetic data schema: what the data of a drawn program are.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SchemaSpec {
+    /// What the response `y` is.
     pub response: ResponseKind,
     /// Covariate names (`x1`, `x2`, `x3`) and shapes.
     pub covariates: Vec<(String, CovShape)>,

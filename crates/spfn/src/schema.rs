@@ -23,11 +23,15 @@ use std::collections::BTreeSet;
 pub enum CovShape {
     /// The design generator picks one of normal, uniform, skewed, binary per draw.
     Any,
+    /// Standard normal.
     Normal,
+    /// Uniform on (-2, 2).
     Uniform,
+    /// Right-skewed: log-normal(0, 0.75) minus its median 1.
     Skewed,
+    /// 0 or 1, each with probability 1/2.
     Binary,
-    /// Positive reals (log-normal or uniform on (0.1, 5)).
+    /// Positive reals (log-normal(0, 0.5)).
     Positive,
     /// Reals in (0, 1).
     Unit,
@@ -57,25 +61,33 @@ impl CovShape {
 pub enum Role {
     /// An `int` size drawn uniformly from `min..=max`.
     Size {
+        /// Smallest size drawn.
         min: i64,
+        /// Largest size drawn (inclusive).
         max: i64,
     },
+    /// A given covariate, drawn by the design generator.
     Covariate {
+        /// The distribution of its values.
         shape: CovShape,
     },
     /// Group indexes into `1..=J`, `J` the named size.
     Group {
+        /// Name of the size variable `J` that counts the groups (declared before the index).
         groups: String,
     },
     /// Binomial trials, uniform on `min..=max`.
     Trials {
+        /// Fewest trials drawn.
         min: i64,
+        /// Most trials drawn (inclusive).
         max: i64,
     },
     /// Observation times: `1..n` for int data, sorted uniform on (0, 10) for real data.
     Time,
     /// A fixed value (every element).
     Const {
+        /// The value every element takes.
         value: f64,
     },
     /// Simulated from the program.
@@ -85,7 +97,9 @@ pub enum Role {
 /// One data variable of a schema.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SchemaVar {
+    /// The variable's name in the data block.
     pub name: String,
+    /// What the variable is (serialised inline, tagged `role`).
     #[serde(flatten)]
     pub role: Role,
 }
@@ -93,14 +107,17 @@ pub struct SchemaVar {
 /// Roles of every data variable, in data-block order.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Schema {
+    /// The data variables with their roles.
     pub vars: Vec<SchemaVar>,
 }
 
 impl Schema {
+    /// The role of the data variable `name` (`None` when the schema has no such variable).
     pub fn role(&self, name: &str) -> Option<&Role> {
         self.vars.iter().find(|v| v.name == name).map(|v| &v.role)
     }
 
+    /// The role of the data variable `name`, to change it (`None` when there is none).
     pub fn role_mut(&mut self, name: &str) -> Option<&mut Role> {
         self.vars
             .iter_mut()

@@ -24,6 +24,7 @@ use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::path::Path;
 
+/// The 8 bytes every shard file begins with (the format's version is its last byte).
 pub const MAGIC: &[u8; 8] = b"RSSHARD1";
 /// Records per frame.
 pub const FRAME_RECORDS: usize = 256;
@@ -45,7 +46,10 @@ pub struct Record {
     pub schema: Schema,
     /// Number of rows (the size of the first response's first dimension).
     pub rows: u64,
+    /// The program's number in the run's plan ([`crate::corpus::Planned::index`]).
     pub program_index: u64,
+    /// The dataset slot of that program (`0..datasets_per_program`); a slot whose every draw
+    /// was rejected has no record.
     pub dataset_index: u64,
     /// The seed that reproduces `data` and `params` from `program` and `schema`.
     pub seed: u64,
@@ -56,19 +60,32 @@ pub struct Record {
 /// What happened to one program of a unit.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProgramSummary {
+    /// The program's number in the run's plan.
     pub index: u64,
+    /// The source's id of the program ([`crate::corpus::Planned::id`]).
     pub id: String,
+    /// Its `family` label (empty when it has none).
     pub family: String,
+    /// Prior-narrowing rounds applied before its pilot passed
+    /// ([`crate::simulate::narrow_until_usable`]); [`crate::simulate::MAX_NARROWING`] when it
+    /// was dropped.
     pub narrowed: usize,
+    /// Whether it stayed mostly rejected and was dropped (no records; counted as
+    /// `mostly_rejected`).
     pub dropped: bool,
+    /// Records written for it (at most `datasets_per_program`).
     pub records: u64,
 }
 
 /// The first frame of a shard.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct UnitSummary {
+    /// The unit's number (`UUUUUU` in the file name): the `unit`-th block of
+    /// `programs_per_shard` planned programs.
     pub unit: u64,
+    /// Records in the shard (checked against the frames when it is read).
     pub records: u64,
+    /// Every program of the unit in plan order, dropped ones included.
     pub programs: Vec<ProgramSummary>,
     /// Rejected draws by reason (`pilot_*` during the narrowing pilot), plus `exhausted` slots.
     pub rejections: Rejections,
@@ -78,7 +95,10 @@ pub struct UnitSummary {
 #[derive(Debug, thiserror::Error)]
 #[error("corrupt shard {path}: {why}")]
 pub struct CorruptShard {
+    /// The shard file's path.
     pub path: String,
+    /// What is wrong (unreadable, bad magic, a truncated frame, a checksum, compression or
+    /// JSON error, or a record count that differs from the summary's).
     pub why: String,
 }
 

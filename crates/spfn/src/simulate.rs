@@ -37,16 +37,24 @@ pub const ATTEMPTS: u64 = 4;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Reject {
+    /// The design could not be drawn, or the model not built on it (`design`).
     Design,
+    /// The prior-predictive simulator failed or did not simulate a response (`sim_error`).
     SimError,
+    /// A response value is NaN or infinite (`non_finite`).
     NonFinite,
+    /// A response value's magnitude exceeds [`OVERFLOW`] (`overflow`).
     Overflow,
+    /// A response's standard deviation exceeds [`MAX_SD`] (`variance`).
     Variance,
+    /// A response has the same value everywhere (`constant`).
     Constant,
+    /// An integer response of a count likelihood is all zero (`all_zero`).
     AllZero,
 }
 
 impl Reject {
+    /// The reason's name as counted in [`Rejections`] (`sim_error`, ...).
     pub fn name(self) -> &'static str {
         match self {
             Reject::Design => "design",
@@ -63,7 +71,9 @@ impl Reject {
 /// One accepted draw: the full data (given + simulated) and the parameter draw.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Dataset {
+    /// The given data (from the design) with every response replaced by its simulated values.
     pub data: Data,
+    /// The parameters drawn from their priors that generated the responses.
     pub params: Data,
 }
 

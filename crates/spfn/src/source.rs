@@ -37,12 +37,19 @@ pub struct SourceProgram {
     pub id: String,
     /// The structure it belongs to; held-out splits are by family.
     pub family: String,
+    /// The program's syntax tree (it passes `check`).
     pub program: Program,
+    /// Roles of its data variables.
     pub schema: Schema,
+    /// Labels the source gives (a corpus file's `labels:` line, the library's `lib_*` and
+    /// `schema_*`, a mixture's `mixture_families`, ...); [`SourceProgram::candidate`] adds the
+    /// structural ones and `family`.
     pub labels: BTreeMap<String, String>,
 }
 
 impl SourceProgram {
+    /// The program as a [`Candidate`]: its labels plus the structural labels read off the
+    /// program and `family`.
     pub fn candidate(&self) -> Candidate {
         let mut labels = self.labels.clone();
         labels.extend(crate::analyze::structural_labels(&self.program));
@@ -68,6 +75,7 @@ pub trait ProgramSource: Send + Sync {
 /// The human-written corpus: a uniform draw over its families, then over the family's programs.
 #[derive(Debug, Clone)]
 pub struct HumanCorpus {
+    /// Every program of the corpus, in file-name order.
     pub programs: Vec<SourceProgram>,
 }
 
@@ -171,7 +179,9 @@ impl ProgramSource for HumanCorpus {
 /// alike (the first drawn as [`HumanCorpus`] draws, its partner uniformly among those).
 #[derive(Debug, Clone)]
 pub struct Mixtures {
+    /// The human programs the human pairs are drawn from.
     pub human: HumanCorpus,
+    /// The family library that writes the library pairs.
     pub library: crate::library::FamilyLibrary,
 }
 
