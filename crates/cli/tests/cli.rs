@@ -265,9 +265,23 @@ fn check_reports_violations_with_predicate_and_position_and_exit_code_1() {
     let model = dir.join("bad.stan");
     std::fs::write(
         &model,
+        "data { int N; array[N] real y; }\nparameters { real mu; real<upper=0> sigma; }\nmodel {\n  y ~ normal(mu, sigma);\n}\n",
+    )
+    .unwrap();
+    // A scale declared without a lower bound may be negative: a warning (exit 0), as Stan
+    // compiles and samples it; `--strict` makes it an error.
+    let loose = dir.join("loose.stan");
+    std::fs::write(
+        &loose,
         "data { int N; array[N] real y; }\nparameters { real mu; real sigma; }\nmodel {\n  y ~ normal(mu, sigma);\n}\n",
     )
     .unwrap();
+    let out = refinestat(&["check", loose.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(stdout(&out).contains("warning"), "{}", stdout(&out));
+    let out = refinestat(&["check", "--strict", loose.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    // A scale declared <upper=0> is never positive: an error.
     let out = refinestat(&["check", model.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     let text = stdout(&out);
@@ -285,6 +299,7 @@ fn check_reports_violations_with_predicate_and_position_and_exit_code_1() {
         first["hint"].as_str().unwrap().contains("lower=0"),
         "{first}"
     );
+    assert_eq!(first["severity"], "error", "{first}");
 }
 
 #[test]
