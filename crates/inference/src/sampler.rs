@@ -363,8 +363,15 @@ enum InitOutcome {
     OutOfTime,
 }
 
+/// Largest gradient coordinate accepted at an initial point when a tamer one can be found: the
+/// backend scales its first mass matrix by the initial gradient, and a point where the gradient
+/// is astronomical (an ARMA model's errors exploding for |theta| > 1 gives 1e112) leaves the
+/// chain with a step size that underflows to nothing and every draw divergent.
+const MAX_INIT_GRADIENT: f64 = 1e8;
+
 /// Stan's initialisation: uniform on `(-r, r)` per coordinate, retried while the density or its
-/// gradient is not finite (or fails recoverably).
+/// gradient is not finite (or fails recoverably). A finite point whose gradient exceeds
+/// [`MAX_INIT_GRADIENT`] is kept as a fallback while the draws go on.
 fn find_initial_point<M: LogDensity>(
     model: &mut M,
     config: &SamplerConfig,
@@ -376,6 +383,7 @@ fn find_initial_point<M: LogDensity>(
     let mut point = vec![0.0; dim];
     let mut grad = vec![0.0; dim];
     let mut last = String::new();
+    let mut steep: Option<Vec<f64>> = None;
     for _ in 0..config.max_init_tries {
         if past(deadline) {
             return Ok(InitOutcome::OutOfTime);
@@ -385,7 +393,11 @@ fn find_initial_point<M: LogDensity>(
         }
         match model.logp(&point, &mut grad) {
             Ok(lp) if lp.is_finite() && grad.iter().all(|g| g.is_finite()) => {
-                return Ok(InitOutcome::Found(point));
+                if grad.iter().all(|g| g.abs() <= MAX_INIT_GRADIENT) {
+                    return Ok(InitOutcome::Found(point));
+                }
+                steep.get_or_insert_with(|| point.clone());
+                last = "gradient is too steep".into();
             }
             Ok(lp) if !lp.is_finite() => last = format!("log density is {lp}"),
             Ok(_) => last = "gradient is not finite".into(),
@@ -398,6 +410,9 @@ fn find_initial_point<M: LogDensity>(
                 })
             }
         }
+    }
+    if let Some(point) = steep {
+        return Ok(InitOutcome::Found(point));
     }
     Err(SampleError::InitFailed {
         chain,
@@ -683,5 +698,53 @@ mod tests {
             derive_seed(7, 3, NUTS_STREAM),
             derive_seed(7, 3, NUTS_STREAM)
         );
+    }
+
+    /// A density whose gradient is astronomical where `x[0] > 0` (as an ARMA model's exploding
+    /// errors make it) and tame elsewhere.
+    struct SteepHalf {
+        dim: usize,
+        steep_everywhere: bool,
+    }
+
+    impl crate::LogDensity for SteepHalf {
+        fn dim(&self) -> usize {
+            self.dim
+        }
+        fn logp(&mut self, x: &[f64], grad: &mut [f64]) -> Result<f64, crate::LogpFailure> {
+            let scale = if self.steep_everywhere || x[0] > 0.0 {
+                1e12
+            } else {
+                1.0
+            };
+            for (g, v) in grad.iter_mut().zip(x) {
+                *g = -scale * v;
+            }
+            Ok(-0.5 * scale * x.iter().map(|v| v * v).sum::<f64>())
+        }
+    }
+
+    #[test]
+    fn an_initial_point_with_an_astronomical_gradient_is_redrawn() {
+        let config = SamplerConfig::default();
+        for chain in 0..20 {
+            let mut model = SteepHalf {
+                dim: 3,
+                steep_everywhere: false,
+            };
+            match find_initial_point(&mut model, &config, chain, None).unwrap() {
+                InitOutcome::Found(point) => assert!(point[0] <= 0.0, "chain {chain}: {point:?}"),
+                InitOutcome::OutOfTime => panic!("no deadline was set"),
+            }
+        }
+        // Where every point is steep, the first finite one is still used.
+        let mut model = SteepHalf {
+            dim: 3,
+            steep_everywhere: true,
+        };
+        assert!(matches!(
+            find_initial_point(&mut model, &config, 0, None).unwrap(),
+            InitOutcome::Found(_)
+        ));
     }
 }
