@@ -96,12 +96,24 @@ pub enum SpfnCommand {
         /// Steps between checkpoints and validation losses.
         #[arg(long, default_value_t = 200)]
         checkpoint_every: u64,
+        /// Batches per length bucket (examples sorted by program length within `bucket` batches;
+        /// 1: none).
+        #[arg(long, default_value_t = 8)]
+        bucket: usize,
+        /// Keep whitespace runs as lexemes of the targets (the first models; slower).
+        #[arg(long)]
+        whitespace: bool,
+        /// Start from this model directory's weights (those that fit: same names and shapes,
+        /// and the rows of the lexemes both vocabularies hold).
+        #[arg(long)]
+        init: Option<PathBuf>,
         /// No progress bar.
         #[arg(long)]
         quiet: bool,
     },
-    /// Recovery of the generating likelihood and program on a corpus split by greedy decoding
-    /// (needs the `spfn` feature).
+    /// Recovery of the generating structure (constants abstracted), program and likelihood on a
+    /// corpus split from sampled programs, with calibration, beside the builtin proposer on the
+    /// same pairs (needs the `spfn` feature).
     Eval {
         /// The model directory (`spfn train --out`).
         #[arg(long)]
@@ -118,6 +130,15 @@ pub enum SpfnCommand {
         /// Lexemes written per program at most.
         #[arg(long, default_value_t = 400)]
         max_tokens: usize,
+        /// Programs drawn per pair and proposer (top-1 is the modal one).
+        #[arg(long, default_value_t = 32)]
+        samples: usize,
+        /// Seed of the draws.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Leave out the builtin proposer's figures on the same pairs.
+        #[arg(long)]
+        no_baseline: bool,
         /// Print the counts as JSON.
         #[arg(long)]
         json: bool,
@@ -135,6 +156,9 @@ struct TrainFlags {
     seed: u64,
     size: String,
     checkpoint_every: u64,
+    bucket: usize,
+    whitespace: bool,
+    init: Option<PathBuf>,
     quiet: bool,
 }
 
@@ -182,8 +206,23 @@ pub fn run(cmd: SpfnCommand) -> Result<ExitCode> {
             split,
             limit,
             max_tokens,
+            samples,
+            seed,
+            no_baseline,
             json,
-        } => cmd_eval(&model, &corpus, &split, limit, max_tokens, json),
+        } => cmd_eval(
+            &model,
+            &corpus,
+            EvalFlags {
+                split,
+                limit,
+                max_tokens,
+                samples,
+                seed,
+                baseline: !no_baseline,
+            },
+            json,
+        ),
         SpfnCommand::Train {
             corpus,
             out,
@@ -193,6 +232,9 @@ pub fn run(cmd: SpfnCommand) -> Result<ExitCode> {
             seed,
             size,
             checkpoint_every,
+            bucket,
+            whitespace,
+            init,
             quiet,
         } => cmd_train(TrainFlags {
             corpus,
@@ -203,20 +245,27 @@ pub fn run(cmd: SpfnCommand) -> Result<ExitCode> {
             seed,
             size,
             checkpoint_every,
+            bucket,
+            whitespace,
+            init,
             quiet,
         }),
     }
 }
 
+/// The flags of `spfn eval`.
+#[cfg_attr(not(feature = "spfn"), allow(dead_code))]
+struct EvalFlags {
+    split: String,
+    limit: usize,
+    max_tokens: usize,
+    samples: usize,
+    seed: u64,
+    baseline: bool,
+}
+
 #[cfg(not(feature = "spfn"))]
-fn cmd_eval(
-    _model: &Path,
-    _corpus: &Path,
-    _split: &str,
-    _limit: usize,
-    _max_tokens: usize,
-    _json: bool,
-) -> Result<ExitCode> {
+fn cmd_eval(_model: &Path, _corpus: &Path, _flags: EvalFlags, _json: bool) -> Result<ExitCode> {
     Err(CliError::new(
         "`spfn eval` needs the `spfn` feature, which this build of refinestat leaves out; \
          build it with `cargo build --release --features spfn`",
@@ -224,14 +273,8 @@ fn cmd_eval(
 }
 
 #[cfg(feature = "spfn")]
-fn cmd_eval(
-    model: &Path,
-    corpus: &Path,
-    split: &str,
-    limit: usize,
-    max_tokens: usize,
-    json: bool,
-) -> Result<ExitCode> {
+fn cmd_eval(model: &Path, corpus: &Path, f: EvalFlags, json: bool) -> Result<ExitCode> {
+    let split = f.split.as_str();
     const SPLITS: [&str; 5] = [
         "train",
         "validation",
@@ -245,9 +288,19 @@ fn cmd_eval(
             SPLITS.join(", ")
         )));
     }
-    let report =
-        refinestat_spfn_net::eval::evaluate(model, corpus, split, limit.max(1), max_tokens)
-            .map_err(|e| CliError::new(e.to_string()))?;
+    if f.samples == 0 {
+        return Err(CliError::new("--samples must be at least 1"));
+    }
+    let config = refinestat_spfn_net::eval::EvalConfig {
+        split: split.to_string(),
+        limit: f.limit.max(1),
+        samples: f.samples,
+        seed: f.seed,
+        max_tokens: f.max_tokens,
+        baseline: f.baseline,
+    };
+    let report = refinestat_spfn_net::eval::evaluate(model, corpus, &config)
+        .map_err(|e| CliError::new(e.to_string()))?;
     if json {
         emit(&(serde_json::to_string_pretty(&report).expect("plain values") + "\n"))?;
     } else {
@@ -276,6 +329,12 @@ fn cmd_train(f: TrainFlags) -> Result<ExitCode> {
     let mut config = TrainConfig::new(f.steps, f.batch, f.lr, f.seed);
     config.size = f.size;
     config.checkpoint_every = f.checkpoint_every;
+    if f.bucket == 0 {
+        return Err(CliError::new("--bucket must be at least 1"));
+    }
+    config.bucket = f.bucket;
+    config.whitespace = f.whitespace;
+    config.init = f.init.map(|p| p.display().to_string());
     let bar = if f.quiet {
         indicatif::ProgressBar::hidden()
     } else {

@@ -111,11 +111,15 @@ fn a_trained_tiny_network_writes_valid_programs() {
         "3",
         "--max-tokens",
         "50",
+        "--samples",
+        "4",
         "--json",
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let report: serde_json::Value = serde_json::from_str(&common::stdout(&out)).unwrap();
-    assert_eq!(report["total"]["pairs"], 3, "{report}");
+    assert_eq!(report["network"]["total"]["pairs"], 3, "{report}");
+    assert_eq!(report["builtin"]["total"]["pairs"], 3, "{report}");
+    assert_eq!(report["samples"], 4, "{report}");
 
     let spec = format!("spfn:{}", model.display());
     let gen_dir = dir.join("generate");

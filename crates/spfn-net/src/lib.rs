@@ -9,10 +9,13 @@
 //!   pointers to their encoder tokens);
 //! - [`net`]: the encoder-decoder network (candle, CPU);
 //! - [`fast`]: its decoder one lexeme at a time in plain Rust (proposing);
+//! - [`layout`]: the whitespace of programs written without it (models trained without
+//!   whitespace lexemes);
 //! - [`mod@train`]: the training run (streamed shards, AdamW with warm-up and cosine decay,
 //!   validation loss, checkpoints and resume, the loss curve);
 //! - [`propose`]: the trained network as a [`refinestat_proposal::ProposalModel`];
-//! - [`eval`]: recovery of the generating likelihood and program on a corpus split.
+//! - [`eval`]: recovery of the generating structure, program and likelihood on a corpus split,
+//!   calibration, and the builtin proposer on the same pairs.
 //!
 //! Does not own: the corpus and its shards (`refinestat-spfn`), the grammar mask and the decoder
 //! that keep proposals valid (`refinestat-synthesis`), anything printed (the CLI's `spfn train`
@@ -23,6 +26,7 @@
 pub mod eval;
 pub mod fast;
 pub mod features;
+pub mod layout;
 pub mod net;
 pub mod propose;
 pub mod train;

@@ -37,6 +37,10 @@ pub struct NetConfig {
     pub cell_features: usize,
     /// Summary features per variable the encoder was built for.
     pub summary_features: usize,
+    /// Whether the decoder writes whitespace runs as lexemes (the first models); otherwise it
+    /// writes the other lexemes only and [`crate::layout`] lays them out.
+    #[serde(default = "crate::train::yes")]
+    pub whitespace: bool,
 }
 
 /// Named sizes: `tiny` for tests, `small` (about 1 M parameters with a 1000-lexeme vocabulary)
@@ -58,6 +62,7 @@ pub fn preset(name: &str, vocab: usize) -> Option<NetConfig> {
         vocab,
         cell_features: CELL_FEATURES,
         summary_features: SUMMARY_FEATURES,
+        whitespace: false,
     })
 }
 
@@ -118,6 +123,7 @@ impl Source<'_> {
 
 type R<T> = candle_core::Result<T>;
 
+#[derive(Clone)]
 pub(crate) struct Linear {
     pub(crate) w: Tensor,
     pub(crate) b: Tensor,
@@ -147,6 +153,7 @@ impl Linear {
     }
 }
 
+#[derive(Clone)]
 pub(crate) struct Norm {
     pub(crate) g: Tensor,
     pub(crate) b: Tensor,
@@ -169,6 +176,7 @@ impl Norm {
     }
 }
 
+#[derive(Clone)]
 pub(crate) struct Attention {
     pub(crate) q: Linear,
     pub(crate) k: Linear,
@@ -216,6 +224,7 @@ impl Attention {
     }
 }
 
+#[derive(Clone)]
 pub(crate) struct Ff {
     pub(crate) a: Linear,
     pub(crate) b: Linear,
@@ -234,6 +243,7 @@ impl Ff {
     }
 }
 
+#[derive(Clone)]
 struct EncLayer {
     n1: Norm,
     att: Attention,
@@ -241,6 +251,7 @@ struct EncLayer {
     ff: Ff,
 }
 
+#[derive(Clone)]
 pub(crate) struct DecLayer {
     pub(crate) n1: Norm,
     pub(crate) selfatt: Attention,
@@ -251,6 +262,7 @@ pub(crate) struct DecLayer {
 }
 
 /// A network's tensors and architecture.
+#[derive(Clone)]
 pub struct Net {
     /// Its architecture.
     pub config: NetConfig,

@@ -16,9 +16,11 @@ use crate::vocab::{ProgramVocab, BOS_ID, EOS_ID, UNK_ID};
 use crate::NetError;
 use refinestat_language::Data;
 use refinestat_proposal::{ProposalError, ProposalModel, TokenId, Vocabulary};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 /// A trained network and its vocabulary, read from a model directory.
+#[derive(Clone)]
 pub struct Loaded {
     /// The network.
     pub net: Net,
@@ -83,13 +85,29 @@ pub struct SpfnModel {
     net: Net,
     enc: EncBatch,
     vocabulary: Vocabulary,
-    /// Decoder index of each proposal token.
+    /// Decoder index of each proposal token ([`NO_MODEL`] for a whitespace token of a model
+    /// trained without whitespace).
     to_model: Vec<u32>,
+    /// The model writes whitespace lexemes itself; otherwise [`crate::layout`] lays it out.
+    whitespace: bool,
     /// Decoder index -> proposal token (for scoring text).
     fixed_len: usize,
     fast: FastNet,
     fast_data: FastData,
     state: FastState,
+}
+
+/// [`SpfnModel`]'s decoder index of a whitespace token the network does not write.
+const NO_MODEL: u32 = u32::MAX;
+
+/// Whitespace tokens of a model trained without them: what [`crate::layout`] separates lexemes
+/// with, as lexemes (a space, newlines with up to eight levels of indent).
+fn layout_tokens() -> Vec<String> {
+    let mut out = vec![" ".to_string(), "\n".to_string()];
+    for depth in 1..=8 {
+        out.push(format!("\n{}", "    ".repeat(depth)));
+    }
+    out
 }
 
 fn candle(e: candle_core::Error) -> NetError {
@@ -123,6 +141,15 @@ impl SpfnModel {
             texts.push(n.clone());
             to_model.push((vocab.len() + slot) as u32);
         }
+        let whitespace = loaded.net.config.whitespace;
+        if !whitespace {
+            for t in layout_tokens() {
+                if !texts.contains(&t) {
+                    texts.push(t);
+                    to_model.push(NO_MODEL);
+                }
+            }
+        }
         let eos = to_model
             .iter()
             .position(|&m| m == EOS_ID)
@@ -135,6 +162,7 @@ impl SpfnModel {
             enc,
             vocabulary: Vocabulary::new(texts, eos),
             to_model,
+            whitespace,
             fixed_len: vocab.len(),
             fast,
             fast_data,
@@ -145,7 +173,7 @@ impl SpfnModel {
     /// Log-probability of a whole generated part (the program after its data block) under the
     /// model, end-of-program included; `None` when the text has a lexeme the model cannot write.
     pub fn score(&self, text: &str) -> Result<Option<f64>, NetError> {
-        let ids: Vec<u32> = refinestat_synthesis::builtin::lex(text)
+        let ids: Vec<u32> = crate::vocab::lexemes(text, self.whitespace)
             .iter()
             .map(|l| {
                 self.vocabulary
@@ -199,6 +227,58 @@ impl SpfnModel {
         Ok(self.vocabulary.decode(&generated))
     }
 
+    /// `n` programs drawn by ancestral sampling at temperature 1 (no grammar mask), at most
+    /// `max_tokens` lexemes each, as distinct texts with their counts. The draws share their
+    /// common prefixes: at each prefix, its `c` draws are split among the next lexemes by `c`
+    /// categorical draws, and the prefixes are expanded depth first (the decoder's cache follows),
+    /// so the result is distributed as `n` independent draws at the cost of the distinct
+    /// prefixes. Deterministic for the state of `rng`.
+    pub fn sample<G: rand::Rng + ?Sized>(
+        &mut self,
+        n: usize,
+        max_tokens: usize,
+        rng: &mut G,
+    ) -> Result<Vec<(String, usize)>, NetError> {
+        let eos = self.vocabulary.eos();
+        let mut out: Vec<(String, usize)> = Vec::new();
+        let mut lp = vec![0.0; self.vocabulary.len()];
+        let mut cum = vec![0.0; self.vocabulary.len()];
+        let mut stack: Vec<(Vec<TokenId>, usize)> = vec![(Vec::new(), n)];
+        while let Some((prefix, count)) = stack.pop() {
+            if count == 0 {
+                continue;
+            }
+            if prefix.len() >= max_tokens {
+                out.push((self.vocabulary.decode(&prefix), count));
+                continue;
+            }
+            self.next_token_logprobs(&[], &prefix, &mut lp)
+                .map_err(|e| NetError::Candle(e.to_string()))?;
+            let mut total = 0.0;
+            for (c, &l) in cum.iter_mut().zip(&lp) {
+                total += l.exp();
+                *c = total;
+            }
+            let mut children: BTreeMap<TokenId, usize> = BTreeMap::new();
+            for _ in 0..count {
+                let u = rng.random::<f64>() * total;
+                let t = cum.partition_point(|&c| c <= u).min(cum.len() - 1);
+                *children.entry(t as TokenId).or_default() += 1;
+            }
+            // Pushed in reverse so that the smallest token id is expanded first.
+            for (&t, &c) in children.iter().rev() {
+                if t == eos {
+                    out.push((self.vocabulary.decode(&prefix), c));
+                } else {
+                    let mut next = prefix.clone();
+                    next.push(t);
+                    stack.push((next, c));
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Fixed lexemes of the model (for diagnostics).
     pub fn fixed_vocabulary_len(&self) -> usize {
         self.fixed_len
@@ -209,9 +289,70 @@ impl SpfnModel {
         input.extend(
             generated
                 .iter()
-                .map(|&g| self.to_model.get(g as usize).copied().unwrap_or(UNK_ID)),
+                .map(|&g| self.to_model.get(g as usize).copied().unwrap_or(UNK_ID))
+                .filter(|&m| m != NO_MODEL),
         );
         Ok(self.fast.next(&self.fast_data, &mut self.state, &input))
+    }
+
+    /// Next-token log-probabilities of a model trained without whitespace: the network's
+    /// distribution of the next lexeme, each lexeme's mass on the token that continues the
+    /// whitespace [`crate::layout`] puts before it (the lexeme itself once that whitespace is
+    /// written), normalised over the lexemes the whitespace so far allows. Whitespace that no layout continues (forced by the decoder) is taken as it is:
+    /// the lexemes then get the network's log-probabilities and whitespace none.
+    fn laid_out(&mut self, generated: &[TokenId], logprobs: &mut [f64]) -> Result<(), NetError> {
+        let lp = self.next(generated)?;
+        let mut layout = crate::layout::Layout::new();
+        let mut space = String::new();
+        for &g in generated {
+            let text = self.vocabulary.text(g);
+            if self.to_model.get(g as usize) == Some(&NO_MODEL) {
+                space.push_str(text);
+            } else {
+                layout.push(text);
+                space.clear();
+            }
+        }
+        let mut mass = vec![0.0f64; logprobs.len()];
+        let eos = self.vocabulary.eos();
+        for (p, &m) in self.to_model.iter().enumerate() {
+            if m == NO_MODEL {
+                continue;
+            }
+            let Some(&l) = lp.get(m as usize) else {
+                continue;
+            };
+            let next = (p as TokenId != eos).then(|| self.vocabulary.text(p as TokenId));
+            let sep = layout.separator(next);
+            let target = if sep == space {
+                Some(p as TokenId)
+            } else if let Some(rest) = sep.strip_prefix(space.as_str()) {
+                refinestat_synthesis::builtin::lex(rest)
+                    .first()
+                    .and_then(|piece| self.vocabulary.id(piece))
+            } else {
+                None
+            };
+            if let Some(t) = target {
+                mass[t as usize] += f64::from(l).exp();
+            }
+        }
+        let total: f64 = mass.iter().sum();
+        if total > 1e-30 {
+            for (out, m) in logprobs.iter_mut().zip(&mass) {
+                *out = (m / total).ln();
+            }
+        } else {
+            for (out, &m) in logprobs.iter_mut().zip(&self.to_model) {
+                *out = if m == NO_MODEL {
+                    f64::NEG_INFINITY
+                } else {
+                    lp.get(m as usize)
+                        .map_or(f64::NEG_INFINITY, |&x| f64::from(x))
+                };
+            }
+        }
+        Ok(())
     }
 }
 
@@ -232,6 +373,11 @@ impl ProposalModel for SpfnModel {
                 self.vocabulary.len(),
                 logprobs.len()
             )));
+        }
+        if !self.whitespace {
+            return self
+                .laid_out(generated, logprobs)
+                .map_err(|e| ProposalError::Backend(e.to_string()));
         }
         let lp = self
             .next(generated)
@@ -282,14 +428,20 @@ pub fn from_spec(spec: &str, data: &Data) -> Result<SpfnModel, ProposalError> {
 mod tests {
     use super::*;
     use crate::net::preset;
+    use rand::SeedableRng;
 
     fn model(data: &Data) -> SpfnModel {
+        model_with(data, true)
+    }
+
+    fn model_with(data: &Data, whitespace: bool) -> SpfnModel {
         let lexemes: Vec<String> = ["</s>", "<s>", "<unk>", "parameters", "{", "}", "real", "mu"]
             .iter()
             .map(|s| s.to_string())
             .collect();
         let vocab = ProgramVocab::from_lexemes(lexemes).unwrap();
-        let config = preset("tiny", vocab.len()).unwrap();
+        let mut config = preset("tiny", vocab.len()).unwrap();
+        config.whitespace = whitespace;
         let (net, _) = Net::init(&config, 4).unwrap();
         SpfnModel::new(
             Loaded {
@@ -373,5 +525,46 @@ mod tests {
             let total: f64 = a.iter().map(|x| x.exp()).sum();
             assert!(total > 0.5 && total <= 1.0 + 1e-4, "{total}");
         }
+    }
+
+    #[test]
+    fn a_model_without_whitespace_writes_it_by_the_layout() {
+        let data = Data::from_json_str(r#"{"N": 3, "y": [0.5, 1.5, -2.0]}"#).unwrap();
+        let mut m = model_with(&data, false);
+        let v = m.vocabulary().clone();
+        let id = |t: &str| v.id(t).unwrap();
+        let mut lp = vec![0.0; v.len()];
+        m.next_token_logprobs(&[], &[id("parameters")], &mut lp)
+            .unwrap();
+        let total: f64 = lp.iter().map(|x| x.exp()).sum();
+        assert!((total - 1.0).abs() < 1e-4, "{total}");
+        // The network's distribution after `parameters`, in its own index space.
+        let net = m.next(&[id("parameters")]).unwrap();
+        let to_model = m.to_model.clone();
+        let p = |t: &str| f64::from(net[to_model[id(t) as usize] as usize]).exp();
+        let p_eos = f64::from(net[EOS_ID as usize]).exp();
+        // `{`, `real`, `mu`, `parameters` and the variables follow a space; `}` and the end a
+        // newline.
+        let space = p("{") + p("real") + p("mu") + p("parameters") + p("N") + p("y");
+        let newline = p("}") + p_eos;
+        let z = space + newline;
+        assert!((lp[id(" ") as usize].exp() - space / z).abs() < 1e-4);
+        assert!((lp[id("\n") as usize].exp() - newline / z).abs() < 1e-4);
+        assert_eq!(lp[id("{") as usize], f64::NEG_INFINITY);
+        // After the space, `{` gets its share of what follows a space.
+        m.next_token_logprobs(&[], &[id("parameters"), id(" ")], &mut lp)
+            .unwrap();
+        assert!((lp[id("{") as usize].exp() - p("{") / space).abs() < 1e-4);
+        assert_eq!(lp[id("}") as usize], f64::NEG_INFINITY);
+        // Whitespace no layout continues is taken as it is.
+        m.next_token_logprobs(&[], &[id("parameters"), id("\n    ")], &mut lp)
+            .unwrap();
+        assert!((lp[id("{") as usize].exp() - p("{")).abs() < 1e-4);
+        // Drawn programs are whole texts with their counts.
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+        let drawn = m.sample(16, 30, &mut rng).unwrap();
+        assert_eq!(drawn.iter().map(|d| d.1).sum::<usize>(), 16);
+        let mut again = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+        assert_eq!(m.sample(16, 30, &mut again).unwrap(), drawn);
     }
 }

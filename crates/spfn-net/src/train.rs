@@ -63,6 +63,28 @@ pub struct TrainConfig {
     pub min_count: usize,
     /// Fixed vocabulary size at most.
     pub max_vocab: usize,
+    /// Whether the targets keep whitespace runs as lexemes (the first models); otherwise they
+    /// are left out and [`crate::layout`] puts them back when the network writes.
+    #[serde(default = "yes")]
+    pub whitespace: bool,
+    /// Batches per length bucket: the stream's next `bucket * batch` examples are sorted by
+    /// program length, cut into `bucket` batches, and these are taken in a seeded order (1: no
+    /// bucketing, the first models).
+    #[serde(default = "one")]
+    pub bucket: usize,
+    /// A model directory whose weights start the run (warm start): every tensor of the same
+    /// name and shape, and the rows of the lexemes both vocabularies hold in the token
+    /// embedding and output layer; the rest starts from the seed.
+    #[serde(default)]
+    pub init: Option<String>,
+}
+
+pub(crate) fn yes() -> bool {
+    true
+}
+
+fn one() -> usize {
+    1
 }
 
 impl TrainConfig {
@@ -82,6 +104,9 @@ impl TrainConfig {
             size: "small".into(),
             min_count: 2,
             max_vocab: 2000,
+            whitespace: false,
+            bucket: 8,
+            init: None,
         }
     }
 
@@ -106,11 +131,16 @@ pub struct Example {
 }
 
 /// A record as an example: `None` when its data or program cannot be read.
-pub fn example(record: &Record, vocab: &ProgramVocab, max_tokens: usize) -> Option<Example> {
+pub fn example(
+    record: &Record,
+    vocab: &ProgramVocab,
+    max_tokens: usize,
+    whitespace: bool,
+) -> Option<Example> {
     let data = Data::from_json_str(&record.data.to_string()).ok()?;
     let names: Vec<String> = data.vars.keys().cloned().collect();
     let text = generated_part(&record.program)?;
-    let mut target = vocab.encode(&text, &names);
+    let mut target = vocab.encode(&text, &names, whitespace);
     target.truncate(max_tokens.max(1));
     Some(Example {
         features: dataset_features(&data),
@@ -526,13 +556,15 @@ pub fn train(
             programs.iter().map(|(t, n)| (t.as_str(), n.as_slice())),
             config.min_count,
             config.max_vocab,
+            config.whitespace,
         );
-        let net_config = preset(&config.size, vocab.len()).ok_or_else(|| {
+        let mut net_config = preset(&config.size, vocab.len()).ok_or_else(|| {
             NetError::Usage(format!(
                 "unknown size `{}` (expected tiny, small or base)",
                 config.size
             ))
         })?;
+        net_config.whitespace = config.whitespace;
         write_atomic(
             &out.join("config.json"),
             (serde_json::to_string_pretty(&net_config).expect("plain values") + "\n").as_bytes(),
@@ -546,6 +578,9 @@ pub fn train(
             (serde_json::to_string_pretty(&vf).expect("plain values") + "\n").as_bytes(),
         )?;
         let (_, vars) = Net::init(&net_config, config.seed).map_err(NetError::Usage)?;
+        if let Some(dir) = &config.init {
+            warm_start(&vars, &vocab, Path::new(dir))?;
+        }
         let opt = AdamW::new(&vars).map_err(candle)?;
         (net_config, vocab, vars, opt, 0, Vec::new())
     };
@@ -560,18 +595,53 @@ pub fn train(
             problem: p,
         }
     })?;
+    if net_config.whitespace != config.whitespace {
+        return Err(NetError::Files {
+            path: out.join("config.json").display().to_string(),
+            problem: "its whitespace setting differs from the run's".into(),
+        });
+    }
+    let whitespace = config.whitespace;
     let validation: Vec<Example> = split_records(corpus, "validation", config.validation_examples)?
         .iter()
-        .filter_map(|r| example(r, &vocab, config.max_tokens))
+        .filter_map(|r| example(r, &vocab, config.max_tokens, whitespace))
         .collect();
     let mut stream = Stream::new(corpus, config.seed)?;
-    let next_example = |stream: &mut Stream| -> Result<Option<Example>, NetError> {
-        let r = stream.next_record()?;
-        Ok(example(&r, &vocab, config.max_tokens))
+    let bucket = config.bucket.max(1) as u64;
+    // The batches of one window of `bucket` steps: the stream's next examples (unreadable
+    // records keep their place as empty examples), sorted by length and taken in a seeded order.
+    let window = |stream: &mut Stream, index: u64| -> Result<Vec<Vec<Example>>, NetError> {
+        let mut examples = Vec::with_capacity(bucket as usize * config.batch);
+        for _ in 0..bucket as usize * config.batch {
+            let r = stream.next_record()?;
+            examples.push(
+                example(&r, &vocab, config.max_tokens, whitespace).unwrap_or(Example {
+                    features: Vec::new(),
+                    target: vec![crate::vocab::EOS_ID],
+                }),
+            );
+        }
+        if bucket == 1 {
+            return Ok(vec![examples]);
+        }
+        examples.sort_by_key(|e| e.target.len());
+        let mut batches: Vec<Vec<Example>> = examples
+            .chunks(config.batch)
+            .map(<[Example]>::to_vec)
+            .collect();
+        let mut rng = ChaCha8Rng::seed_from_u64(mix(config.seed, &[12, index]));
+        batches.shuffle(&mut rng);
+        batches.reverse();
+        Ok(batches)
     };
-    // Skip what the checkpoint's steps consumed.
-    for _ in 0..start * config.batch as u64 {
+    // Skip what the checkpoint's steps consumed: whole windows, then the window's first batches.
+    for _ in 0..(start / bucket) * bucket * config.batch as u64 {
         stream.next_record()?;
+    }
+    let mut batches: Vec<Vec<Example>> = Vec::new();
+    if start % bucket != 0 {
+        batches = window(&mut stream, start / bucket)?;
+        batches.truncate(batches.len() - (start % bucket) as usize);
     }
     let started = std::time::Instant::now();
     let mut seen = 0u64;
@@ -579,18 +649,10 @@ pub fn train(
     let mut last_val = rows.last().and_then(|r: &Row| r.val_loss);
     let mut reached = start;
     for step in start..config.steps {
-        let mut batch = Vec::with_capacity(config.batch);
-        while batch.len() < config.batch {
-            // Unreadable records still take their place in the stream.
-            if let Some(e) = next_example(&mut stream)? {
-                batch.push(e);
-            } else {
-                batch.push(Example {
-                    features: Vec::new(),
-                    target: vec![crate::vocab::EOS_ID],
-                });
-            }
+        if batches.is_empty() {
+            batches = window(&mut stream, step / bucket)?;
         }
+        let batch = batches.pop().expect("a window holds `bucket` batches");
         let lr = config.lr_at(step);
         let (loss, _) = batch_loss(&net, &batch).map_err(candle)?;
         let grads = loss.backward().map_err(candle)?;
@@ -655,6 +717,60 @@ pub fn train(
         val_loss: last_val,
         warnings: stream.warnings.clone(),
     })
+}
+
+/// Copy into `vars` (a network over `vocab`) the weights of the model in `dir`: tensors of the
+/// same name and shape whole, and in the token embedding and the output layer the rows of the
+/// lexemes both vocabularies hold. Returns the tensors copied; none is an error naming the file.
+fn warm_start(
+    vars: &BTreeMap<String, Var>,
+    vocab: &ProgramVocab,
+    dir: &Path,
+) -> Result<usize, NetError> {
+    let old_config: NetConfig = read_json(&dir.join("config.json"))?;
+    let old_vocab = load_vocab(&dir.join("vocab.json"), &old_config)?;
+    let weights = dir.join("model.safetensors");
+    let tensors = read_tensors(&weights, None)?;
+    let rows: Vec<Option<usize>> = vocab
+        .lexemes()
+        .iter()
+        .map(|l| old_vocab.id(l).map(|i| i as usize))
+        .collect();
+    let mut copied = 0;
+    for (name, var) in vars {
+        let Some(old) = tensors.get(name) else {
+            continue;
+        };
+        let t = if old.dims() == var.dims() {
+            old.clone()
+        } else if matches!(name.as_str(), "tok" | "out.weight" | "out.bias")
+            && old.dims().get(1..) == var.dims().get(1..)
+        {
+            let cur = var.as_tensor();
+            let parts = rows
+                .iter()
+                .enumerate()
+                .map(|(i, r)| match r {
+                    Some(j) => old.get(*j),
+                    None => cur.get(i),
+                })
+                .collect::<candle_core::Result<Vec<Tensor>>>()
+                .map_err(candle)?;
+            Tensor::stack(&parts, 0).map_err(candle)?
+        } else {
+            continue;
+        };
+        var.set(&t.to_dtype(candle_core::DType::F32).map_err(candle)?)
+            .map_err(candle)?;
+        copied += 1;
+    }
+    if copied == 0 {
+        return Err(NetError::Files {
+            path: weights.display().to_string(),
+            problem: "no tensor fits this network (another size?)".into(),
+        });
+    }
+    Ok(copied)
 }
 
 /// A row of `loss.csv`.

@@ -46,15 +46,17 @@ impl ProgramVocab {
     }
 
     /// The lexemes seen at least `min_count` times in `programs` (generated parts, each with its
-    /// data variable names, which are left out), most frequent first, at most `max_size` in all.
+    /// data variable names, which are left out), most frequent first, at most `max_size` in all;
+    /// whitespace runs only when `whitespace` (see [`lexemes`]).
     pub fn build<'a>(
         programs: impl IntoIterator<Item = (&'a str, &'a [String])>,
         min_count: usize,
         max_size: usize,
+        whitespace: bool,
     ) -> ProgramVocab {
         let mut counts: BTreeMap<String, usize> = BTreeMap::new();
         for (text, names) in programs {
-            for l in lex(text) {
+            for l in lexemes(text, whitespace) {
                 if !names.contains(&l) {
                     *counts.entry(l).or_default() += 1;
                 }
@@ -96,9 +98,10 @@ impl ProgramVocab {
     }
 
     /// The model's target ids of a generated part: fixed ids, `len() + i` for the data variable
-    /// `names[i]`, [`UNK_ID`] for a lexeme the vocabulary lacks; ends with [`EOS_ID`].
-    pub fn encode(&self, text: &str, names: &[String]) -> Vec<u32> {
-        let mut out: Vec<u32> = lex(text)
+    /// `names[i]`, [`UNK_ID`] for a lexeme the vocabulary lacks; ends with [`EOS_ID`]. Whitespace
+    /// runs are left out unless `whitespace`.
+    pub fn encode(&self, text: &str, names: &[String], whitespace: bool) -> Vec<u32> {
+        let mut out: Vec<u32> = lexemes(text, whitespace)
             .iter()
             .map(|l| match names.iter().position(|n| n == l) {
                 Some(slot) => (self.len() + slot) as u32,
@@ -108,6 +111,16 @@ impl ProgramVocab {
         out.push(EOS_ID);
         out
     }
+}
+
+/// The lexemes of program text (`refinestat_synthesis::builtin::lex`), whitespace runs left out
+/// unless `whitespace` (a network trained without them writes through [`crate::layout`]).
+pub fn lexemes(text: &str, whitespace: bool) -> Vec<String> {
+    let mut all = lex(text);
+    if !whitespace {
+        all.retain(|l| !crate::layout::is_space(l));
+    }
+    all
 }
 
 /// The part of a program the decoder writes: everything but its `data` block, as the house
@@ -134,14 +147,28 @@ mod tests {
         .unwrap();
         assert!(text.starts_with("parameters"), "{text}");
         let names = vec!["N".to_string(), "y".to_string()];
-        let v = ProgramVocab::build([(text.as_str(), names.as_slice())], 1, 1000);
+        let v = ProgramVocab::build([(text.as_str(), names.as_slice())], 1, 1000, true);
         assert!(v.id("y").is_none());
         assert!(v.id("mu").is_some());
-        let ids = v.encode(&text, &names);
+        assert!(v.id("\n    ").is_some());
+        let ids = v.encode(&text, &names, true);
         assert!(ids.contains(&(v.len() as u32 + 1)));
         assert!(!ids.contains(&UNK_ID));
         assert_eq!(*ids.last().unwrap(), EOS_ID);
-        let small = ProgramVocab::build([(text.as_str(), names.as_slice())], 1, 4);
-        assert!(small.encode(&text, &names).contains(&UNK_ID));
+        let small = ProgramVocab::build([(text.as_str(), names.as_slice())], 1, 4, true);
+        assert!(small.encode(&text, &names, true).contains(&UNK_ID));
+        // Without whitespace: no whitespace lexeme, shorter targets, the same text back.
+        let bare = ProgramVocab::build([(text.as_str(), names.as_slice())], 1, 1000, false);
+        assert!(bare.lexemes().iter().all(|l| !crate::layout::is_space(l)));
+        let short = bare.encode(&text, &names, false);
+        assert!(short.len() < ids.len() && !short.contains(&UNK_ID));
+        let words: Vec<String> = short[..short.len() - 1]
+            .iter()
+            .map(|&i| match bare.lexemes().get(i as usize) {
+                Some(l) => l.clone(),
+                None => names[i as usize - bare.len()].clone(),
+            })
+            .collect();
+        assert_eq!(crate::layout::render(&words), text);
     }
 }
