@@ -1079,7 +1079,7 @@ model {\n";
     assert!(!d.is_error());
     // A declaration entirely outside the support, or data values outside it: errors.
     let d = violation(
-        &format!("data {{ int N; }}\nparameters {{ real<upper=-1> s; real u; }}\nmodel {{\n  u ~ normal(0, s);\n}}"),
+        "data { int N; }\nparameters { real<upper=-1> s; real u; }\nmodel {\n  u ~ normal(0, s);\n}",
         None,
         "4:17 support may be <= 0",
     );
