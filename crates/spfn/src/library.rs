@@ -47,34 +47,10 @@ use std::collections::BTreeMap;
 /// check, a schema the library reads otherwise than drawn).
 pub const TRIES: usize = 8;
 
-/// The kind of response a synthetic schema has.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ResponseKind {
-    /// Real values (`vector[N] y`).
-    Real,
-    /// Positive reals (`vector<lower=0>[N] y`).
-    Positive,
-    /// Non-negative counts (`array[N] int<lower=0> y`).
-    Count,
-    /// 0/1 outcomes.
-    Binary,
-    /// Successes out of binomial trials `n` (per row, in [`TRIALS`]).
-    Successes,
-}
-
-impl ResponseKind {
-    /// The kind's value of the `schema_response` label (`real`, `positive`, `counts`,
-    /// `binary`, `successes`).
-    pub fn word(self) -> &'static str {
-        match self {
-            ResponseKind::Real => "real",
-            ResponseKind::Positive => "positive",
-            ResponseKind::Count => "counts",
-            ResponseKind::Binary => "binary",
-            ResponseKind::Successes => "successes",
-        }
-    }
-}
+/// The kind of response a synthetic schema has: the family library's own kind (its `word` is
+/// the value of the `schema_response` label), so a drawn schema and the profile the family
+/// infers from its data speak of responses alike.
+pub use refinestat_family::ResponseKind;
 
 /// A synthetic data schema: what the data of a drawn program are.
 #[derive(Debug, Clone, PartialEq)]
